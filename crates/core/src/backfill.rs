@@ -1,0 +1,735 @@
+//! A backfill run: discover, parse in parallel (rayon), materialize, and write through one writer thread.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use jiff::Timestamp;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::envelope::{Event, EventLog};
+use crate::materialize::{Materializer, ProvenanceContext, RowBatch, format_timestamp};
+use crate::model::{ProjectedExchange, SourceUnit};
+use crate::provider::{
+    Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root,
+    SinkError, SkipTally,
+};
+use crate::registry::MaterializerRegistry;
+use crate::store::{Store, StoreError, WriteCounts};
+use crate::time_window::TimeWindow;
+
+/// How many materialized batches may wait for the writer; bounds memory whatever the corpus size.
+const CHANNEL_CAPACITY: usize = 64;
+/// How many errors a provider report keeps verbatim.
+const KEPT_ERRORS: usize = 5;
+
+/// Settings of one run.
+#[derive(Clone, Debug)]
+pub struct BackfillOptions {
+    pub run_id: String,
+    pub window: TimeWindow,
+    pub dry_run: bool,
+    /// Rows per committed transaction.
+    pub batch_rows: usize,
+}
+
+impl BackfillOptions {
+    /// Options with a fresh run id and the default batch size.
+    pub fn new(window: TimeWindow, dry_run: bool) -> Self {
+        Self {
+            run_id: new_run_id(),
+            window,
+            dry_run,
+            batch_rows: 20_000,
+        }
+    }
+}
+
+/// A new, time-ordered run id.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `ok` or `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Failed,
+}
+
+/// Row counts in the shape of the `--json` document: a total plus one entry per table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RowTotals {
+    pub total: u64,
+    pub sessions: u64,
+    pub messages: u64,
+    pub parts: u64,
+    pub usage: u64,
+}
+
+impl RowTotals {
+    fn from_counts(counts: &WriteCounts, pick: impl Fn(crate::store::TableCounts) -> u64) -> Self {
+        let [sessions, messages, parts, usage] = counts.tables().map(|(_, table)| pick(table));
+        Self {
+            total: sessions + messages + parts + usage,
+            sessions,
+            messages,
+            parts,
+            usage,
+        }
+    }
+
+    fn from_batch(batch: &RowBatch) -> Self {
+        let (sessions, messages, parts, usage) = (
+            batch.sessions.len() as u64,
+            batch.messages.len() as u64,
+            batch.parts.len() as u64,
+            batch.usage.len() as u64,
+        );
+        Self {
+            total: sessions + messages + parts + usage,
+            sessions,
+            messages,
+            parts,
+            usage,
+        }
+    }
+
+    fn add(&mut self, other: &RowTotals) {
+        self.total += other.total;
+        self.sessions += other.sessions;
+        self.messages += other.messages;
+        self.parts += other.parts;
+        self.usage += other.usage;
+    }
+}
+
+/// The outcome of one provider in a run (SPEC §3 "Result per provider").
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderReport {
+    pub provider: String,
+    pub dataset: String,
+    pub status: Status,
+    pub roots: Vec<Root>,
+    pub units_seen: u64,
+    pub sources_seen: u64,
+    pub bytes_seen: u64,
+    pub sessions_seen: u64,
+    pub items_seen: u64,
+    /// Messages dropped because their timestamp lies outside the window.
+    pub items_outside_window: u64,
+    /// Rows the materializer produced (what a dry run would write at most).
+    pub rows_materialized: RowTotals,
+    pub rows_written: RowTotals,
+    pub rows_updated: RowTotals,
+    pub rows_skipped: RowTotals,
+    pub lines_skipped: SkipTally,
+    pub files_skipped: SkipTally,
+    pub records_skipped: SkipTally,
+    pub unknown_records: u64,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+impl ProviderReport {
+    fn new(provider: &dyn Provider, env: &Environment) -> Self {
+        Self {
+            provider: provider.name().to_string(),
+            dataset: provider.dataset().to_string(),
+            status: Status::Ok,
+            roots: provider.roots(env),
+            units_seen: 0,
+            sources_seen: 0,
+            bytes_seen: 0,
+            sessions_seen: 0,
+            items_seen: 0,
+            items_outside_window: 0,
+            rows_materialized: RowTotals::default(),
+            rows_written: RowTotals::default(),
+            rows_updated: RowTotals::default(),
+            rows_skipped: RowTotals::default(),
+            lines_skipped: SkipTally::default(),
+            files_skipped: SkipTally::default(),
+            records_skipped: SkipTally::default(),
+            unknown_records: 0,
+            warnings: Vec::new(),
+            error: None,
+            elapsed_ms: 0,
+        }
+    }
+
+    fn fail(&mut self, error: String) {
+        self.status = Status::Failed;
+        match &mut self.error {
+            None => self.error = Some(error),
+            Some(existing) => {
+                let kept = existing.matches("; ").count() + 1;
+                if kept < KEPT_ERRORS {
+                    existing.push_str("; ");
+                    existing.push_str(&error);
+                } else if kept == KEPT_ERRORS {
+                    existing.push_str("; (further errors omitted)");
+                }
+            }
+        }
+    }
+
+    fn absorb_parse_report(&mut self, report: ParseReport) {
+        self.sessions_seen += report.sessions_seen;
+        self.items_seen += report.items_seen;
+        self.lines_skipped.merge(report.lines_skipped);
+        self.records_skipped.merge(report.records_skipped);
+        self.unknown_records += report.unknown_records;
+        self.warnings.extend(report.warnings);
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackfillReport {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub status: Status,
+    pub providers: Vec<ProviderReport>,
+    pub elapsed_ms: u64,
+}
+
+/// Progress callbacks (the CLI draws a progress bar from them).
+pub trait RunObserver: Sync {
+    fn provider_started(&self, _provider: &str, _units: usize, _bytes: u64) {}
+    fn unit_finished(&self, _provider: &str, _bytes: u64) {}
+    fn provider_finished(&self, _report: &ProviderReport) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct SilentObserver;
+impl RunObserver for SilentObserver {}
+
+/// Everything a run needs besides the providers.
+pub struct RunContext<'a> {
+    pub materializers: &'a MaterializerRegistry,
+    pub env: &'a Environment,
+    pub events: &'a EventLog,
+    pub observer: &'a dyn RunObserver,
+}
+
+/// Runs the providers in order. `store` is `None` for a dry run. A provider fails (and the run
+/// with it) when its dataset has no materializer, when it emits another dataset, when a unit
+/// cannot be parsed, or when the store refuses a write; the other providers still run.
+pub fn run_backfill(
+    providers: &[Arc<dyn Provider>],
+    mut store: Option<&mut Store>,
+    options: &BackfillOptions,
+    context: &RunContext<'_>,
+) -> BackfillReport {
+    let started = Instant::now();
+    let emitter = Emitter {
+        events: context.events,
+        run_id: &options.run_id,
+    };
+    let since = options.window.since.map(format_timestamp);
+    let until = options.window.until.map(format_timestamp);
+    let names: Vec<&str> = providers.iter().map(|provider| provider.name()).collect();
+    emitter.emit(
+        "backfill.start",
+        None,
+        None,
+        json!({ "providers": names, "since": since, "until": until, "dry_run": options.dry_run }),
+    );
+    let mut run_record_warning = None;
+    if let Some(store) = store.as_deref_mut()
+        && let Err(error) = store.record_run_start(
+            &options.run_id,
+            &now_text(),
+            &names,
+            since.as_deref(),
+            until.as_deref(),
+        )
+    {
+        run_record_warning = Some(format!("could not record the run in the store: {error}"));
+    }
+
+    let mut reports = Vec::with_capacity(providers.len());
+    for provider in providers {
+        let mut report = run_provider(
+            provider.as_ref(),
+            store.as_deref_mut(),
+            options,
+            context,
+            &emitter,
+        );
+        if let Some(warning) = &run_record_warning {
+            report.warnings.push(warning.clone());
+        }
+        context.observer.provider_finished(&report);
+        reports.push(report);
+    }
+
+    let status = if reports.iter().all(|report| report.status == Status::Ok) {
+        Status::Ok
+    } else {
+        Status::Failed
+    };
+    if let Some(store) = store.as_deref_mut() {
+        let _ = store.record_run_finish(&options.run_id, &now_text(), status_text(status));
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    emitter.emit(
+        "backfill.finish",
+        None,
+        None,
+        json!({ "status": status, "elapsed_ms": elapsed_ms }),
+    );
+    BackfillReport {
+        run_id: options.run_id.clone(),
+        dry_run: options.dry_run,
+        since,
+        until,
+        status,
+        providers: reports,
+        elapsed_ms,
+    }
+}
+
+fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "failed",
+    }
+}
+
+fn now_text() -> String {
+    format_timestamp(Timestamp::now())
+}
+
+struct Emitter<'a> {
+    events: &'a EventLog,
+    run_id: &'a str,
+}
+
+impl Emitter<'_> {
+    fn emit(
+        &self,
+        event: &'static str,
+        provider: Option<&str>,
+        dataset: Option<&str>,
+        fields: Value,
+    ) {
+        let fields = match fields {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        self.events.emit(&Event {
+            event,
+            ts: now_text(),
+            run_id: self.run_id.to_string(),
+            provider: provider.map(str::to_string),
+            dataset: dataset.map(str::to_string),
+            fields,
+        });
+    }
+}
+
+fn run_provider(
+    provider: &dyn Provider,
+    store: Option<&mut Store>,
+    options: &BackfillOptions,
+    context: &RunContext<'_>,
+    emitter: &Emitter<'_>,
+) -> ProviderReport {
+    let started = Instant::now();
+    let name = provider.name();
+    let dataset = provider.dataset();
+    let mut report = ProviderReport::new(provider, context.env);
+    emitter.emit(
+        "backfill.provider_start",
+        Some(name),
+        Some(dataset),
+        json!({ "dry_run": options.dry_run }),
+    );
+
+    let finish = |mut report: ProviderReport| {
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        emitter.emit(
+            "backfill.provider_finish",
+            Some(name),
+            Some(dataset),
+            json!({
+                "status": report.status,
+                "sources_seen": report.sources_seen,
+                "sessions_seen": report.sessions_seen,
+                "items_seen": report.items_seen,
+                "rows_written": report.rows_written.total,
+                "rows_updated": report.rows_updated.total,
+                "rows_skipped": report.rows_skipped.total,
+                "lines_skipped": report.lines_skipped.count,
+                "files_skipped": report.files_skipped.count,
+                "failed": report.error.is_some(),
+                "elapsed_ms": report.elapsed_ms,
+            }),
+        );
+        report
+    };
+
+    let Some(materializer) = context.materializers.for_dataset(dataset) else {
+        report.fail(format!(
+            "no materializer produces dataset '{dataset}' (provider '{name}' cannot be imported)"
+        ));
+        return finish(report);
+    };
+
+    let discovery = match provider.discover(context.env, &options.window) {
+        Ok(discovery) => discovery,
+        Err(error) => {
+            report.fail(format!("discovery failed: {error}"));
+            return finish(report);
+        }
+    };
+    record_discovery(&mut report, &discovery);
+    emitter.emit(
+        "backfill.plan",
+        Some(name),
+        Some(dataset),
+        json!({ "units": report.units_seen, "sources": report.sources_seen, "bytes": report.bytes_seen }),
+    );
+    context
+        .observer
+        .provider_started(name, discovery.units.len(), report.bytes_seen);
+
+    let pipeline = Pipeline {
+        provider,
+        materializer: materializer.as_ref(),
+        options,
+        context,
+        emitter,
+    };
+    let outcome = pipeline.parse_and_write(&discovery.units, store);
+    emitter.emit(
+        "backfill.scan",
+        Some(name),
+        Some(dataset),
+        json!({
+            "sources_seen": report.sources_seen,
+            "sessions_seen": outcome.parse.sessions_seen,
+            "items_seen": outcome.parse.items_seen,
+            "lines_skipped": outcome.parse.lines_skipped.count,
+        }),
+    );
+    emitter.emit(
+        "backfill.materialize",
+        Some(name),
+        Some(dataset),
+        json!({ "rows": outcome.materialized.total, "items_outside_window": outcome.outside_window }),
+    );
+    report.absorb_parse_report(outcome.parse);
+    report.items_outside_window = outcome.outside_window;
+    report.rows_materialized = outcome.materialized;
+    report.rows_written = RowTotals::from_counts(&outcome.counts, |table| table.written);
+    report.rows_updated = RowTotals::from_counts(&outcome.counts, |table| table.updated);
+    report.rows_skipped = RowTotals::from_counts(&outcome.counts, |table| table.skipped);
+    for error in outcome.errors {
+        report.fail(error);
+    }
+    if context.events.has_failed() {
+        report
+            .warnings
+            .push("could not append to the events file; the run envelope is incomplete".into());
+    }
+    finish(report)
+}
+
+fn record_discovery(report: &mut ProviderReport, discovery: &Discovery) {
+    report.units_seen = discovery.units.len() as u64;
+    report.sources_seen = discovery.source_count() as u64;
+    report.bytes_seen = discovery.bytes();
+    report.files_skipped = discovery.files_skipped.clone();
+    report.warnings.extend(discovery.warnings.iter().cloned());
+}
+
+struct Pipeline<'a> {
+    provider: &'a dyn Provider,
+    materializer: &'a dyn Materializer,
+    options: &'a BackfillOptions,
+    context: &'a RunContext<'a>,
+    emitter: &'a Emitter<'a>,
+}
+
+#[derive(Default)]
+struct PipelineOutcome {
+    parse: ParseReport,
+    outside_window: u64,
+    materialized: RowTotals,
+    counts: WriteCounts,
+    errors: Vec<String>,
+}
+
+/// What the parse threads hand the writer.
+enum WriterMessage {
+    Rows(RowBatch),
+}
+
+impl Pipeline<'_> {
+    fn parse_and_write(&self, units: &[SourceUnit], store: Option<&mut Store>) -> PipelineOutcome {
+        let (sender, receiver) = crossbeam_channel::bounded::<WriterMessage>(CHANNEL_CAPACITY);
+        let stop = AtomicBool::new(false);
+        let shared = Mutex::new(PipelineOutcome::default());
+
+        let writer_result = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| self.write_loop(receiver, store, &stop));
+            units.par_iter().for_each(|unit| {
+                let unit_outcome = self.parse_unit(unit, sender.clone(), &stop);
+                self.context
+                    .observer
+                    .unit_finished(self.provider.name(), unit.bytes());
+                let mut shared = shared
+                    .lock()
+                    .expect("no thread panics while holding the outcome lock");
+                shared.outside_window += unit_outcome.outside_window;
+                shared.materialized.add(&unit_outcome.materialized);
+                match unit_outcome.result {
+                    Ok(report) => shared.parse.merge(report),
+                    Err(UnitFailure::Stopped) => {}
+                    Err(UnitFailure::Error(message)) => {
+                        shared.errors.push(format!("{}: {message}", unit.key))
+                    }
+                }
+            });
+            drop(sender);
+            writer
+                .join()
+                .unwrap_or_else(|_| Err("the writer thread panicked".to_string()))
+        });
+
+        let mut outcome = shared
+            .into_inner()
+            .expect("no thread panics while holding the outcome lock");
+        match writer_result {
+            Ok(counts) => outcome.counts = counts,
+            Err(error) => outcome.errors.insert(0, error),
+        }
+        outcome
+    }
+
+    fn parse_unit(
+        &self,
+        unit: &SourceUnit,
+        sender: Sender<WriterMessage>,
+        stop: &AtomicBool,
+    ) -> UnitOutcome {
+        let mut sink = ChannelSink {
+            materializer: self.materializer,
+            provenance: ProvenanceContext {
+                provider: self.provider.name().to_string(),
+                run_id: self.options.run_id.clone(),
+            },
+            window: &self.options.window,
+            sender,
+            stop,
+            outside_window: 0,
+            materialized: RowTotals::default(),
+        };
+        let parse_context = ParseContext {
+            window: &self.options.window,
+            env: self.context.env,
+        };
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.provider.parse(unit, &parse_context, &mut sink)
+        }));
+        let result = match parsed {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(ParseError::Sink(SinkError::Stopped))) => Err(UnitFailure::Stopped),
+            Ok(Err(error)) => Err(UnitFailure::Error(error.to_string())),
+            Err(panic) => Err(UnitFailure::Error(format!(
+                "the parser panicked: {}",
+                panic_message(&panic)
+            ))),
+        };
+        UnitOutcome {
+            result,
+            outside_window: sink.outside_window,
+            materialized: sink.materialized,
+        }
+    }
+
+    /// The single writer: applies batches in transactions of about `batch_rows` rows. On a store
+    /// error it rolls back the open batch, stops the parsers and drains the channel.
+    fn write_loop(
+        &self,
+        receiver: Receiver<WriterMessage>,
+        mut store: Option<&mut Store>,
+        stop: &AtomicBool,
+    ) -> Result<WriteCounts, String> {
+        let name = self.provider.name();
+        let dataset = self.provider.dataset();
+        let mut total = WriteCounts::default();
+        let mut pending = WriteCounts::default();
+        let mut pending_rows = 0usize;
+        let mut failure: Option<String> = None;
+        let mut commits = 0u64;
+
+        let mut commit = |store: &mut Store,
+                          pending: &mut WriteCounts,
+                          pending_rows: &mut usize|
+         -> Result<(), StoreError> {
+            store.commit()?;
+            commits += 1;
+            self.emitter.emit(
+                "backfill.write",
+                Some(name),
+                Some(dataset),
+                write_fields(pending, *pending_rows),
+            );
+            total.add(pending);
+            *pending = WriteCounts::default();
+            *pending_rows = 0;
+            Ok(())
+        };
+
+        for message in receiver.iter() {
+            let WriterMessage::Rows(batch) = message;
+            if failure.is_some() {
+                continue;
+            }
+            let Some(store) = store.as_deref_mut() else {
+                continue;
+            };
+            let written = store.write_rows(&batch).and_then(|counts| {
+                pending.add(&counts);
+                pending_rows += batch.len();
+                if pending_rows >= self.options.batch_rows {
+                    commit(store, &mut pending, &mut pending_rows)?;
+                }
+                Ok(())
+            });
+            if let Err(error) = written {
+                let _ = store.rollback();
+                stop.store(true, Ordering::Relaxed);
+                failure = Some(format!("store write failed: {error}"));
+            }
+        }
+
+        if let (None, Some(store)) = (&failure, store.as_deref_mut())
+            && let Err(error) = commit(store, &mut pending, &mut pending_rows)
+        {
+            let _ = store.rollback();
+            failure = Some(format!("store write failed: {error}"));
+        }
+        self.emitter.emit(
+            "backfill.flush",
+            Some(name),
+            Some(dataset),
+            json!({
+                "commits": commits,
+                "rows_written": total.written(),
+                "rows_updated": total.updated(),
+                "rows_skipped": total.skipped(),
+                "failed": failure.is_some(),
+            }),
+        );
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(total),
+        }
+    }
+}
+
+fn write_fields(counts: &WriteCounts, rows: usize) -> Value {
+    let mut fields = Map::new();
+    fields.insert("rows".into(), Value::from(rows));
+    for (table, table_counts) in counts.tables() {
+        fields.insert(
+            table.to_string(),
+            json!({ "written": table_counts.written, "updated": table_counts.updated, "skipped": table_counts.skipped }),
+        );
+    }
+    Value::Object(fields)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+enum UnitFailure {
+    Stopped,
+    Error(String),
+}
+
+struct UnitOutcome {
+    result: Result<ParseReport, UnitFailure>,
+    outside_window: u64,
+    materialized: RowTotals,
+}
+
+/// The sink a parse writes into: filters by window, materializes, and hands rows to the writer.
+struct ChannelSink<'a> {
+    materializer: &'a dyn Materializer,
+    provenance: ProvenanceContext,
+    window: &'a TimeWindow,
+    sender: Sender<WriterMessage>,
+    stop: &'a AtomicBool,
+    outside_window: u64,
+    materialized: RowTotals,
+}
+
+impl ExchangeSink for ChannelSink<'_> {
+    fn emit(&mut self, dataset: &str, mut exchange: ProjectedExchange) -> Result<(), SinkError> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(SinkError::Stopped);
+        }
+        let (kept, dropped) = retain_window(&mut exchange, self.window);
+        self.outside_window += dropped;
+        if !kept {
+            return Ok(());
+        }
+        let batch = self
+            .materializer
+            .materialize(dataset, &exchange, &self.provenance)?;
+        self.materialized.add(&RowTotals::from_batch(&batch));
+        self.sender
+            .send(WriterMessage::Rows(batch))
+            .map_err(|_| SinkError::Stopped)
+    }
+}
+
+/// Drops messages and usage outside `window`. Returns whether the session is kept at all (it has
+/// messages left, or its own time span overlaps the window) and how many messages were dropped.
+pub fn retain_window(exchange: &mut ProjectedExchange, window: &TimeWindow) -> (bool, u64) {
+    if *window == TimeWindow::ALL {
+        return (true, 0);
+    }
+    let before = exchange.messages.len();
+    exchange.messages.retain(|message| {
+        message
+            .timestamp
+            .is_none_or(|timestamp| window.contains(timestamp))
+    });
+    exchange.usage.retain(|usage| {
+        usage
+            .timestamp
+            .is_none_or(|timestamp| window.contains(timestamp))
+    });
+    let dropped = (before - exchange.messages.len()) as u64;
+    let session = &exchange.session;
+    let kept = !exchange.messages.is_empty()
+        || (dropped == 0 && window.overlaps(session.started_at, session.ended_at));
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! Tests of a whole run with scripted providers: success, idempotency and every failure mode.
+
+use super::*;
+use crate::envelope::{EVENT_NAMES, read_events};
+use crate::materialize::MESSAGES_DATASET;
+use crate::store::StoreOptions;
+use crate::testing::{Behavior, ScriptedProvider};
+
+fn scripted(name: &str, dataset: &str, behavior: Behavior) -> Arc<dyn Provider> {
+    Arc::new(ScriptedProvider::new(name, dataset, behavior))
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    events: EventLog,
+    events_path: std::path::PathBuf,
+    env: Environment,
+    materializers: MaterializerRegistry,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let events_path = dir.path().join("events.jsonl");
+        Self {
+            db: dir.path().join("h.db"),
+            events: EventLog::to_file(events_path.clone()),
+            events_path,
+            env: Environment::with_home(dir.path()),
+            materializers: MaterializerRegistry::builtin(),
+            _dir: dir,
+        }
+    }
+
+    fn run(
+        &self,
+        providers: &[Arc<dyn Provider>],
+        options: StoreOptions,
+        dry_run: bool,
+    ) -> BackfillReport {
+        let context = RunContext {
+            materializers: &self.materializers,
+            env: &self.env,
+            events: &self.events,
+            observer: &SilentObserver,
+        };
+        let run_options = BackfillOptions {
+            batch_rows: 50,
+            ..BackfillOptions::new(TimeWindow::ALL, dry_run)
+        };
+        if dry_run {
+            return run_backfill(providers, None, &run_options, &context);
+        }
+        let mut store = Store::open(&self.db, options).unwrap();
+        run_backfill(providers, Some(&mut store), &run_options, &context)
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let conn = Store::open_read_only(&self.db).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+    }
+}
+
+fn report<'a>(run: &'a BackfillReport, provider: &str) -> &'a ProviderReport {
+    run.providers
+        .iter()
+        .find(|report| report.provider == provider)
+        .expect("provider in report")
+}
+
+#[test]
+fn ok_provider_writes_rows_and_rerun_writes_zero() {
+    let harness = Harness::new();
+    let providers = [scripted(
+        "a",
+        MESSAGES_DATASET,
+        Behavior::Ok { sessions: 3 },
+    )];
+    let first = harness.run(&providers, StoreOptions::default(), false);
+    assert_eq!(first.status, Status::Ok);
+    let a = report(&first, "a");
+    assert_eq!((a.units_seen, a.sessions_seen, a.items_seen), (3, 3, 12));
+    assert_eq!(
+        a.rows_written,
+        RowTotals {
+            total: 3 + 12 + 12 + 3,
+            sessions: 3,
+            messages: 12,
+            parts: 12,
+            usage: 3
+        }
+    );
+    assert_eq!(a.rows_written, a.rows_materialized);
+    assert_eq!(harness.count("messages"), 12);
+
+    let second = harness.run(&providers, StoreOptions::default(), false);
+    let a = report(&second, "a");
+    assert_eq!(a.rows_written.total, 0);
+    assert_eq!(a.rows_updated.total, 0);
+    assert_eq!(a.rows_skipped.total, 30);
+}
+
+#[test]
+fn every_failure_mode_fails_its_provider_and_others_still_run() {
+    let harness = Harness::new();
+    let providers = [
+        scripted("no-materializer", "tokens", Behavior::Ok { sessions: 1 }),
+        scripted(
+            "mismatch",
+            MESSAGES_DATASET,
+            Behavior::EmitsDataset {
+                dataset: "tokens".into(),
+            },
+        ),
+        scripted("parse-fails", MESSAGES_DATASET, Behavior::ParseFails),
+        scripted("panics", MESSAGES_DATASET, Behavior::Panics),
+        scripted("good", MESSAGES_DATASET, Behavior::Ok { sessions: 2 }),
+    ];
+    let run = harness.run(&providers, StoreOptions::default(), false);
+    assert_eq!(run.status, Status::Failed);
+    let expectations = [
+        (
+            "no-materializer",
+            "no materializer produces dataset 'tokens'",
+        ),
+        ("mismatch", "dataset mismatch"),
+        ("parse-fails", "scripted parse failure"),
+        ("panics", "the parser panicked: scripted panic"),
+    ];
+    for (provider, needle) in expectations {
+        let failed = report(&run, provider);
+        assert_eq!(failed.status, Status::Failed, "{provider}");
+        assert_eq!(failed.rows_written.total, 0, "{provider}");
+        let error = failed.error.as_deref().unwrap_or_default();
+        assert!(error.contains(needle), "{provider}: {error}");
+    }
+    let good = report(&run, "good");
+    assert_eq!(good.status, Status::Ok);
+    assert_eq!(good.rows_written.sessions, 2);
+    assert_eq!(harness.count("sessions"), 2);
+}
+
+#[test]
+fn store_write_error_fails_the_provider_and_keeps_committed_batches_whole() {
+    let harness = Harness::new();
+    drop(Store::open(&harness.db, StoreOptions::default()).unwrap());
+    let providers = [scripted(
+        "large",
+        MESSAGES_DATASET,
+        Behavior::Large {
+            sessions: 40,
+            messages: 200,
+        },
+    )];
+    let run = harness.run(
+        &providers,
+        StoreOptions {
+            max_page_count: Some(120),
+        },
+        false,
+    );
+    let large = report(&run, "large");
+    assert_eq!(large.status, Status::Failed);
+    let error = large.error.as_deref().unwrap_or_default();
+    assert!(error.contains("store write failed"), "{error}");
+    assert!(large.rows_written.total < large.rows_materialized.total.max(1));
+    let conn = Store::open_read_only(&harness.db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let orphan_parts: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM parts WHERE message_id NOT IN (SELECT message_id FROM messages)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphan_parts, 0, "an exchange is never half-written");
+}
+
+#[test]
+fn dry_run_materializes_without_a_store() {
+    let harness = Harness::new();
+    let providers = [scripted(
+        "a",
+        MESSAGES_DATASET,
+        Behavior::Ok { sessions: 2 },
+    )];
+    let run = harness.run(&providers, StoreOptions::default(), true);
+    assert_eq!(run.status, Status::Ok);
+    let a = report(&run, "a");
+    assert_eq!(a.rows_materialized.sessions, 2);
+    assert_eq!(a.rows_written.total, 0);
+    assert!(!harness.db.exists());
+}
+
+#[test]
+fn a_run_emits_all_nine_envelope_events_with_counts() {
+    let harness = Harness::new();
+    let providers = [scripted(
+        "a",
+        MESSAGES_DATASET,
+        Behavior::Ok { sessions: 2 },
+    )];
+    let run = harness.run(&providers, StoreOptions::default(), false);
+    let read = read_events(&harness.events_path).unwrap();
+    assert!(read.corrupt_lines.is_empty() && !read.torn_last_line);
+    let names: Vec<&str> = read
+        .events
+        .iter()
+        .map(|event| event["event"].as_str().unwrap())
+        .collect();
+    for name in EVENT_NAMES {
+        assert!(names.contains(&name), "missing {name} in {names:?}");
+    }
+    assert!(
+        read.events
+            .iter()
+            .all(|event| event["run_id"] == run.run_id.as_str())
+    );
+    let finish = read
+        .events
+        .iter()
+        .find(|event| event["event"] == "backfill.provider_finish")
+        .unwrap();
+    assert_eq!(finish["rows_written"], report(&run, "a").rows_written.total);
+    assert_eq!(finish["dataset"], "messages");
+}
+
+#[test]
+fn window_drops_messages_outside_it() {
+    let mut exchange = crate::testing::synthetic_exchange("c", "s", 4);
+    let window = TimeWindow::new(Some("2026-01-01T00:02:00Z".parse().unwrap()), None).unwrap();
+    let (kept, dropped) = retain_window(&mut exchange, &window);
+    assert!(kept);
+    assert_eq!(dropped, 2);
+    assert_eq!(exchange.messages.len(), 2);
+    let late = TimeWindow::new(Some("2027-01-01T00:00:00Z".parse().unwrap()), None).unwrap();
+    let mut exchange = crate::testing::synthetic_exchange("c", "s", 4);
+    assert_eq!(retain_window(&mut exchange, &late), (false, 4));
+}

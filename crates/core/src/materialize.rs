@@ -1,0 +1,446 @@
+//! Materializers turn projected exchanges into canonical rows; `messages` is the first dataset.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::identity;
+use crate::model::ProjectedExchange;
+
+/// The dataset of sessions, messages, parts and usage.
+pub const MESSAGES_DATASET: &str = "messages";
+
+/// Why an exchange could not be turned into rows.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MaterializeError {
+    #[error(
+        "dataset mismatch: the {materializer} materializer produces '{expected}' but was given '{actual}'"
+    )]
+    DatasetMismatch {
+        materializer: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("session {native_id}: {message}")]
+    Invalid { native_id: String, message: String },
+}
+
+/// Who is writing: stamped on every row as provenance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenanceContext {
+    pub provider: String,
+    pub run_id: String,
+}
+
+/// Provenance columns shared by every row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    pub provider: String,
+    pub source_path_sha256: String,
+    pub native_id: Option<String>,
+    pub run_id: String,
+}
+
+/// A row of `sessions`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub client: String,
+    pub native_id: String,
+    pub title: Option<String>,
+    pub cwd: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub git_origin_url: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub client_version: Option<String>,
+    pub entrypoint: Option<String>,
+    /// JSON array of model names.
+    pub models: String,
+    pub permission_mode: Option<String>,
+    pub sandbox_mode: Option<String>,
+    pub approval_mode: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub parent_session_id: Option<String>,
+    pub relationship: Option<String>,
+    pub parent_tool_call_id: Option<String>,
+    /// JSON object of provider-specific metadata.
+    pub metadata: String,
+    pub provenance: Provenance,
+}
+
+/// A row of `messages`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageRow {
+    pub message_id: String,
+    pub session_id: String,
+    pub parent_message_id: Option<String>,
+    /// Position within the exchange, for a stable file order.
+    pub seq: u64,
+    pub role: &'static str,
+    pub timestamp: Option<String>,
+    pub model: Option<String>,
+    pub is_sidechain: bool,
+    pub is_meta: bool,
+    pub is_injected: bool,
+    pub is_compact_summary: bool,
+    pub is_compact_boundary: bool,
+    pub is_api_error: bool,
+    pub identity_source: &'static str,
+    pub raw_frame: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// A row of `parts`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartRow {
+    pub part_id: String,
+    pub message_id: String,
+    pub part_index: u64,
+    pub kind: &'static str,
+    pub text: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_call_id: Option<String>,
+    pub tool_input: Option<String>,
+    pub is_error: Option<bool>,
+    pub metadata: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// A row of `usage`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UsageRow {
+    pub usage_id: String,
+    pub session_id: String,
+    pub message_id: Option<String>,
+    pub model: Option<String>,
+    pub timestamp: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub provenance: Provenance,
+}
+
+/// The rows one exchange materializes into.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RowBatch {
+    pub sessions: Vec<SessionRow>,
+    pub messages: Vec<MessageRow>,
+    pub parts: Vec<PartRow>,
+    pub usage: Vec<UsageRow>,
+}
+
+impl RowBatch {
+    /// Total number of rows.
+    pub fn len(&self) -> usize {
+        self.sessions.len() + self.messages.len() + self.parts.len() + self.usage.len()
+    }
+
+    /// True when the batch holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Turns exchanges of one dataset into rows.
+pub trait Materializer: Send + Sync {
+    /// Registry name.
+    fn name(&self) -> &str;
+
+    /// The dataset this materializer produces.
+    fn dataset(&self) -> &str;
+
+    /// Materializes one exchange that a provider emitted for `dataset`.
+    fn materialize(
+        &self,
+        dataset: &str,
+        exchange: &ProjectedExchange,
+        context: &ProvenanceContext,
+    ) -> Result<RowBatch, MaterializeError>;
+}
+
+/// The `messages` materializer: sessions, messages, parts and usage with deterministic ids.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MessagesMaterializer;
+
+/// Formats an instant the way the store keeps it: RFC 3339, UTC, milliseconds.
+pub fn format_timestamp(timestamp: jiff::Timestamp) -> String {
+    timestamp.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).expect("serializing a serde_json::Value cannot fail")
+}
+
+impl Materializer for MessagesMaterializer {
+    fn name(&self) -> &str {
+        MESSAGES_DATASET
+    }
+
+    fn dataset(&self) -> &str {
+        MESSAGES_DATASET
+    }
+
+    fn materialize(
+        &self,
+        dataset: &str,
+        exchange: &ProjectedExchange,
+        context: &ProvenanceContext,
+    ) -> Result<RowBatch, MaterializeError> {
+        if dataset != MESSAGES_DATASET {
+            return Err(MaterializeError::DatasetMismatch {
+                materializer: self.name().to_string(),
+                expected: MESSAGES_DATASET.to_string(),
+                actual: dataset.to_string(),
+            });
+        }
+        let session = &exchange.session;
+        if session.client.is_empty() || session.native_id.is_empty() {
+            return Err(MaterializeError::Invalid {
+                native_id: session.native_id.clone(),
+                message: "a session needs a client and a native id".into(),
+            });
+        }
+        let client = session.client.as_str();
+        let session_id = identity::session_id(client, &session.native_id);
+        let session_source_hash = identity::source_path_sha256(&session.source_path);
+        let provenance = |source_hash: &str, native_id: Option<&str>| Provenance {
+            provider: context.provider.clone(),
+            source_path_sha256: source_hash.to_string(),
+            native_id: native_id.map(str::to_string),
+            run_id: context.run_id.clone(),
+        };
+
+        let mut batch = RowBatch::default();
+        batch.sessions.push(SessionRow {
+            session_id: session_id.clone(),
+            client: client.to_string(),
+            native_id: session.native_id.clone(),
+            title: session.title.clone(),
+            cwd: session.cwd.clone(),
+            git_branch: session.git.branch.clone(),
+            git_commit: session.git.commit.clone(),
+            git_origin_url: session.git.origin_url.clone(),
+            git_dirty: session.git.dirty,
+            client_version: session.client_version.clone(),
+            entrypoint: session.entrypoint.clone(),
+            models: json_text(&Value::from(session.models.clone())),
+            permission_mode: session.permission_mode.clone(),
+            sandbox_mode: session.sandbox_mode.clone(),
+            approval_mode: session.approval_mode.clone(),
+            started_at: session.started_at.map(format_timestamp),
+            ended_at: session.ended_at.map(format_timestamp),
+            parent_session_id: session
+                .parent
+                .as_ref()
+                .map(|link| identity::session_id(client, &link.parent_native_id)),
+            relationship: session
+                .parent
+                .as_ref()
+                .map(|link| link.relationship.as_str().to_string()),
+            parent_tool_call_id: session
+                .parent
+                .as_ref()
+                .and_then(|link| link.spawning_tool_call_id.clone()),
+            metadata: json_text(&Value::Object(session.metadata.clone())),
+            provenance: provenance(&session_source_hash, Some(&session.native_id)),
+        });
+
+        for (seq, message) in exchange.messages.iter().enumerate() {
+            let message_id = identity::message_id(client, &message.identity.key);
+            let source_hash = message
+                .source_path
+                .as_deref()
+                .map(identity::source_path_sha256)
+                .unwrap_or_else(|| session_source_hash.clone());
+            let native_id = message.native_id.as_deref();
+            for (part_index, part) in message.parts.iter().enumerate() {
+                batch.parts.push(PartRow {
+                    part_id: identity::part_id(&message_id, part_index),
+                    message_id: message_id.clone(),
+                    part_index: part_index as u64,
+                    kind: part.kind.as_str(),
+                    text: part.text.clone(),
+                    tool_name: part.tool_name.clone(),
+                    tool_call_id: part.tool_call_id.clone(),
+                    tool_input: part.tool_input.as_ref().map(json_text),
+                    is_error: part.is_error,
+                    metadata: part.metadata.as_ref().map(json_text),
+                    provenance: provenance(&source_hash, native_id),
+                });
+            }
+            batch.messages.push(MessageRow {
+                message_id,
+                session_id: session_id.clone(),
+                parent_message_id: message
+                    .parent_key
+                    .as_deref()
+                    .map(|key| identity::message_id(client, key)),
+                seq: seq as u64,
+                role: message.role.as_str(),
+                timestamp: message.timestamp.map(format_timestamp),
+                model: message.model.clone(),
+                is_sidechain: message.flags.sidechain,
+                is_meta: message.flags.meta,
+                is_injected: message.flags.injected,
+                is_compact_summary: message.flags.compact_summary,
+                is_compact_boundary: message.flags.compact_boundary,
+                is_api_error: message.flags.api_error,
+                identity_source: message.identity.source.as_str(),
+                raw_frame: message.raw_frame.as_ref().map(json_text),
+                provenance: provenance(&source_hash, native_id),
+            });
+        }
+
+        for usage in &exchange.usage {
+            batch.usage.push(UsageRow {
+                usage_id: identity::usage_id(client, &usage.key),
+                session_id: session_id.clone(),
+                message_id: usage
+                    .message_key
+                    .as_deref()
+                    .map(|key| identity::message_id(client, key)),
+                model: usage.model.clone(),
+                timestamp: usage.timestamp.map(format_timestamp),
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cache_read_tokens: usage.cache_read_tokens,
+                cache_creation_tokens: usage.cache_creation_tokens,
+                reasoning_tokens: usage.reasoning_tokens,
+                provenance: provenance(&session_source_hash, Some(&usage.key)),
+            });
+        }
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn sample_exchange() -> ProjectedExchange {
+        let mut message = ProjectedMessage {
+            identity: MessageIdentity::native("uuid-1"),
+            native_id: Some("uuid-1".into()),
+            parent_key: None,
+            role: Role::User,
+            timestamp: Some("2026-01-02T03:04:05.678Z".parse().unwrap()),
+            model: None,
+            flags: MessageFlags::default(),
+            raw_frame: Some(serde_json::json!({"type": "user", "uuid": "uuid-1"})),
+            parts: vec![MessagePart::text("hello")],
+            source_path: None,
+        };
+        let mut reply = message.clone();
+        reply.identity = MessageIdentity::native("uuid-2");
+        reply.native_id = Some("uuid-2".into());
+        reply.parent_key = Some("uuid-1".into());
+        reply.role = Role::Assistant;
+        reply.model = Some("model-a".into());
+        reply.parts = vec![
+            MessagePart::text("hi"),
+            MessagePart {
+                tool_name: Some("Read".into()),
+                tool_call_id: Some("toolu_1".into()),
+                tool_input: Some(serde_json::json!({"file_path": "/x"})),
+                ..MessagePart::new(PartKind::ToolCall)
+            },
+        ];
+        message.flags.meta = true;
+        ProjectedExchange {
+            session: ProjectedSession {
+                client: "claude".into(),
+                native_id: "s-1".into(),
+                source_path: "/home/u/.claude/projects/p/s-1.jsonl".into(),
+                title: Some("A title".into()),
+                models: vec!["model-a".into()],
+                started_at: Some("2026-01-02T03:04:05.678Z".parse().unwrap()),
+                ..ProjectedSession::default()
+            },
+            messages: vec![message, reply],
+            usage: vec![ProjectedUsage {
+                key: "msg_1/req_1".into(),
+                message_key: Some("uuid-2".into()),
+                model: Some("model-a".into()),
+                input_tokens: 10,
+                output_tokens: 5,
+                ..ProjectedUsage::default()
+            }],
+        }
+    }
+
+    fn context() -> ProvenanceContext {
+        ProvenanceContext {
+            provider: "claude".into(),
+            run_id: "run-1".into(),
+        }
+    }
+
+    #[test]
+    fn materializes_deterministic_rows_with_provenance() {
+        let batch = MessagesMaterializer
+            .materialize(MESSAGES_DATASET, &sample_exchange(), &context())
+            .unwrap();
+        let again = MessagesMaterializer
+            .materialize(MESSAGES_DATASET, &sample_exchange(), &context())
+            .unwrap();
+        assert_eq!(batch, again, "same input, same rows");
+        assert_eq!(
+            (
+                batch.sessions.len(),
+                batch.messages.len(),
+                batch.parts.len(),
+                batch.usage.len()
+            ),
+            (1, 2, 3, 1)
+        );
+        assert_eq!(
+            batch.messages[1].parent_message_id.as_deref(),
+            Some(batch.messages[0].message_id.as_str())
+        );
+        assert_eq!(
+            batch.usage[0].message_id.as_deref(),
+            Some(batch.messages[1].message_id.as_str())
+        );
+        assert_eq!(
+            batch.messages[0].timestamp.as_deref(),
+            Some("2026-01-02T03:04:05.678Z")
+        );
+        let raw_path = "/home/u/.claude/projects/p/s-1.jsonl";
+        let serialized = serde_json::to_string(&batch).unwrap();
+        assert!(
+            !serialized.contains(raw_path),
+            "raw source paths are never stored"
+        );
+        assert!(serialized.contains(&identity::sha256_hex(raw_path.as_bytes())));
+        insta::assert_json_snapshot!(batch);
+    }
+
+    #[test]
+    fn refuses_a_dataset_it_does_not_produce() {
+        let error = MessagesMaterializer
+            .materialize("tokens", &sample_exchange(), &context())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            MaterializeError::DatasetMismatch {
+                materializer: "messages".into(),
+                expected: "messages".into(),
+                actual: "tokens".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_a_session_without_native_id() {
+        let mut exchange = sample_exchange();
+        exchange.session.native_id.clear();
+        let error = MessagesMaterializer
+            .materialize(MESSAGES_DATASET, &exchange, &context())
+            .unwrap_err();
+        assert!(matches!(error, MaterializeError::Invalid { .. }));
+    }
+}

@@ -1,0 +1,312 @@
+//! The canonical, provider-independent data model: sources, projected exchanges, messages, parts and usage.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One file on disk that a provider reads. Providers never modify it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    /// Absolute path. Shown to the local user; never stored (the store keeps its sha256).
+    pub path: PathBuf,
+    /// Provider-specific classification, e.g. `session`, `subagent`, `rollout`.
+    pub kind: String,
+    /// Size in bytes at discovery time.
+    pub size: u64,
+    /// Modification time at discovery time, when the file system reports it.
+    pub modified: Option<Timestamp>,
+}
+
+/// A group of source files parsed together into one or more exchanges (a session, a session with its
+/// sub-agents, a whole project directory, ...). The unit of parallelism.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceUnit {
+    /// Stable, human-readable key used in reports (e.g. the project slug or thread id).
+    pub key: String,
+    /// The files of the unit in the order the provider wants to read them.
+    pub files: Vec<SourceFile>,
+}
+
+impl SourceUnit {
+    /// Total size of the unit's files in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|file| file.size).sum()
+    }
+}
+
+/// One session as a provider projects it: metadata plus its ordered messages and billed usage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProjectedExchange {
+    /// Session metadata.
+    pub session: ProjectedSession,
+    /// Messages in the order they were written.
+    pub messages: Vec<ProjectedMessage>,
+    /// One entry per billed model response (SPEC §6).
+    pub usage: Vec<ProjectedUsage>,
+}
+
+/// Session metadata (SPEC §2 `sessions`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProjectedSession {
+    /// Client name (`claude`, `codex`, `legacy`).
+    pub client: String,
+    /// The client's own session id.
+    pub native_id: String,
+    /// The file the session was read from (hashed for provenance, never stored raw).
+    pub source_path: PathBuf,
+    pub title: Option<String>,
+    pub cwd: Option<String>,
+    pub git: GitInfo,
+    pub client_version: Option<String>,
+    /// Entry point or originator (`cli`, `claude-vscode`, `codex_exec`, ...).
+    pub entrypoint: Option<String>,
+    /// Distinct models used, in first-use order.
+    pub models: Vec<String>,
+    pub permission_mode: Option<String>,
+    pub sandbox_mode: Option<String>,
+    pub approval_mode: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    /// Link to the parent session, when this session continues, forks or was spawned by another.
+    pub parent: Option<SessionLink>,
+    /// Further provider-specific metadata, stored as JSON.
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+/// Git state of the working directory, as far as the client recorded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GitInfo {
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub origin_url: Option<String>,
+    pub dirty: Option<bool>,
+}
+
+/// How a session relates to its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    Subagent,
+    Continuation,
+    Fork,
+    Sidechain,
+}
+
+impl Relationship {
+    /// The value stored in `sessions.relationship`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relationship::Subagent => "subagent",
+            Relationship::Continuation => "continuation",
+            Relationship::Fork => "fork",
+            Relationship::Sidechain => "sidechain",
+        }
+    }
+}
+
+/// A link from a session to its parent session (same client).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionLink {
+    pub parent_native_id: String,
+    pub relationship: Relationship,
+    /// The tool call in the parent that spawned this session, when known.
+    pub spawning_tool_call_id: Option<String>,
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+    System,
+    Developer,
+    Tool,
+    Other,
+}
+
+impl Role {
+    /// The value stored in `messages.role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::Tool => "tool",
+            Role::Other => "other",
+        }
+    }
+}
+
+/// Whether a message id comes from the client or was derived by hindcast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// The client wrote a stable id for the message (Claude `uuid`, Codex item id).
+    Native,
+    /// No native id: see [`MessageIdentity::fallback`].
+    Fallback,
+}
+
+impl IdentitySource {
+    /// The value stored in `messages.identity_source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentitySource::Native => "native",
+            IdentitySource::Fallback => "fallback",
+        }
+    }
+}
+
+/// The stable key a message id is derived from.
+///
+/// The provider chooses `key` so that the same message always gets the same key, and two different
+/// messages never share one. The stored `message_id` is `sha256("message", client, key)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageIdentity {
+    pub source: IdentitySource,
+    pub key: String,
+}
+
+impl MessageIdentity {
+    /// An identity built from the client's own id (optionally scoped, e.g. by session).
+    pub fn native(key: impl Into<String>) -> Self {
+        Self {
+            source: IdentitySource::Native,
+            key: key.into(),
+        }
+    }
+
+    /// The documented fallback for clients without message ids: the session's native id, the
+    /// message's ordinal within the session's source (0-based, counting every projected message in
+    /// file order) and a digest of the message content. Stable for append-only sources: appending
+    /// never changes the ordinal or content of an earlier message.
+    pub fn fallback(session_native_id: &str, ordinal: u64, content_digest: &str) -> Self {
+        Self {
+            source: IdentitySource::Fallback,
+            key: format!("{session_native_id}#{ordinal}#{content_digest}"),
+        }
+    }
+}
+
+/// Boolean facts about a message (SPEC §2 `messages` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MessageFlags {
+    /// Part of a sub-agent or side thread.
+    pub sidechain: bool,
+    /// Harness-written content the user did not type (Claude `isMeta`).
+    pub meta: bool,
+    /// Injected context (AGENTS.md, environment context, developer instructions).
+    pub injected: bool,
+    /// The summary written after a compaction.
+    pub compact_summary: bool,
+    /// The compaction boundary marker itself.
+    pub compact_boundary: bool,
+    /// An API error the client recorded as a message.
+    pub api_error: bool,
+}
+
+/// One message of a session.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProjectedMessage {
+    pub identity: MessageIdentity,
+    /// The client's id for the message, when it has one.
+    pub native_id: Option<String>,
+    /// Identity key of the parent message in the native DAG.
+    pub parent_key: Option<String>,
+    pub role: Role,
+    pub timestamp: Option<Timestamp>,
+    pub model: Option<String>,
+    pub flags: MessageFlags,
+    /// The native envelope minus bulky content. Never the full transcript line.
+    pub raw_frame: Option<Value>,
+    pub parts: Vec<MessagePart>,
+    /// The file this message was read from, when it differs from the session's.
+    pub source_path: Option<PathBuf>,
+}
+
+/// What a part holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartKind {
+    Text,
+    Thinking,
+    ToolCall,
+    ToolResult,
+    Image,
+    Other,
+}
+
+impl PartKind {
+    /// The value stored in `parts.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartKind::Text => "text",
+            PartKind::Thinking => "thinking",
+            PartKind::ToolCall => "tool_call",
+            PartKind::ToolResult => "tool_result",
+            PartKind::Image => "image",
+            PartKind::Other => "other",
+        }
+    }
+}
+
+/// One content block of a message.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessagePart {
+    pub kind: PartKind,
+    pub text: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_call_id: Option<String>,
+    pub tool_input: Option<Value>,
+    pub is_error: Option<bool>,
+    /// Kind-specific metadata (image media type and size, unknown block type, ...).
+    pub metadata: Option<Value>,
+}
+
+impl MessagePart {
+    /// A part of `kind` with every optional field empty.
+    pub fn new(kind: PartKind) -> Self {
+        Self {
+            kind,
+            text: None,
+            tool_name: None,
+            tool_call_id: None,
+            tool_input: None,
+            is_error: None,
+            metadata: None,
+        }
+    }
+
+    /// A plain text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: Some(text.into()),
+            ..Self::new(PartKind::Text)
+        }
+    }
+}
+
+/// Token usage of one billed model response (SPEC §6).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProjectedUsage {
+    /// Stable key of the billed response (Claude `message.id` + `requestId`); hashed into `usage_id`.
+    pub key: String,
+    /// Identity key of the message that carried the usage, when there is one.
+    pub message_key: Option<String>,
+    pub model: Option<String>,
+    pub timestamp: Option<Timestamp>,
+    /// All input tokens, cached ones included.
+    pub input_tokens: u64,
+    /// All output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Input tokens served from cache (a subset of `input_tokens`).
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the cache.
+    pub cache_creation_tokens: u64,
+    /// Reasoning tokens (a subset of `output_tokens`).
+    pub reasoning_tokens: u64,
+}

@@ -1,0 +1,322 @@
+//! The `Provider` contract: what a client's importer must tell and yield, and the environment it sees.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::model::{ProjectedExchange, SourceUnit};
+use crate::time_window::TimeWindow;
+
+/// The process environment a provider sees: home directory, variables and per-provider root
+/// overrides. Injected so tests never read the real home directory.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    home: Option<PathBuf>,
+    vars: BTreeMap<String, String>,
+    root_overrides: BTreeMap<String, PathBuf>,
+}
+
+impl Environment {
+    /// The environment of the running process.
+    pub fn from_process() -> Self {
+        let vars: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        let home = vars
+            .get("HOME")
+            .filter(|home| !home.is_empty())
+            .map(PathBuf::from);
+        Self {
+            home,
+            vars,
+            root_overrides: BTreeMap::new(),
+        }
+    }
+
+    /// An environment with only a home directory (for tests).
+    pub fn with_home(home: impl Into<PathBuf>) -> Self {
+        Self {
+            home: Some(home.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets a variable (builder style).
+    pub fn set_var(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.vars.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Points `provider` at `root` instead of its usual location (e.g. `--from DIR` for legacy).
+    pub fn set_root_override(&mut self, provider: &str, root: PathBuf) {
+        self.root_overrides.insert(provider.to_string(), root);
+    }
+
+    /// A variable's value; empty values count as unset.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// The home directory, when known.
+    pub fn home(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+
+    /// A root override set for `provider`.
+    pub fn root_override(&self, provider: &str) -> Option<&Path> {
+        self.root_overrides.get(provider).map(PathBuf::as_path)
+    }
+
+    /// `$XDG_CONFIG_HOME`, else `~/.config`.
+    pub fn xdg_config_home(&self) -> Option<PathBuf> {
+        self.var("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| self.home().map(|home| home.join(".config")))
+    }
+
+    /// `$XDG_DATA_HOME`, else `~/.local/share`.
+    pub fn xdg_data_home(&self) -> Option<PathBuf> {
+        self.var("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| self.home().map(|home| home.join(".local/share")))
+    }
+}
+
+/// A directory a provider reads from, and where that choice came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Root {
+    pub path: PathBuf,
+    /// `default`, or the variable/flag that chose it (`CLAUDE_CONFIG_DIR`, `--from`, ...).
+    pub origin: String,
+    pub exists: bool,
+}
+
+impl Root {
+    /// A root chosen by `origin`, checking whether it exists now.
+    pub fn new(path: PathBuf, origin: impl Into<String>) -> Self {
+        let exists = path.is_dir();
+        Self {
+            path,
+            origin: origin.into(),
+            exists,
+        }
+    }
+}
+
+/// Whether a provider has anything to read on this machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Availability {
+    pub available: bool,
+    pub reason: String,
+}
+
+impl Availability {
+    /// Available when at least one root exists.
+    pub fn from_roots(roots: &[Root]) -> Self {
+        match roots.iter().find(|root| root.exists) {
+            Some(root) => Self {
+                available: true,
+                reason: format!("found {}", root.path.display()),
+            },
+            None if roots.is_empty() => Self {
+                available: false,
+                reason: "no root directory configured".into(),
+            },
+            None => Self {
+                available: false,
+                reason: format!(
+                    "none of {} exists",
+                    roots
+                        .iter()
+                        .map(|root| root.path.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        }
+    }
+}
+
+/// Where something was skipped: `file:line` (line 1-based; 0 when the whole file was skipped).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkipLocation {
+    pub path: PathBuf,
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkipLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.reason)
+        } else {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+        }
+    }
+}
+
+/// A count of skipped things with the first few locations kept for the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SkipTally {
+    pub count: u64,
+    pub first: Vec<SkipLocation>,
+}
+
+impl SkipTally {
+    /// How many locations a tally keeps.
+    pub const KEPT_LOCATIONS: usize = 10;
+
+    /// Records one skipped thing.
+    pub fn record(&mut self, location: SkipLocation) {
+        self.count += 1;
+        if self.first.len() < Self::KEPT_LOCATIONS {
+            self.first.push(location);
+        }
+    }
+
+    /// Adds another tally into this one.
+    pub fn merge(&mut self, other: SkipTally) {
+        self.count += other.count;
+        for location in other.first {
+            if self.first.len() >= Self::KEPT_LOCATIONS {
+                break;
+            }
+            self.first.push(location);
+        }
+    }
+}
+
+/// What discovery found within the window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    pub units: Vec<SourceUnit>,
+    /// Files seen but not imported: not transcripts, outside the window, unreadable.
+    pub files_skipped: SkipTally,
+    /// Number of files per classification, including skipped ones (`session`, `subagent`, `other`, ...).
+    pub files_by_kind: BTreeMap<String, u64>,
+    pub warnings: Vec<String>,
+}
+
+impl Discovery {
+    /// Number of source files across all units.
+    pub fn source_count(&self) -> usize {
+        self.units.iter().map(|unit| unit.files.len()).sum()
+    }
+
+    /// Total bytes across all units.
+    pub fn bytes(&self) -> u64 {
+        self.units.iter().map(SourceUnit::bytes).sum()
+    }
+}
+
+/// Discovery failed as a whole (a root that exists but cannot be listed).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What one unit's parse saw, besides the exchanges it emitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ParseReport {
+    pub sessions_seen: u64,
+    /// Messages seen (before window filtering).
+    pub items_seen: u64,
+    /// Lines that could not be read (invalid UTF-8 or JSON), with file:line.
+    pub lines_skipped: SkipTally,
+    /// Records deliberately not imported (e.g. warmup agents), with reasons.
+    pub records_skipped: SkipTally,
+    /// Records of unknown type kept as `other`.
+    pub unknown_records: u64,
+    pub warnings: Vec<String>,
+}
+
+impl ParseReport {
+    /// Adds another report into this one.
+    pub fn merge(&mut self, other: ParseReport) {
+        self.sessions_seen += other.sessions_seen;
+        self.items_seen += other.items_seen;
+        self.lines_skipped.merge(other.lines_skipped);
+        self.records_skipped.merge(other.records_skipped);
+        self.unknown_records += other.unknown_records;
+        self.warnings.extend(other.warnings);
+    }
+}
+
+/// Why a sink refused an exchange: the run is stopping, or the exchange could not be materialized.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("the run was stopped")]
+    Stopped,
+    #[error(transparent)]
+    Materialize(#[from] crate::materialize::MaterializeError),
+}
+
+/// Receives the exchanges a provider yields, tagged with the dataset they belong to.
+pub trait ExchangeSink {
+    fn emit(&mut self, dataset: &str, exchange: ProjectedExchange) -> Result<(), SinkError>;
+}
+
+/// A whole unit could not be parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("the {provider} provider cannot parse sources yet (not implemented)")]
+    NotImplemented { provider: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// What a parse may consult besides the unit: the window and the environment.
+#[derive(Clone, Debug)]
+pub struct ParseContext<'a> {
+    pub window: &'a TimeWindow,
+    pub env: &'a Environment,
+}
+
+/// One client's importer: discovers its sources and parses them into projected exchanges.
+/// A provider never writes the store.
+pub trait Provider: Send + Sync {
+    /// Registry name, e.g. `claude`.
+    fn name(&self) -> &str;
+
+    /// The dataset the provider feeds (`messages`).
+    fn dataset(&self) -> &str;
+
+    /// One line saying what the provider reads.
+    fn description(&self) -> &str;
+
+    /// The directories this provider reads on this machine, in priority order.
+    fn roots(&self, env: &Environment) -> Vec<Root>;
+
+    /// Whether there is anything to read.
+    fn availability(&self, env: &Environment) -> Availability {
+        Availability::from_roots(&self.roots(env))
+    }
+
+    /// Finds the source units within `window` (a cheap pre-filter; parse applies the exact window).
+    fn discover(&self, env: &Environment, window: &TimeWindow) -> Result<Discovery, DiscoverError>;
+
+    /// Parses one unit, emitting its exchanges into `sink`.
+    fn parse(
+        &self,
+        unit: &SourceUnit,
+        context: &ParseContext<'_>,
+        sink: &mut dyn ExchangeSink,
+    ) -> Result<ParseReport, ParseError>;
+}

@@ -1,0 +1,575 @@
+//! The SQLite store: opening with migrations and WAL, batched idempotent writes, read-only access.
+
+mod lock;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+
+pub use lock::{LockError, StoreLock, lock_path};
+
+use crate::materialize::{MessageRow, PartRow, RowBatch, SessionRow, UsageRow};
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "store {path} has schema version {found}, newer than this hindcast supports ({supported}); upgrade hindcast — the store is left untouched"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("store {path} has an unreadable schema version '{found}'")]
+    BadSchemaVersion { path: PathBuf, found: String },
+    #[error("no store at {path}; run `hindcast backfill` first")]
+    Missing { path: PathBuf },
+}
+
+/// Options for opening a writable store.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreOptions {
+    /// Caps the database size in pages (`PRAGMA max_page_count`), to simulate a full disk.
+    pub max_page_count: Option<u64>,
+}
+
+/// Rows written, updated (merged into an existing row) and skipped (already present) for one table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TableCounts {
+    pub written: u64,
+    pub updated: u64,
+    pub skipped: u64,
+}
+
+impl TableCounts {
+    fn add(&mut self, other: TableCounts) {
+        self.written += other.written;
+        self.updated += other.updated;
+        self.skipped += other.skipped;
+    }
+}
+
+/// Per-table write counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WriteCounts {
+    pub sessions: TableCounts,
+    pub messages: TableCounts,
+    pub parts: TableCounts,
+    pub usage: TableCounts,
+}
+
+impl WriteCounts {
+    /// Adds another set of counts into this one.
+    pub fn add(&mut self, other: &WriteCounts) {
+        self.sessions.add(other.sessions);
+        self.messages.add(other.messages);
+        self.parts.add(other.parts);
+        self.usage.add(other.usage);
+    }
+
+    /// The tables in a fixed order with their counts.
+    pub fn tables(&self) -> [(&'static str, TableCounts); 4] {
+        [
+            ("sessions", self.sessions),
+            ("messages", self.messages),
+            ("parts", self.parts),
+            ("usage", self.usage),
+        ]
+    }
+
+    /// Rows inserted across tables.
+    pub fn written(&self) -> u64 {
+        self.tables().iter().map(|(_, counts)| counts.written).sum()
+    }
+
+    /// Rows merged into existing rows across tables.
+    pub fn updated(&self) -> u64 {
+        self.tables().iter().map(|(_, counts)| counts.updated).sum()
+    }
+
+    /// Rows already present and unchanged across tables.
+    pub fn skipped(&self) -> u64 {
+        self.tables().iter().map(|(_, counts)| counts.skipped).sum()
+    }
+}
+
+/// A writable store. Exactly one exists per run, owned by the writer thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, \
+    git_origin_url, git_dirty, client_version, entrypoint, models, permission_mode, sandbox_mode, approval_mode, \
+    started_at, ended_at, parent_session_id, relationship, parent_tool_call_id, metadata, provider, \
+    source_path_sha256, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) ON CONFLICT DO NOTHING";
+
+/// Merges a re-imported session into the stored one: known values fill gaps or replace, the time span
+/// widens, metadata is patched. The WHERE clause makes an unchanged re-import a no-op (0 rows).
+const MERGE_SESSION: &str = "UPDATE sessions SET \
+    title = coalesce(?4, title), cwd = coalesce(?5, cwd), git_branch = coalesce(?6, git_branch), \
+    git_commit = coalesce(?7, git_commit), git_origin_url = coalesce(?8, git_origin_url), \
+    git_dirty = coalesce(?9, git_dirty), client_version = coalesce(?10, client_version), \
+    entrypoint = coalesce(?11, entrypoint), models = CASE WHEN ?12 = '[]' THEN models ELSE ?12 END, \
+    permission_mode = coalesce(?13, permission_mode), sandbox_mode = coalesce(?14, sandbox_mode), \
+    approval_mode = coalesce(?15, approval_mode), \
+    started_at = CASE WHEN started_at IS NULL OR ?16 < started_at THEN coalesce(?16, started_at) ELSE started_at END, \
+    ended_at = CASE WHEN ended_at IS NULL OR ?17 > ended_at THEN coalesce(?17, ended_at) ELSE ended_at END, \
+    parent_session_id = coalesce(?18, parent_session_id), relationship = coalesce(?19, relationship), \
+    parent_tool_call_id = coalesce(?20, parent_tool_call_id), metadata = json_patch(metadata, ?21) \
+    WHERE session_id = ?1 AND ( \
+    title IS NOT coalesce(?4, title) OR cwd IS NOT coalesce(?5, cwd) OR git_branch IS NOT coalesce(?6, git_branch) \
+    OR git_commit IS NOT coalesce(?7, git_commit) OR git_origin_url IS NOT coalesce(?8, git_origin_url) \
+    OR git_dirty IS NOT coalesce(?9, git_dirty) OR client_version IS NOT coalesce(?10, client_version) \
+    OR entrypoint IS NOT coalesce(?11, entrypoint) OR (?12 != '[]' AND models IS NOT ?12) \
+    OR permission_mode IS NOT coalesce(?13, permission_mode) OR sandbox_mode IS NOT coalesce(?14, sandbox_mode) \
+    OR approval_mode IS NOT coalesce(?15, approval_mode) \
+    OR (?16 IS NOT NULL AND (started_at IS NULL OR ?16 < started_at)) \
+    OR (?17 IS NOT NULL AND (ended_at IS NULL OR ?17 > ended_at)) \
+    OR parent_session_id IS NOT coalesce(?18, parent_session_id) OR relationship IS NOT coalesce(?19, relationship) \
+    OR parent_tool_call_id IS NOT coalesce(?20, parent_tool_call_id) OR metadata IS NOT json_patch(metadata, ?21))";
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, \
+    model, is_sidechain, is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, \
+    identity_source, raw_frame, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, \
+    ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT DO NOTHING";
+
+const INSERT_PART: &str = "INSERT INTO parts (part_id, message_id, part_index, kind, text, tool_name, tool_call_id, \
+    tool_input, is_error, metadata, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, \
+    ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
+
+const INSERT_USAGE: &str = "INSERT INTO usage (usage_id, session_id, message_id, model, timestamp, input_tokens, \
+    output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, provider, source_path_sha256, \
+    native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+    ON CONFLICT DO NOTHING";
+
+/// The copy of a billed response with the most output tokens is the final one (SPEC §6).
+const MERGE_USAGE: &str = "UPDATE usage SET input_tokens = ?2, output_tokens = ?3, cache_read_tokens = ?4, \
+    cache_creation_tokens = ?5, reasoning_tokens = ?6 WHERE usage_id = ?1 AND output_tokens < ?3";
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, applies pending migrations and enables WAL.
+    /// Refuses a store written by a newer hindcast.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite)?;
+        if let Some(pages) = options.max_page_count {
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(sqlite)?;
+        }
+        conn.set_prepared_statement_cache_capacity(32);
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading only; never creates or migrates it.
+    pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(sqlite)?;
+        let version = read_schema_version(&conn, path)?;
+        if version > schema::LATEST_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+                supported: schema::LATEST_VERSION,
+            });
+        }
+        Ok(conn)
+    }
+
+    /// The store's file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version recorded in `meta`.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        read_schema_version(&self.conn, &self.path)
+    }
+
+    /// The underlying connection, for queries.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn sqlite_error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+            .map_err(|source| self.sqlite_error(source))?;
+        let current = self.schema_version()?;
+        if current > schema::LATEST_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found: current,
+                supported: schema::LATEST_VERSION,
+            });
+        }
+        for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = index as u32 + 1;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|source| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            tx.execute_batch(migration)
+                .and_then(|()| {
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        params![version.to_string()],
+                    )
+                })
+                .and_then(|_| tx.commit())
+                .map_err(|source| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction (a batch). Idempotent.
+    pub fn begin(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|source| self.sqlite_error(source))?;
+        }
+        Ok(())
+    }
+
+    /// Commits the current batch, if any.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if !self.conn.is_autocommit() {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|source| self.sqlite_error(source))?;
+        }
+        Ok(())
+    }
+
+    /// Abandons the current batch, if any (SQLite may already have rolled it back, e.g. on a full disk).
+    pub fn rollback(&mut self) -> Result<(), StoreError> {
+        if !self.conn.is_autocommit() {
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(|source| self.sqlite_error(source))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a batch of rows inside the current transaction (starting one if needed) and returns
+    /// exact per-table counts. Existing rows are skipped (sessions and usage may be merged).
+    pub fn write_rows(&mut self, batch: &RowBatch) -> Result<WriteCounts, StoreError> {
+        self.begin()?;
+        let mut counts = WriteCounts::default();
+        let result = (|| -> rusqlite::Result<()> {
+            for row in &batch.sessions {
+                count(&mut counts.sessions, self.write_session(row)?);
+            }
+            for row in &batch.messages {
+                count(&mut counts.messages, self.write_message(row)?);
+            }
+            for row in &batch.parts {
+                count(&mut counts.parts, self.write_part(row)?);
+            }
+            for row in &batch.usage {
+                count(&mut counts.usage, self.write_usage(row)?);
+            }
+            Ok(())
+        })();
+        result.map_err(|source| self.sqlite_error(source))?;
+        Ok(counts)
+    }
+
+    fn write_session(&self, row: &SessionRow) -> rusqlite::Result<Outcome> {
+        let values = params![
+            row.session_id,
+            row.client,
+            row.native_id,
+            row.title,
+            row.cwd,
+            row.git_branch,
+            row.git_commit,
+            row.git_origin_url,
+            row.git_dirty,
+            row.client_version,
+            row.entrypoint,
+            row.models,
+            row.permission_mode,
+            row.sandbox_mode,
+            row.approval_mode,
+            row.started_at,
+            row.ended_at,
+            row.parent_session_id,
+            row.relationship,
+            row.parent_tool_call_id,
+            row.metadata,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.run_id,
+        ];
+        if self.conn.prepare_cached(INSERT_SESSION)?.execute(values)? == 1 {
+            return Ok(Outcome::Written);
+        }
+        let merged = self
+            .conn
+            .prepare_cached(MERGE_SESSION)?
+            .execute(&values[..21])?;
+        Ok(if merged == 1 {
+            Outcome::Updated
+        } else {
+            Outcome::Skipped
+        })
+    }
+
+    fn write_message(&self, row: &MessageRow) -> rusqlite::Result<Outcome> {
+        let changed = self.conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
+            row.message_id,
+            row.session_id,
+            row.parent_message_id,
+            row.seq,
+            row.role,
+            row.timestamp,
+            row.model,
+            row.is_sidechain,
+            row.is_meta,
+            row.is_injected,
+            row.is_compact_summary,
+            row.is_compact_boundary,
+            row.is_api_error,
+            row.identity_source,
+            row.raw_frame,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.native_id,
+            row.provenance.run_id,
+        ])?;
+        Ok(Outcome::inserted(changed))
+    }
+
+    fn write_part(&self, row: &PartRow) -> rusqlite::Result<Outcome> {
+        let changed = self.conn.prepare_cached(INSERT_PART)?.execute(params![
+            row.part_id,
+            row.message_id,
+            row.part_index,
+            row.kind,
+            row.text,
+            row.tool_name,
+            row.tool_call_id,
+            row.tool_input,
+            row.is_error,
+            row.metadata,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.native_id,
+            row.provenance.run_id,
+        ])?;
+        Ok(Outcome::inserted(changed))
+    }
+
+    fn write_usage(&self, row: &UsageRow) -> rusqlite::Result<Outcome> {
+        let inserted = self.conn.prepare_cached(INSERT_USAGE)?.execute(params![
+            row.usage_id,
+            row.session_id,
+            row.message_id,
+            row.model,
+            row.timestamp,
+            row.input_tokens,
+            row.output_tokens,
+            row.cache_read_tokens,
+            row.cache_creation_tokens,
+            row.reasoning_tokens,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.native_id,
+            row.provenance.run_id,
+        ])?;
+        if inserted == 1 {
+            return Ok(Outcome::Written);
+        }
+        let merged = self.conn.prepare_cached(MERGE_USAGE)?.execute(params![
+            row.usage_id,
+            row.input_tokens,
+            row.output_tokens,
+            row.cache_read_tokens,
+            row.cache_creation_tokens,
+            row.reasoning_tokens,
+        ])?;
+        Ok(if merged == 1 {
+            Outcome::Updated
+        } else {
+            Outcome::Skipped
+        })
+    }
+
+    /// Records the start of a run.
+    pub fn record_run_start(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        providers: &[&str],
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let providers = serde_json::to_string(providers).expect("a list of strings serializes");
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, started_at, status, providers, since, until) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+                params![run_id, started_at, providers, since, until],
+            )
+            .map(|_| ())
+            .map_err(|source| self.sqlite_error(source))
+    }
+
+    /// Records how a run ended.
+    pub fn record_run_finish(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2, status = ?3 WHERE run_id = ?1",
+                params![run_id, finished_at, status],
+            )
+            .map(|_| ())
+            .map_err(|source| self.sqlite_error(source))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // An unfinished batch is abandoned, never half-committed.
+        let _ = self.rollback();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Written,
+    Updated,
+    Skipped,
+}
+
+impl Outcome {
+    fn inserted(changed: usize) -> Self {
+        if changed == 1 {
+            Outcome::Written
+        } else {
+            Outcome::Skipped
+        }
+    }
+}
+
+fn count(counts: &mut TableCounts, outcome: Outcome) {
+    match outcome {
+        Outcome::Written => counts.written += 1,
+        Outcome::Updated => counts.updated += 1,
+        Outcome::Skipped => counts.skipped += 1,
+    }
+}
+
+fn read_schema_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
+    let sqlite = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite)?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sqlite)?;
+    match value {
+        None => Ok(0),
+        Some(text) => text.parse().map_err(|_| StoreError::BadSchemaVersion {
+            path: path.to_path_buf(),
+            found: text.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

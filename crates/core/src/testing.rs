@@ -1,0 +1,225 @@
+//! Scripted providers and synthetic exchanges for tests and for the failure smokes of the testbed binary.
+
+use std::path::PathBuf;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::materialize::MESSAGES_DATASET;
+use crate::model::{
+    MessageFlags, MessageIdentity, MessagePart, ProjectedExchange, ProjectedMessage,
+    ProjectedSession, ProjectedUsage, Role, SourceFile, SourceUnit,
+};
+use crate::provider::{
+    Availability, DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError,
+    ParseReport, Provider, Root,
+};
+use crate::time_window::TimeWindow;
+
+/// A deterministic exchange: `messages` alternating user/assistant messages one minute apart from
+/// 2026-01-01T00:00:00Z, and one usage record.
+pub fn synthetic_exchange(client: &str, session: &str, messages: usize) -> ProjectedExchange {
+    let start: Timestamp = "2026-01-01T00:00:00Z"
+        .parse()
+        .expect("valid constant timestamp");
+    let at = |index: usize| start + SignedDuration::from_mins(index as i64);
+    let projected: Vec<ProjectedMessage> = (0..messages)
+        .map(|index| {
+            let key = format!("{session}/m{index}");
+            ProjectedMessage {
+                identity: MessageIdentity::native(key.clone()),
+                native_id: Some(key),
+                parent_key: index
+                    .checked_sub(1)
+                    .map(|parent| format!("{session}/m{parent}")),
+                role: if index % 2 == 0 {
+                    Role::User
+                } else {
+                    Role::Assistant
+                },
+                timestamp: Some(at(index)),
+                model: (index % 2 == 1).then(|| "synthetic-model".to_string()),
+                flags: MessageFlags::default(),
+                raw_frame: Some(serde_json::json!({ "type": "synthetic", "index": index })),
+                parts: vec![MessagePart::text(format!(
+                    "message {index} of {session} {}",
+                    "x".repeat(200)
+                ))],
+                source_path: None,
+            }
+        })
+        .collect();
+    ProjectedExchange {
+        session: ProjectedSession {
+            client: client.to_string(),
+            native_id: session.to_string(),
+            source_path: PathBuf::from(format!("/scripted/{client}/{session}.jsonl")),
+            title: Some(format!("session {session}")),
+            models: vec!["synthetic-model".into()],
+            started_at: Some(start),
+            ended_at: messages.checked_sub(1).map(at),
+            ..ProjectedSession::default()
+        },
+        usage: vec![ProjectedUsage {
+            key: format!("{session}/usage"),
+            message_key: (messages > 1).then(|| format!("{session}/m1")),
+            model: Some("synthetic-model".into()),
+            timestamp: Some(start),
+            input_tokens: 100,
+            output_tokens: 20,
+            cache_read_tokens: 60,
+            cache_creation_tokens: 10,
+            reasoning_tokens: 5,
+        }],
+        messages: projected,
+    }
+}
+
+/// How a scripted provider behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Discovers `sessions` units and emits one synthetic exchange (4 messages) per unit.
+    Ok { sessions: usize },
+    /// Emits exchanges tagged with another dataset than the one it declares.
+    EmitsDataset { dataset: String },
+    /// Fails to parse every unit.
+    ParseFails,
+    /// Panics while parsing.
+    Panics,
+    /// Emits `sessions` exchanges of `messages` messages each (for store-size tests).
+    Large { sessions: usize, messages: usize },
+}
+
+/// A provider whose discovery and parsing are scripted; it reads no files.
+#[derive(Clone, Debug)]
+pub struct ScriptedProvider {
+    name: String,
+    dataset: String,
+    behavior: Behavior,
+}
+
+impl ScriptedProvider {
+    /// A provider called `name` feeding `dataset`.
+    pub fn new(name: &str, dataset: &str, behavior: Behavior) -> Self {
+        Self {
+            name: name.to_string(),
+            dataset: dataset.to_string(),
+            behavior,
+        }
+    }
+
+    /// The providers the testbed binary registers, one per failure mode.
+    pub fn testbed_set() -> Vec<ScriptedProvider> {
+        vec![
+            Self::new("test-ok", MESSAGES_DATASET, Behavior::Ok { sessions: 3 }),
+            Self::new(
+                "test-no-materializer",
+                "tokens",
+                Behavior::Ok { sessions: 1 },
+            ),
+            Self::new(
+                "test-mismatch",
+                MESSAGES_DATASET,
+                Behavior::EmitsDataset {
+                    dataset: "tokens".into(),
+                },
+            ),
+            Self::new("test-parse-fails", MESSAGES_DATASET, Behavior::ParseFails),
+            Self::new("test-panics", MESSAGES_DATASET, Behavior::Panics),
+            Self::new(
+                "test-large",
+                MESSAGES_DATASET,
+                Behavior::Large {
+                    sessions: 40,
+                    messages: 200,
+                },
+            ),
+        ]
+    }
+
+    fn unit_count(&self) -> usize {
+        match self.behavior {
+            Behavior::Ok { sessions } | Behavior::Large { sessions, .. } => sessions,
+            _ => 1,
+        }
+    }
+}
+
+impl Provider for ScriptedProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    fn description(&self) -> &str {
+        "scripted provider for tests"
+    }
+
+    fn roots(&self, _env: &Environment) -> Vec<Root> {
+        vec![Root {
+            path: PathBuf::from(format!("/scripted/{}", self.name)),
+            origin: "scripted".into(),
+            exists: true,
+        }]
+    }
+
+    fn availability(&self, _env: &Environment) -> Availability {
+        Availability {
+            available: true,
+            reason: "scripted".into(),
+        }
+    }
+
+    fn discover(
+        &self,
+        _env: &Environment,
+        _window: &TimeWindow,
+    ) -> Result<Discovery, DiscoverError> {
+        let units = (0..self.unit_count())
+            .map(|index| {
+                let key = format!("{}-{index}", self.name);
+                SourceUnit {
+                    files: vec![SourceFile {
+                        path: PathBuf::from(format!("/scripted/{}/{key}.jsonl", self.name)),
+                        kind: "session".into(),
+                        size: 1_000,
+                        modified: None,
+                    }],
+                    key,
+                }
+            })
+            .collect();
+        Ok(Discovery {
+            units,
+            ..Discovery::default()
+        })
+    }
+
+    fn parse(
+        &self,
+        unit: &SourceUnit,
+        _context: &ParseContext<'_>,
+        sink: &mut dyn ExchangeSink,
+    ) -> Result<ParseReport, ParseError> {
+        let (dataset, messages) = match &self.behavior {
+            Behavior::Ok { .. } => (self.dataset.as_str(), 4),
+            Behavior::Large { messages, .. } => (self.dataset.as_str(), *messages),
+            Behavior::EmitsDataset { dataset } => (dataset.as_str(), 4),
+            Behavior::ParseFails => {
+                return Err(ParseError::Format {
+                    path: unit.files[0].path.clone(),
+                    message: "scripted parse failure".into(),
+                });
+            }
+            Behavior::Panics => panic!("scripted panic in {}", unit.key),
+        };
+        sink.emit(dataset, synthetic_exchange(&self.name, &unit.key, messages))?;
+        Ok(ParseReport {
+            sessions_seen: 1,
+            items_seen: messages as u64,
+            ..ParseReport::default()
+        })
+    }
+}
