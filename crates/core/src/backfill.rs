@@ -16,8 +16,7 @@ use crate::envelope::{Event, EventLog};
 use crate::materialize::{Materializer, ProvenanceContext, RowBatch, format_timestamp};
 use crate::model::{ProjectedExchange, SourceUnit};
 use crate::provider::{
-    Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root,
-    SinkError, SkipTally,
+    Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root, SinkError, SkipTally,
 };
 use crate::registry::MaterializerRegistry;
 use crate::store::{Store, StoreError, WriteCounts};
@@ -41,12 +40,7 @@ pub struct BackfillOptions {
 impl BackfillOptions {
     /// Options with a fresh run id and the default batch size.
     pub fn new(window: TimeWindow, dry_run: bool) -> Self {
-        Self {
-            run_id: new_run_id(),
-            window,
-            dry_run,
-            batch_rows: 20_000,
-        }
+        Self { run_id: new_run_id(), window, dry_run, batch_rows: 20_000 }
     }
 }
 
@@ -76,13 +70,7 @@ pub struct RowTotals {
 impl RowTotals {
     fn from_counts(counts: &WriteCounts, pick: impl Fn(crate::store::TableCounts) -> u64) -> Self {
         let [sessions, messages, parts, usage] = counts.tables().map(|(_, table)| pick(table));
-        Self {
-            total: sessions + messages + parts + usage,
-            sessions,
-            messages,
-            parts,
-            usage,
-        }
+        Self { total: sessions + messages + parts + usage, sessions, messages, parts, usage }
     }
 
     fn from_batch(batch: &RowBatch) -> Self {
@@ -92,13 +80,7 @@ impl RowTotals {
             batch.parts.len() as u64,
             batch.usage.len() as u64,
         );
-        Self {
-            total: sessions + messages + parts + usage,
-            sessions,
-            messages,
-            parts,
-            usage,
-        }
+        Self { total: sessions + messages + parts + usage, sessions, messages, parts, usage }
     }
 
     fn add(&mut self, other: &RowTotals) {
@@ -233,10 +215,7 @@ pub fn run_backfill(
     context: &RunContext<'_>,
 ) -> BackfillReport {
     let started = Instant::now();
-    let emitter = Emitter {
-        events: context.events,
-        run_id: &options.run_id,
-    };
+    let emitter = Emitter { events: context.events, run_id: &options.run_id };
     let since = options.window.since.map(format_timestamp);
     let until = options.window.until.map(format_timestamp);
     let names: Vec<&str> = providers.iter().map(|provider| provider.name()).collect();
@@ -248,26 +227,15 @@ pub fn run_backfill(
     );
     let mut run_record_warning = None;
     if let Some(store) = store.as_deref_mut()
-        && let Err(error) = store.record_run_start(
-            &options.run_id,
-            &now_text(),
-            &names,
-            since.as_deref(),
-            until.as_deref(),
-        )
+        && let Err(error) =
+            store.record_run_start(&options.run_id, &now_text(), &names, since.as_deref(), until.as_deref())
     {
         run_record_warning = Some(format!("could not record the run in the store: {error}"));
     }
 
     let mut reports = Vec::with_capacity(providers.len());
     for provider in providers {
-        let mut report = run_provider(
-            provider.as_ref(),
-            store.as_deref_mut(),
-            options,
-            context,
-            &emitter,
-        );
+        let mut report = run_provider(provider.as_ref(), store.as_deref_mut(), options, context, &emitter);
         if let Some(warning) = &run_record_warning {
             report.warnings.push(warning.clone());
         }
@@ -275,21 +243,12 @@ pub fn run_backfill(
         reports.push(report);
     }
 
-    let status = if reports.iter().all(|report| report.status == Status::Ok) {
-        Status::Ok
-    } else {
-        Status::Failed
-    };
+    let status = if reports.iter().all(|report| report.status == Status::Ok) { Status::Ok } else { Status::Failed };
     if let Some(store) = store.as_deref_mut() {
         let _ = store.record_run_finish(&options.run_id, &now_text(), status_text(status));
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    emitter.emit(
-        "backfill.finish",
-        None,
-        None,
-        json!({ "status": status, "elapsed_ms": elapsed_ms }),
-    );
+    emitter.emit("backfill.finish", None, None, json!({ "status": status, "elapsed_ms": elapsed_ms }));
     BackfillReport {
         run_id: options.run_id.clone(),
         dry_run: options.dry_run,
@@ -318,13 +277,7 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    fn emit(
-        &self,
-        event: &'static str,
-        provider: Option<&str>,
-        dataset: Option<&str>,
-        fields: Value,
-    ) {
+    fn emit(&self, event: &'static str, provider: Option<&str>, dataset: Option<&str>, fields: Value) {
         let fields = match fields {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -351,12 +304,7 @@ fn run_provider(
     let name = provider.name();
     let dataset = provider.dataset();
     let mut report = ProviderReport::new(provider, context.env);
-    emitter.emit(
-        "backfill.provider_start",
-        Some(name),
-        Some(dataset),
-        json!({ "dry_run": options.dry_run }),
-    );
+    emitter.emit("backfill.provider_start", Some(name), Some(dataset), json!({ "dry_run": options.dry_run }));
 
     let finish = |mut report: ProviderReport| {
         report.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -382,9 +330,7 @@ fn run_provider(
     };
 
     let Some(materializer) = context.materializers.for_dataset(dataset) else {
-        report.fail(format!(
-            "no materializer produces dataset '{dataset}' (provider '{name}' cannot be imported)"
-        ));
+        report.fail(format!("no materializer produces dataset '{dataset}' (provider '{name}' cannot be imported)"));
         return finish(report);
     };
 
@@ -402,17 +348,9 @@ fn run_provider(
         Some(dataset),
         json!({ "units": report.units_seen, "sources": report.sources_seen, "bytes": report.bytes_seen }),
     );
-    context
-        .observer
-        .provider_started(name, discovery.units.len(), report.bytes_seen);
+    context.observer.provider_started(name, discovery.units.len(), report.bytes_seen);
 
-    let pipeline = Pipeline {
-        provider,
-        materializer: materializer.as_ref(),
-        options,
-        context,
-        emitter,
-    };
+    let pipeline = Pipeline { provider, materializer: materializer.as_ref(), options, context, emitter };
     let outcome = pipeline.parse_and_write(&discovery.units, store);
     emitter.emit(
         "backfill.scan",
@@ -441,9 +379,7 @@ fn run_provider(
         report.fail(error);
     }
     if context.events.has_failed() {
-        report
-            .warnings
-            .push("could not append to the events file; the run envelope is incomplete".into());
+        report.warnings.push("could not append to the events file; the run envelope is incomplete".into());
     }
     finish(report)
 }
@@ -488,31 +424,21 @@ impl Pipeline<'_> {
             let writer = scope.spawn(|| self.write_loop(receiver, store, &stop));
             units.par_iter().for_each(|unit| {
                 let unit_outcome = self.parse_unit(unit, sender.clone(), &stop);
-                self.context
-                    .observer
-                    .unit_finished(self.provider.name(), unit.bytes());
-                let mut shared = shared
-                    .lock()
-                    .expect("no thread panics while holding the outcome lock");
+                self.context.observer.unit_finished(self.provider.name(), unit.bytes());
+                let mut shared = shared.lock().expect("no thread panics while holding the outcome lock");
                 shared.outside_window += unit_outcome.outside_window;
                 shared.materialized.add(&unit_outcome.materialized);
                 match unit_outcome.result {
                     Ok(report) => shared.parse.merge(report),
                     Err(UnitFailure::Stopped) => {}
-                    Err(UnitFailure::Error(message)) => {
-                        shared.errors.push(format!("{}: {message}", unit.key))
-                    }
+                    Err(UnitFailure::Error(message)) => shared.errors.push(format!("{}: {message}", unit.key)),
                 }
             });
             drop(sender);
-            writer
-                .join()
-                .unwrap_or_else(|_| Err("the writer thread panicked".to_string()))
+            writer.join().unwrap_or_else(|_| Err("the writer thread panicked".to_string()))
         });
 
-        let mut outcome = shared
-            .into_inner()
-            .expect("no thread panics while holding the outcome lock");
+        let mut outcome = shared.into_inner().expect("no thread panics while holding the outcome lock");
         match writer_result {
             Ok(counts) => outcome.counts = counts,
             Err(error) => outcome.errors.insert(0, error),
@@ -520,12 +446,7 @@ impl Pipeline<'_> {
         outcome
     }
 
-    fn parse_unit(
-        &self,
-        unit: &SourceUnit,
-        sender: Sender<WriterMessage>,
-        stop: &AtomicBool,
-    ) -> UnitOutcome {
+    fn parse_unit(&self, unit: &SourceUnit, sender: Sender<WriterMessage>, stop: &AtomicBool) -> UnitOutcome {
         let mut sink = ChannelSink {
             materializer: self.materializer,
             provenance: ProvenanceContext {
@@ -538,27 +459,16 @@ impl Pipeline<'_> {
             outside_window: 0,
             materialized: RowTotals::default(),
         };
-        let parse_context = ParseContext {
-            window: &self.options.window,
-            env: self.context.env,
-        };
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.provider.parse(unit, &parse_context, &mut sink)
-        }));
+        let parse_context = ParseContext { window: &self.options.window, env: self.context.env };
+        let parsed =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.provider.parse(unit, &parse_context, &mut sink)));
         let result = match parsed {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(ParseError::Sink(SinkError::Stopped))) => Err(UnitFailure::Stopped),
             Ok(Err(error)) => Err(UnitFailure::Error(error.to_string())),
-            Err(panic) => Err(UnitFailure::Error(format!(
-                "the parser panicked: {}",
-                panic_message(&panic)
-            ))),
+            Err(panic) => Err(UnitFailure::Error(format!("the parser panicked: {}", panic_message(&panic)))),
         };
-        UnitOutcome {
-            result,
-            outside_window: sink.outside_window,
-            materialized: sink.materialized,
-        }
+        UnitOutcome { result, outside_window: sink.outside_window, materialized: sink.materialized }
     }
 
     /// The single writer: applies batches in transactions of about `batch_rows` rows. On a store
@@ -577,23 +487,16 @@ impl Pipeline<'_> {
         let mut failure: Option<String> = None;
         let mut commits = 0u64;
 
-        let mut commit = |store: &mut Store,
-                          pending: &mut WriteCounts,
-                          pending_rows: &mut usize|
-         -> Result<(), StoreError> {
-            store.commit()?;
-            commits += 1;
-            self.emitter.emit(
-                "backfill.write",
-                Some(name),
-                Some(dataset),
-                write_fields(pending, *pending_rows),
-            );
-            total.add(pending);
-            *pending = WriteCounts::default();
-            *pending_rows = 0;
-            Ok(())
-        };
+        let mut commit =
+            |store: &mut Store, pending: &mut WriteCounts, pending_rows: &mut usize| -> Result<(), StoreError> {
+                store.commit()?;
+                commits += 1;
+                self.emitter.emit("backfill.write", Some(name), Some(dataset), write_fields(pending, *pending_rows));
+                total.add(pending);
+                *pending = WriteCounts::default();
+                *pending_rows = 0;
+                Ok(())
+            };
 
         for message in receiver.iter() {
             let WriterMessage::Rows(batch) = message;
@@ -697,13 +600,9 @@ impl ExchangeSink for ChannelSink<'_> {
         if !kept {
             return Ok(());
         }
-        let batch = self
-            .materializer
-            .materialize(dataset, &exchange, &self.provenance)?;
+        let batch = self.materializer.materialize(dataset, &exchange, &self.provenance)?;
         self.materialized.add(&RowTotals::from_batch(&batch));
-        self.sender
-            .send(WriterMessage::Rows(batch))
-            .map_err(|_| SinkError::Stopped)
+        self.sender.send(WriterMessage::Rows(batch)).map_err(|_| SinkError::Stopped)
     }
 }
 
@@ -714,20 +613,11 @@ pub fn retain_window(exchange: &mut ProjectedExchange, window: &TimeWindow) -> (
         return (true, 0);
     }
     let before = exchange.messages.len();
-    exchange.messages.retain(|message| {
-        message
-            .timestamp
-            .is_none_or(|timestamp| window.contains(timestamp))
-    });
-    exchange.usage.retain(|usage| {
-        usage
-            .timestamp
-            .is_none_or(|timestamp| window.contains(timestamp))
-    });
+    exchange.messages.retain(|message| message.timestamp.is_none_or(|timestamp| window.contains(timestamp)));
+    exchange.usage.retain(|usage| usage.timestamp.is_none_or(|timestamp| window.contains(timestamp)));
     let dropped = (before - exchange.messages.len()) as u64;
     let session = &exchange.session;
-    let kept = !exchange.messages.is_empty()
-        || (dropped == 0 && window.overlaps(session.started_at, session.ended_at));
+    let kept = !exchange.messages.is_empty() || (dropped == 0 && window.overlaps(session.started_at, session.ended_at));
     (kept, dropped)
 }
 

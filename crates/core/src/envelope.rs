@@ -48,18 +48,12 @@ pub struct Event {
 impl EventLog {
     /// Events are dropped.
     pub fn disabled() -> Self {
-        Self {
-            path: None,
-            failed: AtomicBool::new(false),
-        }
+        Self { path: None, failed: AtomicBool::new(false) }
     }
 
     /// Events are appended to `path` (created with its directory on first write).
     pub fn to_file(path: PathBuf) -> Self {
-        Self {
-            path: Some(path),
-            failed: AtomicBool::new(false),
-        }
+        Self { path: Some(path), failed: AtomicBool::new(false) }
     }
 
     /// The file events go to, if any.
@@ -82,19 +76,13 @@ impl EventLog {
     }
 
     fn append_line(&self, path: &Path, line: &[u8]) -> std::io::Result<()> {
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
         let mut file = OpenOptions::new().append(true).create(true).open(path)?;
         let written = file.write(line)?;
         if written != line.len() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "short append to events file",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short append to events file"));
         }
         Ok(())
     }
@@ -106,9 +94,7 @@ pub fn encode_line(event: &Event) -> Vec<u8> {
     if line.len() + 1 > MAX_LINE_BYTES {
         let mut truncated = event.clone();
         truncated.fields = Map::new();
-        truncated
-            .fields
-            .insert("truncated".into(), Value::Bool(true));
+        truncated.fields.insert("truncated".into(), Value::Bool(true));
         line = serde_json::to_vec(&truncated).expect("events serialize");
     }
     line.push(b'\n');
@@ -187,12 +173,7 @@ mod tests {
         file.write_all(b"not json\n\n").unwrap();
         drop(file);
         log.emit(&event(Map::new()));
-        OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"{\"event\":\"backf")
-            .unwrap();
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"event\":\"backf").unwrap();
         let read = read_events(&path).unwrap();
         assert_eq!(read.events.len(), 2);
         assert_eq!(read.corrupt_lines, [2]);

@@ -57,17 +57,11 @@ mod tests {
         assert_ne!(session_id("claude", "x"), session_id("codex", "x"));
         assert_eq!(session_id("claude", "x").len(), 64);
         // Pinned (computed independently): changing the scheme would orphan every existing store.
-        assert_eq!(
-            session_id("claude", "3f0c2a"),
-            "82540b24e5c867dd75df23681a405d83aeb45bcab4c72db160704c4144609037"
-        );
+        assert_eq!(session_id("claude", "3f0c2a"), "82540b24e5c867dd75df23681a405d83aeb45bcab4c72db160704c4144609037");
     }
 
     #[test]
     fn source_path_hash_is_of_the_absolute_path() {
-        assert_eq!(
-            source_path_sha256(Path::new("/a/b.jsonl")),
-            sha256_hex(b"/a/b.jsonl")
-        );
+        assert_eq!(source_path_sha256(Path::new("/a/b.jsonl")), sha256_hex(b"/a/b.jsonl"));
     }
 }

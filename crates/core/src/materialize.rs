@@ -12,14 +12,8 @@ pub const MESSAGES_DATASET: &str = "messages";
 /// Why an exchange could not be turned into rows.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MaterializeError {
-    #[error(
-        "dataset mismatch: the {materializer} materializer produces '{expected}' but was given '{actual}'"
-    )]
-    DatasetMismatch {
-        materializer: String,
-        expected: String,
-        actual: String,
-    },
+    #[error("dataset mismatch: the {materializer} materializer produces '{expected}' but was given '{actual}'")]
+    DatasetMismatch { materializer: String, expected: String, actual: String },
     #[error("session {native_id}: {message}")]
     Invalid { native_id: String, message: String },
 }
@@ -232,18 +226,9 @@ impl Materializer for MessagesMaterializer {
             approval_mode: session.approval_mode.clone(),
             started_at: session.started_at.map(format_timestamp),
             ended_at: session.ended_at.map(format_timestamp),
-            parent_session_id: session
-                .parent
-                .as_ref()
-                .map(|link| identity::session_id(client, &link.parent_native_id)),
-            relationship: session
-                .parent
-                .as_ref()
-                .map(|link| link.relationship.as_str().to_string()),
-            parent_tool_call_id: session
-                .parent
-                .as_ref()
-                .and_then(|link| link.spawning_tool_call_id.clone()),
+            parent_session_id: session.parent.as_ref().map(|link| identity::session_id(client, &link.parent_native_id)),
+            relationship: session.parent.as_ref().map(|link| link.relationship.as_str().to_string()),
+            parent_tool_call_id: session.parent.as_ref().and_then(|link| link.spawning_tool_call_id.clone()),
             metadata: json_text(&Value::Object(session.metadata.clone())),
             provenance: provenance(&session_source_hash, Some(&session.native_id)),
         });
@@ -274,10 +259,7 @@ impl Materializer for MessagesMaterializer {
             batch.messages.push(MessageRow {
                 message_id,
                 session_id: session_id.clone(),
-                parent_message_id: message
-                    .parent_key
-                    .as_deref()
-                    .map(|key| identity::message_id(client, key)),
+                parent_message_id: message.parent_key.as_deref().map(|key| identity::message_id(client, key)),
                 seq: seq as u64,
                 role: message.role.as_str(),
                 timestamp: message.timestamp.map(format_timestamp),
@@ -298,10 +280,7 @@ impl Materializer for MessagesMaterializer {
             batch.usage.push(UsageRow {
                 usage_id: identity::usage_id(client, &usage.key),
                 session_id: session_id.clone(),
-                message_id: usage
-                    .message_key
-                    .as_deref()
-                    .map(|key| identity::message_id(client, key)),
+                message_id: usage.message_key.as_deref().map(|key| identity::message_id(client, key)),
                 model: usage.model.clone(),
                 timestamp: usage.timestamp.map(format_timestamp),
                 input_tokens: usage.input_tokens,
@@ -373,57 +352,28 @@ mod tests {
     }
 
     fn context() -> ProvenanceContext {
-        ProvenanceContext {
-            provider: "claude".into(),
-            run_id: "run-1".into(),
-        }
+        ProvenanceContext { provider: "claude".into(), run_id: "run-1".into() }
     }
 
     #[test]
     fn materializes_deterministic_rows_with_provenance() {
-        let batch = MessagesMaterializer
-            .materialize(MESSAGES_DATASET, &sample_exchange(), &context())
-            .unwrap();
-        let again = MessagesMaterializer
-            .materialize(MESSAGES_DATASET, &sample_exchange(), &context())
-            .unwrap();
+        let batch = MessagesMaterializer.materialize(MESSAGES_DATASET, &sample_exchange(), &context()).unwrap();
+        let again = MessagesMaterializer.materialize(MESSAGES_DATASET, &sample_exchange(), &context()).unwrap();
         assert_eq!(batch, again, "same input, same rows");
-        assert_eq!(
-            (
-                batch.sessions.len(),
-                batch.messages.len(),
-                batch.parts.len(),
-                batch.usage.len()
-            ),
-            (1, 2, 3, 1)
-        );
-        assert_eq!(
-            batch.messages[1].parent_message_id.as_deref(),
-            Some(batch.messages[0].message_id.as_str())
-        );
-        assert_eq!(
-            batch.usage[0].message_id.as_deref(),
-            Some(batch.messages[1].message_id.as_str())
-        );
-        assert_eq!(
-            batch.messages[0].timestamp.as_deref(),
-            Some("2026-01-02T03:04:05.678Z")
-        );
+        assert_eq!((batch.sessions.len(), batch.messages.len(), batch.parts.len(), batch.usage.len()), (1, 2, 3, 1));
+        assert_eq!(batch.messages[1].parent_message_id.as_deref(), Some(batch.messages[0].message_id.as_str()));
+        assert_eq!(batch.usage[0].message_id.as_deref(), Some(batch.messages[1].message_id.as_str()));
+        assert_eq!(batch.messages[0].timestamp.as_deref(), Some("2026-01-02T03:04:05.678Z"));
         let raw_path = "/home/u/.claude/projects/p/s-1.jsonl";
         let serialized = serde_json::to_string(&batch).unwrap();
-        assert!(
-            !serialized.contains(raw_path),
-            "raw source paths are never stored"
-        );
+        assert!(!serialized.contains(raw_path), "raw source paths are never stored");
         assert!(serialized.contains(&identity::sha256_hex(raw_path.as_bytes())));
         insta::assert_json_snapshot!(batch);
     }
 
     #[test]
     fn refuses_a_dataset_it_does_not_produce() {
-        let error = MessagesMaterializer
-            .materialize("tokens", &sample_exchange(), &context())
-            .unwrap_err();
+        let error = MessagesMaterializer.materialize("tokens", &sample_exchange(), &context()).unwrap_err();
         assert_eq!(
             error,
             MaterializeError::DatasetMismatch {
@@ -438,9 +388,7 @@ mod tests {
     fn refuses_a_session_without_native_id() {
         let mut exchange = sample_exchange();
         exchange.session.native_id.clear();
-        let error = MessagesMaterializer
-            .materialize(MESSAGES_DATASET, &exchange, &context())
-            .unwrap_err();
+        let error = MessagesMaterializer.materialize(MESSAGES_DATASET, &exchange, &context()).unwrap_err();
         assert!(matches!(error, MaterializeError::Invalid { .. }));
     }
 }

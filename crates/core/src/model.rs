@@ -174,10 +174,7 @@ pub struct MessageIdentity {
 impl MessageIdentity {
     /// An identity built from the client's own id (optionally scoped, e.g. by session).
     pub fn native(key: impl Into<String>) -> Self {
-        Self {
-            source: IdentitySource::Native,
-            key: key.into(),
-        }
+        Self { source: IdentitySource::Native, key: key.into() }
     }
 
     /// The documented fallback for clients without message ids: the session's native id, the
@@ -185,10 +182,7 @@ impl MessageIdentity {
     /// file order) and a digest of the message content. Stable for append-only sources: appending
     /// never changes the ordinal or content of an earlier message.
     pub fn fallback(session_native_id: &str, ordinal: u64, content_digest: &str) -> Self {
-        Self {
-            source: IdentitySource::Fallback,
-            key: format!("{session_native_id}#{ordinal}#{content_digest}"),
-        }
+        Self { source: IdentitySource::Fallback, key: format!("{session_native_id}#{ordinal}#{content_digest}") }
     }
 }
 
@@ -270,23 +264,12 @@ pub struct MessagePart {
 impl MessagePart {
     /// A part of `kind` with every optional field empty.
     pub fn new(kind: PartKind) -> Self {
-        Self {
-            kind,
-            text: None,
-            tool_name: None,
-            tool_call_id: None,
-            tool_input: None,
-            is_error: None,
-            metadata: None,
-        }
+        Self { kind, text: None, tool_name: None, tool_call_id: None, tool_input: None, is_error: None, metadata: None }
     }
 
     /// A plain text part.
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: Some(text.into()),
-            ..Self::new(PartKind::Text)
-        }
+        Self { text: Some(text.into()), ..Self::new(PartKind::Text) }
     }
 }
 

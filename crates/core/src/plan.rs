@@ -51,9 +51,7 @@ pub fn plan_backfill(
             let mut plan = ProviderPlan {
                 provider: provider.name().to_string(),
                 dataset: provider.dataset().to_string(),
-                materializer: materializers
-                    .for_dataset(provider.dataset())
-                    .map(|m| m.name().to_string()),
+                materializer: materializers.for_dataset(provider.dataset()).map(|m| m.name().to_string()),
                 available: availability.available,
                 reason: availability.reason,
                 roots: provider.roots(env),
@@ -66,10 +64,7 @@ pub fn plan_backfill(
                 error: None,
             };
             if plan.materializer.is_none() {
-                plan.error = Some(format!(
-                    "no materializer produces dataset '{}'",
-                    plan.dataset
-                ));
+                plan.error = Some(format!("no materializer produces dataset '{}'", plan.dataset));
             }
             match provider.discover(env, window) {
                 Ok(discovery) => {
@@ -85,9 +80,5 @@ pub fn plan_backfill(
             plan
         })
         .collect();
-    PlanReport {
-        since: window.since.map(format_timestamp),
-        until: window.until.map(format_timestamp),
-        providers,
-    }
+    PlanReport { since: window.since.map(format_timestamp), until: window.until.map(format_timestamp), providers }
 }

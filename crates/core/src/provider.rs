@@ -23,23 +23,13 @@ impl Environment {
         let vars: BTreeMap<String, String> = std::env::vars_os()
             .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
             .collect();
-        let home = vars
-            .get("HOME")
-            .filter(|home| !home.is_empty())
-            .map(PathBuf::from);
-        Self {
-            home,
-            vars,
-            root_overrides: BTreeMap::new(),
-        }
+        let home = vars.get("HOME").filter(|home| !home.is_empty()).map(PathBuf::from);
+        Self { home, vars, root_overrides: BTreeMap::new() }
     }
 
     /// An environment with only a home directory (for tests).
     pub fn with_home(home: impl Into<PathBuf>) -> Self {
-        Self {
-            home: Some(home.into()),
-            ..Self::default()
-        }
+        Self { home: Some(home.into()), ..Self::default() }
     }
 
     /// Sets a variable (builder style).
@@ -55,10 +45,7 @@ impl Environment {
 
     /// A variable's value; empty values count as unset.
     pub fn var(&self, key: &str) -> Option<&str> {
-        self.vars
-            .get(key)
-            .map(String::as_str)
-            .filter(|value| !value.is_empty())
+        self.vars.get(key).map(String::as_str).filter(|value| !value.is_empty())
     }
 
     /// The home directory, when known.
@@ -73,16 +60,12 @@ impl Environment {
 
     /// `$XDG_CONFIG_HOME`, else `~/.config`.
     pub fn xdg_config_home(&self) -> Option<PathBuf> {
-        self.var("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| self.home().map(|home| home.join(".config")))
+        self.var("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| self.home().map(|home| home.join(".config")))
     }
 
     /// `$XDG_DATA_HOME`, else `~/.local/share`.
     pub fn xdg_data_home(&self) -> Option<PathBuf> {
-        self.var("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .or_else(|| self.home().map(|home| home.join(".local/share")))
+        self.var("XDG_DATA_HOME").map(PathBuf::from).or_else(|| self.home().map(|home| home.join(".local/share")))
     }
 }
 
@@ -99,11 +82,7 @@ impl Root {
     /// A root chosen by `origin`, checking whether it exists now.
     pub fn new(path: PathBuf, origin: impl Into<String>) -> Self {
         let exists = path.is_dir();
-        Self {
-            path,
-            origin: origin.into(),
-            exists,
-        }
+        Self { path, origin: origin.into(), exists }
     }
 }
 
@@ -118,23 +97,13 @@ impl Availability {
     /// Available when at least one root exists.
     pub fn from_roots(roots: &[Root]) -> Self {
         match roots.iter().find(|root| root.exists) {
-            Some(root) => Self {
-                available: true,
-                reason: format!("found {}", root.path.display()),
-            },
-            None if roots.is_empty() => Self {
-                available: false,
-                reason: "no root directory configured".into(),
-            },
+            Some(root) => Self { available: true, reason: format!("found {}", root.path.display()) },
+            None if roots.is_empty() => Self { available: false, reason: "no root directory configured".into() },
             None => Self {
                 available: false,
                 reason: format!(
                     "none of {} exists",
-                    roots
-                        .iter()
-                        .map(|root| root.path.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    roots.iter().map(|root| root.path.display().to_string()).collect::<Vec<_>>().join(", ")
                 ),
             },
         }
@@ -198,6 +167,8 @@ pub struct Discovery {
     pub files_skipped: SkipTally,
     /// Number of files per classification, including skipped ones (`session`, `subagent`, `other`, ...).
     pub files_by_kind: BTreeMap<String, u64>,
+    /// Source files left out because they were last modified before `--since`.
+    pub files_outside_window: u64,
     pub warnings: Vec<String>,
 }
 

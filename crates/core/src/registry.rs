@@ -14,9 +14,7 @@ pub enum RegistryError {
     DuplicateName { kind: &'static str, name: String },
     #[error("the {kind} '{name}' names an empty dataset")]
     EmptyDataset { kind: &'static str, name: String },
-    #[error(
-        "provider '{provider}' feeds dataset '{dataset}', which no registered materializer produces"
-    )]
+    #[error("provider '{provider}' feeds dataset '{dataset}', which no registered materializer produces")]
     NoMaterializer { provider: String, dataset: String },
 }
 
@@ -45,16 +43,10 @@ impl ProviderRegistry {
             return Err(RegistryError::EmptyName { kind: "provider" });
         }
         if provider.dataset().is_empty() {
-            return Err(RegistryError::EmptyDataset {
-                kind: "provider",
-                name: name.to_string(),
-            });
+            return Err(RegistryError::EmptyDataset { kind: "provider", name: name.to_string() });
         }
         if self.get(name).is_some() {
-            return Err(RegistryError::DuplicateName {
-                kind: "provider",
-                name: name.to_string(),
-            });
+            return Err(RegistryError::DuplicateName { kind: "provider", name: name.to_string() });
         }
         self.providers.push(provider);
         Ok(())
@@ -62,9 +54,7 @@ impl ProviderRegistry {
 
     /// The provider called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
-        self.providers
-            .iter()
-            .find(|provider| provider.name() == name)
+        self.providers.iter().find(|provider| provider.name() == name)
     }
 
     /// All providers in registration order.
@@ -74,10 +64,7 @@ impl ProviderRegistry {
 
     /// Names in registration order.
     pub fn names(&self) -> Vec<&str> {
-        self.providers
-            .iter()
-            .map(|provider| provider.name())
-            .collect()
+        self.providers.iter().map(|provider| provider.name()).collect()
     }
 
     /// Checks every provider against the materializers: one error per provider whose dataset has
@@ -102,13 +89,7 @@ pub struct MaterializerRegistry {
 
 impl std::fmt::Debug for MaterializerRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(
-                self.materializers
-                    .iter()
-                    .map(|materializer| materializer.name()),
-            )
-            .finish()
+        f.debug_list().entries(self.materializers.iter().map(|materializer| materializer.name())).finish()
     }
 }
 
@@ -132,21 +113,13 @@ impl MaterializerRegistry {
     pub fn register(&mut self, materializer: Arc<dyn Materializer>) -> Result<(), RegistryError> {
         let name = materializer.name();
         if name.is_empty() {
-            return Err(RegistryError::EmptyName {
-                kind: "materializer",
-            });
+            return Err(RegistryError::EmptyName { kind: "materializer" });
         }
         if materializer.dataset().is_empty() {
-            return Err(RegistryError::EmptyDataset {
-                kind: "materializer",
-                name: name.to_string(),
-            });
+            return Err(RegistryError::EmptyDataset { kind: "materializer", name: name.to_string() });
         }
         if self.get(name).is_some() || self.for_dataset(materializer.dataset()).is_some() {
-            return Err(RegistryError::DuplicateName {
-                kind: "materializer",
-                name: name.to_string(),
-            });
+            return Err(RegistryError::DuplicateName { kind: "materializer", name: name.to_string() });
         }
         self.materializers.push(materializer);
         Ok(())
@@ -154,16 +127,12 @@ impl MaterializerRegistry {
 
     /// The materializer called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Materializer>> {
-        self.materializers
-            .iter()
-            .find(|materializer| materializer.name() == name)
+        self.materializers.iter().find(|materializer| materializer.name() == name)
     }
 
     /// The materializer producing `dataset`.
     pub fn for_dataset(&self, dataset: &str) -> Option<&Arc<dyn Materializer>> {
-        self.materializers
-            .iter()
-            .find(|materializer| materializer.dataset() == dataset)
+        self.materializers.iter().find(|materializer| materializer.dataset() == dataset)
     }
 
     /// All materializers in registration order.
@@ -178,11 +147,7 @@ mod tests {
     use crate::testing::{Behavior, ScriptedProvider};
 
     fn provider(name: &str, dataset: &str) -> Arc<dyn Provider> {
-        Arc::new(ScriptedProvider::new(
-            name,
-            dataset,
-            Behavior::Ok { sessions: 1 },
-        ))
+        Arc::new(ScriptedProvider::new(name, dataset, Behavior::Ok { sessions: 1 }))
     }
 
     #[test]
@@ -201,31 +166,16 @@ mod tests {
         registry.register(provider("a", "messages")).unwrap();
         assert_eq!(
             registry.register(provider("a", "messages")),
-            Err(RegistryError::DuplicateName {
-                kind: "provider",
-                name: "a".into()
-            })
+            Err(RegistryError::DuplicateName { kind: "provider", name: "a".into() })
         );
-        assert_eq!(
-            registry.register(provider("", "messages")),
-            Err(RegistryError::EmptyName { kind: "provider" })
-        );
+        assert_eq!(registry.register(provider("", "messages")), Err(RegistryError::EmptyName { kind: "provider" }));
         assert_eq!(
             registry.register(provider("x", "")),
-            Err(RegistryError::EmptyDataset {
-                kind: "provider",
-                name: "x".into()
-            })
+            Err(RegistryError::EmptyDataset { kind: "provider", name: "x".into() })
         );
         let mut materializers = MaterializerRegistry::builtin();
         let duplicate = materializers.register(Arc::new(crate::materialize::MessagesMaterializer));
-        assert_eq!(
-            duplicate,
-            Err(RegistryError::DuplicateName {
-                kind: "materializer",
-                name: "messages".into()
-            })
-        );
+        assert_eq!(duplicate, Err(RegistryError::DuplicateName { kind: "materializer", name: "messages".into() }));
     }
 
     #[test]
@@ -234,13 +184,7 @@ mod tests {
         registry.register(provider("good", "messages")).unwrap();
         registry.register(provider("orphan", "tokens")).unwrap();
         let errors = registry.validate(&MaterializerRegistry::builtin());
-        assert_eq!(
-            errors,
-            [RegistryError::NoMaterializer {
-                provider: "orphan".into(),
-                dataset: "tokens".into()
-            }]
-        );
+        assert_eq!(errors, [RegistryError::NoMaterializer { provider: "orphan".into(), dataset: "tokens".into() }]);
         assert_eq!(
             errors[0].to_string(),
             "provider 'orphan' feeds dataset 'tokens', which no registered materializer produces"

@@ -6,21 +6,19 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::materialize::MESSAGES_DATASET;
 use crate::model::{
-    MessageFlags, MessageIdentity, MessagePart, ProjectedExchange, ProjectedMessage,
-    ProjectedSession, ProjectedUsage, Role, SourceFile, SourceUnit,
+    MessageFlags, MessageIdentity, MessagePart, ProjectedExchange, ProjectedMessage, ProjectedSession, ProjectedUsage,
+    Role, SourceFile, SourceUnit,
 };
 use crate::provider::{
-    Availability, DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError,
-    ParseReport, Provider, Root,
+    Availability, DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider,
+    Root,
 };
 use crate::time_window::TimeWindow;
 
 /// A deterministic exchange: `messages` alternating user/assistant messages one minute apart from
 /// 2026-01-01T00:00:00Z, and one usage record.
 pub fn synthetic_exchange(client: &str, session: &str, messages: usize) -> ProjectedExchange {
-    let start: Timestamp = "2026-01-01T00:00:00Z"
-        .parse()
-        .expect("valid constant timestamp");
+    let start: Timestamp = "2026-01-01T00:00:00Z".parse().expect("valid constant timestamp");
     let at = |index: usize| start + SignedDuration::from_mins(index as i64);
     let projected: Vec<ProjectedMessage> = (0..messages)
         .map(|index| {
@@ -28,22 +26,13 @@ pub fn synthetic_exchange(client: &str, session: &str, messages: usize) -> Proje
             ProjectedMessage {
                 identity: MessageIdentity::native(key.clone()),
                 native_id: Some(key),
-                parent_key: index
-                    .checked_sub(1)
-                    .map(|parent| format!("{session}/m{parent}")),
-                role: if index % 2 == 0 {
-                    Role::User
-                } else {
-                    Role::Assistant
-                },
+                parent_key: index.checked_sub(1).map(|parent| format!("{session}/m{parent}")),
+                role: if index % 2 == 0 { Role::User } else { Role::Assistant },
                 timestamp: Some(at(index)),
                 model: (index % 2 == 1).then(|| "synthetic-model".to_string()),
                 flags: MessageFlags::default(),
                 raw_frame: Some(serde_json::json!({ "type": "synthetic", "index": index })),
-                parts: vec![MessagePart::text(format!(
-                    "message {index} of {session} {}",
-                    "x".repeat(200)
-                ))],
+                parts: vec![MessagePart::text(format!("message {index} of {session} {}", "x".repeat(200)))],
                 source_path: None,
             }
         })
@@ -100,39 +89,18 @@ pub struct ScriptedProvider {
 impl ScriptedProvider {
     /// A provider called `name` feeding `dataset`.
     pub fn new(name: &str, dataset: &str, behavior: Behavior) -> Self {
-        Self {
-            name: name.to_string(),
-            dataset: dataset.to_string(),
-            behavior,
-        }
+        Self { name: name.to_string(), dataset: dataset.to_string(), behavior }
     }
 
     /// The providers the testbed binary registers, one per failure mode.
     pub fn testbed_set() -> Vec<ScriptedProvider> {
         vec![
             Self::new("test-ok", MESSAGES_DATASET, Behavior::Ok { sessions: 3 }),
-            Self::new(
-                "test-no-materializer",
-                "tokens",
-                Behavior::Ok { sessions: 1 },
-            ),
-            Self::new(
-                "test-mismatch",
-                MESSAGES_DATASET,
-                Behavior::EmitsDataset {
-                    dataset: "tokens".into(),
-                },
-            ),
+            Self::new("test-no-materializer", "tokens", Behavior::Ok { sessions: 1 }),
+            Self::new("test-mismatch", MESSAGES_DATASET, Behavior::EmitsDataset { dataset: "tokens".into() }),
             Self::new("test-parse-fails", MESSAGES_DATASET, Behavior::ParseFails),
             Self::new("test-panics", MESSAGES_DATASET, Behavior::Panics),
-            Self::new(
-                "test-large",
-                MESSAGES_DATASET,
-                Behavior::Large {
-                    sessions: 40,
-                    messages: 200,
-                },
-            ),
+            Self::new("test-large", MESSAGES_DATASET, Behavior::Large { sessions: 40, messages: 200 }),
         ]
     }
 
@@ -158,25 +126,14 @@ impl Provider for ScriptedProvider {
     }
 
     fn roots(&self, _env: &Environment) -> Vec<Root> {
-        vec![Root {
-            path: PathBuf::from(format!("/scripted/{}", self.name)),
-            origin: "scripted".into(),
-            exists: true,
-        }]
+        vec![Root { path: PathBuf::from(format!("/scripted/{}", self.name)), origin: "scripted".into(), exists: true }]
     }
 
     fn availability(&self, _env: &Environment) -> Availability {
-        Availability {
-            available: true,
-            reason: "scripted".into(),
-        }
+        Availability { available: true, reason: "scripted".into() }
     }
 
-    fn discover(
-        &self,
-        _env: &Environment,
-        _window: &TimeWindow,
-    ) -> Result<Discovery, DiscoverError> {
+    fn discover(&self, _env: &Environment, _window: &TimeWindow) -> Result<Discovery, DiscoverError> {
         let units = (0..self.unit_count())
             .map(|index| {
                 let key = format!("{}-{index}", self.name);
@@ -191,10 +148,7 @@ impl Provider for ScriptedProvider {
                 }
             })
             .collect();
-        Ok(Discovery {
-            units,
-            ..Discovery::default()
-        })
+        Ok(Discovery { units, ..Discovery::default() })
     }
 
     fn parse(
@@ -216,10 +170,6 @@ impl Provider for ScriptedProvider {
             Behavior::Panics => panic!("scripted panic in {}", unit.key),
         };
         sink.emit(dataset, synthetic_exchange(&self.name, &unit.key, messages))?;
-        Ok(ParseReport {
-            sessions_seen: 1,
-            items_seen: messages as u64,
-            ..ParseReport::default()
-        })
+        Ok(ParseReport { sessions_seen: 1, items_seen: messages as u64, ..ParseReport::default() })
     }
 }

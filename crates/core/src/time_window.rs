@@ -23,15 +23,9 @@ pub enum WindowEdge {
 }
 
 /// Parses one `--since`/`--until` value relative to `now`.
-pub fn parse_time_spec(
-    input: &str,
-    edge: WindowEdge,
-    now: Timestamp,
-) -> Result<Timestamp, TimeSpecError> {
+pub fn parse_time_spec(input: &str, edge: WindowEdge, now: Timestamp) -> Result<Timestamp, TimeSpecError> {
     let trimmed = input.trim();
-    let unrecognized = || TimeSpecError::Unrecognized {
-        input: input.to_string(),
-    };
+    let unrecognized = || TimeSpecError::Unrecognized { input: input.to_string() };
     if trimmed.is_empty() {
         return Err(unrecognized());
     }
@@ -41,22 +35,15 @@ pub fn parse_time_spec(
     if let Ok(date) = trimmed.parse::<Date>() {
         let day = match edge {
             WindowEdge::Since => date,
-            WindowEdge::Until => date.tomorrow().map_err(|_| TimeSpecError::OutOfRange {
-                input: input.to_string(),
-            })?,
+            WindowEdge::Until => date.tomorrow().map_err(|_| TimeSpecError::OutOfRange { input: input.to_string() })?,
         };
         return day
             .to_zoned(TimeZone::UTC)
             .map(|zoned| zoned.timestamp())
-            .map_err(|_| TimeSpecError::OutOfRange {
-                input: input.to_string(),
-            });
+            .map_err(|_| TimeSpecError::OutOfRange { input: input.to_string() });
     }
     let span = parse_relative_span(trimmed).ok_or_else(unrecognized)?;
-    now.checked_sub(span)
-        .map_err(|_| TimeSpecError::OutOfRange {
-            input: input.to_string(),
-        })
+    now.checked_sub(span).map_err(|_| TimeSpecError::OutOfRange { input: input.to_string() })
 }
 
 /// Parses `30d`, `12h`, `45m`, `90s`, `2w` into a duration.
@@ -72,9 +59,7 @@ fn parse_relative_span(text: &str) -> Option<SignedDuration> {
         "w" => 604_800,
         _ => return None,
     };
-    amount
-        .checked_mul(seconds_per_unit)
-        .map(SignedDuration::from_secs)
+    amount.checked_mul(seconds_per_unit).map(SignedDuration::from_secs)
 }
 
 /// A half-open interval `[since, until)` of instants; either end may be open.
@@ -94,10 +79,7 @@ pub struct InvertedWindow {
 
 impl TimeWindow {
     /// The unbounded window.
-    pub const ALL: TimeWindow = TimeWindow {
-        since: None,
-        until: None,
-    };
+    pub const ALL: TimeWindow = TimeWindow { since: None, until: None };
 
     /// Builds a window, rejecting `since > until`.
     pub fn new(since: Option<Timestamp>, until: Option<Timestamp>) -> Result<Self, InvertedWindow> {
@@ -111,8 +93,7 @@ impl TimeWindow {
 
     /// True when `instant` lies inside the window.
     pub fn contains(&self, instant: Timestamp) -> bool {
-        self.since.is_none_or(|since| instant >= since)
-            && self.until.is_none_or(|until| instant < until)
+        self.since.is_none_or(|since| instant >= since) && self.until.is_none_or(|until| instant < until)
     }
 
     /// True when a file last modified at `modified` may hold anything inside the window: a file
@@ -126,10 +107,8 @@ impl TimeWindow {
 
     /// True when the interval `[start, end]` overlaps the window (unknown ends count as overlapping).
     pub fn overlaps(&self, start: Option<Timestamp>, end: Option<Timestamp>) -> bool {
-        let ends_before_since =
-            matches!((self.since, end.or(start)), (Some(since), Some(last)) if last < since);
-        let starts_after_until =
-            matches!((self.until, start.or(end)), (Some(until), Some(first)) if first >= until);
+        let ends_before_since = matches!((self.since, end.or(start)), (Some(since), Some(last)) if last < since);
+        let starts_after_until = matches!((self.until, start.or(end)), (Some(until), Some(first)) if first >= until);
         !ends_before_since && !starts_after_until
     }
 }
@@ -139,9 +118,7 @@ mod tests {
     use super::*;
 
     fn now() -> Timestamp {
-        "2026-11-21T12:00:00Z"
-            .parse()
-            .expect("valid test timestamp")
+        "2026-11-21T12:00:00Z".parse().expect("valid test timestamp")
     }
 
     fn check(input: &str, edge: WindowEdge, expected: &str) {
@@ -151,16 +128,8 @@ mod tests {
 
     #[test]
     fn accepts_rfc3339_dates_and_relative_spans() {
-        check(
-            "2026-01-31T10:15:00Z",
-            WindowEdge::Since,
-            "2026-01-31T10:15:00Z",
-        );
-        check(
-            "2026-01-31T10:15:00+02:00",
-            WindowEdge::Since,
-            "2026-01-31T08:15:00Z",
-        );
+        check("2026-01-31T10:15:00Z", WindowEdge::Since, "2026-01-31T10:15:00Z");
+        check("2026-01-31T10:15:00+02:00", WindowEdge::Since, "2026-01-31T08:15:00Z");
         check("2026-01-31", WindowEdge::Since, "2026-01-31T00:00:00Z");
         check("2026-01-31", WindowEdge::Until, "2026-02-01T00:00:00Z");
         check("30d", WindowEdge::Since, "2026-10-22T12:00:00Z");
@@ -171,16 +140,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_the_input_named() {
-        for input in [
-            "yesterday-ish",
-            "",
-            "30",
-            "d",
-            "30y",
-            "2026-13-01",
-            "-5d",
-            "12h30m",
-        ] {
+        for input in ["yesterday-ish", "", "30", "d", "30y", "2026-13-01", "-5d", "12h30m"] {
             let error = parse_time_spec(input, WindowEdge::Since, now()).expect_err("must fail");
             assert!(error.to_string().contains(&format!("'{input}'")), "{error}");
         }
@@ -212,9 +172,7 @@ mod tests {
     #[test]
     fn file_prefilter_only_uses_since() {
         let window = TimeWindow::new(Some("2026-01-01T00:00:00Z".parse().unwrap()), None).unwrap();
-        assert!(
-            !window.may_contain_file_modified_at(Some("2025-12-01T00:00:00Z".parse().unwrap()))
-        );
+        assert!(!window.may_contain_file_modified_at(Some("2025-12-01T00:00:00Z".parse().unwrap())));
         assert!(window.may_contain_file_modified_at(Some("2026-02-01T00:00:00Z".parse().unwrap())));
         assert!(window.may_contain_file_modified_at(None));
     }

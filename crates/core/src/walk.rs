@@ -20,20 +20,12 @@ pub struct FoundFile {
 impl FoundFile {
     /// The file as a source of `kind`.
     pub fn into_source(self, kind: &str) -> SourceFile {
-        SourceFile {
-            path: self.path,
-            kind: kind.to_string(),
-            size: self.size,
-            modified: self.modified,
-        }
+        SourceFile { path: self.path, kind: kind.to_string(), size: self.size, modified: self.modified }
     }
 
     /// The file name as UTF-8 (lossy).
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        self.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
 
@@ -41,30 +33,18 @@ impl FoundFile {
 /// and returns regular files sorted by path. Unreadable entries are counted in `skipped`.
 pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec<FoundFile> {
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .max_depth(max_depth)
-        .sort_by_file_name();
+    let walker = walkdir::WalkDir::new(root).follow_links(true).max_depth(max_depth).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
-                let path = error
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| root.to_path_buf());
+                let path = error.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
                 let reason = if error.loop_ancestor().is_some() {
                     "symlink loop".to_string()
                 } else {
-                    error
-                        .io_error()
-                        .map_or_else(|| error.to_string(), |io| io.to_string())
+                    error.io_error().map_or_else(|| error.to_string(), |io| io.to_string())
                 };
-                skipped.record(SkipLocation {
-                    path,
-                    line: 0,
-                    reason,
-                });
+                skipped.record(SkipLocation { path, line: 0, reason });
                 continue;
             }
         };
@@ -74,29 +54,13 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
         let metadata = match entry.metadata() {
             Ok(metadata) => metadata,
             Err(error) => {
-                skipped.record(SkipLocation {
-                    path: entry.path().to_path_buf(),
-                    line: 0,
-                    reason: error.to_string(),
-                });
+                skipped.record(SkipLocation { path: entry.path().to_path_buf(), line: 0, reason: error.to_string() });
                 continue;
             }
         };
-        let modified = metadata
-            .modified()
-            .ok()
-            .and_then(|time| Timestamp::try_from(time).ok());
-        let relative = entry
-            .path()
-            .strip_prefix(root)
-            .unwrap_or(entry.path())
-            .to_path_buf();
-        files.push(FoundFile {
-            path: entry.path().to_path_buf(),
-            relative,
-            size: metadata.len(),
-            modified,
-        });
+        let modified = metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok());
+        let relative = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
+        files.push(FoundFile { path: entry.path().to_path_buf(), relative, size: metadata.len(), modified });
     }
     files
 }
@@ -133,10 +97,7 @@ mod tests {
         std::os::unix::fs::symlink(dir.path(), dir.path().join("b/loop")).unwrap();
         let mut skipped = SkipTally::default();
         let files = walk_files(dir.path(), 10, &mut skipped);
-        let relative: Vec<_> = files
-            .iter()
-            .map(|file| file.relative.to_string_lossy().into_owned())
-            .collect();
+        let relative: Vec<_> = files.iter().map(|file| file.relative.to_string_lossy().into_owned()).collect();
         assert_eq!(relative, ["a.jsonl", "b/c/2.jsonl"]);
         assert_eq!(files[1].size, 3);
         assert_eq!(skipped.count, 1);
@@ -147,15 +108,8 @@ mod tests {
     fn roots_resolving_to_the_same_directory_are_merged() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(dir.path(), dir.path().join("alias")).unwrap();
-        let roots = vec![
-            dir.path().to_path_buf(),
-            dir.path().join("alias"),
-            dir.path().join("missing"),
-        ];
+        let roots = vec![dir.path().to_path_buf(), dir.path().join("alias"), dir.path().join("missing")];
         let deduped = dedupe_roots(roots, |root| root.as_path());
-        assert_eq!(
-            deduped,
-            [dir.path().to_path_buf(), dir.path().join("missing")]
-        );
+        assert_eq!(deduped, [dir.path().to_path_buf(), dir.path().join("missing")]);
     }
 }

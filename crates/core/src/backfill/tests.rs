@@ -33,22 +33,14 @@ impl Harness {
         }
     }
 
-    fn run(
-        &self,
-        providers: &[Arc<dyn Provider>],
-        options: StoreOptions,
-        dry_run: bool,
-    ) -> BackfillReport {
+    fn run(&self, providers: &[Arc<dyn Provider>], options: StoreOptions, dry_run: bool) -> BackfillReport {
         let context = RunContext {
             materializers: &self.materializers,
             env: &self.env,
             events: &self.events,
             observer: &SilentObserver,
         };
-        let run_options = BackfillOptions {
-            batch_rows: 50,
-            ..BackfillOptions::new(TimeWindow::ALL, dry_run)
-        };
+        let run_options = BackfillOptions { batch_rows: 50, ..BackfillOptions::new(TimeWindow::ALL, dry_run) };
         if dry_run {
             return run_backfill(providers, None, &run_options, &context);
         }
@@ -58,42 +50,23 @@ impl Harness {
 
     fn count(&self, table: &str) -> i64 {
         let conn = Store::open_read_only(&self.db).unwrap();
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
-        .unwrap()
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0)).unwrap()
     }
 }
 
 fn report<'a>(run: &'a BackfillReport, provider: &str) -> &'a ProviderReport {
-    run.providers
-        .iter()
-        .find(|report| report.provider == provider)
-        .expect("provider in report")
+    run.providers.iter().find(|report| report.provider == provider).expect("provider in report")
 }
 
 #[test]
 fn ok_provider_writes_rows_and_rerun_writes_zero() {
     let harness = Harness::new();
-    let providers = [scripted(
-        "a",
-        MESSAGES_DATASET,
-        Behavior::Ok { sessions: 3 },
-    )];
+    let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 3 })];
     let first = harness.run(&providers, StoreOptions::default(), false);
     assert_eq!(first.status, Status::Ok);
     let a = report(&first, "a");
     assert_eq!((a.units_seen, a.sessions_seen, a.items_seen), (3, 3, 12));
-    assert_eq!(
-        a.rows_written,
-        RowTotals {
-            total: 3 + 12 + 12 + 3,
-            sessions: 3,
-            messages: 12,
-            parts: 12,
-            usage: 3
-        }
-    );
+    assert_eq!(a.rows_written, RowTotals { total: 3 + 12 + 12 + 3, sessions: 3, messages: 12, parts: 12, usage: 3 });
     assert_eq!(a.rows_written, a.rows_materialized);
     assert_eq!(harness.count("messages"), 12);
 
@@ -109,13 +82,7 @@ fn every_failure_mode_fails_its_provider_and_others_still_run() {
     let harness = Harness::new();
     let providers = [
         scripted("no-materializer", "tokens", Behavior::Ok { sessions: 1 }),
-        scripted(
-            "mismatch",
-            MESSAGES_DATASET,
-            Behavior::EmitsDataset {
-                dataset: "tokens".into(),
-            },
-        ),
+        scripted("mismatch", MESSAGES_DATASET, Behavior::EmitsDataset { dataset: "tokens".into() }),
         scripted("parse-fails", MESSAGES_DATASET, Behavior::ParseFails),
         scripted("panics", MESSAGES_DATASET, Behavior::Panics),
         scripted("good", MESSAGES_DATASET, Behavior::Ok { sessions: 2 }),
@@ -123,10 +90,7 @@ fn every_failure_mode_fails_its_provider_and_others_still_run() {
     let run = harness.run(&providers, StoreOptions::default(), false);
     assert_eq!(run.status, Status::Failed);
     let expectations = [
-        (
-            "no-materializer",
-            "no materializer produces dataset 'tokens'",
-        ),
+        ("no-materializer", "no materializer produces dataset 'tokens'"),
         ("mismatch", "dataset mismatch"),
         ("parse-fails", "scripted parse failure"),
         ("panics", "the parser panicked: scripted panic"),
@@ -148,37 +112,20 @@ fn every_failure_mode_fails_its_provider_and_others_still_run() {
 fn store_write_error_fails_the_provider_and_keeps_committed_batches_whole() {
     let harness = Harness::new();
     drop(Store::open(&harness.db, StoreOptions::default()).unwrap());
-    let providers = [scripted(
-        "large",
-        MESSAGES_DATASET,
-        Behavior::Large {
-            sessions: 40,
-            messages: 200,
-        },
-    )];
-    let run = harness.run(
-        &providers,
-        StoreOptions {
-            max_page_count: Some(120),
-        },
-        false,
-    );
+    let providers = [scripted("large", MESSAGES_DATASET, Behavior::Large { sessions: 40, messages: 200 })];
+    let run = harness.run(&providers, StoreOptions { max_page_count: Some(120) }, false);
     let large = report(&run, "large");
     assert_eq!(large.status, Status::Failed);
     let error = large.error.as_deref().unwrap_or_default();
     assert!(error.contains("store write failed"), "{error}");
     assert!(large.rows_written.total < large.rows_materialized.total.max(1));
     let conn = Store::open_read_only(&harness.db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
     let orphan_parts: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM parts WHERE message_id NOT IN (SELECT message_id FROM messages)",
-            [],
-            |row| row.get(0),
-        )
+        .query_row("SELECT count(*) FROM parts WHERE message_id NOT IN (SELECT message_id FROM messages)", [], |row| {
+            row.get(0)
+        })
         .unwrap();
     assert_eq!(orphan_parts, 0, "an exchange is never half-written");
 }
@@ -186,11 +133,7 @@ fn store_write_error_fails_the_provider_and_keeps_committed_batches_whole() {
 #[test]
 fn dry_run_materializes_without_a_store() {
     let harness = Harness::new();
-    let providers = [scripted(
-        "a",
-        MESSAGES_DATASET,
-        Behavior::Ok { sessions: 2 },
-    )];
+    let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 2 })];
     let run = harness.run(&providers, StoreOptions::default(), true);
     assert_eq!(run.status, Status::Ok);
     let a = report(&run, "a");
@@ -202,32 +145,16 @@ fn dry_run_materializes_without_a_store() {
 #[test]
 fn a_run_emits_all_nine_envelope_events_with_counts() {
     let harness = Harness::new();
-    let providers = [scripted(
-        "a",
-        MESSAGES_DATASET,
-        Behavior::Ok { sessions: 2 },
-    )];
+    let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 2 })];
     let run = harness.run(&providers, StoreOptions::default(), false);
     let read = read_events(&harness.events_path).unwrap();
     assert!(read.corrupt_lines.is_empty() && !read.torn_last_line);
-    let names: Vec<&str> = read
-        .events
-        .iter()
-        .map(|event| event["event"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = read.events.iter().map(|event| event["event"].as_str().unwrap()).collect();
     for name in EVENT_NAMES {
         assert!(names.contains(&name), "missing {name} in {names:?}");
     }
-    assert!(
-        read.events
-            .iter()
-            .all(|event| event["run_id"] == run.run_id.as_str())
-    );
-    let finish = read
-        .events
-        .iter()
-        .find(|event| event["event"] == "backfill.provider_finish")
-        .unwrap();
+    assert!(read.events.iter().all(|event| event["run_id"] == run.run_id.as_str()));
+    let finish = read.events.iter().find(|event| event["event"] == "backfill.provider_finish").unwrap();
     assert_eq!(finish["rows_written"], report(&run, "a").rows_written.total);
     assert_eq!(finish["dataset"], "messages");
 }

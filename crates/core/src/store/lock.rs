@@ -27,10 +27,7 @@ pub struct StoreLock {
 
 /// The lock file that guards `db`.
 pub fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db
-        .file_name()
-        .map(|name| name.to_os_string())
-        .unwrap_or_default();
+    let mut name = db.file_name().map(|name| name.to_os_string()).unwrap_or_default();
     name.push(".lock");
     db.with_file_name(name)
 }
@@ -39,37 +36,22 @@ impl StoreLock {
     /// Takes the lock without waiting; `LockError::Held` names the holder's pid.
     pub fn acquire(db: &Path) -> Result<Self, LockError> {
         let path = lock_path(db);
-        let io_error = |source| LockError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
+        let io_error = |source| LockError::Io { path: path.clone(), source };
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_error)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    db: db.to_path_buf(),
-                    pid: read_holder_pid(&mut file),
-                });
+                return Err(LockError::Held { db: db.to_path_buf(), pid: read_holder_pid(&mut file) });
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io_error(source)),
         }
         file.set_len(0).map_err(io_error)?;
         file.seek(SeekFrom::Start(0)).map_err(io_error)?;
-        file.write_all(format!("{}\n", std::process::id()).as_bytes())
-            .map_err(io_error)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io_error)?;
         file.sync_data().map_err(io_error)?;
         Ok(Self { file, path })
     }

@@ -30,11 +30,7 @@ pub enum StoreError {
     #[error(
         "store {path} has schema version {found}, newer than this hindcast supports ({supported}); upgrade hindcast — the store is left untouched"
     )]
-    NewerSchema {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    NewerSchema { path: PathBuf, found: u32, supported: u32 },
     #[error("store {path} has an unreadable schema version '{found}'")]
     BadSchemaVersion { path: PathBuf, found: String },
     #[error("no store at {path}; run `hindcast backfill` first")]
@@ -84,12 +80,7 @@ impl WriteCounts {
 
     /// The tables in a fixed order with their counts.
     pub fn tables(&self) -> [(&'static str, TableCounts); 4] {
-        [
-            ("sessions", self.sessions),
-            ("messages", self.messages),
-            ("parts", self.parts),
-            ("usage", self.usage),
-        ]
+        [("sessions", self.sessions), ("messages", self.messages), ("parts", self.parts), ("usage", self.usage)]
     }
 
     /// Rows inserted across tables.
@@ -168,37 +159,21 @@ impl Store {
     /// Opens (creating if needed) the store at `path`, applies pending migrations and enables WAL.
     /// Refuses a store written by a newer hindcast.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
         }
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
         if let Some(pages) = options.max_page_count {
-            conn.pragma_update(None, "max_page_count", pages)
-                .map_err(sqlite)?;
+            conn.pragma_update(None, "max_page_count", pages).map_err(sqlite)?;
         }
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = Self {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let mut store = Self { conn, path: path.to_path_buf() };
         store.migrate()?;
         Ok(store)
     }
@@ -206,25 +181,16 @@ impl Store {
     /// Opens an existing store for reading only; never creates or migrates it.
     pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         if !path.is_file() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
+            return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "query_only", true)
-            .map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
+        conn.pragma_update(None, "query_only", true).map_err(sqlite)?;
         let version = read_schema_version(&conn, path)?;
         if version > schema::LATEST_VERSION {
             return Err(StoreError::NewerSchema {
@@ -252,10 +218,7 @@ impl Store {
     }
 
     fn sqlite_error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::Sqlite { path: self.path.clone(), source }
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -272,13 +235,8 @@ impl Store {
         }
         for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
             let version = index as u32 + 1;
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(|source| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source,
-                })?;
+            let tx =
+                self.conn.transaction().map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
             tx.execute_batch(migration)
                 .and_then(|()| {
                     tx.execute(
@@ -288,10 +246,7 @@ impl Store {
                     )
                 })
                 .and_then(|_| tx.commit())
-                .map_err(|source| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         }
         Ok(())
     }
@@ -299,9 +254,7 @@ impl Store {
     /// Starts a write transaction (a batch). Idempotent.
     pub fn begin(&mut self) -> Result<(), StoreError> {
         if self.conn.is_autocommit() {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(|source| self.sqlite_error(source))?;
+            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|source| self.sqlite_error(source))?;
         }
         Ok(())
     }
@@ -309,9 +262,7 @@ impl Store {
     /// Commits the current batch, if any.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if !self.conn.is_autocommit() {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(|source| self.sqlite_error(source))?;
+            self.conn.execute_batch("COMMIT").map_err(|source| self.sqlite_error(source))?;
         }
         Ok(())
     }
@@ -319,9 +270,7 @@ impl Store {
     /// Abandons the current batch, if any (SQLite may already have rolled it back, e.g. on a full disk).
     pub fn rollback(&mut self) -> Result<(), StoreError> {
         if !self.conn.is_autocommit() {
-            self.conn
-                .execute_batch("ROLLBACK")
-                .map_err(|source| self.sqlite_error(source))?;
+            self.conn.execute_batch("ROLLBACK").map_err(|source| self.sqlite_error(source))?;
         }
         Ok(())
     }
@@ -380,15 +329,8 @@ impl Store {
         if self.conn.prepare_cached(INSERT_SESSION)?.execute(values)? == 1 {
             return Ok(Outcome::Written);
         }
-        let merged = self
-            .conn
-            .prepare_cached(MERGE_SESSION)?
-            .execute(&values[..21])?;
-        Ok(if merged == 1 {
-            Outcome::Updated
-        } else {
-            Outcome::Skipped
-        })
+        let merged = self.conn.prepare_cached(MERGE_SESSION)?.execute(&values[..21])?;
+        Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
     }
 
     fn write_message(&self, row: &MessageRow) -> rusqlite::Result<Outcome> {
@@ -464,11 +406,7 @@ impl Store {
             row.cache_creation_tokens,
             row.reasoning_tokens,
         ])?;
-        Ok(if merged == 1 {
-            Outcome::Updated
-        } else {
-            Outcome::Skipped
-        })
+        Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
     }
 
     /// Records the start of a run.
@@ -491,12 +429,7 @@ impl Store {
     }
 
     /// Records how a run ended.
-    pub fn record_run_finish(
-        &mut self,
-        run_id: &str,
-        finished_at: &str,
-        status: &str,
-    ) -> Result<(), StoreError> {
+    pub fn record_run_finish(&mut self, run_id: &str, finished_at: &str, status: &str) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE runs SET finished_at = ?2, status = ?3 WHERE run_id = ?1",
@@ -523,11 +456,7 @@ enum Outcome {
 
 impl Outcome {
     fn inserted(changed: usize) -> Self {
-        if changed == 1 {
-            Outcome::Written
-        } else {
-            Outcome::Skipped
-        }
+        if changed == 1 { Outcome::Written } else { Outcome::Skipped }
     }
 }
 
@@ -540,34 +469,24 @@ fn count(counts: &mut TableCounts, outcome: Outcome) {
 }
 
 fn read_schema_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
-    let sqlite = |source| StoreError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    };
+    let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
     let has_meta: bool = conn
-        .query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-            [],
-            |row| row.get(0),
-        )
+        .query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |row| {
+            row.get(0)
+        })
         .map_err(sqlite)?;
     if !has_meta {
         return Ok(0);
     }
     let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |row| row.get(0),
-        )
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0))
         .optional()
         .map_err(sqlite)?;
     match value {
         None => Ok(0),
-        Some(text) => text.parse().map_err(|_| StoreError::BadSchemaVersion {
-            path: path.to_path_buf(),
-            found: text.clone(),
-        }),
+        Some(text) => {
+            text.parse().map_err(|_| StoreError::BadSchemaVersion { path: path.to_path_buf(), found: text.clone() })
+        }
     }
 }
 

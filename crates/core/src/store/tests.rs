@@ -5,26 +5,14 @@ use crate::materialize::{MESSAGES_DATASET, Materializer, MessagesMaterializer, P
 use crate::testing::synthetic_exchange;
 
 fn rows(session: &str, messages: usize) -> RowBatch {
-    let context = ProvenanceContext {
-        provider: "test".into(),
-        run_id: "run-a".into(),
-    };
+    let context = ProvenanceContext { provider: "test".into(), run_id: "run-a".into() };
     MessagesMaterializer
-        .materialize(
-            MESSAGES_DATASET,
-            &synthetic_exchange("test", session, messages),
-            &context,
-        )
+        .materialize(MESSAGES_DATASET, &synthetic_exchange("test", session, messages), &context)
         .expect("synthetic exchanges materialize")
 }
 
 fn count_rows(store: &Store, table: &str) -> i64 {
-    store
-        .connection()
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
-        .unwrap()
+    store.connection().query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0)).unwrap()
 }
 
 #[test]
@@ -32,10 +20,7 @@ fn new_store_is_migrated_to_latest_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("nested/dir/h.db"), StoreOptions::default()).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::LATEST_VERSION);
-    let mode: String = store
-        .connection()
-        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .unwrap();
+    let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -47,20 +32,10 @@ fn rerun_writes_zero_rows_and_counts_exactly() {
     let first = store.write_rows(&batch).unwrap();
     store.commit().unwrap();
     assert_eq!(first.written(), batch.len() as u64);
-    assert_eq!(
-        (
-            first.sessions.written,
-            first.messages.written,
-            first.usage.written
-        ),
-        (1, 3, 1)
-    );
+    assert_eq!((first.sessions.written, first.messages.written, first.usage.written), (1, 3, 1));
     let second = store.write_rows(&batch).unwrap();
     store.commit().unwrap();
-    assert_eq!(
-        (second.written(), second.updated(), second.skipped()),
-        (0, 0, batch.len() as u64)
-    );
+    assert_eq!((second.written(), second.updated(), second.skipped()), (0, 0, batch.len() as u64));
     assert_eq!(count_rows(&store, "messages"), 3);
 }
 
@@ -71,32 +46,12 @@ fn reimport_of_a_grown_session_merges_metadata_and_adds_only_new_rows() {
     store.write_rows(&rows("s1", 2)).unwrap();
     let grown = store.write_rows(&rows("s1", 4)).unwrap();
     store.commit().unwrap();
-    assert_eq!(
-        grown.messages,
-        TableCounts {
-            written: 2,
-            updated: 0,
-            skipped: 2
-        }
-    );
-    assert_eq!(
-        grown.sessions,
-        TableCounts {
-            written: 0,
-            updated: 1,
-            skipped: 0
-        },
-        "ended_at moved forward"
-    );
-    let ended: String = store
-        .connection()
-        .query_row("SELECT ended_at FROM sessions", [], |row| row.get(0))
-        .unwrap();
+    assert_eq!(grown.messages, TableCounts { written: 2, updated: 0, skipped: 2 });
+    assert_eq!(grown.sessions, TableCounts { written: 0, updated: 1, skipped: 0 }, "ended_at moved forward");
+    let ended: String = store.connection().query_row("SELECT ended_at FROM sessions", [], |row| row.get(0)).unwrap();
     assert_eq!(ended, "2026-01-01T00:03:00.000Z");
-    let first_run: String = store
-        .connection()
-        .query_row("SELECT first_run_id FROM sessions", [], |row| row.get(0))
-        .unwrap();
+    let first_run: String =
+        store.connection().query_row("SELECT first_run_id FROM sessions", [], |row| row.get(0)).unwrap();
     assert_eq!(first_run, "run-a");
 }
 
@@ -108,28 +63,11 @@ fn usage_keeps_the_copy_with_most_output_tokens() {
     batch.usage[0].output_tokens = 3;
     store.write_rows(&batch).unwrap();
     batch.usage[0].output_tokens = 120;
-    assert_eq!(
-        store.write_rows(&batch).unwrap().usage,
-        TableCounts {
-            written: 0,
-            updated: 1,
-            skipped: 0
-        }
-    );
+    assert_eq!(store.write_rows(&batch).unwrap().usage, TableCounts { written: 0, updated: 1, skipped: 0 });
     batch.usage[0].output_tokens = 7;
-    assert_eq!(
-        store.write_rows(&batch).unwrap().usage,
-        TableCounts {
-            written: 0,
-            updated: 0,
-            skipped: 1
-        }
-    );
+    assert_eq!(store.write_rows(&batch).unwrap().usage, TableCounts { written: 0, updated: 0, skipped: 1 });
     store.commit().unwrap();
-    let output: i64 = store
-        .connection()
-        .query_row("SELECT output_tokens FROM usage", [], |row| row.get(0))
-        .unwrap();
+    let output: i64 = store.connection().query_row("SELECT output_tokens FROM usage", [], |row| row.get(0)).unwrap();
     assert_eq!(output, 120);
 }
 
@@ -139,22 +77,11 @@ fn newer_schema_is_refused_and_left_untouched() {
     let path = dir.path().join("h.db");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
     let conn = Connection::open(&path).unwrap();
-    conn.execute(
-        "UPDATE meta SET value = '999' WHERE key = 'schema_version'",
-        [],
-    )
-    .unwrap();
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'", []).unwrap();
     drop(conn);
     let error = Store::open(&path, StoreOptions::default()).unwrap_err();
-    assert!(
-        matches!(error, StoreError::NewerSchema { found: 999, .. }),
-        "{error}"
-    );
-    assert!(
-        error
-            .to_string()
-            .contains("newer than this hindcast supports")
-    );
+    assert!(matches!(error, StoreError::NewerSchema { found: 999, .. }), "{error}");
+    assert!(error.to_string().contains("newer than this hindcast supports"));
     let error = Store::open_read_only(&path).unwrap_err();
     assert!(matches!(error, StoreError::NewerSchema { found: 999, .. }));
 }
@@ -164,51 +91,29 @@ fn full_disk_fails_the_batch_and_keeps_committed_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
-    let pages: u64 = Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA page_count", [], |row| row.get(0))
-        .unwrap();
-    let mut store = Store::open(
-        &path,
-        StoreOptions {
-            max_page_count: Some(pages + 4),
-        },
-    )
-    .unwrap();
+    let pages: u64 = Connection::open(&path).unwrap().query_row("PRAGMA page_count", [], |row| row.get(0)).unwrap();
+    let mut store = Store::open(&path, StoreOptions { max_page_count: Some(pages + 4) }).unwrap();
     store.write_rows(&rows("small", 1)).unwrap();
     store.commit().unwrap();
     let mut failed = false;
     for index in 0..200 {
-        if store
-            .write_rows(&rows(&format!("big-{index}"), 50))
-            .is_err()
-        {
+        if store.write_rows(&rows(&format!("big-{index}"), 50)).is_err() {
             failed = true;
             break;
         }
     }
     assert!(failed, "a capped store must eventually refuse writes");
     store.rollback().unwrap();
-    let check: String = store
-        .connection()
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
+    let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
-    assert_eq!(
-        count_rows(&store, "sessions"),
-        1,
-        "only the committed batch remains"
-    );
+    assert_eq!(count_rows(&store, "sessions"), 1, "only the committed batch remains");
 }
 
 #[test]
 fn read_only_connection_refuses_writes_and_missing_store_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
-    assert!(matches!(
-        Store::open_read_only(&path),
-        Err(StoreError::Missing { .. })
-    ));
+    assert!(matches!(Store::open_read_only(&path), Err(StoreError::Missing { .. })));
     assert!(!path.exists(), "a read-only open never creates the store");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
     let conn = Store::open_read_only(&path).unwrap();

@@ -1,0 +1,228 @@
+//! Finds Codex rollouts under `$CODEX_HOME`: every naming generation, compressed and archived
+//! copies de-duplicated, paginated segments grouped by thread id.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hindcast_core::model::{SourceFile, SourceUnit};
+use hindcast_core::provider::{Discovery, Environment, Root, SkipLocation};
+use hindcast_core::time_window::TimeWindow;
+use hindcast_core::walk::{FoundFile, walk_files};
+
+/// `sessions/YYYY/MM/DD/file` is 4 levels deep.
+const MAX_DEPTH: usize = 5;
+
+/// Desktop and browser storage we recognise but never parse (reported as `unsupported_location`).
+const UNSUPPORTED_LOCATIONS: &[&str] = &[
+    "Library/Application Support/Codex",
+    "Library/Application Support/ChatGPT",
+    "Library/Application Support/com.openai.chat",
+    ".config/Codex",
+    ".config/ChatGPT",
+];
+
+/// The Codex home: `$CODEX_HOME`, else `~/.codex`.
+pub fn roots(env: &Environment) -> Vec<Root> {
+    match (env.var("CODEX_HOME"), env.home()) {
+        (Some(home), _) => vec![Root::new(PathBuf::from(home), "CODEX_HOME")],
+        (None, Some(home)) => vec![Root::new(home.join(".codex"), "default")],
+        (None, None) => Vec::new(),
+    }
+}
+
+/// What a rollout file name says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutName {
+    /// The logical thread id (UUID).
+    pub thread_id: String,
+    /// The `_<segment>` suffix of a paginated thread, if any.
+    pub segment: Option<String>,
+    /// `json` (G0 document), `jsonl`, or `jsonl.zst`.
+    pub format: &'static str,
+}
+
+/// Parses `rollout-<timestamp>-<uuid>[_<segment>].{json,jsonl,jsonl.zst}`.
+pub fn parse_rollout_name(file_name: &str) -> Option<RolloutName> {
+    let rest = file_name.strip_prefix("rollout-")?;
+    let (stem, format) = if let Some(stem) = rest.strip_suffix(".jsonl.zst") {
+        (stem, "jsonl.zst")
+    } else if let Some(stem) = rest.strip_suffix(".jsonl") {
+        (stem, "jsonl")
+    } else {
+        (rest.strip_suffix(".json")?, "json")
+    };
+    let (with_uuid, segment) = match stem.rfind('_') {
+        Some(index) if index + 1 < stem.len() => (&stem[..index], Some(stem[index + 1..].to_string())),
+        _ => (stem, None),
+    };
+    let thread_id = with_uuid.get(with_uuid.len().checked_sub(36)?..)?;
+    is_uuid(thread_id).then(|| RolloutName { thread_id: thread_id.to_ascii_lowercase(), segment, format })
+}
+
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(index, c)| match index {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// A rollout copy found on disk.
+struct Candidate {
+    found: FoundFile,
+    name: RolloutName,
+    archived: bool,
+}
+
+impl Candidate {
+    /// Lower is preferred: active over archived, plain over compressed (a plain copy next to a
+    /// `.zst` is the newer, materialized one).
+    fn preference(&self) -> (bool, bool) {
+        (self.archived, self.name.format == "jsonl.zst")
+    }
+}
+
+/// Discovers rollouts and groups them into one unit per thread.
+pub fn discover(env: &Environment, roots: &[Root], window: &TimeWindow) -> Discovery {
+    let mut discovery = Discovery::default();
+    report_unsupported_locations(env, &mut discovery);
+    let mut copies: BTreeMap<(String, Option<String>), Vec<Candidate>> = BTreeMap::new();
+    for root in roots.iter().filter(|root| root.exists) {
+        for (subdir, archived) in [("sessions", false), ("archived_sessions", true)] {
+            let dir = root.path.join(subdir);
+            if !dir.is_dir() {
+                continue;
+            }
+            for found in walk_files(&dir, MAX_DEPTH, &mut discovery.files_skipped) {
+                match parse_rollout_name(&found.file_name()) {
+                    Some(name) => {
+                        *discovery
+                            .files_by_kind
+                            .entry(format!("rollout_{}", name.format.replace('.', "_")))
+                            .or_default() += 1;
+                        let key = (name.thread_id.clone(), name.segment.clone());
+                        copies.entry(key).or_default().push(Candidate { found, name, archived });
+                    }
+                    None => *discovery.files_by_kind.entry("not_rollout".into()).or_default() += 1,
+                }
+            }
+        }
+        count_diagnostics(&root.path, &mut discovery);
+    }
+
+    let mut threads: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    for ((thread_id, _segment), mut candidates) in copies {
+        candidates.sort_by_key(Candidate::preference);
+        let mut candidates = candidates.into_iter();
+        let Some(chosen) = candidates.next() else { continue };
+        for duplicate in candidates {
+            discovery.files_skipped.record(SkipLocation {
+                path: duplicate.found.path,
+                line: 0,
+                reason: format!("duplicate copy of {}", chosen.found.path.display()),
+            });
+        }
+        if !window.may_contain_file_modified_at(chosen.found.modified) {
+            discovery.files_outside_window += 1;
+            continue;
+        }
+        let kind = format!("rollout_{}", chosen.name.format.replace('.', "_"));
+        threads.entry(thread_id).or_default().push(chosen.found.into_source(&kind));
+    }
+    for (thread_id, mut files) in threads {
+        files.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+        discovery.units.push(SourceUnit { key: thread_id, files });
+    }
+    discovery
+}
+
+/// `history.jsonl` and `log/` are diagnostics: counted, never imported. `auth.json` is never opened.
+fn count_diagnostics(codex_home: &Path, discovery: &mut Discovery) {
+    if codex_home.join("history.jsonl").is_file() {
+        *discovery.files_by_kind.entry("diagnostics".into()).or_default() += 1;
+    }
+    let log_dir = codex_home.join("log");
+    if log_dir.is_dir() {
+        let logs = walk_files(&log_dir, 2, &mut discovery.files_skipped).len() as u64;
+        *discovery.files_by_kind.entry("diagnostics".into()).or_default() += logs;
+    }
+}
+
+fn report_unsupported_locations(env: &Environment, discovery: &mut Discovery) {
+    let Some(home) = env.home() else { return };
+    for relative in UNSUPPORTED_LOCATIONS {
+        let path = home.join(relative);
+        if path.is_dir() {
+            discovery.warnings.push(format!(
+                "unsupported_location: {} holds ChatGPT/Codex app storage, which hindcast does not read",
+                path.display()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_rollout_name_generation() {
+        let id = "019b04ae-b1c6-7c72-a134-a4c2de66058c";
+        let cases = [
+            (format!("rollout-2025-12-10T04-55-16-{id}.jsonl"), Some((id, None, "jsonl"))),
+            (format!("rollout-2025-05-08-{id}.jsonl"), Some((id, None, "jsonl"))),
+            (format!("rollout-2025-04-20-{id}.json"), Some((id, None, "json"))),
+            (format!("rollout-2026-06-10T01-02-03-{id}.jsonl.zst"), Some((id, None, "jsonl.zst"))),
+            (format!("rollout-2026-09-01T01-02-03-{id}_0002.jsonl"), Some((id, Some("0002"), "jsonl"))),
+            ("rollout-parent-019b88e0.jsonl".to_string(), None),
+            ("history.jsonl".to_string(), None),
+        ];
+        for (name, expected) in cases {
+            let parsed = parse_rollout_name(&name);
+            let parsed = parsed.as_ref().map(|n| (n.thread_id.as_str(), n.segment.as_deref(), n.format));
+            assert_eq!(parsed, expected, "{name}");
+        }
+    }
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"{}\n").unwrap();
+    }
+
+    #[test]
+    fn dedupes_copies_groups_segments_and_counts_diagnostics() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join(".codex");
+        let a = "019b04ae-b1c6-7c72-a134-a4c2de66058c";
+        let b = "019c8a4c-ed82-79a1-aa28-7738fc5ab61a";
+        touch(&home.join(format!("sessions/2026/01/02/rollout-2026-01-02T10-00-00-{a}.jsonl")));
+        touch(&home.join(format!("sessions/2026/01/02/rollout-2026-01-02T10-00-00-{a}.jsonl.zst")));
+        touch(&home.join(format!("archived_sessions/rollout-2026-01-02T10-00-00-{a}.jsonl")));
+        touch(&home.join(format!("sessions/2026/09/01/rollout-2026-09-01T10-00-00-{b}_0001.jsonl")));
+        touch(&home.join(format!("sessions/2026/09/02/rollout-2026-09-02T10-00-00-{b}_0002.jsonl.zst")));
+        touch(&home.join("history.jsonl"));
+        touch(&home.join("log/codex-tui.log"));
+        touch(&home.join("auth.json"));
+        std::fs::create_dir_all(dir.path().join("Library/Application Support/ChatGPT")).unwrap();
+        let env = Environment::with_home(dir.path());
+        let discovery = discover(&env, &roots(&env), &TimeWindow::ALL);
+        let units: Vec<(String, Vec<String>)> = discovery
+            .units
+            .iter()
+            .map(|unit| {
+                (
+                    unit.key.clone(),
+                    unit.files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(units.len(), 2);
+        assert_eq!(units[0].1, [format!("rollout-2026-01-02T10-00-00-{a}.jsonl")]);
+        assert!(discovery.units[0].files[0].path.starts_with(home.join("sessions")));
+        assert_eq!(units[1].1.len(), 2, "both segments of thread b");
+        assert_eq!(discovery.files_skipped.count, 2, "zst sibling and archived copy");
+        assert_eq!(discovery.files_by_kind.get("diagnostics"), Some(&2));
+        assert_eq!(discovery.warnings.len(), 1);
+        assert!(discovery.warnings[0].starts_with("unsupported_location"));
+    }
+}
