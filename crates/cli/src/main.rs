@@ -1,1 +1,5 @@
-fn main() {}
+//! The `hindcast` binary: parses the command line and runs the command (see `hindcast --help`).
+
+fn main() -> std::process::ExitCode {
+    hindcast_cli::main_with(hindcast_cli::EntryOptions::default())
+}

@@ -181,6 +181,8 @@ pub struct BackfillReport {
     pub since: Option<String>,
     pub until: Option<String>,
     pub status: Status,
+    /// The user interrupted the run; committed batches are kept, the rest is picked up by the next run.
+    pub cancelled: bool,
     pub providers: Vec<ProviderReport>,
     pub elapsed_ms: u64,
 }
@@ -203,6 +205,14 @@ pub struct RunContext<'a> {
     pub env: &'a Environment,
     pub events: &'a EventLog,
     pub observer: &'a dyn RunObserver,
+    /// Set by a signal handler to stop the run after the current batch.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl RunContext<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|cancel| cancel.load(Ordering::Relaxed))
+    }
 }
 
 /// Runs the providers in order. `store` is `None` for a dry run. A provider fails (and the run
@@ -235,6 +245,9 @@ pub fn run_backfill(
 
     let mut reports = Vec::with_capacity(providers.len());
     for provider in providers {
+        if context.cancelled() {
+            break;
+        }
         let mut report = run_provider(provider.as_ref(), store.as_deref_mut(), options, context, &emitter);
         if let Some(warning) = &run_record_warning {
             report.warnings.push(warning.clone());
@@ -243,18 +256,29 @@ pub fn run_backfill(
         reports.push(report);
     }
 
-    let status = if reports.iter().all(|report| report.status == Status::Ok) { Status::Ok } else { Status::Failed };
+    let cancelled = context.cancelled();
+    let status = if !cancelled && reports.iter().all(|report| report.status == Status::Ok) {
+        Status::Ok
+    } else {
+        Status::Failed
+    };
     if let Some(store) = store.as_deref_mut() {
         let _ = store.record_run_finish(&options.run_id, &now_text(), status_text(status));
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    emitter.emit("backfill.finish", None, None, json!({ "status": status, "elapsed_ms": elapsed_ms }));
+    emitter.emit(
+        "backfill.finish",
+        None,
+        None,
+        json!({ "status": status, "cancelled": cancelled, "elapsed_ms": elapsed_ms }),
+    );
     BackfillReport {
         run_id: options.run_id.clone(),
         dry_run: options.dry_run,
         since,
         until,
         status,
+        cancelled,
         providers: reports,
         elapsed_ms,
     }
@@ -378,6 +402,9 @@ fn run_provider(
     for error in outcome.errors {
         report.fail(error);
     }
+    if context.cancelled() {
+        report.fail("cancelled by the user; committed batches are kept and the next run completes the import".into());
+    }
     if context.events.has_failed() {
         report.warnings.push("could not append to the events file; the run envelope is incomplete".into());
     }
@@ -456,6 +483,7 @@ impl Pipeline<'_> {
             window: &self.options.window,
             sender,
             stop,
+            cancel: self.context.cancel,
             outside_window: 0,
             materialized: RowTotals::default(),
         };
@@ -586,13 +614,14 @@ struct ChannelSink<'a> {
     window: &'a TimeWindow,
     sender: Sender<WriterMessage>,
     stop: &'a AtomicBool,
+    cancel: Option<&'a AtomicBool>,
     outside_window: u64,
     materialized: RowTotals,
 }
 
 impl ExchangeSink for ChannelSink<'_> {
     fn emit(&mut self, dataset: &str, mut exchange: ProjectedExchange) -> Result<(), SinkError> {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.load(Ordering::Relaxed) || self.cancel.is_some_and(|cancel| cancel.load(Ordering::Relaxed)) {
             return Err(SinkError::Stopped);
         }
         let (kept, dropped) = retain_window(&mut exchange, self.window);

@@ -87,9 +87,15 @@ pub fn roots(env: &Environment) -> Vec<Root> {
     dedupe_roots(roots, |root| root.path.as_path())
 }
 
-/// A `CLAUDE_CONFIG_DIR` entry names a config dir or its `projects/` dir.
+/// A `CLAUDE_CONFIG_DIR` entry names a config dir (holding `projects/`) or a projects dir itself
+/// (named `projects`, or any existing dir without a `projects/` child, e.g. a copied `projects/`).
 fn projects_dir(entry: &Path) -> PathBuf {
-    if entry.file_name().is_some_and(|name| name == "projects") { entry.to_path_buf() } else { entry.join("projects") }
+    let nested = entry.join("projects");
+    if entry.file_name().is_some_and(|name| name == "projects") || (!nested.is_dir() && entry.is_dir()) {
+        entry.to_path_buf()
+    } else {
+        nested
+    }
 }
 
 /// Lists every project dir under the existing roots and groups its transcripts into one unit.
@@ -170,12 +176,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
         std::fs::create_dir_all(a.join("projects")).unwrap();
-        let list = format!("{}, {}/projects,{}/b", a.display(), a.display(), dir.path().display());
+        let copied = dir.path().join("copied-projects");
+        std::fs::create_dir_all(copied.join("-some-slug")).unwrap();
+        let list = format!("{}, {}/projects,{}/b,{}", a.display(), a.display(), dir.path().display(), copied.display());
         let env = Environment::with_home(dir.path()).set_var("CLAUDE_CONFIG_DIR", list);
         let roots = roots(&env);
         let paths: Vec<_> = roots.iter().map(|root| root.path.clone()).collect();
-        assert_eq!(paths, [a.join("projects"), dir.path().join("b/projects")]);
-        assert!(roots[0].exists && !roots[1].exists);
+        assert_eq!(paths, [a.join("projects"), dir.path().join("b/projects"), copied]);
+        assert!(roots[0].exists && !roots[1].exists && roots[2].exists);
         assert!(roots.iter().all(|root| root.origin == "CLAUDE_CONFIG_DIR"));
     }
 

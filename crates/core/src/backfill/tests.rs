@@ -5,6 +5,7 @@ use crate::envelope::{EVENT_NAMES, read_events};
 use crate::materialize::MESSAGES_DATASET;
 use crate::store::StoreOptions;
 use crate::testing::{Behavior, ScriptedProvider};
+use std::sync::atomic::AtomicBool;
 
 fn scripted(name: &str, dataset: &str, behavior: Behavior) -> Arc<dyn Provider> {
     Arc::new(ScriptedProvider::new(name, dataset, behavior))
@@ -39,6 +40,7 @@ impl Harness {
             env: &self.env,
             events: &self.events,
             observer: &SilentObserver,
+            cancel: None,
         };
         let run_options = BackfillOptions { batch_rows: 50, ..BackfillOptions::new(TimeWindow::ALL, dry_run) };
         if dry_run {
@@ -170,4 +172,25 @@ fn window_drops_messages_outside_it() {
     let late = TimeWindow::new(Some("2027-01-01T00:00:00Z".parse().unwrap()), None).unwrap();
     let mut exchange = crate::testing::synthetic_exchange("c", "s", 4);
     assert_eq!(retain_window(&mut exchange, &late), (false, 4));
+}
+
+#[test]
+fn cancelled_run_stops_and_fails_without_losing_committed_rows() {
+    let harness = Harness::new();
+    let cancel = AtomicBool::new(true);
+    let context = RunContext {
+        materializers: &harness.materializers,
+        env: &harness.env,
+        events: &harness.events,
+        observer: &SilentObserver,
+        cancel: Some(&cancel),
+    };
+    let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 2 })];
+    let mut store = Store::open(&harness.db, StoreOptions::default()).unwrap();
+    let run = run_backfill(&providers, Some(&mut store), &BackfillOptions::new(TimeWindow::ALL, false), &context);
+    assert!(run.cancelled);
+    assert_eq!(run.status, Status::Failed);
+    let conn = Store::open_read_only(&harness.db).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
 }

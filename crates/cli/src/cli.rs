@@ -1,0 +1,136 @@
+//! The command line, as clap derive types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use hindcast_core::time_window::{WindowEdge, parse_time_spec};
+use jiff::Timestamp;
+
+/// Imports the local history of AI coding agents into one SQLite store and answers questions over it.
+#[derive(Debug, Parser)]
+#[command(name = "hindcast", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// The store to use [default: $XDG_DATA_HOME/hindcast/hindcast.db].
+    #[arg(long, global = true, env = "HINDCAST_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES_HELP: &str = "Exit codes: 0 ok, 1 a provider or the store failed, 2 usage error, \
+3 store locked by another run, 130 cancelled.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import history from the clients' files into the store (idempotent).
+    Backfill(BackfillCommand),
+    /// Run read-only SQL over the store.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BackfillCommand {
+    #[command(subcommand)]
+    pub action: Option<BackfillAction>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackfillAction {
+    /// List the compiled-in providers, their availability and source directories.
+    List {
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a run would scan; reads directory listings only and writes nothing.
+    Plan(SelectionArgs),
+}
+
+/// Which providers and which time window.
+#[derive(Debug, Args, Clone)]
+pub struct SelectionArgs {
+    /// Providers to use [default: those enabled in the config, else every available one].
+    #[arg(value_name = "PROVIDER")]
+    pub providers: Vec<String>,
+
+    /// Only history at or after this time: RFC 3339, a date (2026-01-31) or a span back from now (30d, 12h).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<Timestamp>,
+
+    /// Only history before this time (a date means the end of that UTC day).
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<Timestamp>,
+
+    /// Read the legacy store from DIR instead of ~/.agent-orchestrator.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Scan and materialize in memory, report counts, and never create or change the store.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// A read-only SQL statement.
+    pub sql: String,
+
+    /// Print {"columns": [...], "rows": [[...]]} instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_since(value: &str) -> Result<Timestamp, String> {
+    parse_time_spec(value, WindowEdge::Since, Timestamp::now()).map_err(|error| error.to_string())
+}
+
+fn parse_until(value: &str) -> Result<Timestamp, String> {
+    parse_time_spec(value, WindowEdge::Until, Timestamp::now()).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn list_and_plan_are_subcommands_and_names_are_providers() {
+        let cli = Cli::try_parse_from(["hindcast", "backfill", "list", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Backfill(BackfillCommand { action: Some(BackfillAction::List { json: true }), .. })
+        ));
+        let cli = Cli::try_parse_from(["hindcast", "backfill", "claude", "codex", "--dry-run"]).unwrap();
+        let Command::Backfill(backfill) = cli.command else { panic!("backfill expected") };
+        assert_eq!(backfill.run.selection.providers, ["claude", "codex"]);
+        assert!(backfill.run.dry_run);
+    }
+
+    #[test]
+    fn bad_time_names_the_flag_and_exits_2() {
+        let error = Cli::try_parse_from(["hindcast", "backfill", "--since", "yesterday-ish"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let text = error.to_string();
+        assert!(text.contains("--since") && text.contains("yesterday-ish"), "{text}");
+    }
+}

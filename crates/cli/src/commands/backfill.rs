@@ -1,0 +1,456 @@
+//! `hindcast backfill`, `backfill list` and `backfill plan`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hindcast_core::backfill::{BackfillOptions, BackfillReport, ProviderReport, RunContext, Status, run_backfill};
+use hindcast_core::envelope::EventLog;
+use hindcast_core::plan::{PlanReport, plan_backfill};
+use hindcast_core::provider::{Environment, Provider, Root};
+use hindcast_core::registry::MaterializerRegistry;
+use hindcast_core::store::{LockError, Store, StoreLock};
+use hindcast_core::time_window::TimeWindow;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::Context;
+use crate::cli::{RunArgs, SelectionArgs};
+use crate::config::Config;
+use crate::exit::{self, ExitError};
+use crate::output::{human_bytes, human_millis, print_json, print_stdout, table};
+use crate::progress::ProgressObserver;
+use crate::providers::missing_feature;
+
+/// A provider left out of a run, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotSelected {
+    pub provider: String,
+    pub reason: String,
+}
+
+/// The providers, window and environment a run or plan uses.
+struct Selection {
+    providers: Vec<Arc<dyn Provider>>,
+    not_selected: Vec<NotSelected>,
+    window: TimeWindow,
+    env: Environment,
+}
+
+fn valid_names(context: &Context) -> String {
+    context.registry.names().join(", ")
+}
+
+/// Resolves one provider name, with a usage error that names the valid ones.
+fn lookup(context: &Context, name: &str, origin: &str) -> Result<Arc<dyn Provider>, ExitError> {
+    if let Some(provider) = context.registry.get(name) {
+        return Ok(Arc::clone(provider));
+    }
+    let message = match missing_feature(name, &context.registry) {
+        Some(feature) => format!(
+            "provider '{name}'{origin} is not compiled into this build (rebuild with the {feature} feature); valid providers: {}",
+            valid_names(context)
+        ),
+        None => format!("unknown provider '{name}'{origin}; valid providers: {}", valid_names(context)),
+    };
+    Err(ExitError::usage(message))
+}
+
+/// Chooses providers and the window; every usage error surfaces here, before any work.
+fn select(context: &Context, args: &SelectionArgs, config: &Config, config_path: &str) -> Result<Selection, ExitError> {
+    let mut env = context.env.clone();
+    if let Some(from) = &args.from {
+        if context.registry.get("legacy").is_none() {
+            return Err(ExitError::usage(
+                "--from applies to the legacy provider, which this build does not include".into(),
+            ));
+        }
+        if !from.is_dir() {
+            return Err(ExitError::usage(format!("--from {}: no such directory", from.display())));
+        }
+        env.set_root_override("legacy", from.clone());
+    }
+
+    let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+    let mut not_selected = Vec::new();
+    if args.providers.is_empty() {
+        let enabled: Vec<Arc<dyn Provider>> = match &config.backfill.providers {
+            Some(names) => names
+                .iter()
+                .map(|name| lookup(context, name, &format!(" (in {config_path})")))
+                .collect::<Result<_, _>>()?,
+            None => context.registry.list().to_vec(),
+        };
+        for provider in context.registry.list() {
+            if !enabled.iter().any(|enabled| enabled.name() == provider.name()) {
+                not_selected
+                    .push(NotSelected { provider: provider.name().into(), reason: "disabled in the config".into() });
+                continue;
+            }
+            let availability = provider.availability(&env);
+            if availability.available {
+                providers.push(Arc::clone(provider));
+            } else {
+                not_selected.push(NotSelected {
+                    provider: provider.name().into(),
+                    reason: format!("not available: {}", availability.reason),
+                });
+            }
+        }
+    } else {
+        for name in &args.providers {
+            let provider = lookup(context, name, "")?;
+            if !providers.iter().any(|chosen| chosen.name() == provider.name()) {
+                providers.push(provider);
+            }
+        }
+    }
+
+    let since = match (args.since, config.backfill.retention_days) {
+        (Some(since), _) => Some(since),
+        (None, Some(days)) => Timestamp::now().checked_sub(SignedDuration::from_hours(24 * i64::from(days))).ok(),
+        (None, None) => None,
+    };
+    let window = TimeWindow::new(since, args.until).map_err(|error| ExitError::usage(error.to_string()))?;
+    Ok(Selection { providers, not_selected, window, env })
+}
+
+fn load_config(context: &Context) -> Result<(Config, String), ExitError> {
+    let paths = context.paths()?;
+    Ok((Config::load(&paths.config)?, paths.config.display().to_string()))
+}
+
+/// The `backfill list --json` document.
+#[derive(Serialize)]
+struct ListDocument {
+    schema: &'static str,
+    providers: Vec<ListedProvider>,
+    locations: Locations,
+}
+
+/// Where this invocation keeps its data.
+#[derive(Serialize)]
+struct Locations {
+    data_dir: String,
+    db: String,
+    events: Option<String>,
+    config: String,
+}
+
+#[derive(Serialize)]
+struct ListedProvider {
+    name: String,
+    dataset: String,
+    description: String,
+    available: bool,
+    reason: String,
+    enabled: bool,
+    materializer: Option<String>,
+    roots: Vec<Root>,
+}
+
+/// `hindcast backfill list`.
+pub fn list(context: &Context, json: bool) -> anyhow::Result<u8> {
+    let (config, _) = load_config(context)?;
+    let paths = context.paths()?;
+    let locations = Locations {
+        data_dir: paths.data_dir.display().to_string(),
+        db: paths.db.display().to_string(),
+        events: paths.events.as_ref().map(|path| path.display().to_string()),
+        config: paths.config.display().to_string(),
+    };
+    let materializers = MaterializerRegistry::builtin();
+    let providers: Vec<ListedProvider> = context
+        .registry
+        .list()
+        .iter()
+        .map(|provider| {
+            let availability = provider.availability(&context.env);
+            ListedProvider {
+                name: provider.name().into(),
+                dataset: provider.dataset().into(),
+                description: provider.description().into(),
+                available: availability.available,
+                reason: availability.reason,
+                enabled: config
+                    .backfill
+                    .providers
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n == provider.name())),
+                materializer: materializers.for_dataset(provider.dataset()).map(|m| m.name().to_string()),
+                roots: provider.roots(&context.env),
+            }
+        })
+        .collect();
+    if json {
+        print_json(&ListDocument { schema: "hindcast.providers/v1", providers, locations });
+        return Ok(exit::OK);
+    }
+    if providers.is_empty() {
+        print_stdout("No providers are compiled into this build.\n");
+        return Ok(exit::OK);
+    }
+    let mut rows = table(&["provider", "available", "enabled", "dataset", "roots"]);
+    for provider in &providers {
+        let roots = provider
+            .roots
+            .iter()
+            .map(|root| {
+                format!("{}{} [{}]", root.path.display(), if root.exists { "" } else { " (missing)" }, root.origin)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dataset = match &provider.materializer {
+            Some(_) => provider.dataset.clone(),
+            None => format!("{} (no materializer!)", provider.dataset),
+        };
+        rows.add_row([
+            provider.name.clone(),
+            if provider.available { "yes".into() } else { "no".into() },
+            if provider.enabled { "yes".into() } else { "no".into() },
+            dataset,
+            roots,
+        ]);
+    }
+    print_stdout(&format!(
+        "{rows}\nStore: {}\nEvents: {}\nConfig: {}\n",
+        locations.db,
+        locations.events.as_deref().unwrap_or("off"),
+        locations.config
+    ));
+    Ok(exit::OK)
+}
+
+/// The `backfill plan --json` document.
+#[derive(Serialize)]
+struct PlanDocument {
+    schema: &'static str,
+    #[serde(flatten)]
+    plan: PlanReport,
+    not_selected: Vec<NotSelected>,
+}
+
+/// `hindcast backfill plan`: discovery only; writes nothing.
+pub fn plan(context: &Context, args: &SelectionArgs) -> anyhow::Result<u8> {
+    let (config, config_path) = load_config(context)?;
+    let selection = select(context, args, &config, &config_path)?;
+    let report =
+        plan_backfill(&selection.providers, &MaterializerRegistry::builtin(), &selection.env, &selection.window);
+    if args.json {
+        print_json(&PlanDocument { schema: "hindcast.plan/v1", plan: report, not_selected: selection.not_selected });
+        return Ok(exit::OK);
+    }
+    let mut rows = table(&["provider", "available", "units", "sources", "size", "files by kind", "skipped"]);
+    for plan in &report.providers {
+        let kinds =
+            plan.files_by_kind.iter().map(|(kind, count)| format!("{kind}: {count}")).collect::<Vec<_>>().join("\n");
+        rows.add_row([
+            plan.provider.clone(),
+            if plan.available { "yes".into() } else { "no".into() },
+            plan.units.to_string(),
+            plan.sources.to_string(),
+            human_bytes(plan.bytes),
+            kinds,
+            plan.files_skipped.count.to_string(),
+        ]);
+    }
+    let mut text = format!("{}\n", window_line(&selection.window));
+    if report.providers.is_empty() {
+        text.push_str("No provider has history on this machine.\n");
+    } else {
+        text.push_str(&format!("{rows}\n"));
+    }
+    for plan in &report.providers {
+        for root in &plan.roots {
+            text.push_str(&format!(
+                "  {} root: {}{}\n",
+                plan.provider,
+                root.path.display(),
+                if root.exists { "" } else { " (missing)" }
+            ));
+        }
+        for location in &plan.files_skipped.first {
+            text.push_str(&format!("  {} skipped: {location}\n", plan.provider));
+        }
+        for warning in &plan.warnings {
+            text.push_str(&format!("  {} warning: {warning}\n", plan.provider));
+        }
+        if let Some(error) = &plan.error {
+            text.push_str(&format!("  {} error: {error}\n", plan.provider));
+        }
+    }
+    for left_out in &selection.not_selected {
+        text.push_str(&format!("  {} not selected: {}\n", left_out.provider, left_out.reason));
+    }
+    print_stdout(&text);
+    Ok(exit::OK)
+}
+
+fn window_line(window: &TimeWindow) -> String {
+    let edge = |instant: Option<Timestamp>, open: &str| {
+        instant.map_or_else(|| open.to_string(), hindcast_core::materialize::format_timestamp)
+    };
+    format!("Window: {} .. {}", edge(window.since, "beginning"), edge(window.until, "now"))
+}
+
+/// The `backfill --json` document.
+#[derive(Serialize)]
+struct RunDocument<'a> {
+    schema: &'static str,
+    exit_code: u8,
+    db: Option<String>,
+    #[serde(flatten)]
+    report: &'a BackfillReport,
+    not_selected: Vec<NotSelected>,
+}
+
+/// `hindcast backfill [PROVIDER...]`.
+pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
+    let (config, config_path) = load_config(context)?;
+    let selection = select(context, &args.selection, &config, &config_path)?;
+    let paths = context.paths()?;
+    let events = paths.events.clone().map_or_else(EventLog::disabled, EventLog::to_file);
+    let materializers = MaterializerRegistry::builtin();
+    let observer = ProgressObserver::new();
+    let run_context = RunContext {
+        materializers: &materializers,
+        env: &selection.env,
+        events: &events,
+        observer: &observer,
+        cancel: Some(cancel_flag()),
+    };
+    let options = BackfillOptions::new(selection.window, args.dry_run);
+
+    let report = if args.dry_run {
+        run_backfill(&selection.providers, None, &options, &run_context)
+    } else {
+        let _lock = StoreLock::acquire(&paths.db).map_err(|error| match error {
+            LockError::Held { .. } => ExitError { code: exit::LOCKED, message: error.to_string() },
+            LockError::Io { .. } => ExitError::failure(error.to_string()),
+        })?;
+        let mut store =
+            Store::open(&paths.db, context.store_options).map_err(|error| ExitError::failure(error.to_string()))?;
+        run_backfill(&selection.providers, Some(&mut store), &options, &run_context)
+    };
+    observer.finish();
+
+    let exit_code = match report.status {
+        _ if report.cancelled => exit::CANCELLED,
+        Status::Ok => exit::OK,
+        Status::Failed => exit::FAILURE,
+    };
+    if args.selection.json {
+        print_json(&RunDocument {
+            schema: "hindcast.backfill/v1",
+            exit_code,
+            db: (!args.dry_run).then(|| paths.db.display().to_string()),
+            report: &report,
+            not_selected: selection.not_selected,
+        });
+    } else {
+        print_stdout(&human_report(&report, &selection.not_selected, &paths.db, &selection.window));
+    }
+    Ok(exit_code)
+}
+
+/// A flag set on the first Ctrl-C; a second Ctrl-C ends the process at once (the store stays
+/// consistent either way: only whole transactions are ever committed).
+fn cancel_flag() -> &'static AtomicBool {
+    static CANCEL: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(exit::CANCELLED));
+        }
+        eprintln!("hindcast: stopping after the current batch (Ctrl-C again to quit now)");
+    });
+    &CANCEL
+}
+
+fn human_report(
+    report: &BackfillReport,
+    not_selected: &[NotSelected],
+    db: &std::path::Path,
+    window: &TimeWindow,
+) -> String {
+    let mut text = String::new();
+    if report.cancelled {
+        text.push_str("Cancelled: committed batches are kept; run the same command again to finish the import.\n");
+    }
+    if report.dry_run {
+        text.push_str("Dry run: nothing was written; counts are what the materializer produced.\n");
+    }
+    text.push_str(&format!("{}\n", window_line(window)));
+    if report.providers.is_empty() {
+        text.push_str("No provider has history on this machine.\n");
+    } else {
+        let mut rows = table(&[
+            "provider",
+            "status",
+            "sources",
+            "sessions",
+            "messages",
+            "rows written",
+            "rows skipped",
+            "lines skipped",
+            "elapsed",
+        ]);
+        for provider in &report.providers {
+            let written = if report.dry_run {
+                format!("({} materialized)", provider.rows_materialized.total)
+            } else if provider.rows_updated.total > 0 {
+                format!("{} (+{} updated)", provider.rows_written.total, provider.rows_updated.total)
+            } else {
+                provider.rows_written.total.to_string()
+            };
+            rows.add_row([
+                provider.provider.clone(),
+                match provider.status {
+                    Status::Ok => "ok".into(),
+                    Status::Failed => "FAILED".into(),
+                },
+                provider.sources_seen.to_string(),
+                provider.sessions_seen.to_string(),
+                provider.items_seen.to_string(),
+                written,
+                provider.rows_skipped.total.to_string(),
+                provider.lines_skipped.count.to_string(),
+                human_millis(provider.elapsed_ms),
+            ]);
+        }
+        text.push_str(&format!("{rows}\n"));
+    }
+    for provider in &report.providers {
+        append_details(&mut text, provider);
+    }
+    for left_out in not_selected {
+        text.push_str(&format!("  {} not run: {}\n", left_out.provider, left_out.reason));
+    }
+    if !report.dry_run {
+        text.push_str(&format!("Store: {}  (run {})\n", db.display(), report.run_id));
+    }
+    text
+}
+
+fn append_details(text: &mut String, provider: &ProviderReport) {
+    let name = &provider.provider;
+    if let Some(error) = &provider.error {
+        text.push_str(&format!("  {name} error: {error}\n"));
+    }
+    for location in &provider.lines_skipped.first {
+        text.push_str(&format!("  {name} skipped line: {location}\n"));
+    }
+    if provider.lines_skipped.count > provider.lines_skipped.first.len() as u64 {
+        text.push_str(&format!(
+            "  {name} ... and {} more skipped lines\n",
+            provider.lines_skipped.count - provider.lines_skipped.first.len() as u64
+        ));
+    }
+    for location in &provider.files_skipped.first {
+        text.push_str(&format!("  {name} skipped file: {location}\n"));
+    }
+    for location in &provider.records_skipped.first {
+        text.push_str(&format!("  {name} skipped record: {location}\n"));
+    }
+    for warning in &provider.warnings {
+        text.push_str(&format!("  {name} warning: {warning}\n"));
+    }
+}

@@ -1,0 +1,102 @@
+//! Where hindcast keeps its data, and the TOML config file (enabled providers, retention days).
+
+use std::path::{Path, PathBuf};
+
+use hindcast_core::provider::Environment;
+use serde::{Deserialize, Serialize};
+
+use crate::exit::ExitError;
+
+/// The file paths one invocation uses.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// `$XDG_DATA_HOME/hindcast`.
+    pub data_dir: PathBuf,
+    /// The store: `--db`, else `$HINDCAST_DB`, else `<data_dir>/hindcast.db`.
+    pub db: PathBuf,
+    /// The run envelope: `$HINDCAST_EVENTS` (`off` disables), else `<data_dir>/events.jsonl`.
+    pub events: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME/hindcast/config.toml`.
+    pub config: PathBuf,
+}
+
+impl Paths {
+    /// Resolves the paths from flags and environment.
+    pub fn resolve(env: &Environment, db_flag: Option<&Path>) -> Result<Self, ExitError> {
+        let data_home = env.xdg_data_home().ok_or_else(|| {
+            ExitError::usage("cannot find a data directory: set HOME or XDG_DATA_HOME, or pass --db".to_string())
+        })?;
+        let data_dir = data_home.join("hindcast");
+        let db = db_flag.map(Path::to_path_buf).unwrap_or_else(|| data_dir.join("hindcast.db"));
+        let events = match env.var("HINDCAST_EVENTS") {
+            Some("off") => None,
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(data_dir.join("events.jsonl")),
+        };
+        let config_home = env.xdg_config_home().unwrap_or_else(|| data_home.clone());
+        Ok(Self { data_dir, db, events, config: config_home.join("hindcast/config.toml") })
+    }
+}
+
+/// The config file's contents. Every field is optional; a missing file means all defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub backfill: BackfillConfig,
+}
+
+/// `[backfill]` settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillConfig {
+    /// Providers a plain `hindcast backfill` runs; absent means every compiled-in, available one.
+    pub providers: Option<Vec<String>>,
+    /// Default `--since` as a number of days back; absent means all history.
+    pub retention_days: Option<u32>,
+}
+
+impl Config {
+    /// Reads the config file; a missing file is the default config, a broken one a usage error.
+    pub fn load(path: &Path) -> Result<Self, ExitError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(error) => return Err(ExitError::usage(format!("cannot read config {}: {error}", path.display()))),
+        };
+        toml::from_str(&text).map_err(|error| ExitError::usage(format!("invalid config {}: {error}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_xdg_and_overrides() {
+        let env = Environment::with_home("/h");
+        let paths = Paths::resolve(&env, None).unwrap();
+        assert_eq!(paths.db, PathBuf::from("/h/.local/share/hindcast/hindcast.db"));
+        assert_eq!(paths.events, Some(PathBuf::from("/h/.local/share/hindcast/events.jsonl")));
+        assert_eq!(paths.config, PathBuf::from("/h/.config/hindcast/config.toml"));
+        let env = Environment::with_home("/h").set_var("XDG_DATA_HOME", "/d").set_var("HINDCAST_EVENTS", "off");
+        let paths = Paths::resolve(&env, Some(Path::new("/x.db"))).unwrap();
+        assert_eq!((paths.db, paths.events), (PathBuf::from("/x.db"), None));
+        assert_eq!(paths.data_dir, PathBuf::from("/d/hindcast"));
+    }
+
+    #[test]
+    fn config_parses_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(Config::load(&path).unwrap(), Config::default());
+        std::fs::write(&path, "[backfill]\nproviders = [\"claude\"]\nretention_days = 90\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.backfill.providers, Some(vec!["claude".to_string()]));
+        assert_eq!(config.backfill.retention_days, Some(90));
+        std::fs::write(&path, "[backfill]\nretention = 90\n").unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert_eq!(error.code, crate::exit::USAGE);
+        assert!(error.message.contains("config.toml"), "{}", error.message);
+    }
+}

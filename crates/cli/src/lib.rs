@@ -1,0 +1,60 @@
+//! The hindcast command line: argument parsing, provider composition, and the commands.
+
+mod cli;
+mod commands;
+mod config;
+mod exit;
+mod output;
+mod progress;
+mod providers;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use hindcast_core::provider::{Environment, Provider};
+use hindcast_core::store::StoreOptions;
+
+use crate::cli::{BackfillAction, Cli, Command};
+use crate::exit::ExitError;
+
+/// What distinguishes the `hindcast` binary from the testbed: extra providers and store options.
+#[derive(Default)]
+pub struct EntryOptions {
+    pub extra_providers: Vec<Arc<dyn Provider>>,
+    pub store_options: StoreOptions,
+}
+
+/// Parses the command line, runs the command and returns the documented exit code.
+pub fn main_with(options: EntryOptions) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let env = Environment::from_process();
+    match run(cli, env, &options) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let code = error.downcast_ref::<ExitError>().map_or(exit::FAILURE, |exit| exit.code);
+            eprintln!("hindcast: error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8> {
+    let registry = providers::compiled_in(&options.extra_providers)
+        .map_err(|error| ExitError::failure(format!("provider registration failed: {error}")))?;
+    let context = commands::Context { env, registry, db_flag: cli.db, store_options: options.store_options };
+    match cli.command {
+        Command::Backfill(backfill) => match backfill.action {
+            Some(BackfillAction::List { json }) => commands::backfill::list(&context, json),
+            Some(BackfillAction::Plan(selection)) => commands::backfill::plan(&context, &selection),
+            None => commands::backfill::run(&context, &backfill.run),
+        },
+        Command::Query(query) => commands::query::run(&context, &query),
+    }
+}

@@ -1,0 +1,66 @@
+//! Writing results: stdout that survives a closed pipe, JSON documents and terminal tables.
+
+use std::io::Write;
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+
+/// Writes `text` to stdout. A closed pipe (`hindcast ... | head`) ends the process with exit 0.
+pub fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    if let Err(error) = result {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("hindcast: cannot write to stdout: {error}");
+        std::process::exit(i32::from(crate::exit::FAILURE));
+    }
+}
+
+/// Prints one pretty JSON document followed by a newline.
+pub fn print_json<T: Serialize>(document: &T) {
+    let mut text = serde_json::to_string_pretty(document).expect("output documents serialize");
+    text.push('\n');
+    print_stdout(&text);
+}
+
+/// A table with the house style.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    table
+}
+
+/// Formats a byte count for humans.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// Formats milliseconds for humans.
+pub fn human_millis(millis: u64) -> String {
+    if millis < 1000 { format!("{millis} ms") } else { format!("{:.1} s", millis as f64 / 1000.0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanizes_sizes_and_durations() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(7_100_000), "7.1 MB");
+        assert_eq!(human_millis(12), "12 ms");
+        assert_eq!(human_millis(1500), "1.5 s");
+    }
+}
