@@ -1,1 +1,67 @@
-fn main() {}
+//! `cargo xtask`: hermetic smoke suites, tidy checks and the CI entry point.
+
+mod ci;
+mod smoke;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "hindcast developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run hermetic end-to-end suites against the real binary (all suites when none is named).
+    Smoke {
+        /// Suites to run; `cargo xtask smoke --list` names them.
+        suites: Vec<String>,
+        /// List the suites and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Check the repository's conventions.
+    Tidy,
+    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes.
+    Ci,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Smoke { suites, list } => smoke::run(&suites, list),
+        Task::Tidy => tidy::run(),
+        Task::Ci => ci::run(),
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace").to_path_buf()
+}
+
+/// `../shared` beside the repository (the corpus and spec), when present.
+pub fn shared_dir() -> PathBuf {
+    workspace_root().join("../shared")
+}
+
+/// Runs a command in the workspace root, echoing it, and fails when it fails.
+pub fn run_command(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let mut command = Command::new(program);
+    command.args(args).current_dir(workspace_root());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let status = command.status().with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}

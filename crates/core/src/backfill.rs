@@ -262,7 +262,7 @@ pub fn run_backfill(
     } else {
         Status::Failed
     };
-    if let Some(store) = store.as_deref_mut() {
+    if let Some(store) = store {
         let _ = store.record_run_finish(&options.run_id, &now_text(), status_text(status));
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -549,7 +549,7 @@ impl Pipeline<'_> {
             }
         }
 
-        if let (None, Some(store)) = (&failure, store.as_deref_mut())
+        if let (None, Some(store)) = (&failure, store)
             && let Err(error) = commit(store, &mut pending, &mut pending_rows)
         {
             let _ = store.rollback();

@@ -17,7 +17,7 @@ pub fn run(context: &Context, args: &QueryArgs) -> anyhow::Result<u8> {
     if !statement.readonly() {
         return Err(ExitError::usage("hindcast query is read-only: refusing a statement that writes".into()).into());
     }
-    let columns: Vec<String> = statement.column_names().into_iter().map(str::to_string).collect();
+    let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
     let mut rows = statement.query([]).map_err(|error| ExitError::failure(format!("query failed: {error}")))?;
     let mut values: Vec<Vec<Value>> = Vec::new();
     while let Some(row) = rows.next().map_err(|error| ExitError::failure(format!("query failed: {error}")))? {

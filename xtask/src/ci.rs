@@ -1,0 +1,81 @@
+//! `cargo xtask ci`: the one command CI runs.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use serde_json::Value;
+
+use crate::{run_command, workspace_root};
+
+/// Feature sets the CLI must build, lint and list correctly with: none, each provider alone, all.
+const FEATURE_MATRIX: &[(&str, &[&str])] = &[
+    ("", &[]),
+    ("provider-claude", &["claude"]),
+    ("provider-codex", &["codex"]),
+    ("provider-legacy", &["legacy"]),
+    ("providers", &["claude", "codex", "legacy"]),
+];
+
+pub fn run() -> Result<()> {
+    let started = Instant::now();
+    step("format", || run_command("cargo", &["fmt", "--all", "--", "--check"], &[]))?;
+    step("clippy", || {
+        run_command("cargo", &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"], &[])
+    })?;
+    step("tests", || {
+        run_command(
+            "cargo",
+            &["test", "--workspace", "--all-features", "--no-fail-fast"],
+            &[("INSTA_UPDATE", "no"), ("CI", "true")],
+        )
+    })?;
+    step("feature matrix", feature_matrix)?;
+    step("tidy", crate::tidy::run)?;
+    step("smoke", || crate::smoke::run(&[], false))?;
+    eprintln!("ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+    eprintln!("==> {name}");
+    let started = Instant::now();
+    body().with_context(|| format!("ci step '{name}' failed"))?;
+    eprintln!("<== {name} ok ({:.1?})", started.elapsed());
+    Ok(())
+}
+
+/// Builds and lints the CLI with each feature set and checks `backfill list` shows exactly the
+/// compiled-in providers.
+fn feature_matrix() -> Result<()> {
+    for (features, expected) in FEATURE_MATRIX {
+        let mut args = vec!["-p", "hindcast-cli", "--no-default-features"];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        let mut clippy = vec!["clippy"];
+        clippy.extend(&args);
+        clippy.extend(["--", "-D", "warnings"]);
+        run_command("cargo", &clippy, &[])?;
+        let mut build = vec!["build"];
+        build.extend(&args);
+        run_command("cargo", &build, &[])?;
+        let sandbox = tempfile::tempdir()?;
+        let output = std::process::Command::new(workspace_root().join("target/debug/hindcast"))
+            .args(["backfill", "list", "--json"])
+            .env_clear()
+            .env("HOME", sandbox.path())
+            .output()
+            .context("running hindcast backfill list")?;
+        ensure!(output.status.success(), "list failed: {}", String::from_utf8_lossy(&output.stderr));
+        let document: Value = serde_json::from_slice(&output.stdout)?;
+        let names: Vec<&str> = document["providers"]
+            .as_array()
+            .context("providers array")?
+            .iter()
+            .filter_map(|provider| provider["name"].as_str())
+            .collect();
+        ensure!(names == *expected, "features '{features}': list shows {names:?}, expected {expected:?}");
+        eprintln!("features '{features}': list shows {names:?}");
+    }
+    Ok(())
+}

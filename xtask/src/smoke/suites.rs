@@ -1,0 +1,276 @@
+//! The smoke suites: each runs the real binary in a fresh sandbox and fails when a promise breaks.
+
+use anyhow::{Context, Result, ensure};
+use hindcast_core::envelope::{EVENT_NAMES, MAX_LINE_BYTES, read_events};
+use hindcast_core::store::StoreLock;
+use serde_json::Value;
+
+use super::{Binaries, Sandbox, tree_fingerprint};
+
+pub const SUITES: &[(&str, super::Suite)] = &[
+    ("list", list),
+    ("plan", plan),
+    ("flags", flags),
+    ("dry_run", dry_run),
+    ("lock", lock),
+    ("failures", failures),
+    ("envelope", envelope),
+    ("query", query),
+    ("idempotent", idempotent),
+];
+
+fn provider<'a>(document: &'a Value, name: &str) -> Result<&'a Value> {
+    document["providers"]
+        .as_array()
+        .context("a providers array")?
+        .iter()
+        .find(|entry| entry["name"] == name || entry["provider"] == name)
+        .with_context(|| format!("provider {name} in {document}"))
+}
+
+/// `backfill list --json` lists every compiled-in provider with availability and roots.
+fn list(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "list", "--json"])?.expect_code(0)?.json()?;
+    ensure!(document["schema"] == "hindcast.providers/v1");
+    let names: Vec<&str> =
+        document["providers"].as_array().context("providers")?.iter().filter_map(|p| p["name"].as_str()).collect();
+    ensure!(names == ["claude", "codex", "legacy"], "listed {names:?}");
+    for name in ["claude", "codex", "legacy"] {
+        let entry = provider(&document, name)?;
+        ensure!(entry["available"] == false, "{name} must be unavailable in an empty home: {entry}");
+        ensure!(!entry["roots"].as_array().context("roots")?.is_empty(), "{name} has roots");
+    }
+    ensure!(document["locations"]["db"].as_str().is_some_and(|db| db.ends_with("hindcast/hindcast.db")));
+
+    sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    sandbox.install_fixture("codex", ".codex")?;
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "list", "--json"])?.expect_code(0)?.json()?;
+    ensure!(provider(&document, "claude")?["available"] == true);
+    ensure!(provider(&document, "codex")?["available"] == true);
+    let root = &provider(&document, "claude")?["roots"][0];
+    ensure!(root["origin"] == "CLAUDE_CONFIG_DIR" && root["exists"] == true, "claude root {root}");
+    let human = sandbox.run(&binaries.hindcast, &["backfill", "list"])?.expect_code(0)?.stdout.clone();
+    ensure!(human.contains("claude") && human.contains("Store:"), "human list:\n{human}");
+    ensure!(!sandbox.db().exists(), "list never creates the store");
+    Ok(())
+}
+
+/// `backfill plan` shows what a run would scan and writes nothing.
+fn plan(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let claude = sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    let codex = sandbox.install_fixture("codex", ".codex")?;
+    let before = (tree_fingerprint(&claude)?, tree_fingerprint(&codex)?);
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "plan", "--json"])?.expect_code(0)?.json()?;
+    ensure!(document["schema"] == "hindcast.plan/v1");
+    let claude_plan = provider(&document, "claude")?;
+    ensure!(claude_plan["units"] == 1 && claude_plan["sources"] == 1, "claude plan {claude_plan}");
+    ensure!(claude_plan["files_by_kind"]["not_transcript"] == 1, "memory/notes.md is classified: {claude_plan}");
+    let codex_plan = provider(&document, "codex")?;
+    ensure!(codex_plan["units"] == 1 && codex_plan["files_by_kind"]["rollout_jsonl"] == 1, "codex plan {codex_plan}");
+    let not_selected = document["not_selected"].as_array().context("not_selected")?;
+    ensure!(not_selected.iter().any(|entry| entry["provider"] == "legacy"), "legacy is reported as not selected");
+
+    let windowed = sandbox.run(&binaries.hindcast, &["backfill", "plan", "claude", "--since", "1d", "--json"])?;
+    let windowed = windowed.expect_code(0)?.json()?;
+    ensure!(windowed["since"].is_string() && windowed["providers"].as_array().map(Vec::len) == Some(1));
+    ensure!(!sandbox.db().exists() && !sandbox.events().exists(), "plan writes nothing");
+    ensure!(before == (tree_fingerprint(&claude)?, tree_fingerprint(&codex)?), "sources unchanged");
+    Ok(())
+}
+
+/// Invalid flags and names exit 2 with a message naming the problem, before creating anything.
+fn flags(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let cases: &[(&[&str], &str)] = &[
+        (&["backfill", "--since", "yesterday-ish"], "--since"),
+        (&["backfill", "--until", "soon"], "--until"),
+        (&["backfill", "--since", "2026-02-01", "--until", "2026-01-01"], "--since"),
+        (&["backfill", "nosuch"], "unknown provider 'nosuch'; valid providers: claude, codex, legacy"),
+        (&["backfill", "plan", "nosuch"], "unknown provider 'nosuch'"),
+        (&["backfill", "--from", "/definitely/not/here"], "--from /definitely/not/here"),
+        (&["backfill", "--bogus-flag"], "--bogus-flag"),
+        (&["query"], "<SQL>"),
+    ];
+    for (args, needle) in cases {
+        sandbox.run(&binaries.hindcast, args)?.expect_code(2)?.expect_stderr(needle)?;
+    }
+    ensure!(!sandbox.data_dir().exists(), "usage errors create nothing");
+
+    let config_dir = sandbox.home.join(".config/hindcast");
+    std::fs::create_dir_all(&config_dir)?;
+    std::fs::write(config_dir.join("config.toml"), "[backfill]\nproviders = [\"claude\", \"nosuch\"]\n")?;
+    sandbox.run(&binaries.hindcast, &["backfill"])?.expect_code(2)?.expect_stderr("unknown provider 'nosuch' (in ")?;
+    std::fs::write(config_dir.join("config.toml"), "[backfill]\nretention_dayz = 3\n")?;
+    sandbox.run(&binaries.hindcast, &["backfill"])?.expect_code(2)?.expect_stderr("invalid config")?;
+    ensure!(!sandbox.data_dir().exists(), "config errors create nothing");
+    Ok(())
+}
+
+/// `--dry-run` materializes in memory and never creates the store.
+fn dry_run(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let run = sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--dry-run", "--json"])?;
+    let document = run.expect_code(0)?.json()?;
+    ensure!(document["dry_run"] == true && document["db"].is_null());
+    let ok = provider(&document, "test-ok")?;
+    ensure!(ok["rows_materialized"]["total"] == 30 && ok["rows_written"]["total"] == 0, "{ok}");
+    ensure!(!sandbox.db().exists(), "dry run created {}", sandbox.db().display());
+    let human = sandbox.run(&binaries.hindcast, &["backfill", "--dry-run"])?.expect_code(0)?.stdout.clone();
+    ensure!(human.contains("Dry run"), "human dry run:\n{human}");
+    ensure!(!sandbox.db().exists(), "dry run created the store");
+    Ok(())
+}
+
+/// A second writer exits 3 naming the holder's pid; a lock left by a dead process is no obstacle.
+fn lock(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let held = StoreLock::acquire(&sandbox.db())?;
+    let pid = std::process::id().to_string();
+    sandbox
+        .run(&binaries.testbed, &["backfill", "test-ok"])?
+        .expect_code(3)?
+        .expect_stderr(&format!("locked by another hindcast run (pid {pid})"))?;
+    ensure!(!sandbox.db().exists(), "a locked-out run does not touch the store");
+    sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--dry-run"])?.expect_code(0)?;
+    drop(held);
+
+    // A stale lock file naming a process that died: the advisory lock went with it.
+    std::fs::write(hindcast_core::store::lock_path(&sandbox.db()), "999999\n")?;
+    sandbox.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
+
+    // Two real runs at once: exactly the runs that found the lock free succeed; any other exits 3.
+    let spawn = || {
+        std::process::Command::new(&binaries.testbed)
+            .args(["backfill", "test-large"])
+            .env_clear()
+            .env("HOME", &sandbox.home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let (first, second) = (spawn()?, spawn()?);
+    let outputs = [first.wait_with_output()?, second.wait_with_output()?];
+    for output in &outputs {
+        let code = output.status.code();
+        ensure!(code == Some(0) || code == Some(3), "concurrent run exited {code:?}");
+        if code == Some(3) {
+            ensure!(String::from_utf8_lossy(&output.stderr).contains("pid "), "exit 3 names the pid");
+        }
+    }
+    ensure!(outputs.iter().any(|output| output.status.success()), "one of two concurrent runs succeeds");
+    Ok(())
+}
+
+/// Each failure mode marks its provider failed and exits 1; other providers still write.
+fn failures(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let cases = [
+        ("test-no-materializer", "no materializer produces dataset 'tokens'"),
+        ("test-mismatch", "dataset mismatch"),
+        ("test-parse-fails", "scripted parse failure"),
+        ("test-panics", "the parser panicked"),
+    ];
+    for (name, needle) in cases {
+        let document =
+            sandbox.run(&binaries.testbed, &["backfill", name, "test-ok", "--json"])?.expect_code(1)?.json()?;
+        ensure!(document["status"] == "failed" && document["exit_code"] == 1);
+        let failed = provider(&document, name)?;
+        ensure!(failed["status"] == "failed", "{name}: {failed}");
+        ensure!(failed["error"].as_str().is_some_and(|error| error.contains(needle)), "{name}: {failed}");
+        ensure!(provider(&document, "test-ok")?["status"] == "ok", "the other provider still runs");
+    }
+    ensure!(sandbox.query_i64("SELECT count(*) FROM sessions WHERE client = 'test-ok'")? == 3);
+
+    let human = sandbox.run(&binaries.testbed, &["backfill", "test-mismatch"])?.expect_code(1)?.stdout.clone();
+    ensure!(human.contains("FAILED") && human.contains("dataset mismatch"), "human failure report:\n{human}");
+
+    // Store write error: a size-capped store fills up mid-run.
+    let mut full = Sandbox::new()?;
+    full.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
+    full.set_env("HINDCAST_TESTBED_MAX_PAGES", "100");
+    let document = full.run(&binaries.testbed, &["backfill", "test-large", "--json"])?.expect_code(1)?.json()?;
+    let large = provider(&document, "test-large")?;
+    ensure!(large["error"].as_str().is_some_and(|error| error.contains("store write failed")), "{large}");
+    let conn = hindcast_core::store::Store::open_read_only(&full.db())?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    ensure!(check == "ok", "integrity_check after a full disk: {check}");
+
+    // The real providers' parsers are not implemented yet: failed, never ok with zero rows.
+    let sandbox = Sandbox::new()?;
+    sandbox.install_fixture("codex", ".codex")?;
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "codex", "--json"])?.json()?;
+    let codex = provider(&document, "codex")?;
+    if codex["status"] == "failed" {
+        ensure!(codex["error"].as_str().is_some_and(|error| error.contains("not implemented")), "{codex}");
+    } else {
+        ensure!(codex["rows_written"]["total"].as_u64().unwrap_or(0) > 0, "ok means rows were written: {codex}");
+    }
+    Ok(())
+}
+
+/// Every run appends the nine `backfill.*` events; `HINDCAST_EVENTS` moves or disables them.
+fn envelope(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let document = sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--json"])?.expect_code(0)?.json()?;
+    let read = read_events(&sandbox.events())?;
+    ensure!(read.corrupt_lines.is_empty() && !read.torn_last_line);
+    let names: Vec<&str> = read.events.iter().filter_map(|event| event["event"].as_str()).collect();
+    for name in EVENT_NAMES {
+        ensure!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    ensure!(read.events.iter().all(|event| event["run_id"] == document["run_id"]), "one run id");
+    let finish = read.events.iter().find(|event| event["event"] == "backfill.provider_finish").context("finish")?;
+    ensure!(finish["rows_written"] == provider(&document, "test-ok")?["rows_written"]["total"]);
+    let text = std::fs::read_to_string(sandbox.events())?;
+    ensure!(text.lines().all(|line| line.len() < MAX_LINE_BYTES), "every line under 4 KiB");
+    ensure!(!text.contains(&sandbox.home.display().to_string()), "no paths in the envelope");
+
+    let mut moved = Sandbox::new()?;
+    let custom = moved.home.join("custom-events.jsonl");
+    moved.set_env("HINDCAST_EVENTS", custom.display().to_string());
+    moved.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
+    ensure!(custom.is_file() && !moved.events().exists());
+    let mut off = Sandbox::new()?;
+    off.set_env("HINDCAST_EVENTS", "off");
+    off.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
+    ensure!(!off.events().exists(), "HINDCAST_EVENTS=off writes no events");
+    Ok(())
+}
+
+/// `query` answers read-only SQL and refuses writes.
+fn query(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    sandbox.run(&binaries.hindcast, &["query", "select 1"])?.expect_code(1)?.expect_stderr("no store at")?;
+    ensure!(!sandbox.db().exists(), "query never creates the store");
+    sandbox.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
+    let document = sandbox
+        .run(&binaries.hindcast, &["query", "select count(*) from sessions", "--json"])?
+        .expect_code(0)?
+        .json()?;
+    ensure!(document["rows"][0][0] == 3 && document["columns"][0] == "count(*)", "{document}");
+    for statement in ["delete from sessions", "drop table sessions", "insert into meta values ('x', 'y')"] {
+        sandbox.run(&binaries.hindcast, &["query", statement])?.expect_code(2)?.expect_stderr("read-only")?;
+    }
+    ensure!(sandbox.query_i64("select count(*) from sessions")? == 3, "writes were refused");
+    let human = sandbox.run(&binaries.hindcast, &["query", "select client from sessions limit 1"])?;
+    ensure!(human.expect_code(0)?.stdout.contains("test-ok"));
+    Ok(())
+}
+
+/// A rerun writes zero rows; provenance keeps the first run id.
+fn idempotent(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let first = sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--json"])?.expect_code(0)?.json()?;
+    let second = sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--json"])?.expect_code(0)?.json()?;
+    ensure!(provider(&first, "test-ok")?["rows_written"]["total"] == 30);
+    let rerun = provider(&second, "test-ok")?;
+    ensure!(rerun["rows_written"]["total"] == 0 && rerun["rows_skipped"]["total"] == 30, "rerun {rerun}");
+    let conn = hindcast_core::store::Store::open_read_only(&sandbox.db())?;
+    let first_runs: i64 = conn.query_row("SELECT count(DISTINCT first_run_id) FROM messages", [], |row| row.get(0))?;
+    ensure!(first_runs == 1, "every row keeps the first run's id");
+    let recorded: i64 = conn.query_row("SELECT count(*) FROM runs WHERE status = 'ok'", [], |row| row.get(0))?;
+    ensure!(recorded == 2, "both runs are recorded");
+    Ok(())
+}
