@@ -30,6 +30,7 @@ pub fn run() -> Result<()> {
         )
     })?;
     step("feature matrix", feature_matrix)?;
+    step("readme command", readme_command)?;
     step("tidy", crate::tidy::run)?;
     step("smoke", || crate::smoke::run(&[], false))?;
     eprintln!("ci: all steps passed in {:.0?}", started.elapsed());
@@ -77,5 +78,31 @@ fn feature_matrix() -> Result<()> {
         ensure!(names == *expected, "features '{features}': list shows {names:?}, expected {expected:?}");
         eprintln!("features '{features}': list shows {names:?}");
     }
+    Ok(())
+}
+
+/// The README's first command, `cargo run --release -- backfill`, resolves and runs the binary
+/// (checked with the dev profile, in a sandbox HOME so no real history is read).
+fn readme_command() -> Result<()> {
+    let sandbox = tempfile::tempdir()?;
+    let real_home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+    let toolchain_dir =
+        |variable: &str, default: &str| std::env::var_os(variable).unwrap_or_else(|| real_home.join(default).into());
+    let output = std::process::Command::new("cargo")
+        .args(["run", "-q", "--", "backfill"])
+        .current_dir(workspace_root())
+        .env("HOME", sandbox.path())
+        .env("RUSTUP_HOME", toolchain_dir("RUSTUP_HOME", ".rustup"))
+        .env("CARGO_HOME", toolchain_dir("CARGO_HOME", ".cargo"))
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env_remove("CODEX_HOME")
+        .env_remove("HINDCAST_DB")
+        .output()
+        .context("running cargo run -- backfill")?;
+    ensure!(output.status.success(), "`cargo run -- backfill` failed: {}", String::from_utf8_lossy(&output.stderr));
+    let db = sandbox.path().join(".local/share/hindcast/hindcast.db");
+    ensure!(db.is_file(), "`cargo run -- backfill` did not create {}", db.display());
     Ok(())
 }
