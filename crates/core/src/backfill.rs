@@ -115,6 +115,10 @@ pub struct ProviderReport {
     pub files_skipped: SkipTally,
     pub records_skipped: SkipTally,
     pub unknown_records: u64,
+    /// Known non-transcript records by type (see `ParseReport::records_ignored`).
+    pub records_ignored: std::collections::BTreeMap<String, u64>,
+    /// Source files left out because they were last modified before `--since`.
+    pub files_outside_window: u64,
     pub warnings: Vec<String>,
     pub error: Option<String>,
     pub elapsed_ms: u64,
@@ -141,6 +145,8 @@ impl ProviderReport {
             files_skipped: SkipTally::default(),
             records_skipped: SkipTally::default(),
             unknown_records: 0,
+            records_ignored: std::collections::BTreeMap::new(),
+            files_outside_window: 0,
             warnings: Vec::new(),
             error: None,
             elapsed_ms: 0,
@@ -169,6 +175,9 @@ impl ProviderReport {
         self.lines_skipped.merge(report.lines_skipped);
         self.records_skipped.merge(report.records_skipped);
         self.unknown_records += report.unknown_records;
+        for (kind, count) in report.records_ignored {
+            *self.records_ignored.entry(kind).or_default() += count;
+        }
         self.warnings.extend(report.warnings);
     }
 }
@@ -416,6 +425,7 @@ fn record_discovery(report: &mut ProviderReport, discovery: &Discovery) {
     report.sources_seen = discovery.source_count() as u64;
     report.bytes_seen = discovery.bytes();
     report.files_skipped = discovery.files_skipped.clone();
+    report.files_outside_window = discovery.files_outside_window;
     report.warnings.extend(discovery.warnings.iter().cloned());
 }
 

@@ -4,6 +4,7 @@
 pub mod backfill;
 pub mod envelope;
 pub mod identity;
+pub mod jsonl;
 pub mod materialize;
 pub mod model;
 pub mod plan;

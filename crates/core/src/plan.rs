@@ -25,6 +25,7 @@ pub struct ProviderPlan {
     pub bytes: u64,
     pub files_by_kind: BTreeMap<String, u64>,
     pub files_skipped: SkipTally,
+    pub files_outside_window: u64,
     pub warnings: Vec<String>,
     pub error: Option<String>,
 }
@@ -60,6 +61,7 @@ pub fn plan_backfill(
                 bytes: 0,
                 files_by_kind: BTreeMap::new(),
                 files_skipped: SkipTally::default(),
+                files_outside_window: 0,
                 warnings: Vec::new(),
                 error: None,
             };
@@ -73,6 +75,7 @@ pub fn plan_backfill(
                     plan.bytes = discovery.bytes();
                     plan.files_by_kind = discovery.files_by_kind;
                     plan.files_skipped = discovery.files_skipped;
+                    plan.files_outside_window = discovery.files_outside_window;
                     plan.warnings = discovery.warnings;
                 }
                 Err(error) => plan.error = Some(format!("discovery failed: {error}")),

@@ -207,10 +207,18 @@ pub struct ParseReport {
     pub records_skipped: SkipTally,
     /// Records of unknown type kept as `other`.
     pub unknown_records: u64,
+    /// Known records that are not part of the transcript, by type (progress, snapshots, copies of
+    /// messages already imported, ...): read, understood, deliberately not stored as messages.
+    pub records_ignored: BTreeMap<String, u64>,
     pub warnings: Vec<String>,
 }
 
 impl ParseReport {
+    /// Counts one ignored record of `kind`.
+    pub fn ignore(&mut self, kind: &str) {
+        *self.records_ignored.entry(kind.to_string()).or_default() += 1;
+    }
+
     /// Adds another report into this one.
     pub fn merge(&mut self, other: ParseReport) {
         self.sessions_seen += other.sessions_seen;
@@ -218,6 +226,9 @@ impl ParseReport {
         self.lines_skipped.merge(other.lines_skipped);
         self.records_skipped.merge(other.records_skipped);
         self.unknown_records += other.unknown_records;
+        for (kind, count) in other.records_ignored {
+            *self.records_ignored.entry(kind).or_default() += count;
+        }
         self.warnings.extend(other.warnings);
     }
 }
