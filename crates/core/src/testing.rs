@@ -173,3 +173,35 @@ impl Provider for ScriptedProvider {
         Ok(ParseReport { sessions_seen: 1, items_seen: messages as u64, ..ParseReport::default() })
     }
 }
+
+/// A sink that keeps every emitted exchange with its dataset (for provider tests).
+#[derive(Debug, Default)]
+pub struct CollectingSink {
+    pub exchanges: Vec<(String, ProjectedExchange)>,
+}
+
+impl ExchangeSink for CollectingSink {
+    fn emit(&mut self, dataset: &str, exchange: ProjectedExchange) -> Result<(), crate::provider::SinkError> {
+        self.exchanges.push((dataset.to_string(), exchange));
+        Ok(())
+    }
+}
+
+/// Discovers and parses everything `provider` finds under `env`, collecting the exchanges and the
+/// merged parse report. Panics on a unit that fails to parse (tests expect none).
+pub fn import_all(
+    provider: &dyn Provider,
+    env: &Environment,
+    window: &TimeWindow,
+) -> (Vec<ProjectedExchange>, ParseReport) {
+    let discovery = provider.discover(env, window).expect("discovery succeeds");
+    let context = ParseContext { window, env };
+    let mut report = ParseReport::default();
+    let mut sink = CollectingSink::default();
+    for unit in &discovery.units {
+        let unit_report =
+            provider.parse(unit, &context, &mut sink).unwrap_or_else(|error| panic!("{}: {error}", unit.key));
+        report.merge(unit_report);
+    }
+    (sink.exchanges.into_iter().map(|(_, exchange)| exchange).collect(), report)
+}

@@ -638,13 +638,17 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
     }
     let mut usage: HashMap<String, UsageCandidate> = HashMap::new();
     let mut usage_order: Vec<String> = Vec::new();
+    // uuid -> identity key: per session (a session's own keys win when it resolves its parents,
+    // e.g. its own copy of a line shared after `/clear`), and project-wide (first owner wins).
     let mut key_of: HashMap<String, String> = HashMap::new();
+    let mut local_key_of: Vec<HashMap<String, String>> = Vec::with_capacity(drafts.len());
     let mut sessions: Vec<(ProjectedSession, Vec<PendingMessage>)> = Vec::with_capacity(drafts.len());
 
     for (index, draft) in drafts.iter().enumerate() {
         let mut facts = SessionFacts::default();
         let mut pending: Vec<PendingMessage> = Vec::new();
         let mut group_of: HashMap<String, usize> = HashMap::new();
+        let mut local: HashMap<String, String> = HashMap::new();
         let kept_any_timestamp = draft
             .lines
             .iter()
@@ -703,7 +707,8 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                         }
                     }
                     if let Some(uuid) = &line.uuid {
-                        key_of.insert(uuid.clone(), merged.identity.key.clone());
+                        local.insert(uuid.clone(), merged.identity.key.clone());
+                        key_of.entry(uuid.clone()).or_insert_with(|| merged.identity.key.clone());
                     }
                     if let Some(sighting) = UsageSighting::of_line(line) {
                         let key = merged.identity.key.clone();
@@ -752,7 +757,8 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     || (kind == "system" && subtype == Some("api_error")),
             };
             if let Some(uuid) = &line.uuid {
-                key_of.insert(uuid.clone(), identity.key.clone());
+                local.insert(uuid.clone(), identity.key.clone());
+                key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
             }
             pending.push(PendingMessage {
                 parent_uuid: line.parent_uuid.clone().or_else(|| line.logical_parent_uuid.clone()),
@@ -835,6 +841,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             metadata,
         };
         sessions.push((session, pending));
+        local_key_of.push(local);
     }
 
     // Titles from `summary` lines, matched to the session that owns their leaf, project-wide.
@@ -850,10 +857,10 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
     }
 
     // Resolve parents through lines that are not messages (progress, attachments, copies).
-    let resolve = |start: &str| -> Option<String> {
+    let resolve = |session: usize, start: &str| -> Option<String> {
         let mut current = start;
         for _ in 0..10_000 {
-            if let Some(key) = key_of.get(current) {
+            if let Some(key) = local_key_of[session].get(current).or_else(|| key_of.get(current)) {
                 return Some(key.clone());
             }
             current = parent_of.get(current)?;
@@ -862,13 +869,16 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
     };
     let mut exchanges: Vec<ProjectedExchange> = sessions
         .into_iter()
-        .map(|(session, pending)| ProjectedExchange {
+        .enumerate()
+        .map(|(index, (session, pending))| ProjectedExchange {
             session,
             messages: pending
                 .into_iter()
                 .map(|PendingMessage { mut message, parent_uuid }| {
-                    message.parent_key =
-                        parent_uuid.as_deref().and_then(resolve).filter(|key| *key != message.identity.key);
+                    message.parent_key = parent_uuid
+                        .as_deref()
+                        .and_then(|parent| resolve(index, parent))
+                        .filter(|key| *key != message.identity.key);
                     message
                 })
                 .collect(),

@@ -17,6 +17,7 @@ pub const SUITES: &[(&str, super::Suite)] = &[
     ("envelope", envelope),
     ("query", query),
     ("idempotent", idempotent),
+    ("backfill_claude_fixture", backfill_claude_fixture),
 ];
 
 fn provider<'a>(document: &'a Value, name: &str) -> Result<&'a Value> {
@@ -65,8 +66,10 @@ fn plan(binaries: &Binaries) -> Result<()> {
     let document = sandbox.run(&binaries.hindcast, &["backfill", "plan", "--json"])?.expect_code(0)?.json()?;
     ensure!(document["schema"] == "hindcast.plan/v1");
     let claude_plan = provider(&document, "claude")?;
-    ensure!(claude_plan["units"] == 1 && claude_plan["sources"] == 1, "claude plan {claude_plan}");
-    ensure!(claude_plan["files_by_kind"]["not_transcript"] == 1, "memory/notes.md is classified: {claude_plan}");
+    ensure!(claude_plan["units"] == 5 && claude_plan["sources"] == 16, "one unit per project dir: {claude_plan}");
+    let kinds = &claude_plan["files_by_kind"];
+    ensure!(kinds["session"] == 11 && kinds["agent"] == 2 && kinds["subagent"] == 2, "classified: {claude_plan}");
+    ensure!(kinds["not_transcript"] == 4, "notes, journal, tool-results and index are not transcripts: {claude_plan}");
     let codex_plan = provider(&document, "codex")?;
     ensure!(codex_plan["units"] == 1 && codex_plan["files_by_kind"]["rollout_jsonl"] == 1, "codex plan {codex_plan}");
     let not_selected = document["not_selected"].as_array().context("not_selected")?;
@@ -272,5 +275,65 @@ fn idempotent(binaries: &Binaries) -> Result<()> {
     ensure!(first_runs == 1, "every row keeps the first run's id");
     let recorded: i64 = conn.query_row("SELECT count(*) FROM runs WHERE status = 'ok'", [], |row| row.get(0))?;
     ensure!(recorded == 2, "both runs are recorded");
+    Ok(())
+}
+
+/// The Claude fixtures import end to end: rows, links, usage and flags are queryable, the envelope
+/// agrees with the JSON, a rerun writes nothing and the sources are untouched.
+fn backfill_claude_fixture(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let projects = sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    let before = tree_fingerprint(&projects)?;
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "claude", "--json"])?.expect_code(0)?.json()?;
+    let claude = provider(&document, "claude")?;
+    ensure!(claude["status"] == "ok" && claude["sessions_seen"] == 15, "{claude}");
+    ensure!(claude["rows_written"]["sessions"] == 15, "{claude}");
+    ensure!(claude["lines_skipped"]["count"] == 3, "the fixture's three bad lines: {claude}");
+    let first_bad = claude["lines_skipped"]["first"][0]["path"].as_str().unwrap_or_default();
+    ensure!(first_bad.ends_with("-fx-blocks/5e5e5e5e-0000-4000-8000-000000000010.jsonl"), "{first_bad}");
+    ensure!(claude["records_skipped"]["count"] == 1, "the warmup agent: {claude}");
+
+    let links = |relationship: &str| {
+        sandbox.query_i64(&format!("SELECT count(*) FROM sessions WHERE relationship = '{relationship}'"))
+    };
+    ensure!(links("continuation")? == 1 && links("fork")? == 1 && links("subagent")? == 4, "session links");
+    let orphans = sandbox.query_i64(
+        "SELECT count(*) FROM sessions WHERE parent_session_id IS NOT NULL AND parent_session_id NOT IN (SELECT session_id FROM sessions)",
+    )?;
+    ensure!(orphans == 0, "every parent link points at an imported session");
+    ensure!(sandbox.query_i64("SELECT count(*) FROM messages WHERE is_compact_boundary")? == 1);
+    ensure!(sandbox.query_i64("SELECT count(*) FROM messages WHERE is_compact_summary")? == 1);
+    ensure!(
+        sandbox.query_i64("SELECT count(DISTINCT usage_id) FROM usage")?
+            == sandbox.query_i64("SELECT count(*) FROM usage")?
+    );
+    ensure!(sandbox.query_i64("SELECT sum(output_tokens) FROM usage WHERE native_id = 'msg_b1/req_b1'")? == 87);
+    let stored_paths = sandbox.query_i64(&format!(
+        "SELECT count(*) FROM sessions WHERE metadata LIKE '%{0}%' OR cwd LIKE '%{0}%'",
+        sandbox.home.display()
+    ))?;
+    ensure!(stored_paths == 0, "no source path is stored");
+
+    let read = read_events(&sandbox.events())?;
+    let finish = read
+        .events
+        .iter()
+        .find(|event| event["event"] == "backfill.provider_finish" && event["provider"] == "claude")
+        .context("provider_finish event")?;
+    ensure!(finish["rows_written"] == claude["rows_written"]["total"] && finish["lines_skipped"] == 3, "{finish}");
+
+    let rerun = sandbox.run(&binaries.hindcast, &["backfill", "claude", "--json"])?.expect_code(0)?.json()?;
+    let rerun = provider(&rerun, "claude")?;
+    ensure!(
+        rerun["rows_written"]["total"] == 0 && rerun["rows_updated"]["total"] == 0,
+        "rerun writes nothing: {rerun}"
+    );
+
+    let windowed =
+        sandbox.run(&binaries.hindcast, &["backfill", "claude", "--since", "2026-05-01", "--dry-run", "--json"])?;
+    let windowed = windowed.expect_code(0)?.json()?;
+    let windowed = provider(&windowed, "claude")?;
+    ensure!(windowed["items_outside_window"].as_u64().unwrap_or(0) > 0, "the window drops older messages: {windowed}");
+    ensure!(before == tree_fingerprint(&projects)?, "sources are byte-identical, mtimes unchanged");
     Ok(())
 }
