@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use jiff::Timestamp;
+use serde_json::Value;
+
 use hindcast_core::model::{SourceFile, SourceUnit};
 use hindcast_core::provider::{Discovery, Environment, Root, SkipLocation};
 use hindcast_core::time_window::TimeWindow;
@@ -70,7 +73,7 @@ fn is_uuid(text: &str) -> bool {
 /// A rollout copy found on disk.
 struct Candidate {
     found: FoundFile,
-    name: RolloutName,
+    name: Option<RolloutName>,
     archived: bool,
 }
 
@@ -78,15 +81,131 @@ impl Candidate {
     /// Lower is preferred: active over archived, plain over compressed (a plain copy next to a
     /// `.zst` is the newer, materialized one).
     fn preference(&self) -> (bool, bool) {
-        (self.archived, self.name.format == "jsonl.zst")
+        (self.archived, self.found.path.extension().is_some_and(|extension| extension == "zst"))
+    }
+
+    fn format(&self) -> &'static str {
+        let name = self.found.file_name();
+        if name.ends_with(".jsonl.zst") {
+            "jsonl.zst"
+        } else if name.ends_with(".jsonl") {
+            "jsonl"
+        } else {
+            "json"
+        }
     }
 }
 
-/// Discovers rollouts and groups them into one unit per thread.
+/// A file under `sessions/` that may be a rollout: `*.jsonl`, `*.jsonl.zst`, `rollout-*.json`.
+fn is_candidate(name: &str) -> bool {
+    name.ends_with(".jsonl")
+        || name.ends_with(".jsonl.zst")
+        || (name.starts_with("rollout-") && name.ends_with(".json"))
+}
+
+/// What a thread's first record says about it (read during discovery: one line per file).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ThreadHead {
+    pub thread_id: Option<String>,
+    pub cwd: Option<String>,
+    pub started_at: Option<Timestamp>,
+    /// The parent named by the record: spawn parent, `parent_thread_id`, `forked_from_id` or `history_base`.
+    pub parent_thread_id: Option<String>,
+    /// A `/review` sub-agent, which names no parent (linked by time in the parse).
+    pub is_review: bool,
+}
+
+/// Reads the session meta out of a rollout's first record (any generation).
+pub fn thread_head(path: &Path) -> ThreadHead {
+    let Some(first) = crate::parse::first_object(path) else { return ThreadHead::default() };
+    let meta = if first.get("type").and_then(Value::as_str) == Some("session_meta") {
+        first.get("payload").cloned().unwrap_or(Value::Null)
+    } else if let Some(session) = first.get("session") {
+        session.clone()
+    } else {
+        first
+    };
+    head_from_meta(&meta)
+}
+
+/// The head facts of a `session_meta` payload.
+pub fn head_from_meta(meta: &Value) -> ThreadHead {
+    let text =
+        |value: Option<&Value>| value.and_then(Value::as_str).filter(|text| !text.is_empty()).map(str::to_string);
+    let subagent = subagent_source(meta);
+    let spawn_parent =
+        subagent.and_then(|source| source.get("thread_spawn")).and_then(|spawn| spawn.get("parent_thread_id"));
+    let parent = text(spawn_parent)
+        .or_else(|| text(meta.get("parent_thread_id")))
+        .or_else(|| text(meta.get("forked_from_id")))
+        .or_else(|| text(meta.get("history_base").and_then(|base| base.get("thread_id"))));
+    let id = text(meta.get("id"));
+    ThreadHead {
+        parent_thread_id: parent.filter(|parent| Some(parent) != id.as_ref()),
+        thread_id: id,
+        cwd: text(meta.get("cwd")),
+        started_at: text(meta.get("timestamp")).and_then(|stamp| stamp.parse().ok()),
+        is_review: subagent.is_some_and(|source| {
+            source.as_str().is_some_and(|kind| kind.eq_ignore_ascii_case("review"))
+                || source.get("review").is_some()
+                || source.get("Review").is_some()
+        }),
+    }
+}
+
+/// `source.subagent` (or the 2025-10-29 `SubAgent` spelling), when the thread is a sub-agent.
+pub fn subagent_source(meta: &Value) -> Option<&Value> {
+    let source = meta.get("source")?;
+    source.get("subagent").or_else(|| source.get("SubAgent")).or_else(|| source.get("Subagent"))
+}
+
+/// Groups threads into families: a thread with its forks, spawned and review sub-agents, so that
+/// copied history and parent links resolve inside one parse unit. Returns a family key per thread.
+fn families(threads: &BTreeMap<String, (ThreadHead, Option<Timestamp>)>) -> BTreeMap<String, String> {
+    let mut root_of: BTreeMap<String, String> = threads.keys().map(|id| (id.clone(), id.clone())).collect();
+    fn find(root_of: &BTreeMap<String, String>, id: &str) -> String {
+        let mut current = id.to_string();
+        for _ in 0..1_000 {
+            match root_of.get(&current) {
+                Some(parent) if *parent != current => current = parent.clone(),
+                _ => break,
+            }
+        }
+        current
+    }
+    for (id, (head, _)) in threads {
+        let parent = head.parent_thread_id.clone().filter(|parent| threads.contains_key(parent)).or_else(|| {
+            // A review sub-agent belongs with the latest thread in the same cwd that started before
+            // it and was still being written when it started.
+            let started = head.started_at?;
+            threads
+                .iter()
+                .filter(|(other, (candidate, modified))| {
+                    *other != id
+                        && !candidate.is_review
+                        && head.is_review
+                        && candidate.cwd == head.cwd
+                        && candidate.started_at.is_some_and(|start| start <= started)
+                        && modified.is_none_or(|modified| modified >= started)
+                })
+                .max_by_key(|(_, (candidate, _))| candidate.started_at)
+                .map(|(other, _)| other.clone())
+        });
+        if let Some(parent) = parent {
+            let (child_root, parent_root) = (find(&root_of, id), find(&root_of, &parent));
+            if child_root != parent_root {
+                root_of.insert(child_root, parent_root);
+            }
+        }
+    }
+    threads.keys().map(|id| (id.clone(), find(&root_of, id))).collect()
+}
+
+/// Discovers rollouts and groups them into one unit per thread family.
 pub fn discover(env: &Environment, roots: &[Root], window: &TimeWindow) -> Discovery {
     let mut discovery = Discovery::default();
     report_unsupported_locations(env, &mut discovery);
-    let mut copies: BTreeMap<(String, Option<String>), Vec<Candidate>> = BTreeMap::new();
+    let mut copies: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     for root in roots.iter().filter(|root| root.exists) {
         for (subdir, archived) in [("sessions", false), ("archived_sessions", true)] {
             let dir = root.path.join(subdir);
@@ -94,24 +213,34 @@ pub fn discover(env: &Environment, roots: &[Root], window: &TimeWindow) -> Disco
                 continue;
             }
             for found in walk_files(&dir, MAX_DEPTH, &mut discovery.files_skipped) {
-                match parse_rollout_name(&found.file_name()) {
-                    Some(name) => {
-                        *discovery
-                            .files_by_kind
-                            .entry(format!("rollout_{}", name.format.replace('.', "_")))
-                            .or_default() += 1;
-                        let key = (name.thread_id.clone(), name.segment.clone());
-                        copies.entry(key).or_default().push(Candidate { found, name, archived });
-                    }
-                    None => *discovery.files_by_kind.entry("not_rollout".into()).or_default() += 1,
+                let file_name = found.file_name();
+                if !is_candidate(&file_name) {
+                    *discovery.files_by_kind.entry("not_rollout".into()).or_default() += 1;
+                    continue;
                 }
+                let name = parse_rollout_name(&file_name);
+                let key = match &name {
+                    Some(name) => format!(
+                        "{}{}",
+                        name.thread_id,
+                        name.segment.as_deref().map(|s| format!("_{s}")).unwrap_or_default()
+                    ),
+                    None => file_name
+                        .trim_end_matches(".zst")
+                        .trim_end_matches(".jsonl")
+                        .trim_end_matches(".json")
+                        .to_string(),
+                };
+                copies.entry(key).or_default().push(Candidate { found, name, archived });
             }
         }
         count_diagnostics(&root.path, &mut discovery);
     }
 
-    let mut threads: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
-    for ((thread_id, _segment), mut candidates) in copies {
+    // Keep one copy per file; read its first record to learn the thread and its parent.
+    let mut threads: BTreeMap<String, (ThreadHead, Option<Timestamp>)> = BTreeMap::new();
+    let mut files_of: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    for (key, mut candidates) in copies {
         candidates.sort_by_key(Candidate::preference);
         let mut candidates = candidates.into_iter();
         let Some(chosen) = candidates.next() else { continue };
@@ -122,16 +251,32 @@ pub fn discover(env: &Environment, roots: &[Root], window: &TimeWindow) -> Disco
                 reason: format!("duplicate copy of {}", chosen.found.path.display()),
             });
         }
-        if !window.may_contain_file_modified_at(chosen.found.modified) {
-            discovery.files_outside_window += 1;
+        let kind = format!("rollout_{}", chosen.format().replace('.', "_"));
+        *discovery.files_by_kind.entry(kind.clone()).or_default() += 1;
+        let head = thread_head(&chosen.found.path);
+        let thread_id =
+            head.thread_id.clone().or_else(|| chosen.name.as_ref().map(|name| name.thread_id.clone())).unwrap_or(key);
+        let modified = chosen.found.modified;
+        let entry = threads.entry(thread_id.clone()).or_insert_with(|| (head.clone(), modified));
+        if head.started_at.is_some() && (entry.0.started_at.is_none() || head.started_at < entry.0.started_at) {
+            entry.0 = head;
+        }
+        entry.1 = entry.1.max(modified);
+        files_of.entry(thread_id).or_default().push(chosen.found.into_source(&kind));
+    }
+
+    let mut units: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    for (thread_id, family) in families(&threads) {
+        let files = files_of.remove(&thread_id).unwrap_or_default();
+        units.entry(family).or_default().extend(files);
+    }
+    for (family, mut files) in units {
+        if !files.iter().any(|file| window.may_contain_file_modified_at(file.modified)) {
+            discovery.files_outside_window += files.len() as u64;
             continue;
         }
-        let kind = format!("rollout_{}", chosen.name.format.replace('.', "_"));
-        threads.entry(thread_id).or_default().push(chosen.found.into_source(&kind));
-    }
-    for (thread_id, mut files) in threads {
         files.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
-        discovery.units.push(SourceUnit { key: thread_id, files });
+        discovery.units.push(SourceUnit { key: family, files });
     }
     discovery
 }

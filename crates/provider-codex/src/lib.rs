@@ -2,6 +2,7 @@
 
 mod discover;
 mod parse;
+mod project;
 
 use std::sync::Arc;
 

@@ -1,13 +1,319 @@
-//! Parses one Codex thread (its rollout segments) into projected exchanges.
+//! Reads Codex rollout files of every generation (G0 JSON document, G1/G2 bare JSONL, G3/G4
+//! envelope; plain or zstd-compressed) into one stream of typed items.
 
-use hindcast_core::model::SourceUnit;
-use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 
-/// Parses one logical thread.
+use hindcast_core::jsonl::for_each_object;
+use hindcast_core::provider::{ParseError, ParseReport, SkipLocation};
+use jiff::Timestamp;
+use serde_json::Value;
+
+/// The format generation of a rollout file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// TypeScript CLI: one JSON document `{session, items}`.
+    G0,
+    /// Rust CLI before the envelope: a bare session-meta line, then bare response items
+    /// (G2 adds `record_type: state` lines and `git`).
+    G1G2,
+    /// `{timestamp, type, payload}` envelope lines (G4 adds `ordinal` and more line types).
+    Envelope,
+}
+
+impl Generation {
+    /// The name used in session metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Generation::G0 => "G0-json",
+            Generation::G1G2 => "G1/G2-bare-jsonl",
+            Generation::Envelope => "G3/G4-envelope",
+        }
+    }
+}
+
+/// What an item is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemKind {
+    SessionMeta,
+    TurnContext,
+    ResponseItem,
+    EventMsg,
+    Compacted,
+    /// `record_type: state` bookkeeping (G2).
+    State,
+    /// Any other top-level type (late-2026 additions and unknowns), with its name.
+    Other(String),
+}
+
+/// One record of a rollout.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub kind: ItemKind,
+    /// The line's write time (G3+), or the session start for G0-G2 items that have none.
+    pub timestamp: Option<Timestamp>,
+    pub payload: Value,
+    /// Where it came from, for reports.
+    pub path: PathBuf,
+    pub line: u64,
+}
+
+impl Item {
+    /// The `payload.type` of response items and events.
+    pub fn payload_type(&self) -> &str {
+        self.payload.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// Opens a rollout, decompressing `.zst` as a stream.
+pub fn open_rollout(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let file = File::open(path)?;
+    if path.extension().is_some_and(|extension| extension == "zst") {
+        Ok(Box::new(zstd::stream::read::Decoder::new(file)?))
+    } else {
+        Ok(Box::new(file))
+    }
+}
+
+fn parse_timestamp(value: Option<&Value>) -> Option<Timestamp> {
+    value.and_then(Value::as_str).and_then(|text| text.parse().ok())
+}
+
+/// The first non-blank line of a rollout as JSON (for sniffing); `None` when unreadable.
+pub fn first_object(path: &Path) -> Option<Value> {
+    if path.extension().is_some_and(|extension| extension == "json") {
+        let mut text = String::new();
+        open_rollout(path).ok()?.read_to_string(&mut text).ok()?;
+        return serde_json::from_str(&text).ok();
+    }
+    let mut reader = BufReader::new(open_rollout(path).ok()?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        if !line.trim_ascii().is_empty() {
+            return serde_json::from_slice(line.trim_ascii()).ok();
+        }
+    }
+}
+
+/// Reads one rollout file into items. Bad lines are skipped and counted in `report`.
+pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<(Generation, Vec<Item>), ParseError> {
+    let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
+    let reader = open_rollout(path).map_err(io_error)?;
+    if path.extension().is_some_and(|extension| extension == "json") {
+        return read_document(path, reader, report).map(|items| (Generation::G0, items));
+    }
+    let mut generation = None;
+    let mut session_start = None;
+    let mut items = Vec::new();
+    for_each_object(reader, path, &mut report.lines_skipped, |line, value| {
+        let generation = *generation.get_or_insert_with(|| {
+            if value.get("payload").is_none() && value.get("type").is_none() && value.get("id").is_some() {
+                Generation::G1G2
+            } else {
+                Generation::Envelope
+            }
+        });
+        let item = match generation {
+            Generation::Envelope => envelope_item(value, path, line),
+            _ => {
+                let item = bare_item(value, path, line, session_start);
+                if item.kind == ItemKind::SessionMeta && session_start.is_none() {
+                    session_start = item.timestamp;
+                }
+                item
+            }
+        };
+        items.push(item);
+    })
+    .map_err(io_error)?;
+    Ok((generation.unwrap_or(Generation::Envelope), items))
+}
+
+fn envelope_item(mut value: Value, path: &Path, line: u64) -> Item {
+    let timestamp = parse_timestamp(value.get("timestamp"));
+    let kind = match value.get("type").and_then(Value::as_str) {
+        Some("session_meta") => ItemKind::SessionMeta,
+        Some("turn_context") => ItemKind::TurnContext,
+        Some("response_item") => ItemKind::ResponseItem,
+        Some("event_msg") => ItemKind::EventMsg,
+        Some("compacted") => ItemKind::Compacted,
+        Some(other) => ItemKind::Other(other.to_string()),
+        None if value.get("record_type").is_some() => ItemKind::State,
+        None => ItemKind::Other("(missing type)".into()),
+    };
+    let payload = match &kind {
+        ItemKind::Other(_) | ItemKind::State => value,
+        _ => value.get_mut("payload").map(Value::take).unwrap_or(Value::Null),
+    };
+    Item { kind, timestamp, payload, path: path.to_path_buf(), line }
+}
+
+fn bare_item(value: Value, path: &Path, line: u64, session_start: Option<Timestamp>) -> Item {
+    let (kind, timestamp) = if value.get("record_type").is_some() {
+        (ItemKind::State, session_start)
+    } else if line == 1
+        || (value.get("type").is_none() && value.get("id").is_some() && value.get("timestamp").is_some())
+    {
+        (ItemKind::SessionMeta, parse_timestamp(value.get("timestamp")))
+    } else if value.get("type").is_some() {
+        (ItemKind::ResponseItem, session_start)
+    } else {
+        (ItemKind::Other("(untyped line)".into()), session_start)
+    };
+    Item { kind, timestamp, payload: value, path: path.to_path_buf(), line }
+}
+
+/// G0: `{session: {timestamp, id, instructions}, items: [...]}` in one (pretty-printed) document.
+fn read_document(path: &Path, mut reader: Box<dyn Read>, report: &mut ParseReport) -> Result<Vec<Item>, ParseError> {
+    let mut text = String::new();
+    if let Err(error) = reader.read_to_string(&mut text) {
+        report.lines_skipped.record(SkipLocation {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: format!("unreadable: {error}"),
+        });
+        return Ok(Vec::new());
+    }
+    let document: Value = match serde_json::from_str(&text) {
+        Ok(document) => document,
+        Err(error) => {
+            report.lines_skipped.record(SkipLocation {
+                path: path.to_path_buf(),
+                line: error.line() as u64,
+                reason: format!("invalid JSON document (a save may have been interrupted): {error}"),
+            });
+            return Ok(Vec::new());
+        }
+    };
+    let Some(session) = document.get("session").filter(|session| session.is_object()) else {
+        report.lines_skipped.record(SkipLocation {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "not a Codex rollout document (no `session` object)".into(),
+        });
+        return Ok(Vec::new());
+    };
+    let start = parse_timestamp(session.get("timestamp"));
+    let mut items = vec![Item {
+        kind: ItemKind::SessionMeta,
+        timestamp: start,
+        payload: session.clone(),
+        path: path.to_path_buf(),
+        line: 1,
+    }];
+    for item in document.get("items").and_then(Value::as_array).into_iter().flatten() {
+        items.push(Item {
+            kind: ItemKind::ResponseItem,
+            timestamp: start,
+            payload: item.clone(),
+            path: path.to_path_buf(),
+            line: 0,
+        });
+    }
+    Ok(items)
+}
+
+/// The thread a file belongs to: its first session meta's id, else the file-name UUID, else the stem.
+fn thread_of(items: &[Item], path: &Path) -> String {
+    items
+        .iter()
+        .find(|item| item.kind == ItemKind::SessionMeta)
+        .and_then(|item| item.payload.get("id").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            crate::discover::parse_rollout_name(&name).map(|name| name.thread_id)
+        })
+        .unwrap_or_else(|| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// Parses one family of threads (a thread with its forks and sub-agents).
 pub fn parse_unit(
-    _unit: &SourceUnit,
-    _context: &ParseContext<'_>,
-    _sink: &mut dyn ExchangeSink,
+    unit: &hindcast_core::model::SourceUnit,
+    _context: &hindcast_core::provider::ParseContext<'_>,
+    sink: &mut dyn hindcast_core::provider::ExchangeSink,
 ) -> Result<ParseReport, ParseError> {
-    Err(ParseError::NotImplemented { provider: crate::NAME.to_string() })
+    let mut report = ParseReport::default();
+    // Segments of one thread, in file-name order, concatenated.
+    let mut threads: Vec<(String, Generation, PathBuf, usize, Vec<Item>)> = Vec::new();
+    for file in &unit.files {
+        let (generation, items) = match read_rollout(&file.path, &mut report) {
+            Ok(read) => read,
+            Err(ParseError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                report.warnings.push(format!("{} disappeared before it could be read", file.path.display()));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        if items.is_empty() {
+            report.ignore("empty rollout file");
+            continue;
+        }
+        let thread = thread_of(&items, &file.path);
+        match threads.iter_mut().find(|(id, ..)| *id == thread) {
+            Some((_, _, _, segments, existing)) => {
+                *segments += 1;
+                existing.extend(items);
+            }
+            None => threads.push((thread, generation, file.path.clone(), 1, items)),
+        }
+    }
+    let mut projected: Vec<crate::project::ProjectedThread> = threads
+        .iter()
+        .map(|(thread, generation, path, segments, items)| {
+            crate::project::project_thread(thread, *generation, path.clone(), *segments, items, &mut report)
+        })
+        .collect();
+    link_reviews(&mut projected, &mut report);
+    for thread in projected {
+        sink.emit(hindcast_core::materialize::MESSAGES_DATASET, thread.exchange)?;
+    }
+    Ok(report)
+}
+
+/// Links `/review` sub-agents (which name no parent) to the thread whose `entered_review_mode`
+/// was written at the sub-agent's start: the same millisecond, else within one second.
+fn link_reviews(threads: &mut [crate::project::ProjectedThread], report: &mut ParseReport) {
+    use hindcast_core::model::{Relationship, SessionLink};
+    for index in 0..threads.len() {
+        let Some(started) = threads[index].review_started_at else { continue };
+        if threads[index].exchange.session.parent.is_some() {
+            continue;
+        }
+        let distance = |entry: &Timestamp| entry.duration_since(started).abs();
+        let best = threads
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .flat_map(|(other, thread)| thread.review_entries.iter().map(move |entry| (other, distance(entry))))
+            .filter(|(_, gap)| *gap <= jiff::SignedDuration::from_secs(1))
+            .min_by_key(|(_, gap)| *gap);
+        let native_id = threads[index].exchange.session.native_id.clone();
+        match best {
+            Some((parent, gap)) => {
+                let parent_id = threads[parent].exchange.session.native_id.clone();
+                let session = &mut threads[index].exchange.session;
+                session.parent = Some(SessionLink {
+                    parent_native_id: parent_id,
+                    relationship: Relationship::Subagent,
+                    spawning_tool_call_id: None,
+                });
+                session.metadata.insert(
+                    "linked_by".into(),
+                    serde_json::json!(if gap.is_zero() {
+                        "review timestamp (exact)"
+                    } else {
+                        "review timestamp (within 1 s)"
+                    }),
+                );
+            }
+            None => report.warnings.push(format!(
+                "codex review sub-agent {native_id} is unlinked: no thread entered review mode at {started}"
+            )),
+        }
+    }
 }
