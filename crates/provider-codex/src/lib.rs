@@ -3,6 +3,8 @@
 mod discover;
 mod parse;
 mod project;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ pub const SUITES: &[(&str, super::Suite)] = &[
     ("query", query),
     ("idempotent", idempotent),
     ("backfill_claude_fixture", backfill_claude_fixture),
+    ("backfill_codex_fixture", backfill_codex_fixture),
 ];
 
 fn provider<'a>(document: &'a Value, name: &str) -> Result<&'a Value> {
@@ -71,7 +72,13 @@ fn plan(binaries: &Binaries) -> Result<()> {
     ensure!(kinds["session"] == 11 && kinds["agent"] == 2 && kinds["subagent"] == 2, "classified: {claude_plan}");
     ensure!(kinds["not_transcript"] == 4, "notes, journal, tool-results and index are not transcripts: {claude_plan}");
     let codex_plan = provider(&document, "codex")?;
-    ensure!(codex_plan["units"] == 1 && codex_plan["files_by_kind"]["rollout_jsonl"] == 1, "codex plan {codex_plan}");
+    let codex_kinds = &codex_plan["files_by_kind"];
+    ensure!(codex_plan["units"] == 7 && codex_plan["sources"] == 11, "one unit per thread family: {codex_plan}");
+    ensure!(
+        codex_kinds["rollout_jsonl"] == 9 && codex_kinds["rollout_jsonl_zst"] == 1 && codex_kinds["rollout_json"] == 1,
+        "{codex_plan}"
+    );
+    ensure!(codex_kinds["diagnostics"] == 2 && codex_plan["files_skipped"]["count"] == 1, "{codex_plan}");
     let not_selected = document["not_selected"].as_array().context("not_selected")?;
     ensure!(not_selected.iter().any(|entry| entry["provider"] == "legacy"), "legacy is reported as not selected");
 
@@ -200,15 +207,20 @@ fn failures(binaries: &Binaries) -> Result<()> {
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     ensure!(check == "ok", "integrity_check after a full disk: {check}");
 
-    // The real providers' parsers are not implemented yet: failed, never ok with zero rows.
+    // A provider whose parser is not implemented is failed, never ok with zero rows.
     let sandbox = Sandbox::new()?;
-    sandbox.install_fixture("codex", ".codex")?;
-    let document = sandbox.run(&binaries.hindcast, &["backfill", "codex", "--json"])?.json()?;
-    let codex = provider(&document, "codex")?;
-    if codex["status"] == "failed" {
-        ensure!(codex["error"].as_str().is_some_and(|error| error.contains("not implemented")), "{codex}");
+    let store = sandbox.home.join("legacy-store");
+    std::fs::create_dir_all(store.join("projects/demo/sessions"))?;
+    std::fs::write(store.join("config.yaml"), "projects: {}\n")?;
+    std::fs::write(store.join("projects/demo/sessions/d-1.json"), "{\"status\":\"working\"}\n")?;
+    let from = store.display().to_string();
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "legacy", "--from", &from, "--json"])?.json()?;
+    let legacy = provider(&document, "legacy")?;
+    if legacy["status"] == "failed" {
+        ensure!(legacy["error"].as_str().is_some_and(|error| error.contains("not implemented")), "{legacy}");
+        ensure!(document["exit_code"] == 1, "{document}");
     } else {
-        ensure!(codex["rows_written"]["total"].as_u64().unwrap_or(0) > 0, "ok means rows were written: {codex}");
+        ensure!(legacy["rows_written"]["total"].as_u64().unwrap_or(0) > 0, "ok means rows were written: {legacy}");
     }
     Ok(())
 }
@@ -335,5 +347,55 @@ fn backfill_claude_fixture(binaries: &Binaries) -> Result<()> {
     let windowed = provider(&windowed, "claude")?;
     ensure!(windowed["items_outside_window"].as_u64().unwrap_or(0) > 0, "the window drops older messages: {windowed}");
     ensure!(before == tree_fingerprint(&projects)?, "sources are byte-identical, mtimes unchanged");
+    Ok(())
+}
+
+/// The Codex fixtures (every generation, forks, sub-agents, zstd, paginated) import end to end.
+fn backfill_codex_fixture(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let home = sandbox.install_fixture("codex", ".codex")?;
+    let before = tree_fingerprint(&home)?;
+    let document = sandbox.run(&binaries.hindcast, &["backfill", "codex", "--json"])?.expect_code(0)?.json()?;
+    let codex = provider(&document, "codex")?;
+    ensure!(
+        codex["status"] == "ok" && codex["sessions_seen"] == 10 && codex["rows_written"]["sessions"] == 10,
+        "{codex}"
+    );
+    ensure!(
+        codex["files_skipped"]["count"] == 1 && codex["lines_skipped"]["count"] == 1,
+        "archived copy, torn tail: {codex}"
+    );
+    ensure!(
+        codex["warnings"].as_array().is_some_and(|w| w.iter().any(|w| w.as_str().unwrap_or("").contains("unlinked")))
+    );
+    let query = |sql: &str| sandbox.query_i64(sql);
+    ensure!(query("SELECT count(*) FROM sessions WHERE relationship = 'fork'")? == 1);
+    ensure!(query("SELECT count(*) FROM sessions WHERE relationship = 'subagent'")? == 2, "spawned and review");
+    ensure!(query("SELECT count(DISTINCT json_extract(metadata, '$.format')) FROM sessions")? == 3, "G0, G1/G2, G3/G4");
+    ensure!(query("SELECT sum(input_tokens) FROM usage")? == 11_200, "usage from cumulative deltas");
+    ensure!(query("SELECT count(*) FROM messages WHERE identity_source = 'native'")? > 0, "native ids where present");
+    ensure!(
+        query("SELECT count(*) FROM messages WHERE is_injected AND role = 'user'")? > 0,
+        "injected context flagged"
+    );
+    let parts_without_call = query(
+        "SELECT count(*) FROM parts r WHERE r.kind = 'tool_result' AND NOT EXISTS \
+         (SELECT 1 FROM parts c WHERE c.kind = 'tool_call' AND c.tool_call_id = r.tool_call_id)",
+    )?;
+    ensure!(parts_without_call == 0, "every tool result pairs with its call");
+    let read = read_events(&sandbox.events())?;
+    let finish = read
+        .events
+        .iter()
+        .find(|event| event["event"] == "backfill.provider_finish" && event["provider"] == "codex")
+        .context("provider_finish event")?;
+    ensure!(finish["rows_written"] == codex["rows_written"]["total"], "{finish}");
+    let rerun = sandbox.run(&binaries.hindcast, &["backfill", "codex", "--json"])?.expect_code(0)?.json()?;
+    let rerun = provider(&rerun, "codex")?;
+    ensure!(
+        rerun["rows_written"]["total"] == 0 && rerun["rows_updated"]["total"] == 0,
+        "rerun writes nothing: {rerun}"
+    );
+    ensure!(before == tree_fingerprint(&home)?, "sources are byte-identical, mtimes unchanged");
     Ok(())
 }
