@@ -65,22 +65,23 @@ pub struct RowTotals {
     pub messages: u64,
     pub parts: u64,
     pub usage: u64,
+    pub projects: u64,
+    pub import_notes: u64,
+    pub session_refs: u64,
 }
 
 impl RowTotals {
+    fn from_table_counts(counts: [u64; 7]) -> Self {
+        let [sessions, messages, parts, usage, projects, import_notes, session_refs] = counts;
+        Self { total: counts.iter().sum(), sessions, messages, parts, usage, projects, import_notes, session_refs }
+    }
+
     fn from_counts(counts: &WriteCounts, pick: impl Fn(crate::store::TableCounts) -> u64) -> Self {
-        let [sessions, messages, parts, usage] = counts.tables().map(|(_, table)| pick(table));
-        Self { total: sessions + messages + parts + usage, sessions, messages, parts, usage }
+        Self::from_table_counts(counts.tables().map(|(_, table)| pick(table)))
     }
 
     fn from_batch(batch: &RowBatch) -> Self {
-        let (sessions, messages, parts, usage) = (
-            batch.sessions.len() as u64,
-            batch.messages.len() as u64,
-            batch.parts.len() as u64,
-            batch.usage.len() as u64,
-        );
-        Self { total: sessions + messages + parts + usage, sessions, messages, parts, usage }
+        Self::from_table_counts(batch.table_lengths())
     }
 
     fn add(&mut self, other: &RowTotals) {
@@ -89,6 +90,9 @@ impl RowTotals {
         self.messages += other.messages;
         self.parts += other.parts;
         self.usage += other.usage;
+        self.projects += other.projects;
+        self.import_notes += other.import_notes;
+        self.session_refs += other.session_refs;
     }
 }
 
@@ -120,6 +124,8 @@ pub struct ProviderReport {
     /// Source files left out because they were last modified before `--since`.
     pub files_outside_window: u64,
     pub warnings: Vec<String>,
+    /// Lossy or dropped fields, one line each (stored in `import_notes`).
+    pub import_notes: Vec<String>,
     pub error: Option<String>,
     pub elapsed_ms: u64,
 }
@@ -148,6 +154,7 @@ impl ProviderReport {
             records_ignored: std::collections::BTreeMap::new(),
             files_outside_window: 0,
             warnings: Vec::new(),
+            import_notes: Vec::new(),
             error: None,
             elapsed_ms: 0,
         }
@@ -179,6 +186,7 @@ impl ProviderReport {
             *self.records_ignored.entry(kind).or_default() += count;
         }
         self.warnings.extend(report.warnings);
+        self.import_notes.extend(report.notes);
     }
 }
 

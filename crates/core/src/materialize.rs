@@ -117,6 +117,47 @@ pub struct UsageRow {
     pub provenance: Provenance,
 }
 
+/// A row of `projects`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProjectRow {
+    pub project_id: String,
+    pub client: String,
+    pub native_id: String,
+    pub path: Option<String>,
+    pub display_name: Option<String>,
+    pub session_prefix: Option<String>,
+    pub default_branch: Option<String>,
+    pub registered_at: Option<String>,
+    /// JSON.
+    pub settings: String,
+    pub provenance: Provenance,
+}
+
+/// A row of `import_notes`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImportNoteRow {
+    pub note_id: String,
+    pub client: String,
+    pub project_id: Option<String>,
+    pub session_id: Option<String>,
+    pub field: String,
+    pub note: String,
+    pub provenance: Provenance,
+}
+
+/// A row of `session_refs`: a session pointing at another client's session.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionRefRow {
+    pub ref_id: String,
+    pub session_id: String,
+    pub kind: String,
+    pub target_client: String,
+    pub target_native_id: String,
+    /// The id the target session has (or will have) once imported.
+    pub target_session_id: String,
+    pub provenance: Provenance,
+}
+
 /// The rows one exchange materializes into.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RowBatch {
@@ -124,12 +165,28 @@ pub struct RowBatch {
     pub messages: Vec<MessageRow>,
     pub parts: Vec<PartRow>,
     pub usage: Vec<UsageRow>,
+    pub projects: Vec<ProjectRow>,
+    pub import_notes: Vec<ImportNoteRow>,
+    pub session_refs: Vec<SessionRefRow>,
 }
 
 impl RowBatch {
+    /// Rows per table, in the order of `WriteCounts::tables`.
+    pub fn table_lengths(&self) -> [u64; 7] {
+        [
+            self.sessions.len() as u64,
+            self.messages.len() as u64,
+            self.parts.len() as u64,
+            self.usage.len() as u64,
+            self.projects.len() as u64,
+            self.import_notes.len() as u64,
+            self.session_refs.len() as u64,
+        ]
+    }
+
     /// Total number of rows.
     pub fn len(&self) -> usize {
-        self.sessions.len() + self.messages.len() + self.parts.len() + self.usage.len()
+        self.table_lengths().iter().sum::<u64>() as usize
     }
 
     /// True when the batch holds no rows.
@@ -191,7 +248,67 @@ impl Materializer for MessagesMaterializer {
             });
         }
         let session = &exchange.session;
-        if session.client.is_empty() || session.native_id.is_empty() {
+        let provenance = |source_hash: &str, native_id: Option<&str>| Provenance {
+            provider: context.provider.clone(),
+            source_path_sha256: source_hash.to_string(),
+            native_id: native_id.map(str::to_string),
+            run_id: context.run_id.clone(),
+        };
+        let mut batch = RowBatch::default();
+        let client_of_extras =
+            exchange.projects.first().map(|project| project.client.as_str()).unwrap_or(&session.client);
+        for project in &exchange.projects {
+            batch.projects.push(ProjectRow {
+                project_id: identity::stable_id("hindcast/project/v1", &[&project.client, &project.native_id]),
+                client: project.client.clone(),
+                native_id: project.native_id.clone(),
+                path: project.path.clone(),
+                display_name: project.display_name.clone(),
+                session_prefix: project.session_prefix.clone(),
+                default_branch: project.default_branch.clone(),
+                registered_at: project.registered_at.map(format_timestamp),
+                settings: json_text(&project.settings),
+                provenance: provenance(&identity::source_path_sha256(&project.source_path), Some(&project.native_id)),
+            });
+        }
+        let source_hash_of_extras = exchange
+            .projects
+            .first()
+            .map(|project| identity::source_path_sha256(&project.source_path))
+            .unwrap_or_else(|| identity::source_path_sha256(&session.source_path));
+        for note in &exchange.notes {
+            let project_id =
+                note.project.as_deref().map(|id| identity::stable_id("hindcast/project/v1", &[client_of_extras, id]));
+            let session_id = note.session.as_deref().map(|id| identity::session_id(client_of_extras, id));
+            batch.import_notes.push(ImportNoteRow {
+                note_id: identity::stable_id(
+                    "hindcast/note/v1",
+                    &[
+                        client_of_extras,
+                        note.project.as_deref().unwrap_or(""),
+                        note.session.as_deref().unwrap_or(""),
+                        &note.field,
+                        &note.note,
+                    ],
+                ),
+                client: client_of_extras.to_string(),
+                project_id,
+                session_id,
+                field: note.field.clone(),
+                note: note.note.clone(),
+                provenance: provenance(&source_hash_of_extras, note.session.as_deref().or(note.project.as_deref())),
+            });
+        }
+        if session.native_id.is_empty() {
+            if exchange.messages.is_empty() && exchange.usage.is_empty() && exchange.references.is_empty() {
+                return Ok(batch);
+            }
+            return Err(MaterializeError::Invalid {
+                native_id: String::new(),
+                message: "messages, usage or references need a session with a client and a native id".into(),
+            });
+        }
+        if session.client.is_empty() {
             return Err(MaterializeError::Invalid {
                 native_id: session.native_id.clone(),
                 message: "a session needs a client and a native id".into(),
@@ -200,14 +317,21 @@ impl Materializer for MessagesMaterializer {
         let client = session.client.as_str();
         let session_id = identity::session_id(client, &session.native_id);
         let session_source_hash = identity::source_path_sha256(&session.source_path);
-        let provenance = |source_hash: &str, native_id: Option<&str>| Provenance {
-            provider: context.provider.clone(),
-            source_path_sha256: source_hash.to_string(),
-            native_id: native_id.map(str::to_string),
-            run_id: context.run_id.clone(),
-        };
+        for reference in &exchange.references {
+            batch.session_refs.push(SessionRefRow {
+                ref_id: identity::stable_id(
+                    "hindcast/session-ref/v1",
+                    &[&session_id, &reference.kind, &reference.target_client, &reference.target_native_id],
+                ),
+                session_id: session_id.clone(),
+                kind: reference.kind.clone(),
+                target_client: reference.target_client.clone(),
+                target_native_id: reference.target_native_id.clone(),
+                target_session_id: identity::session_id(&reference.target_client, &reference.target_native_id),
+                provenance: provenance(&session_source_hash, Some(&reference.target_native_id)),
+            });
+        }
 
-        let mut batch = RowBatch::default();
         batch.sessions.push(SessionRow {
             session_id: session_id.clone(),
             client: client.to_string(),
@@ -348,6 +472,7 @@ mod tests {
                 output_tokens: 5,
                 ..ProjectedUsage::default()
             }],
+            ..ProjectedExchange::default()
         }
     }
 
@@ -385,7 +510,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_session_without_native_id() {
+    fn refuses_messages_without_a_session() {
         let mut exchange = sample_exchange();
         exchange.session.native_id.clear();
         let error = MessagesMaterializer.materialize(MESSAGES_DATASET, &exchange, &context()).unwrap_err();

@@ -36,8 +36,10 @@ impl SourceUnit {
     }
 }
 
-/// One session as a provider projects it: metadata plus its ordered messages and billed usage.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One session as a provider projects it: metadata plus its ordered messages and billed usage,
+/// and what the session brings along (its project, import notes, references to other clients).
+/// An exchange whose session has an empty native id carries only projects and notes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ProjectedExchange {
     /// Session metadata.
     pub session: ProjectedSession,
@@ -45,6 +47,50 @@ pub struct ProjectedExchange {
     pub messages: Vec<ProjectedMessage>,
     /// One entry per billed model response (SPEC §6).
     pub usage: Vec<ProjectedUsage>,
+    /// Projects (workspaces) known to the client.
+    pub projects: Vec<ProjectedProject>,
+    /// Lossy or dropped fields of this import, one note each.
+    pub notes: Vec<ImportNote>,
+    /// Sessions of other clients this session points at (e.g. the Claude session a legacy worker resumes).
+    pub references: Vec<SessionReference>,
+}
+
+/// A project (workspace) as a client registered it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProjectedProject {
+    pub client: String,
+    pub native_id: String,
+    /// The file the project was read from (hashed for provenance, never stored raw).
+    pub source_path: PathBuf,
+    /// The project's directory (user data, not a source file path).
+    pub path: Option<String>,
+    pub display_name: Option<String>,
+    pub session_prefix: Option<String>,
+    pub default_branch: Option<String>,
+    pub registered_at: Option<Timestamp>,
+    /// Settings as the client stored them (lossless) and as hindcast maps them.
+    pub settings: Value,
+}
+
+/// One lossy or dropped field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImportNote {
+    /// Native id of the project the note is about, if any.
+    pub project: Option<String>,
+    /// Native id of the session the note is about, if any.
+    pub session: Option<String>,
+    /// The field concerned (`permissions`, `codexModel`, ...).
+    pub field: String,
+    pub note: String,
+}
+
+/// A pointer from a session to a session of another client, resolved when both are imported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionReference {
+    /// `resumes`, ...
+    pub kind: String,
+    pub target_client: String,
+    pub target_native_id: String,
 }
 
 /// Session metadata (SPEC §2 `sessions`).

@@ -211,6 +211,8 @@ pub struct ParseReport {
     /// messages already imported, ...): read, understood, deliberately not stored as messages.
     pub records_ignored: BTreeMap<String, u64>,
     pub warnings: Vec<String>,
+    /// Lossy or dropped fields (also stored as `import_notes` rows).
+    pub notes: Vec<String>,
 }
 
 impl ParseReport {
@@ -230,6 +232,7 @@ impl ParseReport {
             *self.records_ignored.entry(kind).or_default() += count;
         }
         self.warnings.extend(other.warnings);
+        self.notes.extend(other.notes);
     }
 }
 

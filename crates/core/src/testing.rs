@@ -60,6 +60,7 @@ pub fn synthetic_exchange(client: &str, session: &str, messages: usize) -> Proje
             reasoning_tokens: 5,
         }],
         messages: projected,
+        ..ProjectedExchange::default()
     }
 }
 

@@ -883,6 +883,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 })
                 .collect(),
             usage: Vec::new(),
+            ..ProjectedExchange::default()
         })
         .collect();
     for (index, line) in late_usage {

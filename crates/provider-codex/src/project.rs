@@ -739,7 +739,7 @@ pub fn project_thread(
     ProjectedThread {
         review_started_at: head.is_review.then_some(head.started_at).flatten(),
         review_entries,
-        exchange: ProjectedExchange { session, messages, usage },
+        exchange: ProjectedExchange { session, messages, usage, ..ProjectedExchange::default() },
     }
 }
 

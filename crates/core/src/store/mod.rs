@@ -10,7 +10,9 @@ use serde::Serialize;
 
 pub use lock::{LockError, StoreLock, lock_path};
 
-use crate::materialize::{MessageRow, PartRow, RowBatch, SessionRow, UsageRow};
+use crate::materialize::{
+    ImportNoteRow, MessageRow, PartRow, ProjectRow, RowBatch, SessionRefRow, SessionRow, UsageRow,
+};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,9 @@ pub struct WriteCounts {
     pub messages: TableCounts,
     pub parts: TableCounts,
     pub usage: TableCounts,
+    pub projects: TableCounts,
+    pub import_notes: TableCounts,
+    pub session_refs: TableCounts,
 }
 
 impl WriteCounts {
@@ -76,11 +81,22 @@ impl WriteCounts {
         self.messages.add(other.messages);
         self.parts.add(other.parts);
         self.usage.add(other.usage);
+        self.projects.add(other.projects);
+        self.import_notes.add(other.import_notes);
+        self.session_refs.add(other.session_refs);
     }
 
     /// The tables in a fixed order with their counts.
-    pub fn tables(&self) -> [(&'static str, TableCounts); 4] {
-        [("sessions", self.sessions), ("messages", self.messages), ("parts", self.parts), ("usage", self.usage)]
+    pub fn tables(&self) -> [(&'static str, TableCounts); 7] {
+        [
+            ("sessions", self.sessions),
+            ("messages", self.messages),
+            ("parts", self.parts),
+            ("usage", self.usage),
+            ("projects", self.projects),
+            ("import_notes", self.import_notes),
+            ("session_refs", self.session_refs),
+        ]
     }
 
     /// Rows inserted across tables.
@@ -154,6 +170,25 @@ const INSERT_USAGE: &str = "INSERT INTO usage (usage_id, session_id, message_id,
 /// The copy of a billed response with the most output tokens is the final one (SPEC §6).
 const MERGE_USAGE: &str = "UPDATE usage SET input_tokens = ?2, output_tokens = ?3, cache_read_tokens = ?4, \
     cache_creation_tokens = ?5, reasoning_tokens = ?6 WHERE usage_id = ?1 AND output_tokens < ?3";
+
+const INSERT_PROJECT: &str = "INSERT INTO projects (project_id, client, native_id, path, display_name, session_prefix, \
+    default_branch, registered_at, settings, provider, source_path_sha256, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, \
+    ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING";
+
+/// A re-imported project takes the values the source holds now (settings may have changed).
+const MERGE_PROJECT: &str = "UPDATE projects SET path = coalesce(?2, path), display_name = coalesce(?3, display_name), \
+    session_prefix = coalesce(?4, session_prefix), default_branch = coalesce(?5, default_branch), \
+    registered_at = coalesce(?6, registered_at), settings = ?7 WHERE project_id = ?1 AND ( \
+    path IS NOT coalesce(?2, path) OR display_name IS NOT coalesce(?3, display_name) \
+    OR session_prefix IS NOT coalesce(?4, session_prefix) OR default_branch IS NOT coalesce(?5, default_branch) \
+    OR registered_at IS NOT coalesce(?6, registered_at) OR settings IS NOT ?7)";
+
+const INSERT_NOTE: &str = "INSERT INTO import_notes (note_id, client, project_id, session_id, field, note, provider, \
+    source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
+
+const INSERT_SESSION_REF: &str = "INSERT INTO session_refs (ref_id, session_id, kind, target_client, target_native_id, \
+    target_session_id, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+    ?9, ?10) ON CONFLICT DO NOTHING";
 
 impl Store {
     /// Opens (creating if needed) the store at `path`, applies pending migrations and enables WAL.
@@ -293,6 +328,15 @@ impl Store {
             for row in &batch.usage {
                 count(&mut counts.usage, self.write_usage(row)?);
             }
+            for row in &batch.projects {
+                count(&mut counts.projects, self.write_project(row)?);
+            }
+            for row in &batch.import_notes {
+                count(&mut counts.import_notes, self.write_note(row)?);
+            }
+            for row in &batch.session_refs {
+                count(&mut counts.session_refs, self.write_session_ref(row)?);
+            }
             Ok(())
         })();
         result.map_err(|source| self.sqlite_error(source))?;
@@ -407,6 +451,68 @@ impl Store {
             row.reasoning_tokens,
         ])?;
         Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+    }
+
+    fn write_project(&self, row: &ProjectRow) -> rusqlite::Result<Outcome> {
+        let changed = self.conn.prepare_cached(INSERT_PROJECT)?.execute(params![
+            row.project_id,
+            row.client,
+            row.native_id,
+            row.path,
+            row.display_name,
+            row.session_prefix,
+            row.default_branch,
+            row.registered_at,
+            row.settings,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.run_id,
+        ])?;
+        if changed == 1 {
+            return Ok(Outcome::Written);
+        }
+        let merged = self.conn.prepare_cached(MERGE_PROJECT)?.execute(params![
+            row.project_id,
+            row.path,
+            row.display_name,
+            row.session_prefix,
+            row.default_branch,
+            row.registered_at,
+            row.settings,
+        ])?;
+        Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+    }
+
+    fn write_note(&self, row: &ImportNoteRow) -> rusqlite::Result<Outcome> {
+        let changed = self.conn.prepare_cached(INSERT_NOTE)?.execute(params![
+            row.note_id,
+            row.client,
+            row.project_id,
+            row.session_id,
+            row.field,
+            row.note,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.native_id,
+            row.provenance.run_id,
+        ])?;
+        Ok(Outcome::inserted(changed))
+    }
+
+    fn write_session_ref(&self, row: &SessionRefRow) -> rusqlite::Result<Outcome> {
+        let changed = self.conn.prepare_cached(INSERT_SESSION_REF)?.execute(params![
+            row.ref_id,
+            row.session_id,
+            row.kind,
+            row.target_client,
+            row.target_native_id,
+            row.target_session_id,
+            row.provenance.provider,
+            row.provenance.source_path_sha256,
+            row.provenance.native_id,
+            row.provenance.run_id,
+        ])?;
+        Ok(Outcome::inserted(changed))
     }
 
     /// Records the start of a run.

@@ -107,6 +107,61 @@ CREATE TABLE usage (
 CREATE INDEX usage_session ON usage (session_id);
 CREATE INDEX usage_timestamp ON usage (timestamp);
 "#,
+    // 2: projects, import notes, and references between sessions of different clients.
+    r#"
+CREATE TABLE projects (
+    project_id          TEXT PRIMARY KEY,
+    client              TEXT NOT NULL,
+    native_id           TEXT NOT NULL,
+    path                TEXT,
+    display_name        TEXT,
+    session_prefix      TEXT,
+    default_branch      TEXT,
+    registered_at       TEXT,
+    settings            TEXT NOT NULL DEFAULT '{}',
+    provider            TEXT NOT NULL,
+    source_path_sha256  TEXT NOT NULL,
+    first_run_id        TEXT NOT NULL,
+    UNIQUE (client, native_id)
+) STRICT;
+
+CREATE TABLE import_notes (
+    note_id             TEXT PRIMARY KEY,
+    client              TEXT NOT NULL,
+    project_id          TEXT,
+    session_id          TEXT,
+    field               TEXT NOT NULL,
+    note                TEXT NOT NULL,
+    provider            TEXT NOT NULL,
+    source_path_sha256  TEXT NOT NULL,
+    native_id           TEXT,
+    first_run_id        TEXT NOT NULL
+) STRICT;
+CREATE INDEX import_notes_session ON import_notes (session_id);
+
+CREATE TABLE session_refs (
+    ref_id              TEXT PRIMARY KEY,
+    session_id          TEXT NOT NULL,
+    kind                TEXT NOT NULL,
+    target_client       TEXT NOT NULL,
+    target_native_id    TEXT NOT NULL,
+    target_session_id   TEXT NOT NULL,
+    provider            TEXT NOT NULL,
+    source_path_sha256  TEXT NOT NULL,
+    native_id           TEXT,
+    first_run_id        TEXT NOT NULL
+) STRICT;
+CREATE INDEX session_refs_target ON session_refs (target_session_id);
+
+-- References whose target is imported, readable from either side: whichever client was
+-- imported first, the link appears as soon as both sessions are in the store.
+CREATE VIEW session_links AS
+SELECT r.session_id AS session_id, r.kind AS kind, r.target_session_id AS linked_session_id, 'outgoing' AS direction
+FROM session_refs r JOIN sessions t ON t.session_id = r.target_session_id
+UNION ALL
+SELECT r.target_session_id, r.kind, r.session_id, 'incoming'
+FROM session_refs r JOIN sessions t ON t.session_id = r.target_session_id;
+"#,
 ];
 
 /// The schema version this build writes.
