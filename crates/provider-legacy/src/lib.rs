@@ -2,6 +2,9 @@
 
 mod discover;
 mod parse;
+mod project;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -1,13 +1,292 @@
-//! Parses the legacy store (configs, projects and session files) into projected exchanges.
+//! Reads the legacy store's files (YAML config, portfolio JSON, session records in every
+//! encoding) into decoded records, then projects them. Never writes, renames or locks anything.
 
+use std::path::{Component, Path, PathBuf};
+
+use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::SourceUnit;
-use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport};
+use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation};
+use serde_json::{Map, Value};
+
+/// Fields that legacy stores as JSON text inside a string and that are decoded again.
+const NESTED_FIELDS: &[&str] =
+    &["runtimeHandle", "lifecycle", "statePayload", "dashboard", "agentReport", "reportWatcher", "lifecycleEvidence"];
+/// Fields whose names start with these prefixes hold JSON text as well.
+const NESTED_PREFIXES: &[&str] = &["prEnrichment", "prReviewComments"];
+
+/// How a session record was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `projects/{id}/sessions/{sid}.json` holding JSON.
+    V2Json,
+    /// A `.json` file holding key=value lines (issue #1720).
+    KeyValueInJson,
+    /// `{12hex}-{id}/sessions/{sid}`: key=value.
+    V1KeyValue,
+    /// `{12hex}-{id}/sessions/archive/{sid}_{timestamp}`: key=value of a terminated session.
+    V1Archive,
+    /// `projects/{id}/orchestrator.json`, the pre-V2 standalone orchestrator.
+    OrchestratorFile,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::V2Json => "v2-json",
+            Encoding::KeyValueInJson => "key-value-in-json",
+            Encoding::V1KeyValue => "v1-key-value",
+            Encoding::V1Archive => "v1-archive",
+            Encoding::OrchestratorFile => "orchestrator-json",
+        }
+    }
+}
+
+/// A decoded session record.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub session_id: String,
+    /// The project the file's location names.
+    pub project_id: Option<String>,
+    pub encoding: Encoding,
+    pub path: PathBuf,
+    /// Every field, with stringified nested fields decoded.
+    pub fields: Map<String, Value>,
+    /// Which fields were JSON text and had to be decoded (reported in metadata).
+    pub decoded_fields: Vec<String>,
+}
+
+/// The configs read from the store root.
+#[derive(Clone, Debug, Default)]
+pub struct StoreConfig {
+    pub root: PathBuf,
+    pub config_path: Option<PathBuf>,
+    pub config: Value,
+    pub preferences: Value,
+    pub registered: Value,
+}
+
+fn components(path: &Path) -> Vec<String> {
+    path.components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Parses `key=value` lines: blank and `#` lines skipped, split on the first `=`, trimmed.
+pub fn parse_key_value(text: &str) -> Map<String, Value> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_string(), Value::String(value.trim().to_string())))
+        .collect()
+}
+
+/// Decodes JSON-in-a-string fields (the "stringified nested fields" quirk), recursively for the
+/// lifecycle's own sub-objects.
+fn decode_nested(fields: &mut Map<String, Value>, decoded: &mut Vec<String>) {
+    for (key, value) in fields.iter_mut() {
+        let nested =
+            NESTED_FIELDS.contains(&key.as_str()) || NESTED_PREFIXES.iter().any(|prefix| key.starts_with(prefix));
+        if !nested {
+            continue;
+        }
+        if let Some(text) = value.as_str().map(str::trim)
+            && (text.starts_with('{') || text.starts_with('['))
+            && let Ok(parsed) = serde_json::from_str::<Value>(text)
+        {
+            *value = parsed;
+            decoded.push(key.clone());
+        }
+    }
+    for lifecycle_key in ["lifecycle", "statePayload"] {
+        if let Some(Value::Object(lifecycle)) = fields.get_mut(lifecycle_key) {
+            for part in ["session", "pr", "runtime"] {
+                if let Some(text) = lifecycle.get(part).and_then(Value::as_str).map(str::to_string)
+                    && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(&text)
+                {
+                    lifecycle.insert(part.to_string(), parsed);
+                    decoded.push(format!("{lifecycle_key}.{part}"));
+                }
+            }
+        }
+    }
+}
+
+/// The session id of an archive file `{sid}_{timestamp}[.json]`.
+fn archive_session_id(name: &str) -> String {
+    let name = name.strip_suffix(".json").unwrap_or(name);
+    match name.rfind('_') {
+        Some(index) if name[index + 1..].chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+            name[..index].to_string()
+        }
+        _ => name.to_string(),
+    }
+}
+
+/// Reads one session file. `Ok(None)` means the file was skipped and counted.
+fn read_session(root: &Path, path: &Path, report: &mut ParseReport) -> Result<Option<SessionRecord>, ParseError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            report.warnings.push(format!("{} disappeared before it could be read", path.display()));
+            return Ok(None);
+        }
+        Err(source) => return Err(ParseError::Io { path: path.to_path_buf(), source }),
+    };
+    let relative = components(path.strip_prefix(root).unwrap_or(path));
+    let name = relative.last().cloned().unwrap_or_default();
+    let (session_id, project_id, mut encoding) =
+        match relative.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["projects", project, "orchestrator.json"] => {
+                (String::new(), Some((*project).to_string()), Encoding::OrchestratorFile)
+            }
+            ["projects", project, "sessions", _] => (
+                name.strip_suffix(".json").unwrap_or(&name).to_string(),
+                Some((*project).to_string()),
+                Encoding::V2Json,
+            ),
+            [dir, "sessions", "archive", _] => {
+                (archive_session_id(&name), dir.get(13..).map(str::to_string), Encoding::V1Archive)
+            }
+            [dir, "sessions", _] => (
+                name.strip_suffix(".json").unwrap_or(&name).to_string(),
+                dir.get(13..).map(str::to_string),
+                Encoding::V1KeyValue,
+            ),
+            _ => (name.clone(), None, Encoding::V2Json),
+        };
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        report.records_skipped.record(SkipLocation {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: "empty session file (a reservation)".into(),
+        });
+        return Ok(None);
+    }
+    let mut fields = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(fields)) => fields,
+            Ok(_) => {
+                report.lines_skipped.record(SkipLocation {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    reason: "session record is not a JSON object".into(),
+                });
+                return Ok(None);
+            }
+            Err(error) => {
+                report.lines_skipped.record(SkipLocation {
+                    path: path.to_path_buf(),
+                    line: error.line() as u64,
+                    reason: format!("unparseable session JSON: {error}"),
+                });
+                return Ok(None);
+            }
+        }
+    } else {
+        if encoding == Encoding::V2Json {
+            encoding = Encoding::KeyValueInJson;
+        }
+        parse_key_value(&text)
+    };
+    let mut decoded_fields = Vec::new();
+    decode_nested(&mut fields, &mut decoded_fields);
+    let session_id = if encoding == Encoding::OrchestratorFile {
+        fields.get("tmuxName").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| "orchestrator".to_string())
+    } else {
+        session_id
+    };
+    let project_id = fields.get("project").and_then(Value::as_str).map(str::to_string).or(project_id);
+    Ok(Some(SessionRecord { session_id, project_id, encoding, path: path.to_path_buf(), fields, decoded_fields }))
+}
+
+fn read_json_file(path: &Path, report: &mut ParseReport) -> Value {
+    match std::fs::read_to_string(path).map(|text| serde_json::from_str::<Value>(&text)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(error)) => {
+            report.lines_skipped.record(SkipLocation {
+                path: path.to_path_buf(),
+                line: error.line() as u64,
+                reason: format!("invalid JSON: {error}"),
+            });
+            Value::Null
+        }
+        Err(error) => {
+            report.warnings.push(format!("cannot read {}: {error}", path.display()));
+            Value::Null
+        }
+    }
+}
+
+/// Reads `config.yaml` (the project registry) as JSON values.
+pub fn read_yaml(path: &Path, report: &mut ParseReport) -> Value {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match serde_yaml_ng::from_str::<Value>(&text) {
+            Ok(value) => value,
+            Err(error) => {
+                let line = error.location().map_or(0, |location| location.line() as u64);
+                report.lines_skipped.record(SkipLocation {
+                    path: path.to_path_buf(),
+                    line,
+                    reason: format!("invalid YAML: {error}"),
+                });
+                Value::Null
+            }
+        },
+        Err(error) => {
+            report.warnings.push(format!("cannot read {}: {error}", path.display()));
+            Value::Null
+        }
+    }
+}
 
 /// Parses the whole store as one unit (projects and orchestrator detection need every session).
 pub fn parse_unit(
-    _unit: &SourceUnit,
-    _context: &ParseContext<'_>,
-    _sink: &mut dyn ExchangeSink,
+    unit: &SourceUnit,
+    context: &ParseContext<'_>,
+    sink: &mut dyn ExchangeSink,
 ) -> Result<ParseReport, ParseError> {
-    Err(ParseError::NotImplemented { provider: crate::NAME.to_string() })
+    let mut report = ParseReport::default();
+    let root = PathBuf::from(&unit.key);
+    let mut store = StoreConfig { root: root.clone(), ..StoreConfig::default() };
+    let mut records = Vec::new();
+    for file in &unit.files {
+        match file.kind.as_str() {
+            "config" => {
+                store.config = read_yaml(&file.path, &mut report);
+                store.config_path = Some(file.path.clone());
+            }
+            "portfolio" if file.path.ends_with("preferences.json") => {
+                store.preferences = read_json_file(&file.path, &mut report)
+            }
+            "portfolio" => store.registered = read_json_file(&file.path, &mut report),
+            _ => records.extend(read_session(&root, &file.path, &mut report)?),
+        }
+    }
+    warn_if_running(&root, &mut report);
+    for exchange in crate::project::project(&store, records, context.env, &mut report) {
+        sink.emit(MESSAGES_DATASET, exchange)?;
+    }
+    Ok(report)
+}
+
+/// A live legacy process may still be writing; reads are safe, and a rerun picks up changes.
+fn warn_if_running(root: &Path, report: &mut ParseReport) {
+    let Ok(text) = std::fs::read_to_string(root.join("running.json")) else { return };
+    let pid = serde_json::from_str::<Value>(&text).ok().and_then(|running| running.get("pid").and_then(Value::as_u64));
+    let alive = match pid {
+        Some(pid) if Path::new("/proc").is_dir() => Path::new(&format!("/proc/{pid}")).exists(),
+        Some(_) => true,
+        None => false,
+    };
+    if alive {
+        report.warnings.push(format!(
+            "agent-orchestrator appears to be running (running.json names pid {}); the import read a snapshot — rerun later to pick up further changes",
+            pid.unwrap_or_default()
+        ));
+    }
 }

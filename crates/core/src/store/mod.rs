@@ -129,7 +129,7 @@ const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_i
     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) ON CONFLICT DO NOTHING";
 
 /// Merges a re-imported session into the stored one: known values fill gaps or replace, the time span
-/// widens, metadata is patched. The WHERE clause makes an unchanged re-import a no-op (0 rows).
+/// widens, metadata is replaced by the fresh parse (unless empty). The WHERE clause makes an unchanged re-import a no-op (0 rows).
 const MERGE_SESSION: &str = "UPDATE sessions SET \
     title = coalesce(?4, title), cwd = coalesce(?5, cwd), git_branch = coalesce(?6, git_branch), \
     git_commit = coalesce(?7, git_commit), git_origin_url = coalesce(?8, git_origin_url), \
@@ -140,7 +140,8 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
     started_at = CASE WHEN started_at IS NULL OR ?16 < started_at THEN coalesce(?16, started_at) ELSE started_at END, \
     ended_at = CASE WHEN ended_at IS NULL OR ?17 > ended_at THEN coalesce(?17, ended_at) ELSE ended_at END, \
     parent_session_id = coalesce(?18, parent_session_id), relationship = coalesce(?19, relationship), \
-    parent_tool_call_id = coalesce(?20, parent_tool_call_id), metadata = json_patch(metadata, ?21) \
+    parent_tool_call_id = coalesce(?20, parent_tool_call_id), \
+    metadata = CASE WHEN ?21 = '{}' THEN metadata ELSE ?21 END \
     WHERE session_id = ?1 AND ( \
     title IS NOT coalesce(?4, title) OR cwd IS NOT coalesce(?5, cwd) OR git_branch IS NOT coalesce(?6, git_branch) \
     OR git_commit IS NOT coalesce(?7, git_commit) OR git_origin_url IS NOT coalesce(?8, git_origin_url) \
@@ -151,7 +152,7 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
     OR (?16 IS NOT NULL AND (started_at IS NULL OR ?16 < started_at)) \
     OR (?17 IS NOT NULL AND (ended_at IS NULL OR ?17 > ended_at)) \
     OR parent_session_id IS NOT coalesce(?18, parent_session_id) OR relationship IS NOT coalesce(?19, relationship) \
-    OR parent_tool_call_id IS NOT coalesce(?20, parent_tool_call_id) OR metadata IS NOT json_patch(metadata, ?21))";
+    OR parent_tool_call_id IS NOT coalesce(?20, parent_tool_call_id) OR (?21 != '{}' AND metadata IS NOT ?21))";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, \
     model, is_sidechain, is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, \

@@ -119,3 +119,17 @@ fn read_only_connection_refuses_writes_and_missing_store_is_reported() {
     let conn = Store::open_read_only(&path).unwrap();
     assert!(conn.execute("DELETE FROM sessions", []).is_err());
 }
+
+#[test]
+fn session_metadata_with_nulls_reimports_as_zero_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("h.db"), StoreOptions::default()).unwrap();
+    let mut batch = rows("s1", 1);
+    batch.sessions[0].metadata = r#"{"resume_id":null,"nested":{"at":null}}"#.into();
+    store.write_rows(&batch).unwrap();
+    let again = store.write_rows(&batch).unwrap();
+    assert_eq!(again.sessions, TableCounts { written: 0, updated: 0, skipped: 1 });
+    batch.sessions[0].metadata = r#"{"resume_id":"r-1"}"#.into();
+    assert_eq!(store.write_rows(&batch).unwrap().sessions, TableCounts { written: 0, updated: 1, skipped: 0 });
+    store.commit().unwrap();
+}
