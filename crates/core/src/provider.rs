@@ -195,6 +195,22 @@ pub enum DiscoverError {
     },
 }
 
+/// Opens a source file for reading. A file that vanished since discovery (a client deleted or
+/// rotated it) is a warning and `None`, never a failure; any other I/O error fails the unit.
+pub fn open_source(path: &Path, report: &mut ParseReport) -> Result<Option<std::fs::File>, ParseError> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            report.warnings.push(format!(
+                "{} disappeared before it could be read; the next run picks up its replacement",
+                path.display()
+            ));
+            Ok(None)
+        }
+        Err(source) => Err(ParseError::Io { path: path.to_path_buf(), source }),
+    }
+}
+
 /// What one unit's parse saw, besides the exchanges it emitted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ParseReport {
@@ -304,4 +320,20 @@ pub trait Provider: Send + Sync {
         context: &ParseContext<'_>,
         sink: &mut dyn ExchangeSink,
     ) -> Result<ParseReport, ParseError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vanished_source_is_a_warning_and_other_errors_fail_the_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = ParseReport::default();
+        let vanished = open_source(&dir.path().join("gone.jsonl"), &mut report).unwrap();
+        assert!(vanished.is_none());
+        assert!(report.warnings[0].contains("gone.jsonl disappeared"));
+        let directory = open_source(dir.path(), &mut report);
+        assert!(matches!(directory, Ok(Some(_)) | Err(ParseError::Io { .. })), "a directory opens or fails typed");
+    }
 }

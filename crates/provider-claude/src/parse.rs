@@ -1,11 +1,11 @@
 //! Reads a Claude Code project directory's transcript files into typed lines, then projects them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hindcast_core::jsonl::for_each_object;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::{SourceFile, SourceUnit};
-use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation};
+use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -94,20 +94,6 @@ fn kind_of(file: &SourceFile) -> FileKind {
         "subagent" => FileKind::Subagent,
         "subagent_meta" => FileKind::SubagentMeta,
         _ => FileKind::NotTranscript,
-    }
-}
-
-fn open_source(path: &Path, report: &mut ParseReport) -> Result<Option<std::fs::File>, ParseError> {
-    match std::fs::File::open(path) {
-        Ok(file) => Ok(Some(file)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            report.warnings.push(format!(
-                "{} disappeared before it could be read; the next run picks up its replacement",
-                path.display()
-            ));
-            Ok(None)
-        }
-        Err(source) => Err(ParseError::Io { path: path.to_path_buf(), source }),
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use hindcast_core::jsonl::for_each_object;
-use hindcast_core::provider::{ParseError, ParseReport, SkipLocation};
+use hindcast_core::provider::{ParseError, ParseReport, SkipLocation, open_source};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -66,14 +66,18 @@ impl Item {
     }
 }
 
-/// Opens a rollout, decompressing `.zst` as a stream.
-pub fn open_rollout(path: &Path) -> std::io::Result<Box<dyn Read>> {
-    let file = File::open(path)?;
+/// Wraps an opened rollout, decompressing `.zst` as a stream.
+fn decompressed(path: &Path, file: File) -> std::io::Result<Box<dyn Read>> {
     if path.extension().is_some_and(|extension| extension == "zst") {
         Ok(Box::new(zstd::stream::read::Decoder::new(file)?))
     } else {
         Ok(Box::new(file))
     }
+}
+
+/// Opens a rollout for sniffing, decompressing `.zst` as a stream.
+pub fn open_rollout(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    decompressed(path, File::open(path)?)
 }
 
 fn parse_timestamp(value: Option<&Value>) -> Option<Timestamp> {
@@ -100,12 +104,13 @@ pub fn first_object(path: &Path) -> Option<Value> {
     }
 }
 
-/// Reads one rollout file into items. Bad lines are skipped and counted in `report`.
-pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<(Generation, Vec<Item>), ParseError> {
+/// Reads one rollout file into items (`None` when it vanished). Bad lines are skipped and counted.
+pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Generation, Vec<Item>)>, ParseError> {
     let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
-    let reader = open_rollout(path).map_err(io_error)?;
+    let Some(file) = open_source(path, report)? else { return Ok(None) };
+    let reader = decompressed(path, file).map_err(io_error)?;
     if path.extension().is_some_and(|extension| extension == "json") {
-        return read_document(path, reader, report).map(|items| (Generation::G0, items));
+        return read_document(path, reader, report).map(|items| Some((Generation::G0, items)));
     }
     let mut generation = None;
     let mut session_start = None;
@@ -131,7 +136,7 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<(Generation
         items.push(item);
     })
     .map_err(io_error)?;
-    Ok((generation.unwrap_or(Generation::Envelope), items))
+    Ok(Some((generation.unwrap_or(Generation::Envelope), items)))
 }
 
 fn envelope_item(mut value: Value, path: &Path, line: u64) -> Item {
@@ -241,14 +246,7 @@ pub fn parse_unit(
     // Segments of one thread, in file-name order, concatenated.
     let mut threads: Vec<(String, Generation, PathBuf, usize, Vec<Item>)> = Vec::new();
     for file in &unit.files {
-        let (generation, items) = match read_rollout(&file.path, &mut report) {
-            Ok(read) => read,
-            Err(ParseError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                report.warnings.push(format!("{} disappeared before it could be read", file.path.display()));
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+        let Some((generation, items)) = read_rollout(&file.path, &mut report)? else { continue };
         if items.is_empty() {
             report.ignore("empty rollout file");
             continue;

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::SourceUnit;
-use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation};
+use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source};
 use serde_json::{Map, Value};
 
 /// Fields that legacy stores as JSON text inside a string and that are decoded again.
@@ -128,14 +128,11 @@ fn archive_session_id(name: &str) -> String {
 
 /// Reads one session file. `Ok(None)` means the file was skipped and counted.
 fn read_session(root: &Path, path: &Path, report: &mut ParseReport) -> Result<Option<SessionRecord>, ParseError> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            report.warnings.push(format!("{} disappeared before it could be read", path.display()));
-            return Ok(None);
-        }
-        Err(source) => return Err(ParseError::Io { path: path.to_path_buf(), source }),
-    };
+    let Some(mut file) = open_source(path, report)? else { return Ok(None) };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|source| ParseError::Io { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let relative = components(path.strip_prefix(root).unwrap_or(path));
     let name = relative.last().cloned().unwrap_or_default();
     let (session_id, project_id, mut encoding) =
