@@ -27,6 +27,125 @@ pub enum Command {
     Backfill(BackfillCommand),
     /// Run read-only SQL over the store.
     Query(QueryArgs),
+    /// Sessions: list, show one, or their lineage.
+    Sessions(SessionsCommand),
+    /// Statistics over the store.
+    Stats(StatsCommand),
+    /// Privacy-preserving exports (hashes and numbers only).
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsCommand {
+    #[command(subcommand)]
+    pub action: SessionsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// Sessions newest first, with counts, tokens and models.
+    List(SessionsListArgs),
+    /// One session's metadata and conversation.
+    Show {
+        /// A session id, native id, or a unique prefix of either.
+        id: String,
+        /// Print every part in full instead of trimming for a terminal.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lineage trees: sub-agents, continuations, forks and cross-client links.
+    Tree {
+        /// Show the tree holding this session (id or unique prefix); default: every tree.
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsListArgs {
+    /// Only this client (claude, codex, legacy).
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<Timestamp>,
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<Timestamp>,
+    /// Sessions whose cwd, project id or project name contains this text.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// At most this many sessions (0 for all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsCommand {
+    #[command(subcommand)]
+    pub action: StatsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsAction {
+    /// Per-UTC-day sessions, prompts, messages, tool calls, tokens and projects.
+    Daily(StatsDailyArgs),
+}
+
+/// What `stats daily --by` breaks down.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatsBy {
+    Model,
+    Project,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsDailyArgs {
+    /// From the UTC day of this time (whole days only).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<Timestamp>,
+    /// Through the UTC day of this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<Timestamp>,
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Break the days down by model or by project.
+    #[arg(long, value_enum)]
+    pub by: Option<StatsBy>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportCommand {
+    #[command(subcommand)]
+    pub action: ExportAction,
+}
+
+/// Export formats of `daily-activity`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ActivityFormat {
+    Posthog,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportAction {
+    /// One JSON line per session: hashed identity and session, end time, tool calls, tokens.
+    SessionEvents {
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Anonymous daily counters as a historical-migration batch (written, never sent).
+    DailyActivity {
+        #[arg(long, value_enum)]
+        format: ActivityFormat,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

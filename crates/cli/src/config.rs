@@ -44,6 +44,15 @@ impl Paths {
 pub struct Config {
     #[serde(default)]
     pub backfill: BackfillConfig,
+    #[serde(default)]
+    pub install: InstallConfig,
+}
+
+/// `[install]`: the per-install random id that exports hash (never a user name).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallConfig {
+    pub id: Option<String>,
 }
 
 /// `[backfill]` settings.
@@ -66,6 +75,27 @@ impl Config {
         };
         toml::from_str(&text).map_err(|error| ExitError::usage(format!("invalid config {}: {error}", path.display())))
     }
+}
+
+/// The install id from the config, creating and appending one on first use.
+pub fn ensure_install_id(path: &Path) -> Result<String, ExitError> {
+    let config = Config::load(path)?;
+    if let Some(id) = config.install.id.filter(|id| !id.trim().is_empty()) {
+        return Ok(id);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let separator = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
+    let text = format!("{existing}{separator}\n[install]\n# random, per-install; exports hash it\nid = \"{id}\"\n");
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)
+    };
+    write()
+        .map_err(|error| ExitError::failure(format!("cannot write the install id to {}: {error}", path.display())))?;
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -98,5 +128,23 @@ mod tests {
         let error = Config::load(&path).unwrap_err();
         assert_eq!(error.code, crate::exit::USAGE);
         assert!(error.message.contains("config.toml"), "{}", error.message);
+    }
+}
+
+#[cfg(test)]
+mod install_tests {
+    use super::*;
+
+    #[test]
+    fn install_id_is_created_once_and_kept_with_the_rest_of_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hindcast/config.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[backfill]\nretention_days = 30").unwrap();
+        let first = ensure_install_id(&path).unwrap();
+        assert_eq!(ensure_install_id(&path).unwrap(), first);
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.backfill.retention_days, Some(30));
+        assert_eq!(config.install.id.as_deref(), Some(first.as_str()));
     }
 }

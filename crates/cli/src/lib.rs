@@ -56,5 +56,8 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
             None => commands::backfill::run(&context, &backfill.run),
         },
         Command::Query(query) => commands::query::run(&context, &query),
+        Command::Sessions(sessions) => commands::sessions::run(&context, &sessions.action),
+        Command::Stats(stats) => commands::stats::run(&context, &stats.action),
+        Command::Export(export) => commands::export::run(&context, &export.action),
     }
 }

@@ -12,6 +12,7 @@ pub mod provider;
 pub mod registry;
 pub mod store;
 pub mod time_window;
+pub mod views;
 pub mod walk;
 
 #[cfg(any(test, feature = "testing"))]

@@ -20,6 +20,7 @@ pub const SUITES: &[(&str, super::Suite)] = &[
     ("backfill_claude_fixture", backfill_claude_fixture),
     ("backfill_codex_fixture", backfill_codex_fixture),
     ("backfill_legacy_fixture", backfill_legacy_fixture),
+    ("views", views),
 ];
 
 fn provider<'a>(document: &'a Value, name: &str) -> Result<&'a Value> {
@@ -448,5 +449,91 @@ fn backfill_legacy_fixture(binaries: &Binaries) -> Result<()> {
         sandbox.run(&binaries.hindcast, &["backfill", "legacy", "--from", &from, "--json"])?.expect_code(0)?.json()?;
     let legacy = provider(&document, "legacy")?;
     ensure!(legacy["rows_written"]["sessions"] == 1 && legacy["roots"][0]["origin"] == "--from", "{legacy}");
+    Ok(())
+}
+
+/// Sessions, lineage, daily stats and exports over a hermetic import of every fixture.
+fn views(binaries: &Binaries) -> Result<()> {
+    let mut sandbox = Sandbox::new()?;
+    sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    sandbox.install_fixture("codex", ".codex")?;
+    sandbox.install_fixture("legacy/home/.agent-orchestrator", ".agent-orchestrator")?;
+    sandbox.install_fixture("legacy/home/code", "code")?;
+    sandbox.run(&binaries.hindcast, &["sessions", "list"])?.expect_code(1)?.expect_stderr("no store at")?;
+    sandbox.run(&binaries.hindcast, &["backfill"])?.expect_code(0)?;
+
+    let listed =
+        sandbox.run(&binaries.hindcast, &["sessions", "list", "--limit", "0", "--json"])?.expect_code(0)?.json()?;
+    ensure!(
+        listed["schema"] == "hindcast.sessions/v1" && listed["sessions"].as_array().map(Vec::len) == Some(34),
+        "{listed}"
+    );
+    let claude = sandbox
+        .run(&binaries.hindcast, &["sessions", "list", "--client", "claude", "--limit", "0", "--json"])?
+        .json()?;
+    ensure!(claude["sessions"].as_array().map(Vec::len) == Some(15));
+    let human = sandbox.run(&binaries.hindcast, &["sessions", "list"])?.expect_code(0)?.stdout.clone();
+    ensure!(human.contains("started (UTC)") && human.contains("(34 sessions)"), "human list:\n{human}");
+
+    let shown = sandbox
+        .run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a1"])?
+        .expect_code(0)?
+        .stdout
+        .clone();
+    ensure!(shown.contains("Find the TODOs.") && shown.contains("→ shell_command"), "show:\n{shown}");
+    let json = sandbox
+        .run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a", "--json"])?
+        .expect_code(0)?
+        .json()?;
+    ensure!(json["session"]["messages"].as_array().map(Vec::len) == Some(14), "show by unique prefix");
+    sandbox.run(&binaries.hindcast, &["sessions", "show", "019c0000"])?.expect_code(2)?.expect_stderr("matches")?;
+    sandbox
+        .run(&binaries.hindcast, &["sessions", "show", "nope"])?
+        .expect_code(2)?
+        .expect_stderr("no session matches 'nope'")?;
+
+    let tree = sandbox.run(&binaries.hindcast, &["sessions", "tree"])?.expect_code(0)?.stdout.clone();
+    for expected in
+        ["subagent: claude 9a9a9a9a", "continuation: claude bbbbbbbb", "fork: codex", "resumes: claude aaaaaaaa"]
+    {
+        ensure!(tree.contains(expected), "tree lacks {expected:?}:\n{tree}");
+    }
+
+    let daily = sandbox.run(&binaries.hindcast, &["stats", "daily", "--json"])?.expect_code(0)?.json()?;
+    let total_input: i64 = daily["report"]["days"]
+        .as_array()
+        .context("days")?
+        .iter()
+        .map(|day| day["tokens"]["input"].as_i64().unwrap_or(0))
+        .sum();
+    ensure!(total_input == sandbox.query_i64("SELECT sum(input_tokens) FROM usage")?, "stats equal the usage table");
+    let window = sandbox
+        .run(&binaries.hindcast, &["stats", "daily", "--since", "2026-02-01", "--until", "2026-02-01", "--json"])?
+        .json()?;
+    ensure!(window["report"]["days"].as_array().map(Vec::len) == Some(1), "one whole UTC day: {window}");
+    let by_model =
+        sandbox.run(&binaries.hindcast, &["stats", "daily", "--by", "model", "--json"])?.expect_code(0)?.json()?;
+    ensure!(by_model["rows"].as_array().is_some_and(|rows| rows.iter().any(|row| row["key"] == "gpt-5-codex")));
+    sandbox.run(&binaries.hindcast, &["stats", "daily", "--by", "project"])?.expect_code(0)?;
+
+    let out = sandbox.home.join("events.jsonl");
+    let out_text = out.display().to_string();
+    sandbox.run(&binaries.hindcast, &["export", "session-events", "--out", &out_text])?.expect_code(0)?;
+    let first = std::fs::read(&out)?;
+    sandbox.run(&binaries.hindcast, &["export", "session-events", "--out", &out_text])?.expect_code(0)?;
+    ensure!(first == std::fs::read(&out)?, "re-export is byte-identical");
+    ensure!(String::from_utf8_lossy(&first).lines().count() == 34);
+    let config = std::fs::read_to_string(sandbox.home.join(".config/hindcast/config.toml"))?;
+    ensure!(config.contains("[install]"), "the install id is kept in the config");
+    let batch = sandbox
+        .run(&binaries.hindcast, &["export", "daily-activity", "--format", "posthog"])?
+        .expect_code(0)?
+        .json()?;
+    ensure!(batch["historical_migration"] == true && batch["batch"][0]["event"] == "install_inferred", "{batch}");
+    sandbox.set_env("DO_NOT_TRACK", "1");
+    sandbox
+        .run(&binaries.hindcast, &["export", "daily-activity", "--format", "posthog"])?
+        .expect_code(2)?
+        .expect_stderr("DO_NOT_TRACK")?;
     Ok(())
 }

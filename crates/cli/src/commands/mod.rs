@@ -1,7 +1,10 @@
 //! The subcommands and what they share: the environment, the registry and the resolved paths.
 
 pub mod backfill;
+pub mod export;
 pub mod query;
+pub mod sessions;
+pub mod stats;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,57 @@
+//! `hindcast export session-events | daily-activity`: files of hashes and numbers, sent nowhere.
+
+use std::path::Path;
+
+use hindcast_core::store::Store;
+use hindcast_core::views::export;
+
+use super::Context;
+use super::sessions::view_error;
+use crate::cli::ExportAction;
+use crate::config::ensure_install_id;
+use crate::exit::{self, ExitError};
+use crate::output::print_stdout;
+
+pub fn run(context: &Context, action: &ExportAction) -> anyhow::Result<u8> {
+    let paths = context.paths()?;
+    let conn = Store::open_read_only(&paths.db).map_err(|error| ExitError::failure(error.to_string()))?;
+    match action {
+        ExportAction::SessionEvents { out } => {
+            let install_id = ensure_install_id(&paths.config)?;
+            let events = export::session_events(&conn, &install_id).map_err(view_error)?;
+            let mut text = String::new();
+            for event in &events {
+                text.push_str(&serde_json::to_string(event).expect("events serialize"));
+                text.push('\n');
+            }
+            write_out(out.as_deref(), &text)?;
+        }
+        ExportAction::DailyActivity { format: _, out } => {
+            if context.env.var("DO_NOT_TRACK").is_some_and(|value| value != "0" && !value.eq_ignore_ascii_case("false"))
+            {
+                return Err(ExitError::usage(
+                    "DO_NOT_TRACK is set: refusing to export daily activity for an analytics service (unset it to export)".into(),
+                )
+                .into());
+            }
+            let install_id = ensure_install_id(&paths.config)?;
+            let batch =
+                export::posthog_daily_activity(&conn, &install_id, jiff::Timestamp::now()).map_err(view_error)?;
+            let mut text = serde_json::to_string_pretty(&batch).expect("the batch serializes");
+            text.push('\n');
+            write_out(out.as_deref(), &text)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn write_out(out: Option<&Path>, text: &str) -> Result<(), ExitError> {
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|error| ExitError::failure(format!("cannot write {}: {error}", path.display()))),
+        None => {
+            print_stdout(text);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `hindcast sessions list | show | tree`.
+
+use hindcast_core::store::Store;
+use hindcast_core::time_window::TimeWindow;
+use hindcast_core::views::sessions::{self, SessionFilter, SessionSummary, TreeNode};
+use hindcast_core::views::{TextWindow, ViewError};
+use serde_json::json;
+
+use super::Context;
+use crate::cli::{SessionsAction, SessionsListArgs};
+use crate::exit::{self, ExitError};
+use crate::output::{print_json, print_stdout, table};
+
+/// Maps view errors to exit codes: an unknown or ambiguous id is a usage error.
+pub fn view_error(error: ViewError) -> ExitError {
+    match error {
+        ViewError::NotFound(_) | ViewError::Ambiguous { .. } => ExitError::usage(error.to_string()),
+        ViewError::Sqlite(_) => ExitError::failure(error.to_string()),
+    }
+}
+
+pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
+    let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
+    match action {
+        SessionsAction::List(args) => list(&conn, args),
+        SessionsAction::Show { id, full, json } => {
+            let session_id = sessions::resolve(&conn, id).map_err(view_error)?;
+            let detail = sessions::show(&conn, &session_id).map_err(view_error)?;
+            if *json {
+                print_json(&json!({ "schema": "hindcast.session/v1", "session": detail }));
+            } else {
+                print_stdout(&render_detail(&detail, *full));
+            }
+            Ok(exit::OK)
+        }
+        SessionsAction::Tree { id, json } => {
+            let root = match id {
+                Some(id) => Some(sessions::resolve(&conn, id).map_err(view_error)?),
+                None => None,
+            };
+            let trees = sessions::tree(&conn, root.as_deref()).map_err(view_error)?;
+            if *json {
+                print_json(&json!({ "schema": "hindcast.session-tree/v1", "trees": trees }));
+            } else if trees.is_empty() {
+                print_stdout("No session has sub-agents, continuations, forks or links.\n");
+            } else {
+                let mut text = String::new();
+                for tree in &trees {
+                    render_tree(tree, 0, &mut text);
+                }
+                print_stdout(&text);
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn list(conn: &rusqlite::Connection, args: &SessionsListArgs) -> anyhow::Result<u8> {
+    let window = TimeWindow::new(args.since, args.until).map_err(|error| ExitError::usage(error.to_string()))?;
+    let filter = SessionFilter {
+        client: args.client.clone(),
+        window: TextWindow::from_window(&window),
+        project: args.project.clone(),
+        limit: (args.limit > 0).then_some(args.limit),
+    };
+    let rows = sessions::list(conn, &filter).map_err(view_error)?;
+    if args.json {
+        print_json(&json!({ "schema": "hindcast.sessions/v1", "sessions": rows }));
+        return Ok(exit::OK);
+    }
+    let mut rendered =
+        table(&["started (UTC)", "client", "title", "project", "duration", "msgs", "tools", "tokens", "models", "id"]);
+    for row in &rows {
+        rendered.add_row([
+            row.started_at.as_deref().map(|at| at.get(..16).unwrap_or(at).replace('T', " ")).unwrap_or_default(),
+            row.client.clone(),
+            trim(row.title.as_deref().unwrap_or(""), 40),
+            trim(row.project.as_deref().unwrap_or(""), 30),
+            row.duration_seconds.map(duration).unwrap_or_default(),
+            row.messages.to_string(),
+            row.tool_calls.to_string(),
+            (row.tokens.input + row.tokens.output).to_string(),
+            row.models.join(", "),
+            row.session_id.get(..12).unwrap_or(&row.session_id).to_string(),
+        ]);
+    }
+    print_stdout(&format!("{rendered}\n({} session{})\n", rows.len(), if rows.len() == 1 { "" } else { "s" }));
+    Ok(exit::OK)
+}
+
+fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Shortens `text` to `limit` characters on one line.
+fn trim(text: &str, limit: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= limit {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(limit.saturating_sub(1)).collect::<String>())
+    }
+}
+
+fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
+    let summary: &SessionSummary = &detail.summary;
+    let mut text = format!(
+        "{} session {}\n  id:       {}\n  title:    {}\n  project:  {}\n  started:  {}\n  ended:    {}\n  models:   {}\n  tokens:   input {} (cached {}), output {} (reasoning {})\n",
+        summary.client,
+        summary.native_id,
+        summary.session_id,
+        summary.title.as_deref().unwrap_or("-"),
+        summary.project.as_deref().unwrap_or("-"),
+        summary.started_at.as_deref().unwrap_or("-"),
+        summary.ended_at.as_deref().unwrap_or("-"),
+        summary.models.join(", "),
+        summary.tokens.input,
+        summary.tokens.cached_input,
+        summary.tokens.output,
+        summary.tokens.reasoning,
+    );
+    if let (Some(parent), Some(relationship)) = (&summary.parent_session_id, &summary.relationship) {
+        text.push_str(&format!("  parent:   {relationship} of {parent}\n"));
+    }
+    text.push('\n');
+    let limit = if full { usize::MAX } else { 400 };
+    for message in &detail.messages {
+        let mut flags = Vec::new();
+        for (on, name) in [
+            (message.sidechain, "sidechain"),
+            (message.meta, "meta"),
+            (message.injected, "injected"),
+            (message.compact_summary, "compact summary"),
+            (message.compact_boundary, "compaction"),
+            (message.api_error, "api error"),
+        ] {
+            if on {
+                flags.push(name);
+            }
+        }
+        let stamp = message.timestamp.as_deref().map(|at| at.get(11..19).unwrap_or(at)).unwrap_or("--:--:--");
+        let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
+        text.push_str(&format!("{stamp} {}{flags}\n", message.role));
+        for part in &message.parts {
+            let line = match part.kind.as_str() {
+                "tool_call" => format!(
+                    "  → {}({})",
+                    part.tool_name.as_deref().unwrap_or("tool"),
+                    trim(&part.tool_input.as_ref().map(ToString::to_string).unwrap_or_default(), limit.min(200))
+                ),
+                "tool_result" => format!(
+                    "  ← {}{}",
+                    if part.is_error == Some(true) { "error: " } else { "" },
+                    clip(part.text.as_deref().unwrap_or(""), limit)
+                ),
+                "thinking" => format!("  (thinking) {}", clip(part.text.as_deref().unwrap_or(""), limit)),
+                "image" => "  [image]".to_string(),
+                "other" => "  [other content]".to_string(),
+                _ => format!("  {}", clip(part.text.as_deref().unwrap_or(""), limit)),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Keeps line breaks but stops after `limit` characters.
+fn clip(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.replace('\n', "\n  ");
+    }
+    let kept: String = text.chars().take(limit).collect();
+    format!("{}… ({} more characters; --full shows all)", kept.replace('\n', "\n  "), text.chars().count() - limit)
+}
+
+fn render_tree(node: &TreeNode, depth: usize, text: &mut String) {
+    let indent = "    ".repeat(depth);
+    let label = node.relationship.as_deref().map(|relationship| format!("{relationship}: ")).unwrap_or_default();
+    text.push_str(&format!(
+        "{indent}{}{label}{} {} {}  {}\n",
+        if depth == 0 { "" } else { "└─ " },
+        node.client,
+        trim(&node.native_id, 60),
+        node.started_at.as_deref().unwrap_or(""),
+        trim(node.title.as_deref().unwrap_or(""), 50),
+    ));
+    for child in &node.children {
+        render_tree(child, depth + 1, text);
+    }
+}

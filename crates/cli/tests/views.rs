@@ -1,0 +1,232 @@
+//! Views over a store built from the fixtures and the shared corpora with the real providers:
+//! snapshots of their JSON, token totals against the usage table and the verified corpus totals,
+//! export privacy (planted markers never leak) and determinism.
+#![cfg(feature = "providers")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hindcast_core::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
+use hindcast_core::envelope::EventLog;
+use hindcast_core::provider::{Environment, Provider};
+use hindcast_core::registry::MaterializerRegistry;
+use hindcast_core::store::{Store, StoreOptions};
+use hindcast_core::time_window::TimeWindow;
+use hindcast_core::views::export::{posthog_daily_activity, session_events};
+use hindcast_core::views::sessions::{self, SessionFilter};
+use hindcast_core::views::stats::{self, Breakdown, StatsFilter};
+use rusqlite::Connection;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![
+        Arc::new(hindcast_provider_claude::ClaudeProvider),
+        Arc::new(hindcast_provider_codex::CodexProvider),
+        Arc::new(hindcast_provider_legacy::LegacyProvider),
+    ]
+}
+
+/// Imports with the real pipeline into a fresh store and opens it read-only.
+fn build_store(dir: &Path, env: &Environment) -> Connection {
+    let db = dir.join("h.db");
+    let materializers = MaterializerRegistry::builtin();
+    let events = EventLog::disabled();
+    let context =
+        RunContext { materializers: &materializers, env, events: &events, observer: &SilentObserver, cancel: None };
+    let mut store = Store::open(&db, StoreOptions::default()).unwrap();
+    let report = run_backfill(&providers(), Some(&mut store), &BackfillOptions::new(TimeWindow::ALL, false), &context);
+    assert!(
+        report.providers.iter().all(|p| p.error.is_none()),
+        "{:?}",
+        report.providers.iter().map(|p| &p.error).collect::<Vec<_>>()
+    );
+    drop(store);
+    Store::open_read_only(&db).unwrap()
+}
+
+fn fixture_store(dir: &Path) -> Connection {
+    let fixtures = workspace().join("fixtures");
+    let env = Environment::with_home(fixtures.join("legacy/home"))
+        .set_var("CLAUDE_CONFIG_DIR", fixtures.join("claude/projects").display().to_string())
+        .set_var("CODEX_HOME", fixtures.join("codex").display().to_string());
+    build_store(dir, &env)
+}
+
+#[test]
+fn view_outputs_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = fixture_store(dir.path());
+    let listed = sessions::list(&conn, &SessionFilter::default()).unwrap();
+    assert_eq!(listed.len(), 15 + 10 + 9);
+    insta::assert_json_snapshot!("sessions_list", listed);
+    let claude_only = sessions::list(
+        &conn,
+        &SessionFilter { client: Some("claude".into()), limit: Some(3), ..SessionFilter::default() },
+    )
+    .unwrap();
+    assert_eq!(claude_only.len(), 3);
+    assert!(claude_only.windows(2).all(|pair| pair[0].started_at >= pair[1].started_at), "newest first");
+    let by_project =
+        sessions::list(&conn, &SessionFilter { project: Some("Shop (overlay)".into()), ..SessionFilter::default() })
+            .unwrap();
+    assert_eq!(by_project.len(), 5, "legacy sessions by project display name");
+
+    let id = sessions::resolve(&conn, "019c0000-0000-7000-8000-0000000000a1").unwrap();
+    assert_eq!(sessions::resolve(&conn, &id[..10]).unwrap(), id, "a unique prefix resolves");
+    assert!(sessions::resolve(&conn, "019c0000").is_err(), "an ambiguous prefix is refused");
+    insta::assert_json_snapshot!("session_show", sessions::show(&conn, &id).unwrap(), { ".metadata" => "[metadata]" });
+    insta::assert_json_snapshot!("session_trees", sessions::tree(&conn, None).unwrap());
+
+    let daily = stats::daily(&conn, &StatsFilter::default()).unwrap();
+    insta::assert_json_snapshot!("stats_daily", daily);
+    insta::assert_json_snapshot!(
+        "stats_by_model",
+        stats::breakdown(&conn, &StatsFilter::default(), Breakdown::Model).unwrap()
+    );
+    insta::assert_json_snapshot!(
+        "stats_by_project",
+        stats::breakdown(&conn, &StatsFilter::default(), Breakdown::Project).unwrap()
+    );
+}
+
+#[test]
+fn daily_token_totals_equal_the_usage_table_for_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = fixture_store(dir.path());
+    for (since, until) in [(None, None), (Some("2026-02-01"), Some("2026-03-04")), (Some("2026-05-01"), None)] {
+        let filter =
+            StatsFilter { since_day: since.map(str::to_string), until_day: until.map(str::to_string), client: None };
+        let report = stats::daily(&conn, &filter).unwrap();
+        let (input, cached, output): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(cache_read_tokens), 0), coalesce(sum(output_tokens), 0) FROM usage \
+                 WHERE timestamp >= '2024-01-01' AND (?1 IS NULL OR substr(timestamp, 1, 10) >= ?1) AND (?2 IS NULL OR substr(timestamp, 1, 10) < ?2)",
+                [since, until],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (report.totals.input, report.totals.cached_input, report.totals.output),
+            (input, cached, output),
+            "{since:?}..{until:?}"
+        );
+        let summed: i64 = report.days.iter().map(|day| day.tokens.input).sum();
+        assert_eq!(summed, input);
+    }
+}
+
+#[test]
+fn daily_totals_on_the_shared_corpora_match_the_verified_totals() {
+    let corpus = workspace().join("../shared/corpus");
+    assert!(corpus.is_dir(), "the shared corpus is expected at {}", corpus.display());
+    let corpus = corpus.canonicalize().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("spotter/projects")).unwrap();
+    std::os::unix::fs::symlink(corpus.join("claude/spotter"), home.path().join("spotter/projects/spotter")).unwrap();
+    std::fs::create_dir_all(home.path().join("codex/sessions")).unwrap();
+    for source in ["agent-history", "agtrace", "codemie-code", "localpush"] {
+        std::os::unix::fs::symlink(corpus.join("codex").join(source), home.path().join("codex/sessions").join(source))
+            .unwrap();
+    }
+    let claude_roots = format!(
+        "{},{},{}",
+        corpus.join("claude/claude-code-log").display(),
+        corpus.join("claude/claude-code-viewer").display(),
+        home.path().join("spotter").display()
+    );
+    let env = Environment::with_home(home.path())
+        .set_var("CLAUDE_CONFIG_DIR", claude_roots)
+        .set_var("CODEX_HOME", home.path().join("codex").display().to_string());
+    let conn = build_store(home.path(), &env);
+    let totals = |client: &str| {
+        stats::daily(&conn, &StatsFilter { client: Some(client.into()), ..StatsFilter::default() }).unwrap().totals
+    };
+    // Verified against ccusage 20.0.24 in the provider issues (docs/providers/*.md).
+    let claude = totals("claude");
+    assert_eq!(claude.input - claude.cached_input - claude.cache_creation, 10_197);
+    assert_eq!((claude.output, claude.cached_input, claude.cache_creation), (154_047, 31_801_129, 1_346_161));
+    let codex = totals("codex");
+    assert_eq!((codex.input - codex.cached_input, codex.cached_input), (3_786_621, 43_688_320));
+    assert_eq!((codex.output, codex.reasoning), (181_464, 62_771));
+}
+
+/// A store whose prompts, paths, titles, ids and branches carry unique markers.
+fn marked_store(dir: &Path) -> Connection {
+    let marker_session = "0be11ca7-0000-4000-8000-00000000beef";
+    let projects = dir.join("claude/projects/-home-MARKERPATH-repo");
+    std::fs::create_dir_all(&projects).unwrap();
+    let lines = [
+        format!(r#"{{"type":"custom-title","customTitle":"MARKERTITLE secret plan","sessionId":"{marker_session}"}}"#),
+        format!(
+            r#"{{"parentUuid":null,"isSidechain":false,"type":"user","cwd":"/home/MARKERPATH/repo","sessionId":"{marker_session}","version":"2.1.38","gitBranch":"MARKERBRANCH","message":{{"role":"user","content":"MARKERPROMPT please"}},"uuid":"11111111-aaaa-4aaa-8aaa-MARKERUUID01","timestamp":"2026-01-10T10:00:00.000Z"}}"#
+        ),
+        format!(
+            r#"{{"parentUuid":"11111111-aaaa-4aaa-8aaa-MARKERUUID01","isSidechain":false,"type":"assistant","cwd":"/home/MARKERPATH/repo","sessionId":"{marker_session}","version":"2.1.38","message":{{"id":"msg_MARKERMSG","model":"claude-sonnet-4-5","role":"assistant","content":[{{"type":"text","text":"MARKERREPLY"}}],"usage":{{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}}},"requestId":"req_MARKERREQ","uuid":"22222222-aaaa-4aaa-8aaa-MARKERUUID02","timestamp":"2026-01-10T10:00:02.000Z"}}"#
+        ),
+    ];
+    std::fs::write(projects.join(format!("{marker_session}.jsonl")), lines.join("\n") + "\n").unwrap();
+    let codex = dir.join("codex/sessions");
+    std::fs::create_dir_all(&codex).unwrap();
+    std::fs::write(
+        codex.join("rollout-2026-01-11T10-00-00-019c0000-0000-7000-8000-0000000beef1.jsonl"),
+        concat!(
+            r#"{"timestamp":"2026-01-11T10:00:00.000Z","type":"session_meta","payload":{"id":"019c0000-0000-7000-8000-0000000beef1","timestamp":"2026-01-11T10:00:00.000Z","cwd":"/home/MARKERPATH/other","originator":"codex_cli_rs","cli_version":"0.99.0","git":{"commit_hash":"abcdef0123456789","branch":"MARKERBRANCH","repository_url":"https://example.invalid/MARKERORIGIN.git"}}}"#,
+            "\n",
+            r#"{"timestamp":"2026-01-11T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"MARKERPROMPT two"}]}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let env = Environment::with_home(dir.join("nohome"))
+        .set_var("CLAUDE_CONFIG_DIR", dir.join("claude").display().to_string())
+        .set_var("CODEX_HOME", dir.join("codex").display().to_string());
+    build_store(dir, &env)
+}
+
+#[test]
+fn exports_never_contain_text_paths_titles_or_raw_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = marked_store(dir.path());
+    let events = serde_json::to_string(&session_events(&conn, "install-MARKERINSTALL").unwrap()).unwrap();
+    let far_future = "2030-01-01T00:00:00Z".parse().unwrap();
+    let activity =
+        serde_json::to_string(&posthog_daily_activity(&conn, "install-MARKERINSTALL", far_future).unwrap()).unwrap();
+    assert!(events.contains("identity_hash") && activity.contains("daily_activity"), "the exports are not empty");
+    for marker in ["MARKER", "beef", "0be11ca7", "secret", "please", "req_", "msg_", "/home", "example.invalid"] {
+        assert!(!events.contains(marker), "session-events leaks {marker}: {events}");
+        assert!(!activity.contains(marker), "daily-activity leaks {marker}: {activity}");
+    }
+    assert!(events.contains("\"branch_commit\":\"abcdef012345\""), "the commit, cut to 12 characters, is allowed");
+}
+
+#[test]
+fn exports_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = fixture_store(dir.path());
+    let now = "2027-01-01T00:00:00Z".parse().unwrap();
+    let first = (
+        serde_json::to_vec(&session_events(&conn, "i").unwrap()).unwrap(),
+        posthog_daily_activity(&conn, "i", now).unwrap(),
+    );
+    let second = (
+        serde_json::to_vec(&session_events(&conn, "i").unwrap()).unwrap(),
+        posthog_daily_activity(&conn, "i", now).unwrap(),
+    );
+    assert_eq!(first.0, second.0);
+    assert_eq!(serde_json::to_vec(&first.1).unwrap(), serde_json::to_vec(&second.1).unwrap());
+    let batch = first.1["batch"].as_array().unwrap();
+    assert_eq!(batch[0]["event"], "install_inferred");
+    assert!(batch.iter().all(|event| event["timestamp"].as_str().unwrap().ends_with("T12:00:00Z")));
+    assert!(batch.iter().all(|event| event["properties"]["backfilled"] == true));
+    let recent = posthog_daily_activity(&conn, "i", "2026-09-03T10:00:00Z".parse().unwrap()).unwrap();
+    let days: Vec<&str> =
+        recent["batch"].as_array().unwrap().iter().map(|e| e["timestamp"].as_str().unwrap()).collect();
+    assert!(
+        !days.iter().any(|day| day.starts_with("2026-09-02") || day.starts_with("2026-09-01")),
+        "days less than 60 hours old are held back"
+    );
+    assert!(days.iter().any(|day| day.starts_with("2026-05-12")));
+}

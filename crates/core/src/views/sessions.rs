@@ -1,0 +1,354 @@
+//! Sessions: a newest-first list with counts, one session with its conversation, and lineage trees.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{TextWindow, ViewError};
+
+/// Filters of `sessions list`.
+#[derive(Clone, Debug, Default)]
+pub struct SessionFilter {
+    pub client: Option<String>,
+    pub window: TextWindow,
+    /// Substring of the cwd, the project id or the project's display name.
+    pub project: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// Token totals of a session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    pub input: i64,
+    pub cached_input: i64,
+    pub cache_creation: i64,
+    pub output: i64,
+    pub reasoning: i64,
+}
+
+/// One row of `sessions list`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub client: String,
+    pub native_id: String,
+    pub title: Option<String>,
+    pub cwd: Option<String>,
+    pub project: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub messages: i64,
+    pub tool_calls: i64,
+    pub tokens: Tokens,
+    pub models: Vec<String>,
+    pub parent_session_id: Option<String>,
+    pub relationship: Option<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "s.session_id, s.client, s.native_id, s.title, s.cwd, \
+    coalesce(json_extract(s.metadata, '$.project_id'), s.cwd) AS project, s.started_at, s.ended_at, \
+    CAST(round((julianday(s.ended_at) - julianday(s.started_at)) * 86400) AS INTEGER), \
+    (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id), \
+    (SELECT count(*) FROM messages m JOIN parts p ON p.message_id = m.message_id \
+       WHERE m.session_id = s.session_id AND p.kind = 'tool_call'), \
+    (SELECT coalesce(sum(input_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
+    (SELECT coalesce(sum(cache_read_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
+    (SELECT coalesce(sum(cache_creation_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
+    (SELECT coalesce(sum(output_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
+    (SELECT coalesce(sum(reasoning_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
+    s.models, s.parent_session_id, s.relationship";
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
+    let models: String = row.get(16)?;
+    Ok(SessionSummary {
+        session_id: row.get(0)?,
+        client: row.get(1)?,
+        native_id: row.get(2)?,
+        title: row.get(3)?,
+        cwd: row.get(4)?,
+        project: row.get(5)?,
+        started_at: row.get(6)?,
+        ended_at: row.get(7)?,
+        duration_seconds: row.get(8)?,
+        messages: row.get(9)?,
+        tool_calls: row.get(10)?,
+        tokens: Tokens {
+            input: row.get(11)?,
+            cached_input: row.get(12)?,
+            cache_creation: row.get(13)?,
+            output: row.get(14)?,
+            reasoning: row.get(15)?,
+        },
+        models: serde_json::from_str(&models).unwrap_or_default(),
+        parent_session_id: row.get(17)?,
+        relationship: row.get(18)?,
+    })
+}
+
+/// Sessions, newest first.
+pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSummary>, ViewError> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM sessions s \
+         LEFT JOIN projects pr ON pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id') \
+         WHERE (?1 IS NULL OR s.client = ?1) \
+           AND (?2 IS NULL OR coalesce(s.ended_at, s.started_at) >= ?2) \
+           AND (?3 IS NULL OR s.started_at < ?3) \
+           AND (?4 IS NULL OR instr(lower(coalesce(s.cwd, '')), lower(?4)) > 0 \
+                OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), lower(?4)) > 0 \
+                OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0) \
+         ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_id LIMIT ?5"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let limit = filter.limit.map_or(-1, |limit| limit as i64);
+    let rows = statement.query_map(
+        params![filter.client, filter.window.since, filter.window.until, filter.project, limit],
+        summary_from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Resolves a session id or a unique prefix of a session id or native id.
+pub fn resolve(conn: &Connection, prefix: &str) -> Result<String, ViewError> {
+    let mut statement = conn.prepare(
+        "SELECT session_id, native_id FROM sessions WHERE session_id = ?1 OR native_id = ?1 \
+         UNION SELECT session_id, native_id FROM sessions \
+         WHERE substr(session_id, 1, length(?1)) = ?1 OR substr(native_id, 1, length(?1)) = ?1 LIMIT 6",
+    )?;
+    let exact: Option<String> = conn
+        .query_row("SELECT session_id FROM sessions WHERE session_id = ?1 OR native_id = ?1 LIMIT 1", [prefix], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    if let Some(id) = exact {
+        return Ok(id);
+    }
+    let matches: Vec<(String, String)> =
+        statement.query_map([prefix], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
+    match matches.len() {
+        0 => Err(ViewError::NotFound(prefix.to_string())),
+        1 => Ok(matches[0].0.clone()),
+        count => Err(ViewError::Ambiguous {
+            prefix: prefix.to_string(),
+            count,
+            examples: matches.iter().take(3).map(|(_, native)| native.clone()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// One part of a message in `sessions show`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartView {
+    pub kind: String,
+    pub text: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_call_id: Option<String>,
+    pub tool_input: Option<Value>,
+    pub is_error: Option<bool>,
+}
+
+/// One message in `sessions show`.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageView {
+    pub role: String,
+    pub timestamp: Option<String>,
+    pub model: Option<String>,
+    pub sidechain: bool,
+    pub meta: bool,
+    pub injected: bool,
+    pub compact_summary: bool,
+    pub compact_boundary: bool,
+    pub api_error: bool,
+    pub parts: Vec<PartView>,
+}
+
+/// `sessions show`: the summary, stored metadata and the conversation in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionDetail {
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub client_version: Option<String>,
+    pub entrypoint: Option<String>,
+    pub permission_mode: Option<String>,
+    pub sandbox_mode: Option<String>,
+    pub approval_mode: Option<String>,
+    pub metadata: Value,
+    pub messages: Vec<MessageView>,
+}
+
+/// One session with its conversation.
+pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewError> {
+    let summary = conn
+        .query_row(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM sessions s WHERE s.session_id = ?1"),
+            [session_id],
+            summary_from_row,
+        )
+        .optional()?
+        .ok_or_else(|| ViewError::NotFound(session_id.to_string()))?;
+    let (git_branch, git_commit, client_version, entrypoint, permission_mode, sandbox_mode, approval_mode, metadata) = conn
+        .query_row(
+            "SELECT git_branch, git_commit, client_version, entrypoint, permission_mode, sandbox_mode, approval_mode, metadata \
+             FROM sessions WHERE session_id = ?1",
+            [session_id],
+            |row| {
+                let metadata: String = row.get(7)?;
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, metadata))
+            },
+        )?;
+    let mut parts_statement = conn.prepare_cached(
+        "SELECT kind, text, tool_name, tool_call_id, tool_input, is_error FROM parts WHERE message_id = ?1 ORDER BY part_index",
+    )?;
+    let mut statement = conn.prepare(
+        "SELECT message_id, role, timestamp, model, is_sidechain, is_meta, is_injected, is_compact_summary, \
+         is_compact_boundary, is_api_error FROM messages WHERE session_id = ?1 ORDER BY seq",
+    )?;
+    let mut messages = Vec::new();
+    let mut rows = statement.query([session_id])?;
+    while let Some(row) = rows.next()? {
+        let message_id: String = row.get(0)?;
+        let parts = parts_statement
+            .query_map([&message_id], |part| {
+                let input: Option<String> = part.get(4)?;
+                Ok(PartView {
+                    kind: part.get(0)?,
+                    text: part.get(1)?,
+                    tool_name: part.get(2)?,
+                    tool_call_id: part.get(3)?,
+                    tool_input: input.and_then(|text| serde_json::from_str(&text).ok()),
+                    is_error: part.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.push(MessageView {
+            role: row.get(1)?,
+            timestamp: row.get(2)?,
+            model: row.get(3)?,
+            sidechain: row.get(4)?,
+            meta: row.get(5)?,
+            injected: row.get(6)?,
+            compact_summary: row.get(7)?,
+            compact_boundary: row.get(8)?,
+            api_error: row.get(9)?,
+            parts,
+        });
+    }
+    Ok(SessionDetail {
+        summary,
+        git_branch,
+        git_commit,
+        client_version,
+        entrypoint,
+        permission_mode,
+        sandbox_mode,
+        approval_mode,
+        metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+        messages,
+    })
+}
+
+/// A node of a lineage tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct TreeNode {
+    pub session_id: String,
+    pub client: String,
+    pub native_id: String,
+    pub title: Option<String>,
+    pub started_at: Option<String>,
+    /// How this node relates to its parent (`subagent`, `continuation`, `fork`, `resumes`, `resumed by`).
+    pub relationship: Option<String>,
+    pub children: Vec<TreeNode>,
+}
+
+type NodeRow = (String, String, String, Option<String>, Option<String>);
+
+fn node_row(conn: &Connection, session_id: &str) -> Result<Option<NodeRow>, ViewError> {
+    Ok(conn
+        .query_row(
+            "SELECT session_id, client, native_id, title, started_at FROM sessions WHERE session_id = ?1",
+            [session_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+        )
+        .optional()?)
+}
+
+/// Children: sessions naming this one as parent, plus cross-client links (a legacy orchestrator
+/// session and the Claude/Codex session it resumes).
+fn children(conn: &Connection, session_id: &str) -> Result<Vec<(String, String)>, ViewError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT session_id, relationship FROM sessions WHERE parent_session_id = ?1 \
+         UNION ALL SELECT linked_session_id, kind FROM session_links WHERE session_id = ?1 AND direction = 'outgoing' \
+         ORDER BY 1",
+    )?;
+    let rows = statement.query_map([session_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn build(
+    conn: &Connection,
+    session_id: &str,
+    relationship: Option<String>,
+    depth: usize,
+) -> Result<Option<TreeNode>, ViewError> {
+    let Some((session_id, client, native_id, title, started_at)) = node_row(conn, session_id)? else { return Ok(None) };
+    let mut node = TreeNode {
+        session_id: session_id.clone(),
+        client,
+        native_id,
+        title,
+        started_at,
+        relationship,
+        children: Vec::new(),
+    };
+    if depth < 64 {
+        let mut kids = Vec::new();
+        for (child, kind) in children(conn, &session_id)? {
+            if let Some(child) = build(conn, &child, Some(kind), depth + 1)? {
+                kids.push(child);
+            }
+        }
+        kids.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.session_id.cmp(&b.session_id)));
+        node.children = kids;
+    }
+    Ok(Some(node))
+}
+
+/// Lineage: the tree holding `session_id` (from its root), or every tree with at least one child.
+pub fn tree(conn: &Connection, session_id: Option<&str>) -> Result<Vec<TreeNode>, ViewError> {
+    let roots: Vec<String> = match session_id {
+        Some(id) => {
+            let mut current = id.to_string();
+            for _ in 0..64 {
+                let parent: Option<String> = conn
+                    .query_row("SELECT parent_session_id FROM sessions WHERE session_id = ?1", [&current], |row| {
+                        row.get(0)
+                    })
+                    .optional()?
+                    .flatten()
+                    .filter(|parent: &String| node_row(conn, parent).ok().flatten().is_some());
+                match parent {
+                    Some(parent) => current = parent,
+                    None => break,
+                }
+            }
+            vec![current]
+        }
+        None => {
+            let mut statement = conn.prepare(
+                "SELECT s.session_id FROM sessions s WHERE (s.parent_session_id IS NULL \
+                   OR s.parent_session_id NOT IN (SELECT session_id FROM sessions)) \
+                 AND (EXISTS (SELECT 1 FROM sessions c WHERE c.parent_session_id = s.session_id) \
+                   OR EXISTS (SELECT 1 FROM session_links l WHERE l.session_id = s.session_id AND l.direction = 'outgoing')) \
+                 ORDER BY s.started_at, s.session_id",
+            )?;
+            statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?
+        }
+    };
+    let mut trees = Vec::new();
+    for root in roots {
+        trees.extend(build(conn, &root, None, 0)?);
+    }
+    Ok(trees)
+}

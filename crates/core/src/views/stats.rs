@@ -1,0 +1,297 @@
+//! `stats daily`: per-UTC-day activity and token counters, with model and project breakdowns.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::ViewError;
+use super::sessions::Tokens;
+
+/// Timestamps before this are corrupt (clock resets, seconds read as milliseconds, ...).
+pub const EARLIEST_VALID: &str = "2024-01-01";
+
+/// Filters of `stats daily`, as whole UTC days: `[since_day, until_day)` (`YYYY-MM-DD`).
+#[derive(Clone, Debug, Default)]
+pub struct StatsFilter {
+    pub since_day: Option<String>,
+    pub until_day: Option<String>,
+    pub client: Option<String>,
+}
+
+impl StatsFilter {
+    /// Widens a time window to whole UTC days: from the day of `since` through the day of `until`
+    /// (that day excluded only when `until` is exactly its midnight).
+    pub fn whole_days(window: &crate::time_window::TimeWindow, client: Option<String>) -> Self {
+        let utc = |timestamp: jiff::Timestamp| timestamp.to_zoned(jiff::tz::TimeZone::UTC);
+        let since_day = window.since.map(|since| utc(since).date().to_string());
+        let until_day = window.until.map(|until| {
+            let zoned = utc(until);
+            let date = zoned.date();
+            let end =
+                if zoned.time() == jiff::civil::Time::midnight() { date } else { date.tomorrow().unwrap_or(date) };
+            end.to_string()
+        });
+        Self { since_day, until_day, client }
+    }
+}
+
+/// Per-client counters of a day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClientDay {
+    pub sessions: i64,
+    pub messages: i64,
+}
+
+/// Per-model counters of a day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelDay {
+    pub responses: i64,
+    pub tokens: Tokens,
+}
+
+/// The counters of one UTC day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DayStats {
+    pub day: String,
+    /// Sessions started that day.
+    pub sessions: i64,
+    /// Prompts a human typed: user messages that are not tool results, injected context, harness
+    /// meta, compaction summaries or sub-agent traffic.
+    pub user_prompts: i64,
+    pub messages: i64,
+    pub tool_calls: i64,
+    /// Messages of sub-agent sessions and side threads.
+    pub subagent_messages: i64,
+    pub tokens: Tokens,
+    /// Distinct projects with activity, counted once across clients.
+    pub projects: i64,
+    pub clients: BTreeMap<String, ClientDay>,
+    pub models: BTreeMap<String, ModelDay>,
+}
+
+/// Rows with a timestamp before [`EARLIEST_VALID`], left out of every day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CorruptTimestamps {
+    pub sessions: i64,
+    pub messages: i64,
+    pub usage: i64,
+}
+
+/// A breakdown row (`--by model` or `--by project`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BreakdownRow {
+    pub day: String,
+    pub key: String,
+    pub sessions: i64,
+    pub messages: i64,
+    pub tool_calls: i64,
+    pub responses: i64,
+    pub tokens: Tokens,
+}
+
+/// `stats daily`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DailyReport {
+    pub since_day: Option<String>,
+    pub until_day: Option<String>,
+    pub days: Vec<DayStats>,
+    pub totals: Tokens,
+    pub corrupt_timestamps: CorruptTimestamps,
+}
+
+/// The project key of a session: the legacy project's path (or id), else the cwd.
+const PROJECT_KEY: &str = "coalesce((SELECT coalesce(pr.path, pr.native_id) FROM projects pr \
+    WHERE pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id')), s.cwd)";
+
+/// The WHERE fragment shared by every counter: the client and the day window, valid times only.
+fn day_filter(column: &str) -> String {
+    format!(
+        "(?1 IS NULL OR s.client = ?1) AND {column} >= '{EARLIEST_VALID}' \
+         AND (?2 IS NULL OR substr({column}, 1, 10) >= ?2) AND (?3 IS NULL OR substr({column}, 1, 10) < ?3)"
+    )
+}
+
+const USER_PROMPT: &str = "m.role = 'user' AND NOT m.is_meta AND NOT m.is_injected AND NOT m.is_compact_summary \
+    AND NOT m.is_sidechain AND coalesce(s.relationship, '') <> 'subagent' \
+    AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'text') \
+    AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'tool_result')";
+
+const SUBAGENT_MESSAGE: &str = "(m.is_sidechain OR coalesce(s.relationship, '') = 'subagent')";
+
+fn add_tokens(tokens: &mut Tokens, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<()> {
+    tokens.input += row.get::<_, i64>(first)?;
+    tokens.cached_input += row.get::<_, i64>(first + 1)?;
+    tokens.cache_creation += row.get::<_, i64>(first + 2)?;
+    tokens.output += row.get::<_, i64>(first + 3)?;
+    tokens.reasoning += row.get::<_, i64>(first + 4)?;
+    Ok(())
+}
+
+const TOKEN_SUMS: &str = "coalesce(sum(u.input_tokens), 0), coalesce(sum(u.cache_read_tokens), 0), \
+    coalesce(sum(u.cache_creation_tokens), 0), coalesce(sum(u.output_tokens), 0), coalesce(sum(u.reasoning_tokens), 0)";
+
+/// Per-day counters over the store.
+pub fn daily(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, ViewError> {
+    let args = params![filter.client, filter.since_day, filter.until_day];
+    let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
+
+    let sql = format!(
+        "SELECT substr(s.started_at, 1, 10), s.client, count(*) FROM sessions s WHERE {} GROUP BY 1, 2",
+        day_filter("s.started_at")
+    );
+    for row in conn
+        .prepare(&sql)?
+        .query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)))?
+    {
+        let (key, client, count) = row?;
+        let stats = day_entry(&mut days, key);
+        stats.sessions += count;
+        stats.clients.entry(client).or_default().sessions += count;
+    }
+
+    let sql = format!(
+        "SELECT substr(m.timestamp, 1, 10), s.client, count(*), sum({SUBAGENT_MESSAGE}), sum({USER_PROMPT}) \
+         FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} GROUP BY 1, 2",
+        day_filter("m.timestamp")
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(args)?;
+    while let Some(row) = rows.next()? {
+        let stats = day_entry(&mut days, row.get(0)?);
+        let messages: i64 = row.get(2)?;
+        stats.messages += messages;
+        stats.subagent_messages += row.get::<_, i64>(3)?;
+        stats.user_prompts += row.get::<_, i64>(4)?;
+        stats.clients.entry(row.get(1)?).or_default().messages += messages;
+    }
+
+    let sql = format!(
+        "SELECT substr(m.timestamp, 1, 10), count(*) FROM parts p JOIN messages m ON m.message_id = p.message_id \
+         JOIN sessions s ON s.session_id = m.session_id WHERE p.kind = 'tool_call' AND {} GROUP BY 1",
+        day_filter("m.timestamp")
+    );
+    for row in conn.prepare(&sql)?.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
+        let (key, count) = row?;
+        day_entry(&mut days, key).tool_calls += count;
+    }
+
+    let sql = format!(
+        "SELECT substr(u.timestamp, 1, 10), coalesce(u.model, 'unknown'), count(*), {TOKEN_SUMS} \
+         FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE {} GROUP BY 1, 2",
+        day_filter("u.timestamp")
+    );
+    let mut totals = Tokens::default();
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(args)?;
+    while let Some(row) = rows.next()? {
+        let stats = day_entry(&mut days, row.get(0)?);
+        add_tokens(&mut stats.tokens, row, 3)?;
+        add_tokens(&mut totals, row, 3)?;
+        let model = stats.models.entry(row.get(1)?).or_default();
+        model.responses += row.get::<_, i64>(2)?;
+        add_tokens(&mut model.tokens, row, 3)?;
+    }
+
+    let sql = format!(
+        "SELECT day, count(DISTINCT project) FROM ( \
+           SELECT substr(m.timestamp, 1, 10) AS day, {PROJECT_KEY} AS project \
+             FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} \
+           UNION SELECT substr(s.started_at, 1, 10), {PROJECT_KEY} FROM sessions s WHERE {} \
+         ) WHERE project IS NOT NULL GROUP BY day",
+        day_filter("m.timestamp"),
+        day_filter("s.started_at")
+    );
+    for row in conn.prepare(&sql)?.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
+        let (key, count) = row?;
+        day_entry(&mut days, key).projects = count;
+    }
+
+    let corrupt = |table: &str, column: &str| -> Result<i64, ViewError> {
+        let join = if table == "sessions s" {
+            String::new()
+        } else {
+            format!(" JOIN sessions s ON s.session_id = {}.session_id", &table[table.len() - 1..])
+        };
+        Ok(conn.query_row(
+            &format!("SELECT count(*) FROM {table}{join} WHERE {column} < '{EARLIEST_VALID}' AND (?1 IS NULL OR s.client = ?1)"),
+            [&filter.client],
+            |row| row.get(0),
+        )?)
+    };
+    let corrupt_timestamps = CorruptTimestamps {
+        sessions: corrupt("sessions s", "s.started_at")?,
+        messages: corrupt("messages m", "m.timestamp")?,
+        usage: corrupt("usage u", "u.timestamp")?,
+    };
+    Ok(DailyReport {
+        since_day: filter.since_day.clone(),
+        until_day: filter.until_day.clone(),
+        days: days.into_values().collect(),
+        totals,
+        corrupt_timestamps,
+    })
+}
+
+fn day_entry(days: &mut BTreeMap<String, DayStats>, key: String) -> &mut DayStats {
+    days.entry(key.clone()).or_insert_with(|| DayStats { day: key, ..DayStats::default() })
+}
+
+fn row_entry(rows: &mut BTreeMap<(String, String), BreakdownRow>, day: String, key: String) -> &mut BreakdownRow {
+    rows.entry((day.clone(), key.clone())).or_insert_with(|| BreakdownRow { day, key, ..BreakdownRow::default() })
+}
+
+/// What a breakdown groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Breakdown {
+    Model,
+    Project,
+}
+
+/// Per day and model (responses and tokens), or per day and project (sessions, messages, tool
+/// calls, responses, tokens).
+pub fn breakdown(conn: &Connection, filter: &StatsFilter, by: Breakdown) -> Result<Vec<BreakdownRow>, ViewError> {
+    let args = params![filter.client, filter.since_day, filter.until_day];
+    let mut rows: BTreeMap<(String, String), BreakdownRow> = BTreeMap::new();
+    let usage_key = match by {
+        Breakdown::Model => "coalesce(u.model, 'unknown')".to_string(),
+        Breakdown::Project => format!("coalesce({PROJECT_KEY}, '(none)')"),
+    };
+    let sql = format!(
+        "SELECT substr(u.timestamp, 1, 10), {usage_key}, count(*), {TOKEN_SUMS} \
+         FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE {} GROUP BY 1, 2",
+        day_filter("u.timestamp")
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut result = statement.query(args)?;
+    while let Some(row) = result.next()? {
+        let target = row_entry(&mut rows, row.get(0)?, row.get(1)?);
+        target.responses += row.get::<_, i64>(2)?;
+        add_tokens(&mut target.tokens, row, 3)?;
+    }
+    if by == Breakdown::Project {
+        let sql = format!(
+            "SELECT substr(m.timestamp, 1, 10), coalesce({PROJECT_KEY}, '(none)'), count(*), \
+             sum((SELECT count(*) FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'tool_call')) \
+             FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} GROUP BY 1, 2",
+            day_filter("m.timestamp")
+        );
+        let mut statement = conn.prepare(&sql)?;
+        let mut result = statement.query(args)?;
+        while let Some(row) = result.next()? {
+            let target = row_entry(&mut rows, row.get(0)?, row.get(1)?);
+            target.messages += row.get::<_, i64>(2)?;
+            target.tool_calls += row.get::<_, i64>(3)?;
+        }
+        let sql = format!(
+            "SELECT substr(s.started_at, 1, 10), coalesce({PROJECT_KEY}, '(none)'), count(*) FROM sessions s WHERE {} GROUP BY 1, 2",
+            day_filter("s.started_at")
+        );
+        let mut statement = conn.prepare(&sql)?;
+        let mut result = statement.query(args)?;
+        while let Some(row) = result.next()? {
+            row_entry(&mut rows, row.get(0)?, row.get(1)?).sessions += row.get::<_, i64>(2)?;
+        }
+    }
+    Ok(rows.into_values().collect())
+}
