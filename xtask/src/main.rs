@@ -1,5 +1,6 @@
 //! `cargo xtask`: hermetic smoke suites, tidy checks and the CI entry point.
 
+mod bench;
 mod ci;
 mod smoke;
 mod tidy;
@@ -31,6 +32,21 @@ enum Task {
     Tidy,
     /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes.
     Ci,
+    /// Generate a synthetic corpus and measure hindcast against the parse ceiling and peers.
+    Bench {
+        /// Corpus size, e.g. 100MB, 500MB, 1GB.
+        #[arg(long, default_value = "500MB")]
+        size: String,
+        /// Runs per figure (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Do not install or run ccusage and agentsview.
+        #[arg(long)]
+        no_peers: bool,
+        /// Where to write the JSON results [default: target/bench/bench-<size>MB.json].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -38,6 +54,9 @@ fn main() -> Result<()> {
         Task::Smoke { suites, list } => smoke::run(&suites, list),
         Task::Tidy => tidy::run(),
         Task::Ci => ci::run(),
+        Task::Bench { size, runs, no_peers, out } => {
+            bench::run(&bench::BenchOptions { size_bytes: bench::parse_size(&size)?, runs, peers: !no_peers, out })
+        }
     }
 }
 

@@ -1,0 +1,406 @@
+//! `cargo xtask bench`: generates a synthetic corpus and measures hindcast against the parse-only
+//! ceiling and peers (ccusage, agentsview) in one run; prints a table and writes JSON.
+
+pub mod generate;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::{run_command, workspace_root};
+
+/// Options of one bench run.
+pub struct BenchOptions {
+    pub size_bytes: u64,
+    pub runs: usize,
+    pub peers: bool,
+    pub out: Option<PathBuf>,
+}
+
+/// Parses `500MB`, `1GB`, `100mb`, `2.5GB`.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let upper = text.trim().to_ascii_uppercase();
+    let (number, unit) = upper.split_at(upper.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(upper.len()));
+    let value: f64 = number.trim().parse().with_context(|| format!("'{text}' is not a size like 500MB"))?;
+    let factor = match unit {
+        "" | "B" => 1.0,
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => bail!("'{text}': unknown unit (use KB, MB or GB)"),
+    };
+    Ok((value * factor) as u64)
+}
+
+/// One measured command.
+struct Measure {
+    name: String,
+    wall: Vec<Duration>,
+    peak_rss_kb: Vec<u64>,
+    bytes: Option<u64>,
+}
+
+impl Measure {
+    fn median(&self) -> Duration {
+        let mut sorted = self.wall.clone();
+        sorted.sort();
+        sorted[sorted.len() / 2]
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        self.peak_rss_kb.iter().copied().max().unwrap_or(0) as f64 / 1024.0
+    }
+
+    fn throughput(&self) -> Option<f64> {
+        self.bytes.map(|bytes| bytes as f64 / 1e6 / self.median().as_secs_f64())
+    }
+}
+
+/// Runs `command` once under `/usr/bin/time` in a clean environment (PATH plus the command's own
+/// variables); returns its wall time and peak RSS in KB.
+fn timed(command: Command) -> Result<(Duration, u64)> {
+    let rss_file = tempfile::NamedTempFile::new()?;
+    let program = command.get_program().to_os_string();
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped.arg("-f").arg("%M").arg("-o").arg(rss_file.path()).arg(&program).args(command.get_args());
+    wrapped.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    wrapped.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let started = Instant::now();
+    let output = wrapped.output().with_context(|| format!("running {program:?}"))?;
+    let wall = started.elapsed();
+    if !output.status.success() {
+        bail!("{program:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+    let rss: u64 = std::fs::read_to_string(rss_file.path())?.lines().last().unwrap_or("0").trim().parse().unwrap_or(0);
+    Ok((wall, rss))
+}
+
+/// Reads and JSON-parses every line of every file on all cores: the physical ceiling.
+fn parse_only(root: &Path) -> Result<usize> {
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file() && entry.path().extension().is_some_and(|ext| ext == "jsonl"))
+        .map(|entry| entry.into_path())
+        .collect();
+    let lines: usize = files
+        .par_iter()
+        .map(|path| {
+            let mut reader =
+                std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).expect("generated file opens"));
+            let mut buffer = Vec::new();
+            let mut count = 0;
+            while reader.read_until(b'\n', &mut buffer).expect("generated file reads") > 0 {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&buffer).is_ok() {
+                    count += 1;
+                }
+                buffer.clear();
+            }
+            count
+        })
+        .sum();
+    Ok(lines)
+}
+
+struct Peers {
+    ccusage: Option<PathBuf>,
+    agentsview: Option<PathBuf>,
+    notes: Vec<String>,
+}
+
+/// Installs ccusage 20.0.24 (npm) and agentsview 0.46.1 (pip, in a venv) under `target/bench/peers`.
+fn install_peers(enabled: bool) -> Peers {
+    let mut peers = Peers { ccusage: None, agentsview: None, notes: Vec::new() };
+    if !enabled {
+        peers.notes.push("peers skipped (--no-peers)".into());
+        return peers;
+    }
+    let dir = workspace_root().join("target/bench/peers");
+    let _ = std::fs::create_dir_all(&dir);
+    let ccusage = dir.join("node_modules/.bin/ccusage");
+    if !ccusage.exists() {
+        let status = Command::new("npm")
+            .args(["install", "--silent", "--no-fund", "--no-audit", "ccusage@20.0.24"])
+            .current_dir(&dir)
+            .status();
+        if !matches!(status, Ok(status) if status.success()) {
+            peers.notes.push("ccusage skipped: `npm install ccusage@20.0.24` failed".into());
+        }
+    }
+    if ccusage.exists() {
+        peers.ccusage = Some(ccusage);
+    }
+    let agentsview = dir.join("venv/bin/agentsview");
+    if !agentsview.exists() {
+        let created = Command::new("python3").args(["-m", "venv", "venv"]).current_dir(&dir).status();
+        let installed = created.ok().filter(|status| status.success()).and_then(|_| {
+            Command::new(dir.join("venv/bin/pip")).args(["install", "-q", "agentsview==0.46.1"]).status().ok()
+        });
+        if !matches!(installed, Some(status) if status.success()) {
+            peers.notes.push("agentsview skipped: `pip install agentsview==0.46.1` failed".into());
+        }
+    }
+    if agentsview.exists() {
+        peers.agentsview = Some(agentsview);
+    }
+    peers
+}
+
+pub fn run(options: &BenchOptions) -> Result<()> {
+    run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
+    let hindcast = workspace_root().join("target/release/hindcast");
+    let scratch = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
+    let data = scratch.path().join("data");
+    let home = scratch.path().join("home");
+    std::fs::create_dir_all(&home)?;
+
+    eprintln!("bench: generating {} MB of transcripts ...", options.size_bytes / 1_000_000);
+    let started = Instant::now();
+    let corpus = generate::generate(&data, options.size_bytes, 0x4849_4E44)?;
+    eprintln!(
+        "bench: {} Claude + {} Codex files, {:.1} MB in {:.1?}",
+        corpus.claude_files.len(),
+        corpus.codex_files.len(),
+        corpus.bytes as f64 / 1e6,
+        started.elapsed()
+    );
+    let peers = install_peers(options.peers);
+    let db = scratch.path().join("hindcast.db");
+    let hindcast_command = |args: &[&str]| {
+        let mut command = Command::new(&hindcast);
+        command
+            .args(args)
+            .env("HOME", &home)
+            .env("CLAUDE_CONFIG_DIR", data.join("claude"))
+            .env("CODEX_HOME", data.join("codex"))
+            .env("HINDCAST_DB", &db)
+            .env("HINDCAST_EVENTS", "off");
+        command
+    };
+    let mut measures: Vec<Measure> = Vec::new();
+    let runs = options.runs.max(1);
+
+    let mut measure = Measure {
+        name: "parse-only ceiling (read + JSON-parse every line, all cores)".into(),
+        wall: vec![],
+        peak_rss_kb: vec![],
+        bytes: Some(corpus.bytes),
+    };
+    for _ in 0..runs {
+        let started = Instant::now();
+        parse_only(&data)?;
+        measure.wall.push(started.elapsed());
+    }
+    measures.push(measure);
+
+    let mut cold = Measure {
+        name: "hindcast backfill, cold (empty store)".into(),
+        wall: vec![],
+        peak_rss_kb: vec![],
+        bytes: Some(corpus.bytes),
+    };
+    for _ in 0..runs {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        let (wall, rss) = timed(hindcast_command(&["backfill", "claude", "codex"]))?;
+        cold.wall.push(wall);
+        cold.peak_rss_kb.push(rss);
+    }
+    measures.push(cold);
+    let store_mb = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+
+    let mut warm = Measure {
+        name: "hindcast backfill, warm rerun (unchanged)".into(),
+        wall: vec![],
+        peak_rss_kb: vec![],
+        bytes: Some(corpus.bytes),
+    };
+    for _ in 0..runs {
+        let (wall, rss) = timed(hindcast_command(&["backfill", "claude", "codex"]))?;
+        warm.wall.push(wall);
+        warm.peak_rss_kb.push(rss);
+    }
+    measures.push(warm);
+
+    let mut append = Measure {
+        name: "hindcast backfill after appending a turn to 10 files".into(),
+        wall: vec![],
+        peak_rss_kb: vec![],
+        bytes: None,
+    };
+    for round in 0..runs {
+        generate::append_turns(&corpus, 10, round as u64)?;
+        let (wall, rss) = timed(hindcast_command(&["backfill", "claude", "codex"]))?;
+        append.wall.push(wall);
+        append.peak_rss_kb.push(rss);
+    }
+    measures.push(append);
+
+    let mut stats =
+        Measure { name: "hindcast stats daily --json".into(), wall: vec![], peak_rss_kb: vec![], bytes: None };
+    for _ in 0..runs {
+        let (wall, rss) = timed(hindcast_command(&["stats", "daily", "--json"]))?;
+        stats.wall.push(wall);
+        stats.peak_rss_kb.push(rss);
+    }
+    measures.push(stats);
+
+    let mut notes = peers.notes.clone();
+    if let Some(ccusage) = &peers.ccusage {
+        let mut measure = Measure {
+            name: "ccusage 20.0.24 daily --offline --json".into(),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: Some(corpus.bytes),
+        };
+        for _ in 0..runs {
+            let mut command = Command::new(ccusage);
+            command
+                .args(["daily", "--offline", "--json"])
+                .env("HOME", &home)
+                .env("CLAUDE_CONFIG_DIR", data.join("claude"))
+                .env("CODEX_HOME", data.join("codex"))
+                .env("LOG_LEVEL", "0")
+                .env("NO_COLOR", "1")
+                .env("TZ", "UTC");
+            match timed(command) {
+                Ok((wall, rss)) => {
+                    measure.wall.push(wall);
+                    measure.peak_rss_kb.push(rss);
+                }
+                Err(error) => {
+                    notes.push(format!("ccusage failed: {error:#}"));
+                    break;
+                }
+            }
+        }
+        if !measure.wall.is_empty() {
+            measures.push(measure);
+        }
+    }
+    if let Some(agentsview) = &peers.agentsview {
+        let av_data = scratch.path().join("avdata");
+        let command = || {
+            let mut command = Command::new(agentsview);
+            command
+                .arg("sync")
+                .env("HOME", &home)
+                .env("AGENTSVIEW_DATA_DIR", &av_data)
+                .env("CLAUDE_PROJECTS_DIR", data.join("claude/projects"))
+                .env("CODEX_SESSIONS_DIR", data.join("codex/sessions"))
+                .env("AGENTSVIEW_NO_DAEMON", "1")
+                .env("AGENTSVIEW_TELEMETRY_ENABLED", "0")
+                .env("AGENTSVIEW_DISABLE_UPDATE_CHECK", "1");
+            command
+        };
+        let mut cold = Measure {
+            name: "agentsview 0.46.1 sync, cold".into(),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: Some(corpus.bytes),
+        };
+        let mut warm = Measure {
+            name: "agentsview 0.46.1 sync, warm".into(),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: Some(corpus.bytes),
+        };
+        for _ in 0..runs {
+            let _ = std::fs::remove_dir_all(&av_data);
+            match timed(command()) {
+                Ok((wall, rss)) => {
+                    cold.wall.push(wall);
+                    cold.peak_rss_kb.push(rss);
+                }
+                Err(error) => {
+                    notes.push(format!("agentsview failed: {error:#}"));
+                    break;
+                }
+            }
+        }
+        for _ in 0..runs.min(cold.wall.len()) {
+            if let Ok((wall, rss)) = timed(command()) {
+                warm.wall.push(wall);
+                warm.peak_rss_kb.push(rss);
+            }
+        }
+        if !cold.wall.is_empty() {
+            measures.push(cold);
+        }
+        if !warm.wall.is_empty() {
+            measures.push(warm);
+        }
+    }
+
+    let find = |prefix: &str| measures.iter().find(|measure| measure.name.starts_with(prefix)).map(Measure::median);
+    let ratio = |ours: Option<Duration>, theirs: Option<Duration>| match (ours, theirs) {
+        (Some(ours), Some(theirs)) => Some(theirs.as_secs_f64() / ours.as_secs_f64()),
+        _ => None,
+    };
+    let cold_median = find("hindcast backfill, cold");
+    let warm_median = find("hindcast backfill, warm");
+    let comparisons = json!({
+        "cold_vs_ccusage_daily": ratio(cold_median, find("ccusage")),
+        "cold_vs_agentsview_cold_sync": ratio(cold_median, find("agentsview 0.46.1 sync, cold")),
+        "cold_vs_parse_only_ceiling": ratio(find("parse-only"), cold_median).map(|ratio| 1.0 / ratio),
+        "warm_vs_agentsview_warm_sync": ratio(warm_median, find("agentsview 0.46.1 sync, warm")),
+    });
+
+    println!(
+        "\ncorpus: {:.1} MB ({} Claude files, {} Codex files); store after import: {:.1} MB; runs per figure: {runs}\n",
+        corpus.bytes as f64 / 1e6,
+        corpus.claude_files.len(),
+        corpus.codex_files.len(),
+        store_mb
+    );
+    println!("{:<62} {:>10} {:>10} {:>10}", "what", "median s", "MB/s", "peak RSS MB");
+    for measure in &measures {
+        println!(
+            "{:<62} {:>10.3} {:>10} {:>10.1}",
+            measure.name,
+            measure.median().as_secs_f64(),
+            measure.throughput().map(|mbps| format!("{mbps:.0}")).unwrap_or_else(|| "-".into()),
+            measure.peak_rss_mb()
+        );
+    }
+    println!("\nratios (how many times faster hindcast is; <1 means slower): {comparisons}");
+    for note in &notes {
+        println!("note: {note}");
+    }
+    let document = json!({
+        "corpus_bytes": corpus.bytes,
+        "claude_files": corpus.claude_files.len(),
+        "codex_files": corpus.codex_files.len(),
+        "store_bytes": (store_mb * 1e6) as u64,
+        "runs": runs,
+        "measures": measures.iter().map(|m| json!({
+            "name": m.name,
+            "median_seconds": m.median().as_secs_f64(),
+            "all_seconds": m.wall.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+            "mb_per_second": m.throughput(),
+            "peak_rss_mb": m.peak_rss_mb(),
+        })).collect::<Vec<Value>>(),
+        "comparisons": comparisons,
+        "notes": notes,
+    });
+    let out = options.out.clone().unwrap_or_else(|| {
+        workspace_root().join(format!("target/bench/bench-{}MB.json", options.size_bytes / 1_000_000))
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&document)? + "\n")?;
+    println!("written: {}", out.display());
+    Ok(())
+}
