@@ -281,7 +281,7 @@ pub fn generate(root: &Path, target_bytes: u64, seed: u64) -> Result<Corpus> {
             claude_bytes += text.len() as u64;
             corpus.bytes += text.len() as u64;
             corpus.claude_files.push(path);
-            if index % 10 == 0 {
+            if index.is_multiple_of(10) {
                 let agent = format!("a{:016x}", rng.next());
                 let text = claude_session(&mut rng, &session, (size / 10).max(2_000), start + 60_000, true);
                 let path = project.join(format!("{session}/subagents/agent-{agent}.jsonl"));
