@@ -92,6 +92,34 @@ fn view_outputs_are_pinned() {
     );
 }
 
+/// The trigger-maintained rollups answer exactly what recomputing from the rows answers.
+fn assert_rollups_match(conn: &Connection) {
+    for client in [None, Some("claude"), Some("codex"), Some("legacy")] {
+        for (since, until) in [(None, None), (Some("2026-02-01"), Some("2026-03-04")), (Some("2026-05-01"), None)] {
+            let filter = StatsFilter {
+                since_day: since.map(str::to_string),
+                until_day: until.map(str::to_string),
+                client: client.map(str::to_string),
+            };
+            let fast = stats::daily(conn, &filter).unwrap();
+            let slow = stats::daily_recomputed(conn, &filter).unwrap();
+            assert_eq!(
+                serde_json::to_value(&fast).unwrap(),
+                serde_json::to_value(&slow).unwrap(),
+                "{client:?} {since:?}..{until:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rollups_equal_the_recomputed_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = fixture_store(dir.path());
+    assert_rollups_match(&conn);
+    assert!(!stats::daily(&conn, &StatsFilter::default()).unwrap().days.is_empty());
+}
+
 #[test]
 fn daily_token_totals_equal_the_usage_table_for_the_window() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +169,7 @@ fn daily_totals_on_the_shared_corpora_match_the_verified_totals() {
         .set_var("CLAUDE_CONFIG_DIR", claude_roots)
         .set_var("CODEX_HOME", home.path().join("codex").display().to_string());
     let conn = build_store(home.path(), &env);
+    assert_rollups_match(&conn);
     let totals = |client: &str| {
         stats::daily(&conn, &StatsFilter { client: Some(client.into()), ..StatsFilter::default() }).unwrap().totals
     };

@@ -60,6 +60,8 @@ pub struct SessionRow {
     pub parent_tool_call_id: Option<String>,
     /// JSON object of provider-specific metadata.
     pub metadata: String,
+    /// What the daily rollups count as the session's project: `metadata.project_path`, else the cwd.
+    pub project_key: Option<String>,
     pub provenance: Provenance,
 }
 
@@ -80,6 +82,13 @@ pub struct MessageRow {
     pub is_compact_summary: bool,
     pub is_compact_boundary: bool,
     pub is_api_error: bool,
+    /// A prompt a human typed: a user message with text that is not a tool result, harness meta,
+    /// injected context, a compaction summary or sub-agent traffic.
+    pub is_user_prompt: bool,
+    /// Tool-call parts of the message.
+    pub tool_calls: u64,
+    /// Part of a sub-agent session or a side thread.
+    pub is_subagent: bool,
     pub identity_source: &'static str,
     pub raw_frame: Option<String>,
     pub provenance: Provenance,
@@ -354,8 +363,16 @@ impl Materializer for MessagesMaterializer {
             relationship: session.parent.as_ref().map(|link| link.relationship.as_str().to_string()),
             parent_tool_call_id: session.parent.as_ref().and_then(|link| link.spawning_tool_call_id.clone()),
             metadata: json_text(&Value::Object(session.metadata.clone())),
+            project_key: session
+                .metadata
+                .get("project_path")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| session.cwd.clone()),
             provenance: provenance(&session_source_hash, Some(&session.native_id)),
         });
+        let subagent_session =
+            session.parent.as_ref().is_some_and(|link| link.relationship == crate::model::Relationship::Subagent);
 
         for (seq, message) in exchange.messages.iter().enumerate() {
             let message_id = identity::message_id(client, &message.identity.key);
@@ -394,6 +411,17 @@ impl Materializer for MessagesMaterializer {
                 is_compact_summary: message.flags.compact_summary,
                 is_compact_boundary: message.flags.compact_boundary,
                 is_api_error: message.flags.api_error,
+                is_user_prompt: message.role == crate::model::Role::User
+                    && !(message.flags.meta
+                        || message.flags.injected
+                        || message.flags.compact_summary
+                        || message.flags.sidechain
+                        || subagent_session)
+                    && message.parts.iter().any(|part| part.kind == crate::model::PartKind::Text)
+                    && !message.parts.iter().any(|part| part.kind == crate::model::PartKind::ToolResult),
+                tool_calls: message.parts.iter().filter(|part| part.kind == crate::model::PartKind::ToolCall).count()
+                    as u64,
+                is_subagent: message.flags.sidechain || subagent_session,
                 identity_source: message.identity.source.as_str(),
                 raw_frame: message.raw_frame.as_ref().map(json_text),
                 provenance: provenance(&source_hash, native_id),

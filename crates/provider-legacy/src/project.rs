@@ -522,6 +522,9 @@ fn map_session(record: SessionRecord, facts: &BTreeMap<String, ProjectFacts>) ->
     let mut metadata = Map::new();
     metadata.insert("vendor".into(), json!("agent-orchestrator"));
     metadata.insert("project_id".into(), json!(project_id));
+    // The key daily statistics count projects by: the project's directory (else its id).
+    let project_path = project.and_then(|facts| facts.project.path.clone()).unwrap_or_else(|| project_id.clone());
+    metadata.insert("project_path".into(), json!(project_path));
     metadata.insert("session_id".into(), json!(record.session_id));
     metadata.insert("role".into(), json!(role));
     metadata.insert("harness".into(), json!(harness));

@@ -125,8 +125,8 @@ pub struct Store {
 const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, \
     git_origin_url, git_dirty, client_version, entrypoint, models, permission_mode, sandbox_mode, approval_mode, \
     started_at, ended_at, parent_session_id, relationship, parent_tool_call_id, metadata, provider, \
-    source_path_sha256, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) ON CONFLICT DO NOTHING";
+    source_path_sha256, first_run_id, project_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT DO NOTHING";
 
 /// Merges a re-imported session into the stored one: known values fill gaps or replace, the time span
 /// widens, metadata is replaced by the fresh parse (unless empty). The WHERE clause makes an unchanged re-import a no-op (0 rows).
@@ -156,8 +156,9 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, \
     model, is_sidechain, is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, \
-    identity_source, raw_frame, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, \
-    ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT DO NOTHING";
+    identity_source, raw_frame, provider, source_path_sha256, native_id, first_run_id, is_user_prompt, tool_calls, \
+    is_subagent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+    ?21, ?22) ON CONFLICT DO NOTHING";
 
 const INSERT_PART: &str = "INSERT INTO parts (part_id, message_id, part_index, kind, text, tool_name, tool_call_id, \
     tool_input, is_error, metadata, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, \
@@ -370,6 +371,7 @@ impl Store {
             row.provenance.provider,
             row.provenance.source_path_sha256,
             row.provenance.run_id,
+            row.project_key,
         ];
         if self.conn.prepare_cached(INSERT_SESSION)?.execute(values)? == 1 {
             return Ok(Outcome::Written);
@@ -399,6 +401,9 @@ impl Store {
             row.provenance.source_path_sha256,
             row.provenance.native_id,
             row.provenance.run_id,
+            row.is_user_prompt,
+            row.tool_calls,
+            row.is_subagent,
         ])?;
         Ok(Outcome::inserted(changed))
     }

@@ -162,6 +162,118 @@ UNION ALL
 SELECT r.target_session_id, r.kind, r.session_id, 'incoming'
 FROM session_refs r JOIN sessions t ON t.session_id = r.target_session_id;
 "#,
+    // 3: daily rollups kept by triggers, so `stats daily` reads days, not rows. Only real inserts
+    // fire the triggers, so idempotent reruns never count twice; a usage merge adjusts by its delta.
+    r#"
+ALTER TABLE messages ADD COLUMN is_user_prompt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN is_subagent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN project_key TEXT;
+
+UPDATE sessions SET project_key = coalesce(json_extract(metadata, '$.project_path'), cwd);
+UPDATE messages SET
+    tool_calls = (SELECT count(*) FROM parts p WHERE p.message_id = messages.message_id AND p.kind = 'tool_call'),
+    is_subagent = (is_sidechain OR coalesce((SELECT relationship FROM sessions s WHERE s.session_id = messages.session_id), '') = 'subagent');
+UPDATE messages SET is_user_prompt = (role = 'user' AND NOT is_meta AND NOT is_injected AND NOT is_compact_summary AND NOT is_subagent
+    AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = messages.message_id AND p.kind = 'text')
+    AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = messages.message_id AND p.kind = 'tool_result'));
+
+CREATE TABLE daily_rollup (
+    day                   TEXT NOT NULL,
+    client                TEXT NOT NULL,
+    model                 TEXT NOT NULL,
+    sessions              INTEGER NOT NULL DEFAULT 0,
+    user_prompts          INTEGER NOT NULL DEFAULT 0,
+    messages              INTEGER NOT NULL DEFAULT 0,
+    tool_calls            INTEGER NOT NULL DEFAULT 0,
+    subagent_messages     INTEGER NOT NULL DEFAULT 0,
+    responses             INTEGER NOT NULL DEFAULT 0,
+    input_tokens          INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+    cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens         INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, client, model)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE daily_projects (
+    day     TEXT NOT NULL,
+    project TEXT NOT NULL,
+    client  TEXT NOT NULL,
+    PRIMARY KEY (day, project, client)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO daily_rollup (day, client, model, sessions)
+SELECT substr(started_at, 1, 10), client, '', count(*) FROM sessions WHERE started_at >= '2024-01-01' GROUP BY 1, 2;
+INSERT INTO daily_rollup (day, client, model, messages, user_prompts, tool_calls, subagent_messages)
+SELECT substr(m.timestamp, 1, 10), s.client, '', count(*), sum(m.is_user_prompt), sum(m.tool_calls), sum(m.is_subagent)
+FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE m.timestamp >= '2024-01-01' GROUP BY 1, 2
+ON CONFLICT DO UPDATE SET messages = excluded.messages, user_prompts = excluded.user_prompts,
+    tool_calls = excluded.tool_calls, subagent_messages = excluded.subagent_messages;
+INSERT INTO daily_rollup (day, client, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens, output_tokens, reasoning_tokens)
+SELECT substr(u.timestamp, 1, 10), s.client, coalesce(u.model, 'unknown'), count(*), sum(u.input_tokens), sum(u.cache_read_tokens),
+    sum(u.cache_creation_tokens), sum(u.output_tokens), sum(u.reasoning_tokens)
+FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE u.timestamp >= '2024-01-01' GROUP BY 1, 2, 3
+ON CONFLICT DO UPDATE SET responses = excluded.responses, input_tokens = excluded.input_tokens,
+    cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
+    output_tokens = excluded.output_tokens, reasoning_tokens = excluded.reasoning_tokens;
+INSERT OR IGNORE INTO daily_projects (day, project, client)
+SELECT substr(started_at, 1, 10), project_key, client FROM sessions WHERE started_at >= '2024-01-01' AND project_key IS NOT NULL;
+INSERT OR IGNORE INTO daily_projects (day, project, client)
+SELECT substr(m.timestamp, 1, 10), s.project_key, s.client FROM messages m JOIN sessions s ON s.session_id = m.session_id
+WHERE m.timestamp >= '2024-01-01' AND s.project_key IS NOT NULL;
+
+CREATE TRIGGER rollup_session_insert AFTER INSERT ON sessions WHEN NEW.started_at >= '2024-01-01' BEGIN
+    INSERT INTO daily_rollup (day, client, model, sessions) VALUES (substr(NEW.started_at, 1, 10), NEW.client, '', 1)
+    ON CONFLICT DO UPDATE SET sessions = sessions + 1;
+    INSERT OR IGNORE INTO daily_projects (day, project, client)
+    SELECT substr(NEW.started_at, 1, 10), NEW.project_key, NEW.client WHERE NEW.project_key IS NOT NULL;
+END;
+
+CREATE TRIGGER rollup_session_start_moved AFTER UPDATE OF started_at ON sessions
+WHEN OLD.started_at IS NOT NEW.started_at BEGIN
+    UPDATE daily_rollup SET sessions = sessions - 1
+    WHERE OLD.started_at >= '2024-01-01' AND day = substr(OLD.started_at, 1, 10) AND client = OLD.client AND model = '';
+    INSERT INTO daily_rollup (day, client, model, sessions)
+    SELECT substr(NEW.started_at, 1, 10), NEW.client, '', 1 WHERE NEW.started_at >= '2024-01-01'
+    ON CONFLICT DO UPDATE SET sessions = sessions + 1;
+    INSERT OR IGNORE INTO daily_projects (day, project, client)
+    SELECT substr(NEW.started_at, 1, 10), NEW.project_key, NEW.client WHERE NEW.project_key IS NOT NULL AND NEW.started_at >= '2024-01-01';
+END;
+
+CREATE TRIGGER rollup_message_insert AFTER INSERT ON messages WHEN NEW.timestamp >= '2024-01-01' BEGIN
+    INSERT INTO daily_rollup (day, client, model, messages, user_prompts, tool_calls, subagent_messages)
+    SELECT substr(NEW.timestamp, 1, 10), s.client, '', 1, NEW.is_user_prompt, NEW.tool_calls, NEW.is_subagent
+    FROM sessions s WHERE s.session_id = NEW.session_id
+    ON CONFLICT DO UPDATE SET messages = messages + 1, user_prompts = user_prompts + excluded.user_prompts,
+        tool_calls = tool_calls + excluded.tool_calls, subagent_messages = subagent_messages + excluded.subagent_messages;
+    INSERT OR IGNORE INTO daily_projects (day, project, client)
+    SELECT substr(NEW.timestamp, 1, 10), s.project_key, s.client FROM sessions s
+    WHERE s.session_id = NEW.session_id AND s.project_key IS NOT NULL;
+END;
+
+CREATE TRIGGER rollup_usage_insert AFTER INSERT ON usage WHEN NEW.timestamp >= '2024-01-01' BEGIN
+    INSERT INTO daily_rollup (day, client, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens, output_tokens, reasoning_tokens)
+    SELECT substr(NEW.timestamp, 1, 10), s.client, coalesce(NEW.model, 'unknown'), 1, NEW.input_tokens, NEW.cache_read_tokens,
+        NEW.cache_creation_tokens, NEW.output_tokens, NEW.reasoning_tokens
+    FROM sessions s WHERE s.session_id = NEW.session_id
+    ON CONFLICT DO UPDATE SET responses = responses + 1, input_tokens = input_tokens + excluded.input_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+        output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens;
+END;
+
+CREATE TRIGGER rollup_usage_update AFTER UPDATE ON usage WHEN OLD.timestamp >= '2024-01-01' BEGIN
+    UPDATE daily_rollup SET
+        input_tokens = input_tokens + NEW.input_tokens - OLD.input_tokens,
+        cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens - OLD.cache_read_tokens,
+        cache_creation_tokens = cache_creation_tokens + NEW.cache_creation_tokens - OLD.cache_creation_tokens,
+        output_tokens = output_tokens + NEW.output_tokens - OLD.output_tokens,
+        reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens - OLD.reasoning_tokens
+    WHERE day = substr(OLD.timestamp, 1, 10) AND model = coalesce(OLD.model, 'unknown')
+      AND client = (SELECT client FROM sessions WHERE session_id = OLD.session_id);
+END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -133,3 +133,24 @@ fn session_metadata_with_nulls_reimports_as_zero_rows() {
     assert_eq!(store.write_rows(&batch).unwrap().sessions, TableCounts { written: 0, updated: 1, skipped: 0 });
     store.commit().unwrap();
 }
+
+#[test]
+fn rollups_count_each_row_once_and_follow_usage_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("h.db"), StoreOptions::default()).unwrap();
+    let mut batch = rows("s1", 4);
+    store.write_rows(&batch).unwrap();
+    store.write_rows(&batch).unwrap();
+    batch.usage[0].output_tokens = 500;
+    store.write_rows(&batch).unwrap();
+    store.commit().unwrap();
+    let (sessions, messages, responses, output): (i64, i64, i64, i64) = store
+        .connection()
+        .query_row(
+            "SELECT sum(sessions), sum(messages), sum(responses), sum(output_tokens) FROM daily_rollup",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!((sessions, messages, responses, output), (1, 4, 1, 500), "a rerun adds nothing; the merge adds its delta");
+}

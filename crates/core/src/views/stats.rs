@@ -100,9 +100,8 @@ pub struct DailyReport {
     pub corrupt_timestamps: CorruptTimestamps,
 }
 
-/// The project key of a session: the legacy project's path (or id), else the cwd.
-const PROJECT_KEY: &str = "coalesce((SELECT coalesce(pr.path, pr.native_id) FROM projects pr \
-    WHERE pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id')), s.cwd)";
+/// The project key of a session (`metadata.project_path`, else the cwd), as the materializer stores it.
+const PROJECT_KEY: &str = "s.project_key";
 
 /// The WHERE fragment shared by every counter: the client and the day window, valid times only.
 fn day_filter(column: &str) -> String {
@@ -131,8 +130,79 @@ fn add_tokens(tokens: &mut Tokens, row: &rusqlite::Row<'_>, first: usize) -> rus
 const TOKEN_SUMS: &str = "coalesce(sum(u.input_tokens), 0), coalesce(sum(u.cache_read_tokens), 0), \
     coalesce(sum(u.cache_creation_tokens), 0), coalesce(sum(u.output_tokens), 0), coalesce(sum(u.reasoning_tokens), 0)";
 
-/// Per-day counters over the store.
+/// Per-day counters from the trigger-maintained rollups (`daily_rollup`, `daily_projects`): the
+/// cost depends on the number of days, not on the size of the store.
 pub fn daily(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, ViewError> {
+    let args = params![filter.client, filter.since_day, filter.until_day];
+    let window = "(?1 IS NULL OR client = ?1) AND (?2 IS NULL OR day >= ?2) AND (?3 IS NULL OR day < ?3)";
+    let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
+    let mut totals = Tokens::default();
+    let sql = format!(
+        "SELECT day, client, model, sessions, user_prompts, messages, tool_calls, subagent_messages, responses, \
+         input_tokens, cache_read_tokens, cache_creation_tokens, output_tokens, reasoning_tokens \
+         FROM daily_rollup WHERE {window} ORDER BY day, client, model"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(args)?;
+    while let Some(row) = rows.next()? {
+        let stats = day_entry(&mut days, row.get(0)?);
+        let client: String = row.get(1)?;
+        let model: String = row.get(2)?;
+        let (sessions, messages): (i64, i64) = (row.get(3)?, row.get(5)?);
+        stats.sessions += sessions;
+        stats.user_prompts += row.get::<_, i64>(4)?;
+        stats.messages += messages;
+        stats.tool_calls += row.get::<_, i64>(6)?;
+        stats.subagent_messages += row.get::<_, i64>(7)?;
+        add_tokens(&mut stats.tokens, row, 9)?;
+        add_tokens(&mut totals, row, 9)?;
+        if sessions + messages > 0 {
+            let entry = stats.clients.entry(client).or_default();
+            entry.sessions += sessions;
+            entry.messages += messages;
+        }
+        let responses: i64 = row.get(8)?;
+        if !model.is_empty() {
+            let entry = stats.models.entry(model).or_default();
+            entry.responses += responses;
+            add_tokens(&mut entry.tokens, row, 9)?;
+        }
+    }
+    let sql = format!("SELECT day, count(DISTINCT project) FROM daily_projects WHERE {window} GROUP BY day");
+    for row in conn.prepare(&sql)?.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
+        let (key, count) = row?;
+        day_entry(&mut days, key).projects = count;
+    }
+    // Days that only hold zeroed counters (a session whose start moved) are not activity.
+    days.retain(|_, day| day.sessions + day.messages + day.tokens.input + day.tokens.output + day.projects > 0);
+    Ok(DailyReport {
+        since_day: filter.since_day.clone(),
+        until_day: filter.until_day.clone(),
+        days: days.into_values().collect(),
+        totals,
+        corrupt_timestamps: corrupt_timestamps(conn, filter)?,
+    })
+}
+
+fn corrupt_timestamps(conn: &Connection, filter: &StatsFilter) -> Result<CorruptTimestamps, ViewError> {
+    let corrupt = |table: &str, alias: &str, column: &str| -> Result<i64, ViewError> {
+        let join =
+            if alias == "s" { String::new() } else { format!(" JOIN sessions s ON s.session_id = {alias}.session_id") };
+        Ok(conn.query_row(
+            &format!("SELECT count(*) FROM {table} {alias}{join} WHERE {column} < '{EARLIEST_VALID}' AND (?1 IS NULL OR s.client = ?1)"),
+            [&filter.client],
+            |row| row.get(0),
+        )?)
+    };
+    Ok(CorruptTimestamps {
+        sessions: corrupt("sessions", "s", "s.started_at")?,
+        messages: corrupt("messages", "m", "m.timestamp")?,
+        usage: corrupt("usage", "u", "u.timestamp")?,
+    })
+}
+
+/// The same counters recomputed from the raw rows (the reference the rollups are checked against).
+pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, ViewError> {
     let args = params![filter.client, filter.since_day, filter.until_day];
     let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
 
@@ -207,23 +277,7 @@ pub fn daily(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, Vie
         day_entry(&mut days, key).projects = count;
     }
 
-    let corrupt = |table: &str, column: &str| -> Result<i64, ViewError> {
-        let join = if table == "sessions s" {
-            String::new()
-        } else {
-            format!(" JOIN sessions s ON s.session_id = {}.session_id", &table[table.len() - 1..])
-        };
-        Ok(conn.query_row(
-            &format!("SELECT count(*) FROM {table}{join} WHERE {column} < '{EARLIEST_VALID}' AND (?1 IS NULL OR s.client = ?1)"),
-            [&filter.client],
-            |row| row.get(0),
-        )?)
-    };
-    let corrupt_timestamps = CorruptTimestamps {
-        sessions: corrupt("sessions s", "s.started_at")?,
-        messages: corrupt("messages m", "m.timestamp")?,
-        usage: corrupt("usage u", "u.timestamp")?,
-    };
+    let corrupt_timestamps = corrupt_timestamps(conn, filter)?;
     Ok(DailyReport {
         since_day: filter.since_day.clone(),
         until_day: filter.until_day.clone(),
