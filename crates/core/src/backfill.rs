@@ -23,7 +23,8 @@ use crate::store::{Store, StoreError, WriteCounts};
 use crate::time_window::TimeWindow;
 
 /// How many materialized batches may wait for the writer; bounds memory whatever the corpus size.
-const CHANNEL_CAPACITY: usize = 64;
+/// A batch is one whole session, which can be megabytes, so only a few may wait.
+const CHANNEL_CAPACITY: usize = 4;
 /// How many errors a provider report keeps verbatim.
 const KEPT_ERRORS: usize = 5;
 
