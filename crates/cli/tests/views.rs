@@ -170,6 +170,23 @@ fn daily_totals_on_the_shared_corpora_match_the_verified_totals() {
         .set_var("CODEX_HOME", home.path().join("codex").display().to_string());
     let conn = build_store(home.path(), &env);
     assert_rollups_match(&conn);
+    // Every corpus subagent (1.0 inline, 2.0 agent file, 2.1 subagents/) sits under its parent.
+    let trees = sessions::tree(&conn, None).unwrap();
+    for (parent, children) in [
+        ("5c0375b4-57a5-4f26-b12d-d022ee4e51b7", 2),
+        ("a7da6a22-facc-4fcd-8bab-f83c87862004", 1),
+        ("ae4a77f8-aedd-4bc1-888f-c94edc91af04", 1),
+        ("ef958aa1-0e93-49f0-bb71-150f63befcd1", 1),
+    ] {
+        let tree = trees.iter().find(|tree| tree.native_id == parent).unwrap_or_else(|| panic!("{parent} is a root"));
+        assert_eq!(tree.children.len(), children, "{parent}");
+        assert!(tree.children.iter().all(|child| child.relationship.as_deref() == Some("subagent")));
+    }
+    let review = trees
+        .iter()
+        .find(|tree| tree.native_id == "019b88e0-0b0f-7bb0-a9ba-5cc2d8dffde9")
+        .expect("codex review parent");
+    assert_eq!(review.children[0].native_id, "019b88e5-a2e4-7b90-8953-38fce393c653", "the review sub-agent");
     let totals = |client: &str| {
         stats::daily(&conn, &StatsFilter { client: Some(client.into()), ..StatsFilter::default() }).unwrap().totals
     };

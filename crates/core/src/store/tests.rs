@@ -152,5 +152,9 @@ fn rollups_count_each_row_once_and_follow_usage_merges() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .unwrap();
-    assert_eq!((sessions, messages, responses, output), (1, 4, 1, 500), "a rerun adds nothing; the merge adds its delta");
+    assert_eq!(
+        (sessions, messages, responses, output),
+        (1, 4, 1, 500),
+        "a rerun adds nothing; the merge adds its delta"
+    );
 }
