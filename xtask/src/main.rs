@@ -46,6 +46,9 @@ enum Task {
         /// Where to write the JSON results [default: target/bench/bench-<size>MB.json].
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Keep the generated corpus and store in this directory (for profiling).
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
 }
 
@@ -54,9 +57,13 @@ fn main() -> Result<()> {
         Task::Smoke { suites, list } => smoke::run(&suites, list),
         Task::Tidy => tidy::run(),
         Task::Ci => ci::run(),
-        Task::Bench { size, runs, no_peers, out } => {
-            bench::run(&bench::BenchOptions { size_bytes: bench::parse_size(&size)?, runs, peers: !no_peers, out })
-        }
+        Task::Bench { size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {
+            size_bytes: bench::parse_size(&size)?,
+            runs,
+            peers: !no_peers,
+            out,
+            keep,
+        }),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub runs: usize,
     pub peers: bool,
     pub out: Option<PathBuf>,
+    /// Keep the corpus and store here (for profiling) instead of a temporary directory.
+    pub keep: Option<PathBuf>,
 }
 
 /// Parses `500MB`, `1GB`, `100mb`, `2.5GB`.
@@ -159,9 +161,17 @@ fn install_peers(enabled: bool) -> Peers {
 pub fn run(options: &BenchOptions) -> Result<()> {
     run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
     let hindcast = workspace_root().join("target/release/hindcast");
-    let scratch = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
-    let data = scratch.path().join("data");
-    let home = scratch.path().join("home");
+    let temporary = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
+    let scratch_dir = match &options.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            dir.clone()
+        }
+        None => temporary.path().to_path_buf(),
+    };
+    let scratch = scratch_dir.as_path();
+    let data = scratch.join("data");
+    let home = scratch.join("home");
     std::fs::create_dir_all(&home)?;
 
     eprintln!("bench: generating {} MB of transcripts ...", options.size_bytes / 1_000_000);
@@ -175,7 +185,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         started.elapsed()
     );
     let peers = install_peers(options.peers);
-    let db = scratch.path().join("hindcast.db");
+    let db = scratch.join("hindcast.db");
     let hindcast_command = |args: &[&str]| {
         let mut command = Command::new(&hindcast);
         command
@@ -290,7 +300,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         }
     }
     if let Some(agentsview) = &peers.agentsview {
-        let av_data = scratch.path().join("avdata");
+        let av_data = scratch.join("avdata");
         let command = || {
             let mut command = Command::new(agentsview);
             command
