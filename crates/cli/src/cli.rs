@@ -33,6 +33,24 @@ pub enum Command {
     Stats(StatsCommand),
     /// Privacy-preserving exports (hashes and numbers only).
     Export(ExportCommand),
+    /// Detect installed clients, choose what to import, write the config, and import.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Answer every prompt with its default (every client with history, 90 days unless configured).
+    #[arg(long)]
+    pub yes: bool,
+    /// Scan and show what would happen; writes no config and no store.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Set up only this client (repeatable).
+    #[arg(long = "provider", value_name = "PROVIDER")]
+    pub providers: Vec<String>,
+    /// How much history to import: a number of days, or `all` [default: 90].
+    #[arg(long, value_name = "DAYS", value_parser = crate::prompt::Retention::parse)]
+    pub retention_days: Option<crate::prompt::Retention>,
 }
 
 #[derive(Debug, Args)]

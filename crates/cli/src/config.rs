@@ -44,7 +44,7 @@ impl Paths {
 pub struct Config {
     #[serde(default)]
     pub backfill: BackfillConfig,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "InstallConfig::is_empty")]
     pub install: InstallConfig,
 }
 
@@ -52,7 +52,14 @@ pub struct Config {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstallConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+impl InstallConfig {
+    fn is_empty(&self) -> bool {
+        self.id.is_none()
+    }
 }
 
 /// `[backfill]` settings.

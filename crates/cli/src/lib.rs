@@ -6,6 +6,7 @@ mod config;
 mod exit;
 mod output;
 mod progress;
+mod prompt;
 mod providers;
 
 use std::process::ExitCode;
@@ -59,5 +60,6 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
         Command::Sessions(sessions) => commands::sessions::run(&context, &sessions.action),
         Command::Stats(stats) => commands::stats::run(&context, &stats.action),
         Command::Export(export) => commands::export::run(&context, &export.action),
+        Command::Init(init) => commands::init::run(&context, &init),
     }
 }

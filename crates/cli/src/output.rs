@@ -25,13 +25,16 @@ pub fn print_json<T: Serialize>(document: &T) {
     print_stdout(&text);
 }
 
-/// A table with the house style.
+/// A table with the house style. On a terminal too narrow to be real (a pty reporting 0 columns)
+/// columns keep their natural width instead of wrapping to nothing.
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_style(UTF8_BORDERS_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
+    let arrangement = if table.width().is_some_and(|width| width < 40) {
+        ContentArrangement::Disabled
+    } else {
+        ContentArrangement::Dynamic
+    };
+    table.load_style(UTF8_BORDERS_ONLY).set_content_arrangement(arrangement).set_header(header.iter().copied());
     table
 }
 

@@ -139,7 +139,8 @@ impl Sandbox {
         Ok(target)
     }
 
-    fn command(&self, binary: &Path, args: &[&str]) -> Command {
+    /// The binary with the sandbox's environment, not yet started.
+    pub fn command(&self, binary: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(binary);
         command
             .args(args)
@@ -152,8 +153,7 @@ impl Sandbox {
             .env("XDG_STATE_HOME", self.home.join(".local/state"))
             .env("CODEX_HOME", self.home.join(".codex"))
             .env("CLAUDE_CONFIG_DIR", self.home.join(".claude"))
-            .current_dir(&self.home)
-            .stdin(Stdio::null());
+            .current_dir(&self.home);
         for (key, value) in &self.extra_env {
             command.env(key, value);
         }
@@ -162,7 +162,11 @@ impl Sandbox {
 
     /// Runs the binary to completion.
     pub fn run(&self, binary: &Path, args: &[&str]) -> Result<Run> {
-        let output = self.command(binary, args).output().with_context(|| format!("starting {}", binary.display()))?;
+        let output = self
+            .command(binary, args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("starting {}", binary.display()))?;
         Ok(Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -21,6 +21,7 @@ pub const SUITES: &[(&str, super::Suite)] = &[
     ("backfill_codex_fixture", backfill_codex_fixture),
     ("backfill_legacy_fixture", backfill_legacy_fixture),
     ("views", views),
+    ("walkthrough_backfill_client_history", walkthrough_backfill_client_history),
 ];
 
 fn provider<'a>(document: &'a Value, name: &str) -> Result<&'a Value> {
@@ -535,5 +536,132 @@ fn views(binaries: &Binaries) -> Result<()> {
         .run(&binaries.hindcast, &["export", "daily-activity", "--format", "posthog"])?
         .expect_code(2)?
         .expect_stderr("DO_NOT_TRACK")?;
+    Ok(())
+}
+
+/// Drives `hindcast init` in a pseudo-terminal (numbered prompts, as on a simple terminal).
+struct Walkthrough {
+    session: rexpect::session::PtySession,
+}
+
+impl Walkthrough {
+    fn start(sandbox: &Sandbox, binary: &std::path::Path, args: &[&str]) -> Result<Self> {
+        let mut command = sandbox.command(binary, args);
+        command.env("TERM", "dumb");
+        let session = rexpect::session::spawn_command(command, Some(20_000)).context("starting init in a pty")?;
+        Ok(Self { session })
+    }
+
+    fn expect(&mut self, text: &str) -> Result<()> {
+        self.session.exp_string(text).map(|_| ()).with_context(|| format!("waiting for {text:?}"))
+    }
+
+    fn answer(&mut self, text: &str) -> Result<()> {
+        self.session.send_line(text).map(|_| ()).context("answering")
+    }
+
+    fn exit_code(self) -> Result<i32> {
+        match self.session.process().wait().context("waiting for init")? {
+            rexpect::process::WaitStatus::Exited(_, code) => Ok(code),
+            other => anyhow::bail!("init ended with {other:?}"),
+        }
+    }
+}
+
+fn walkthrough_sandbox() -> Result<Sandbox> {
+    let sandbox = Sandbox::new()?;
+    sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    sandbox.install_fixture("codex", ".codex")?;
+    Ok(sandbox)
+}
+
+/// `hindcast init`: pick claude+codex, consent, summary; consent no; EOF at the first prompt;
+/// `--yes` and `--dry-run` without a terminal.
+fn walkthrough_backfill_client_history(binaries: &Binaries) -> Result<()> {
+    let config = |sandbox: &Sandbox| sandbox.home.join(".config/hindcast/config.toml");
+
+    // Pick both clients, all history, accept the import.
+    let sandbox = walkthrough_sandbox()?;
+    let mut walk = Walkthrough::start(&sandbox, &binaries.hindcast, &["init"])?;
+    walk.expect("Which clients should hindcast import?")?;
+    walk.expect("Numbers separated by commas")?;
+    walk.answer("1,2")?;
+    walk.expect("How much history to import")?;
+    walk.answer("all")?;
+    walk.expect("from claude, codex (all history) now? [Y/n]")?;
+    walk.answer("")?;
+    walk.expect("Next: `hindcast sessions list`")?;
+    ensure!(walk.exit_code()? == 0);
+    ensure!(sandbox.query_i64("SELECT count(*) FROM sessions WHERE client = 'claude'")? == 15);
+    ensure!(sandbox.query_i64("SELECT count(*) FROM sessions WHERE client = 'codex'")? == 10);
+    let written = std::fs::read_to_string(config(&sandbox))?;
+    ensure!(
+        written.contains("\"claude\"") && written.contains("\"codex\"") && !written.contains("retention_days"),
+        "{written}"
+    );
+
+    // Rerunning init shows the existing config and keeps it; the import is idempotent.
+    let mut walk = Walkthrough::start(&sandbox, &binaries.hindcast, &["init"])?;
+    walk.expect("Existing config")?;
+    walk.expect("Change this configuration? [y/N]")?;
+    walk.answer("")?;
+    walk.expect("now? [Y/n]")?;
+    walk.answer("y")?;
+    walk.expect("Next:")?;
+    ensure!(walk.exit_code()? == 0);
+    ensure!(sandbox.query_i64("SELECT count(*) FROM sessions")? == 25, "a rerun imports nothing twice");
+
+    // Consent no: the config is written, nothing is imported.
+    let sandbox = walkthrough_sandbox()?;
+    let mut walk = Walkthrough::start(&sandbox, &binaries.hindcast, &["init"])?;
+    walk.expect("Numbers separated by commas")?;
+    walk.answer("2")?;
+    walk.expect("How much history to import")?;
+    walk.answer("30")?;
+    walk.expect("now? [Y/n]")?;
+    walk.answer("n")?;
+    walk.expect("Nothing imported")?;
+    ensure!(walk.exit_code()? == 0);
+    ensure!(!sandbox.db().exists(), "consent no imports nothing");
+    ensure!(std::fs::read_to_string(config(&sandbox))?.contains("retention_days = 30"));
+
+    // EOF at the first prompt: exit 130, nothing written.
+    let sandbox = walkthrough_sandbox()?;
+    let mut walk = Walkthrough::start(&sandbox, &binaries.hindcast, &["init"])?;
+    walk.expect("Numbers separated by commas")?;
+    walk.session.send_control('d').context("sending EOF")?;
+    ensure!(walk.exit_code()? == 130, "EOF cancels with 130");
+    ensure!(!config(&sandbox).exists() && !sandbox.db().exists() && !sandbox.data_dir().exists(), "nothing written");
+
+    // Without a terminal and without --yes: say what to run, change nothing.
+    let sandbox = walkthrough_sandbox()?;
+    let run = sandbox.run(&binaries.hindcast, &["init"])?;
+    ensure!(run.expect_code(0)?.stdout.contains("hindcast init --yes"));
+    ensure!(!config(&sandbox).exists() && !sandbox.data_dir().exists());
+
+    // --dry-run --yes: no config, no store.
+    sandbox.run(&binaries.hindcast, &["init", "--dry-run", "--yes", "--retention-days", "all"])?.expect_code(0)?;
+    ensure!(!config(&sandbox).exists() && !sandbox.data_dir().exists(), "a dry run leaves nothing");
+
+    // --yes imports both, and the summary matches `backfill --json` for the same window.
+    let summary =
+        sandbox.run(&binaries.hindcast, &["init", "--yes", "--retention-days", "all"])?.expect_code(0)?.stdout.clone();
+    let twin = walkthrough_sandbox()?;
+    let document = twin.run(&binaries.hindcast, &["backfill", "claude", "codex", "--json"])?.expect_code(0)?.json()?;
+    for name in ["claude", "codex"] {
+        let written = provider(&document, name)?["rows_written"]["total"].as_u64().context("rows written")?;
+        let sources = provider(&document, name)?["sources_seen"].as_u64().context("sources")?;
+        let row = summary
+            .lines()
+            .rev()
+            .find(|line| line.contains(&format!(" {name} ")))
+            .with_context(|| format!("{name} row in\n{summary}"))?;
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        ensure!(
+            cells.contains(&written.to_string().as_str()) && cells.contains(&sources.to_string().as_str()),
+            "{name}: {row} vs {written}/{sources}"
+        );
+    }
+    ensure!(sandbox.query_i64("SELECT count(*) FROM sessions")? == twin.query_i64("SELECT count(*) FROM sessions")?);
     Ok(())
 }

@@ -308,36 +308,9 @@ pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
     let (config, config_path) = load_config(context)?;
     let selection = select(context, &args.selection, &config, &config_path)?;
     let paths = context.paths()?;
-    let events = paths.events.clone().map_or_else(EventLog::disabled, EventLog::to_file);
-    let materializers = MaterializerRegistry::builtin();
-    let observer = ProgressObserver::new();
-    let run_context = RunContext {
-        materializers: &materializers,
-        env: &selection.env,
-        events: &events,
-        observer: &observer,
-        cancel: Some(cancel_flag()),
-    };
-    let options = BackfillOptions::new(selection.window, args.dry_run);
+    let report = execute(context, &selection.providers, &selection.env, selection.window, args.dry_run, true)?;
 
-    let report = if args.dry_run {
-        run_backfill(&selection.providers, None, &options, &run_context)
-    } else {
-        let _lock = StoreLock::acquire(&paths.db).map_err(|error| match error {
-            LockError::Held { .. } => ExitError { code: exit::LOCKED, message: error.to_string() },
-            LockError::Io { .. } => ExitError::failure(error.to_string()),
-        })?;
-        let mut store =
-            Store::open(&paths.db, context.store_options).map_err(|error| ExitError::failure(error.to_string()))?;
-        run_backfill(&selection.providers, Some(&mut store), &options, &run_context)
-    };
-    observer.finish();
-
-    let exit_code = match report.status {
-        _ if report.cancelled => exit::CANCELLED,
-        Status::Ok => exit::OK,
-        Status::Failed => exit::FAILURE,
-    };
+    let exit_code = exit_code_of(&report);
     if args.selection.json {
         print_json(&RunDocument {
             schema: "hindcast.backfill/v1",
@@ -350,6 +323,55 @@ pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
         print_stdout(&human_report(&report, &selection.not_selected, &paths.db, &selection.window));
     }
     Ok(exit_code)
+}
+
+/// Runs `providers` over `window` through the one import path shared by `backfill` and `init`:
+/// the store lock, the store, the envelope, the progress bar and Ctrl-C handling.
+pub fn execute(
+    context: &Context,
+    providers: &[Arc<dyn Provider>],
+    env: &Environment,
+    window: TimeWindow,
+    dry_run: bool,
+    record_events: bool,
+) -> Result<BackfillReport, ExitError> {
+    let paths = context.paths()?;
+    let events = match &paths.events {
+        Some(path) if record_events => EventLog::to_file(path.clone()),
+        _ => EventLog::disabled(),
+    };
+    let materializers = MaterializerRegistry::builtin();
+    let observer = ProgressObserver::new();
+    let run_context = RunContext {
+        materializers: &materializers,
+        env,
+        events: &events,
+        observer: &observer,
+        cancel: Some(cancel_flag()),
+    };
+    let options = BackfillOptions::new(window, dry_run);
+    let report = if dry_run {
+        run_backfill(providers, None, &options, &run_context)
+    } else {
+        let _lock = StoreLock::acquire(&paths.db).map_err(|error| match error {
+            LockError::Held { .. } => ExitError { code: exit::LOCKED, message: error.to_string() },
+            LockError::Io { .. } => ExitError::failure(error.to_string()),
+        })?;
+        let mut store =
+            Store::open(&paths.db, context.store_options).map_err(|error| ExitError::failure(error.to_string()))?;
+        run_backfill(providers, Some(&mut store), &options, &run_context)
+    };
+    observer.finish();
+    Ok(report)
+}
+
+/// The exit code of a finished run.
+pub fn exit_code_of(report: &BackfillReport) -> u8 {
+    match report.status {
+        _ if report.cancelled => exit::CANCELLED,
+        Status::Ok => exit::OK,
+        Status::Failed => exit::FAILURE,
+    }
 }
 
 /// A flag set on the first Ctrl-C; a second Ctrl-C ends the process at once (the store stays

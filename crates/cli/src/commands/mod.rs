@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod export;
+pub mod init;
 pub mod query;
 pub mod sessions;
 pub mod stats;

@@ -1,0 +1,401 @@
+//! `hindcast init`: detect clients with history, pick providers and a retention window, write the
+//! config, then offer the first import through the same path as `hindcast backfill`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use hindcast_core::backfill::{BackfillReport, Status};
+use hindcast_core::provider::Provider;
+use hindcast_core::time_window::TimeWindow;
+use jiff::{SignedDuration, Timestamp};
+
+use super::Context;
+use super::backfill::{execute, exit_code_of};
+use crate::cli::InitArgs;
+use crate::config::Config;
+use crate::exit::{self, ExitError};
+use crate::output::{human_bytes, human_millis, table};
+use crate::prompt::{Cancelled, LinePrompter, Prompter, Retention, TerminalPrompter};
+use crate::providers::missing_feature;
+
+/// The default retention window of a first import.
+pub const DEFAULT_RETENTION: Retention = Retention::Days(90);
+
+/// What one provider has on this machine.
+struct Detected {
+    provider: Arc<dyn Provider>,
+    available: bool,
+    files: u64,
+    bytes: u64,
+    oldest: Option<Timestamp>,
+    newest: Option<Timestamp>,
+}
+
+fn detect(context: &Context, window: &TimeWindow) -> Vec<Detected> {
+    context
+        .registry
+        .list()
+        .iter()
+        .map(|provider| {
+            let available = provider.availability(&context.env).available;
+            let discovery = if available { provider.discover(&context.env, window).ok() } else { None };
+            let files: Vec<_> = discovery.iter().flat_map(|d| &d.units).flat_map(|unit| &unit.files).collect();
+            Detected {
+                provider: Arc::clone(provider),
+                available: available && !files.is_empty(),
+                files: files.len() as u64,
+                bytes: files.iter().map(|file| file.size).sum(),
+                oldest: files.iter().filter_map(|file| file.modified).min(),
+                newest: files.iter().filter_map(|file| file.modified).max(),
+            }
+        })
+        .collect()
+}
+
+fn day(timestamp: Option<Timestamp>) -> String {
+    timestamp.map(|at| at.strftime("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn cancelled(_: Cancelled) -> ExitError {
+    ExitError { code: exit::CANCELLED, message: "cancelled; nothing was written".into() }
+}
+
+/// `hindcast init` on the real terminal.
+pub fn run(context: &Context, args: &InitArgs) -> anyhow::Result<u8> {
+    let interactive = std::io::stdin().is_terminal();
+    let simple = context.env.var("TERM").is_none_or(|term| term == "dumb") || !std::io::stderr().is_terminal();
+    let mut stdout = std::io::stdout();
+    if interactive && !simple {
+        run_with(context, args, interactive, &mut TerminalPrompter, &mut stdout)
+    } else {
+        let stdin = std::io::stdin();
+        let mut prompter = LinePrompter::new(stdin.lock(), std::io::stdout());
+        run_with(context, args, interactive, &mut prompter, &mut stdout)
+    }
+}
+
+/// The steps of `init`, with the prompter and output injected (tests script them).
+pub fn run_with(
+    context: &Context,
+    args: &InitArgs,
+    interactive: bool,
+    prompter: &mut dyn Prompter,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let paths = context.paths()?;
+    let existing = if paths.config.is_file() { Some(Config::load(&paths.config)?) } else { None };
+    for name in &args.providers {
+        if context.registry.get(name).is_none() {
+            let hint = missing_feature(name, &context.registry)
+                .map(|f| format!(" (rebuild with the {f} feature)"))
+                .unwrap_or_default();
+            return Err(ExitError::usage(format!(
+                "unknown provider '{name}'{hint}; valid providers: {}",
+                context.registry.names().join(", ")
+            ))
+            .into());
+        }
+    }
+
+    // 1. What is on this machine.
+    let detected = detect(context, &TimeWindow::ALL);
+    let mut rendered = table(&["client", "history", "files", "size", "oldest", "newest"]);
+    for found in &detected {
+        rendered.add_row([
+            found.provider.name().to_string(),
+            if found.available { "found".into() } else { "none".into() },
+            found.files.to_string(),
+            human_bytes(found.bytes),
+            day(found.oldest),
+            day(found.newest),
+        ]);
+    }
+    writeln!(out, "Local history of AI coding agents on this machine:\n{rendered}")?;
+    if let Some(config) = &existing {
+        writeln!(
+            out,
+            "Existing config {}: providers {}, {}",
+            paths.config.display(),
+            config.backfill.providers.as_ref().map_or_else(|| "all".to_string(), |names| names.join(", ")),
+            config
+                .backfill
+                .retention_days
+                .map_or_else(|| "all history".to_string(), |days| format!("last {days} days"))
+        )?;
+    }
+    let candidates: Vec<&Detected> = if args.providers.is_empty() {
+        detected.iter().filter(|found| found.available).collect()
+    } else {
+        detected.iter().filter(|found| args.providers.iter().any(|name| name == found.provider.name())).collect()
+    };
+    if candidates.is_empty() {
+        writeln!(
+            out,
+            "No client history found; nothing to set up. `hindcast backfill list` shows where hindcast looks."
+        )?;
+        return Ok(exit::OK);
+    }
+    let names = |chosen: &[&Detected]| chosen.iter().map(|found| found.provider.name()).collect::<Vec<_>>().join(", ");
+
+    // 2. Without a terminal and without --yes: say what would happen, change nothing.
+    if !interactive && !args.yes {
+        writeln!(
+            out,
+            "Not a terminal, so nothing was changed. To import {} ({}), run:\n  hindcast init --yes{}",
+            names(&candidates),
+            args.retention_days.unwrap_or(DEFAULT_RETENTION).describe(),
+            if args.dry_run { " --dry-run" } else { "" }
+        )?;
+        return Ok(exit::OK);
+    }
+
+    // 3. Providers and retention: flags, else the existing config, else ask (or defaults with --yes).
+    let existing_names = existing.as_ref().and_then(|config| config.backfill.providers.clone());
+    let existing_retention =
+        existing.as_ref().map(|config| config.backfill.retention_days.map_or(Retention::All, Retention::Days));
+    let change = match (&existing, args.yes) {
+        (Some(_), false) => prompter.confirm("Change this configuration?", false).map_err(cancelled)?,
+        (None, false) => true,
+        (_, true) => false,
+    };
+    let chosen: Vec<&Detected> = if !args.providers.is_empty() || !change {
+        match (&existing_names, args.providers.is_empty()) {
+            (Some(names), true) => {
+                candidates.iter().copied().filter(|found| names.iter().any(|n| n == found.provider.name())).collect()
+            }
+            _ => candidates.clone(),
+        }
+    } else {
+        let options: Vec<String> = candidates
+            .iter()
+            .map(|found| format!("{} ({} files, {})", found.provider.name(), found.files, human_bytes(found.bytes)))
+            .collect();
+        let defaults: Vec<bool> = candidates
+            .iter()
+            .map(|found| existing_names.as_ref().is_none_or(|names| names.iter().any(|n| n == found.provider.name())))
+            .collect();
+        let picked =
+            prompter.choose("Which clients should hindcast import?", &options, &defaults).map_err(cancelled)?;
+        picked.into_iter().map(|index| candidates[index]).collect()
+    };
+    let default_retention = existing_retention.unwrap_or(DEFAULT_RETENTION);
+    let retention = match args.retention_days {
+        Some(retention) => retention,
+        None if change => prompter.retention(default_retention).map_err(cancelled)?,
+        None => default_retention,
+    };
+    if chosen.is_empty() {
+        writeln!(out, "No client chosen; nothing was changed.")?;
+        return Ok(exit::OK);
+    }
+
+    // 4. The config (never in a dry run).
+    if args.dry_run {
+        writeln!(out, "Dry run: the config would be written to {} and nothing is stored.", paths.config.display())?;
+    } else {
+        let mut config = existing.clone().unwrap_or_default();
+        config.backfill.providers = Some(chosen.iter().map(|found| found.provider.name().to_string()).collect());
+        config.backfill.retention_days = retention.days();
+        let text = toml::to_string_pretty(&config)
+            .map_err(|error| ExitError::failure(format!("cannot encode the config: {error}")))?;
+        if let Some(parent) = paths.config.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| ExitError::failure(format!("cannot create {}: {error}", parent.display())))?;
+        }
+        std::fs::write(&paths.config, format!("# hindcast configuration (written by `hindcast init`)\n{text}"))
+            .map_err(|error| ExitError::failure(format!("cannot write {}: {error}", paths.config.display())))?;
+        writeln!(out, "Wrote {}", paths.config.display())?;
+    }
+
+    // 5. The first import, bounded by the retention window and an `until` fixed now.
+    let until = Timestamp::now();
+    let since =
+        retention.days().and_then(|days| until.checked_sub(SignedDuration::from_hours(24 * i64::from(days))).ok());
+    let window = TimeWindow::new(since, Some(until)).map_err(|error| ExitError::usage(error.to_string()))?;
+    let in_window = detect(context, &window);
+    let chosen_names: Vec<&str> = chosen.iter().map(|found| found.provider.name()).collect();
+    let (files, bytes) = in_window
+        .iter()
+        .filter(|found| chosen_names.contains(&found.provider.name()))
+        .fold((0, 0), |(files, bytes), found| (files + found.files, bytes + found.bytes));
+    let question = format!(
+        "Import {files} session files ({}) from {} ({}) now?",
+        human_bytes(bytes),
+        chosen_names.join(", "),
+        retention.describe()
+    );
+    if !args.yes && !prompter.confirm(&question, true).map_err(cancelled)? {
+        writeln!(out, "Nothing imported. Run `hindcast backfill` whenever you like.")?;
+        return Ok(exit::OK);
+    }
+    if args.yes {
+        writeln!(out, "{question} yes (--yes)")?;
+    }
+    let providers: Vec<Arc<dyn Provider>> = chosen.iter().map(|found| Arc::clone(&found.provider)).collect();
+    // A dry run of init writes nothing at all, not even the run envelope.
+    let report = execute(context, &providers, &context.env, window, args.dry_run, !args.dry_run)?;
+    write_summary(out, &report)?;
+    Ok(exit_code_of(&report))
+}
+
+fn write_summary(out: &mut dyn Write, report: &BackfillReport) -> std::io::Result<()> {
+    let mut rendered = table(&[
+        "provider",
+        "dry run",
+        "status",
+        "sources scanned",
+        "rows written",
+        "rows skipped",
+        "lines skipped",
+        "elapsed",
+    ]);
+    for provider in &report.providers {
+        rendered.add_row([
+            provider.provider.clone(),
+            if report.dry_run { "yes".into() } else { "no".into() },
+            match provider.status {
+                Status::Ok => "ok".into(),
+                Status::Failed => "FAILED".into(),
+            },
+            provider.sources_seen.to_string(),
+            if report.dry_run {
+                format!("({} materialized)", provider.rows_materialized.total)
+            } else {
+                provider.rows_written.total.to_string()
+            },
+            provider.rows_skipped.total.to_string(),
+            provider.lines_skipped.count.to_string(),
+            human_millis(provider.elapsed_ms),
+        ]);
+    }
+    writeln!(out, "{rendered}")?;
+    for provider in report.providers.iter().filter(|provider| provider.error.is_some()) {
+        writeln!(out, "  {} error: {}", provider.provider, provider.error.as_deref().unwrap_or_default())?;
+    }
+    if report.cancelled {
+        writeln!(
+            out,
+            "Stopped after the current batch; the store is consistent. Run `hindcast backfill` to finish the import."
+        )?;
+    }
+    writeln!(out, "Next: `hindcast sessions list` to browse, `hindcast stats daily` for activity and tokens.")
+}
+
+#[cfg(all(test, feature = "providers"))]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use hindcast_core::provider::Environment;
+    use hindcast_core::store::StoreOptions;
+    use hindcast_core::testing::{Behavior, ScriptedProvider};
+
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        context: Context,
+        config: PathBuf,
+        db: PathBuf,
+    }
+
+    fn fixture(extra: Vec<Arc<dyn Provider>>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let env = Environment::with_home(dir.path())
+            .set_var("CLAUDE_CONFIG_DIR", fixtures.join("claude/projects").display().to_string())
+            .set_var("CODEX_HOME", fixtures.join("codex").display().to_string())
+            .set_var("HINDCAST_EVENTS", "off");
+        let db = dir.path().join("store.db");
+        let context = Context {
+            env,
+            registry: crate::providers::compiled_in(&extra).unwrap(),
+            db_flag: Some(db.clone()),
+            store_options: StoreOptions::default(),
+        };
+        let config = dir.path().join(".config/hindcast/config.toml");
+        Fixture { _dir: dir, context, config, db }
+    }
+
+    fn args(yes: bool) -> InitArgs {
+        InitArgs { yes, dry_run: false, providers: Vec::new(), retention_days: None }
+    }
+
+    fn run(fixture: &Fixture, args: &InitArgs, answers: &str) -> (Result<u8, u8>, String) {
+        let mut prompter = LinePrompter::new(answers.as_bytes(), Vec::new());
+        let mut out = Vec::new();
+        let result = run_with(&fixture.context, args, true, &mut prompter, &mut out)
+            .map_err(|error| error.downcast_ref::<ExitError>().map_or(1, |exit| exit.code));
+        let prompts = String::from_utf8(prompter.into_output()).unwrap();
+        (result, format!("{}{prompts}", String::from_utf8(out).unwrap()))
+    }
+
+    fn sessions(fixture: &Fixture) -> i64 {
+        let conn = hindcast_core::store::Store::open_read_only(&fixture.db).unwrap();
+        conn.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn picking_clients_and_consenting_imports_and_writes_the_config() {
+        let fixture = fixture(Vec::new());
+        let (result, out) = run(&fixture, &args(false), "1,2\nall\n\n");
+        assert_eq!(result, Ok(exit::OK), "{out}");
+        assert_eq!(sessions(&fixture), 25);
+        let config = Config::load(&fixture.config).unwrap();
+        assert_eq!(config.backfill.providers, Some(vec!["claude".to_string(), "codex".to_string()]));
+        assert_eq!(config.backfill.retention_days, None, "all history");
+        assert!(out.contains("Next: `hindcast sessions list`"));
+    }
+
+    #[test]
+    fn declining_the_import_writes_only_the_config() {
+        let fixture = fixture(Vec::new());
+        let (result, out) = run(&fixture, &args(false), "1\n30\nn\n");
+        assert_eq!(result, Ok(exit::OK));
+        assert!(out.contains("Nothing imported"));
+        assert!(!fixture.db.exists());
+        assert_eq!(Config::load(&fixture.config).unwrap().backfill.retention_days, Some(30));
+    }
+
+    #[test]
+    fn eof_at_the_first_prompt_cancels_with_nothing_written() {
+        let fixture = fixture(Vec::new());
+        let (result, _) = run(&fixture, &args(false), "");
+        assert_eq!(result, Err(exit::CANCELLED));
+        assert!(!fixture.config.exists() && !fixture.db.exists());
+    }
+
+    #[test]
+    fn rerun_keeps_the_existing_config_when_asked() {
+        let fixture = fixture(Vec::new());
+        assert_eq!(run(&fixture, &args(false), "2\n45\nn\n").0, Ok(exit::OK));
+        let (result, out) = run(&fixture, &args(false), "\ny\n");
+        assert_eq!(result, Ok(exit::OK), "{out}");
+        assert!(out.contains("Existing config") && out.contains("from codex (the last 45 days)"), "{out}");
+    }
+
+    #[test]
+    fn one_failing_provider_neither_aborts_the_others_nor_the_summary() {
+        let extra: Vec<Arc<dyn Provider>> = vec![
+            Arc::new(ScriptedProvider::new("test-ok", "messages", Behavior::Ok { sessions: 2 })),
+            Arc::new(ScriptedProvider::new("test-parse-fails", "messages", Behavior::ParseFails)),
+        ];
+        let fixture = fixture(extra);
+        let mut init = args(true);
+        init.providers = vec!["test-parse-fails".into(), "test-ok".into()];
+        init.retention_days = Some(Retention::All);
+        let (result, out) = run(&fixture, &init, "");
+        assert_eq!(result, Ok(exit::FAILURE), "{out}");
+        assert!(out.contains("FAILED") && out.contains("test-ok") && out.contains("Next:"), "{out}");
+        assert_eq!(sessions(&fixture), 2, "the other provider imported");
+    }
+
+    #[test]
+    fn dry_run_writes_nothing() {
+        let fixture = fixture(Vec::new());
+        let mut init = args(true);
+        init.dry_run = true;
+        let (result, out) = run(&fixture, &init, "");
+        assert_eq!(result, Ok(exit::OK), "{out}");
+        assert!(!fixture.config.exists() && !fixture.db.exists());
+    }
+}
