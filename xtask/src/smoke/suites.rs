@@ -633,6 +633,16 @@ fn walkthrough_backfill_client_history(binaries: &Binaries) -> Result<()> {
     ensure!(walk.exit_code()? == 130, "EOF cancels with 130");
     ensure!(!config(&sandbox).exists() && !sandbox.db().exists() && !sandbox.data_dir().exists(), "nothing written");
 
+    // Ctrl-C at a prompt: exit 130, nothing written.
+    let sandbox = walkthrough_sandbox()?;
+    let mut walk = Walkthrough::start(&sandbox, &binaries.hindcast, &["init"])?;
+    walk.expect("Numbers separated by commas")?;
+    walk.answer("1,2")?;
+    walk.expect("How much history to import")?;
+    walk.session.send_control('c').context("sending Ctrl-C")?;
+    ensure!(walk.exit_code()? == 130, "Ctrl-C cancels with 130");
+    ensure!(!config(&sandbox).exists() && !sandbox.data_dir().exists(), "nothing written after Ctrl-C");
+
     // Without a terminal and without --yes: say what to run, change nothing.
     let sandbox = walkthrough_sandbox()?;
     let run = sandbox.run(&binaries.hindcast, &["init"])?;

@@ -374,16 +374,36 @@ pub fn exit_code_of(report: &BackfillReport) -> u8 {
     }
 }
 
-/// A flag set on the first Ctrl-C; a second Ctrl-C ends the process at once (the store stays
-/// consistent either way: only whole transactions are ever committed).
-fn cancel_flag() -> &'static AtomicBool {
-    static CANCEL: AtomicBool = AtomicBool::new(false);
+/// While prompts are open, Ctrl-C exits 130 at once (nothing has been written yet).
+static EXIT_ON_INTERRUPT: AtomicBool = AtomicBool::new(false);
+/// Set by the first Ctrl-C during an import: the run stops after the current batch.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// Installs the one Ctrl-C handler of the process (later calls are no-ops).
+fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
+        if EXIT_ON_INTERRUPT.load(Ordering::SeqCst) {
+            eprintln!("\nhindcast: cancelled; nothing was written");
+            std::process::exit(i32::from(exit::CANCELLED));
+        }
         if CANCEL.swap(true, Ordering::SeqCst) {
             std::process::exit(i32::from(exit::CANCELLED));
         }
         eprintln!("hindcast: stopping after the current batch (Ctrl-C again to quit now)");
     });
+}
+
+/// Ctrl-C now cancels without writing anything (used while `init` asks its questions).
+pub fn interrupt_exits_now() {
+    EXIT_ON_INTERRUPT.store(true, Ordering::SeqCst);
+    install_interrupt_handler();
+}
+
+/// The flag the import checks; from now on Ctrl-C stops after the current batch (the store stays
+/// consistent either way: only whole transactions are ever committed), a second one quits at once.
+fn cancel_flag() -> &'static AtomicBool {
+    EXIT_ON_INTERRUPT.store(false, Ordering::SeqCst);
+    install_interrupt_handler();
     &CANCEL
 }
 

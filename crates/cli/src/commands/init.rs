@@ -10,7 +10,7 @@ use hindcast_core::time_window::TimeWindow;
 use jiff::{SignedDuration, Timestamp};
 
 use super::Context;
-use super::backfill::{execute, exit_code_of};
+use super::backfill::{execute, exit_code_of, interrupt_exits_now};
 use crate::cli::InitArgs;
 use crate::config::Config;
 use crate::exit::{self, ExitError};
@@ -63,6 +63,7 @@ fn cancelled(_: Cancelled) -> ExitError {
 /// `hindcast init` on the real terminal.
 pub fn run(context: &Context, args: &InitArgs) -> anyhow::Result<u8> {
     let interactive = std::io::stdin().is_terminal();
+    interrupt_exits_now();
     let simple = context.env.var("TERM").is_none_or(|term| term == "dumb") || !std::io::stderr().is_terminal();
     let mut stdout = std::io::stdout();
     if interactive && !simple {
@@ -111,6 +112,15 @@ pub fn run_with(
         ]);
     }
     writeln!(out, "Local history of AI coding agents on this machine:\n{rendered}")?;
+    for found in &detected {
+        let roots: Vec<String> = found
+            .provider
+            .roots(&context.env)
+            .iter()
+            .map(|root| format!("{}{}", root.path.display(), if root.exists { "" } else { " (missing)" }))
+            .collect();
+        writeln!(out, "  {} looks in: {}", found.provider.name(), roots.join(", "))?;
+    }
     if let Some(config) = &existing {
         writeln!(
             out,
@@ -189,24 +199,6 @@ pub fn run_with(
         return Ok(exit::OK);
     }
 
-    // 4. The config (never in a dry run).
-    if args.dry_run {
-        writeln!(out, "Dry run: the config would be written to {} and nothing is stored.", paths.config.display())?;
-    } else {
-        let mut config = existing.clone().unwrap_or_default();
-        config.backfill.providers = Some(chosen.iter().map(|found| found.provider.name().to_string()).collect());
-        config.backfill.retention_days = retention.days();
-        let text = toml::to_string_pretty(&config)
-            .map_err(|error| ExitError::failure(format!("cannot encode the config: {error}")))?;
-        if let Some(parent) = paths.config.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| ExitError::failure(format!("cannot create {}: {error}", parent.display())))?;
-        }
-        std::fs::write(&paths.config, format!("# hindcast configuration (written by `hindcast init`)\n{text}"))
-            .map_err(|error| ExitError::failure(format!("cannot write {}: {error}", paths.config.display())))?;
-        writeln!(out, "Wrote {}", paths.config.display())?;
-    }
-
     // 5. The first import, bounded by the retention window and an `until` fixed now.
     let until = Timestamp::now();
     let since =
@@ -224,7 +216,11 @@ pub fn run_with(
         chosen_names.join(", "),
         retention.describe()
     );
-    if !args.yes && !prompter.confirm(&question, true).map_err(cancelled)? {
+    let consent = args.yes || prompter.confirm(&question, true).map_err(cancelled)?;
+
+    // 4. The config, written only once every question is answered (never in a dry run).
+    write_config(out, args, &paths.config, existing.as_ref(), &chosen_names, retention)?;
+    if !consent {
         writeln!(out, "Nothing imported. Run `hindcast backfill` whenever you like.")?;
         return Ok(exit::OK);
     }
@@ -236,6 +232,33 @@ pub fn run_with(
     let report = execute(context, &providers, &context.env, window, args.dry_run, !args.dry_run)?;
     write_summary(out, &report)?;
     Ok(exit_code_of(&report))
+}
+
+fn write_config(
+    out: &mut dyn Write,
+    args: &InitArgs,
+    path: &std::path::Path,
+    existing: Option<&Config>,
+    chosen: &[&str],
+    retention: Retention,
+) -> anyhow::Result<()> {
+    if args.dry_run {
+        writeln!(out, "Dry run: the config would be written to {} and nothing is stored.", path.display())?;
+        return Ok(());
+    }
+    let mut config = existing.cloned().unwrap_or_default();
+    config.backfill.providers = Some(chosen.iter().map(|name| name.to_string()).collect());
+    config.backfill.retention_days = retention.days();
+    let text = toml::to_string_pretty(&config)
+        .map_err(|error| ExitError::failure(format!("cannot encode the config: {error}")))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| ExitError::failure(format!("cannot create {}: {error}", parent.display())))?;
+    }
+    std::fs::write(path, format!("# hindcast configuration (written by `hindcast init`)\n{text}"))
+        .map_err(|error| ExitError::failure(format!("cannot write {}: {error}", path.display())))?;
+    writeln!(out, "Wrote {}", path.display())?;
+    Ok(())
 }
 
 fn write_summary(out: &mut dyn Write, report: &BackfillReport) -> std::io::Result<()> {
@@ -362,6 +385,14 @@ mod tests {
         let (result, _) = run(&fixture, &args(false), "");
         assert_eq!(result, Err(exit::CANCELLED));
         assert!(!fixture.config.exists() && !fixture.db.exists());
+    }
+
+    #[test]
+    fn eof_at_the_consent_prompt_leaves_no_config() {
+        let fixture = fixture(Vec::new());
+        let (result, out) = run(&fixture, &args(false), "1,2\nall\n");
+        assert_eq!(result, Err(exit::CANCELLED), "{out}");
+        assert!(!fixture.config.exists() && !fixture.db.exists(), "the config is written only after the last answer");
     }
 
     #[test]
