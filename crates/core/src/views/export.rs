@@ -54,17 +54,10 @@ pub fn model_family(model: &str) -> String {
 /// One record per session, ordered by `session_hash`: re-exports are byte-identical.
 pub fn session_events(conn: &Connection, install_id: &str) -> Result<Vec<SessionEvent>, ViewError> {
     let identity_hash = sha256_hex(install_id.as_bytes());
-    let mut statement = conn.prepare(
-        "SELECT s.client, s.native_id, s.ended_at, s.git_commit, s.models, \
-         (SELECT count(*) FROM messages m JOIN parts p ON p.message_id = m.message_id \
-            WHERE m.session_id = s.session_id AND p.kind = 'tool_call'), \
-         (SELECT coalesce(sum(input_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-         (SELECT coalesce(sum(cache_read_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-         (SELECT coalesce(sum(cache_creation_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-         (SELECT coalesce(sum(output_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-         (SELECT coalesce(sum(reasoning_tokens), 0) FROM usage u WHERE u.session_id = s.session_id) \
-         FROM sessions s",
-    )?;
+    let mut statement = conn.prepare(&format!(
+        "SELECT s.client, s.native_id, s.ended_at, s.git_commit, s.models, {} FROM sessions s",
+        super::sessions::SESSION_COUNTERS
+    ))?;
     let mut events: Vec<SessionEvent> = statement
         .query_map([], |row| {
             let client: String = row.get(0)?;
@@ -78,13 +71,7 @@ pub fn session_events(conn: &Connection, install_id: &str) -> Result<Vec<Session
                 session_hash: sha256_hex(format!("{client}:{native_id}").as_bytes()),
                 ended_at: row.get(2)?,
                 tool_calls: row.get(5)?,
-                tokens: Tokens {
-                    input: row.get(6)?,
-                    cached_input: row.get(7)?,
-                    cache_creation: row.get(8)?,
-                    output: row.get(9)?,
-                    reasoning: row.get(10)?,
-                },
+                tokens: Tokens::from_row(row, 6)?,
                 branch_commit: commit
                     .filter(|commit| commit.len() >= 7)
                     .map(|commit| commit.chars().take(12).collect()),

@@ -46,18 +46,39 @@ pub struct SessionSummary {
     pub relationship: Option<String>,
 }
 
-const SUMMARY_COLUMNS: &str = "s.session_id, s.client, s.native_id, s.title, s.cwd, \
-    coalesce(json_extract(s.metadata, '$.project_id'), s.cwd) AS project, s.started_at, s.ended_at, \
-    CAST(round((julianday(s.ended_at) - julianday(s.started_at)) * 86400) AS INTEGER), \
-    (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id), \
-    (SELECT count(*) FROM messages m JOIN parts p ON p.message_id = m.message_id \
+/// Per-session counters as subqueries over the session `s`: tool calls, then input, cached input,
+/// cache creation, output and reasoning tokens (read back with [`Tokens::from_row`]).
+pub(crate) const SESSION_COUNTERS: &str = "(SELECT count(*) FROM messages m JOIN parts p ON p.message_id = m.message_id \
        WHERE m.session_id = s.session_id AND p.kind = 'tool_call'), \
     (SELECT coalesce(sum(input_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
     (SELECT coalesce(sum(cache_read_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
     (SELECT coalesce(sum(cache_creation_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
     (SELECT coalesce(sum(output_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-    (SELECT coalesce(sum(reasoning_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-    s.models, s.parent_session_id, s.relationship";
+    (SELECT coalesce(sum(reasoning_tokens), 0) FROM usage u WHERE u.session_id = s.session_id)";
+
+impl Tokens {
+    /// The five token sums starting at column `first`.
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            input: row.get(first)?,
+            cached_input: row.get(first + 1)?,
+            cache_creation: row.get(first + 2)?,
+            output: row.get(first + 3)?,
+            reasoning: row.get(first + 4)?,
+        })
+    }
+}
+
+/// The columns of a [`SessionSummary`], in the order `summary_from_row` reads them.
+fn summary_columns() -> String {
+    format!(
+        "s.session_id, s.client, s.native_id, s.title, s.cwd, \
+         coalesce(json_extract(s.metadata, '$.project_id'), s.cwd) AS project, s.started_at, s.ended_at, \
+         CAST(round((julianday(s.ended_at) - julianday(s.started_at)) * 86400) AS INTEGER), \
+         (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id), {SESSION_COUNTERS}, \
+         s.models, s.parent_session_id, s.relationship"
+    )
+}
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
     let models: String = row.get(16)?;
@@ -73,13 +94,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
         duration_seconds: row.get(8)?,
         messages: row.get(9)?,
         tool_calls: row.get(10)?,
-        tokens: Tokens {
-            input: row.get(11)?,
-            cached_input: row.get(12)?,
-            cache_creation: row.get(13)?,
-            output: row.get(14)?,
-            reasoning: row.get(15)?,
-        },
+        tokens: Tokens::from_row(row, 11)?,
         models: serde_json::from_str(&models).unwrap_or_default(),
         parent_session_id: row.get(17)?,
         relationship: row.get(18)?,
@@ -89,7 +104,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
 /// Sessions, newest first.
 pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSummary>, ViewError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM sessions s \
+        "SELECT {} FROM sessions s \
          LEFT JOIN projects pr ON pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id') \
          WHERE (?1 IS NULL OR s.client = ?1) \
            AND (?2 IS NULL OR coalesce(s.ended_at, s.started_at) >= ?2) \
@@ -97,7 +112,8 @@ pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSumm
            AND (?4 IS NULL OR instr(lower(coalesce(s.cwd, '')), lower(?4)) > 0 \
                 OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), lower(?4)) > 0 \
                 OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0) \
-         ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_id LIMIT ?5"
+         ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_id LIMIT ?5",
+        summary_columns()
     );
     let mut statement = conn.prepare(&sql)?;
     let limit = filter.limit.map_or(-1, |limit| limit as i64);
@@ -182,7 +198,7 @@ pub struct SessionDetail {
 pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewError> {
     let summary = conn
         .query_row(
-            &format!("SELECT {SUMMARY_COLUMNS} FROM sessions s WHERE s.session_id = ?1"),
+            &format!("SELECT {} FROM sessions s WHERE s.session_id = ?1", summary_columns()),
             [session_id],
             summary_from_row,
         )
