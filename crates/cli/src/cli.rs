@@ -220,6 +220,11 @@ pub struct RunArgs {
     /// Scan and materialize in memory, report counts, and never create or change the store.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Parse every source file again, even those the sources manifest shows unchanged since the
+    /// last import (rows already stored are still skipped).
+    #[arg(long)]
+    pub reparse: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,3 +3,6 @@
 fn main() -> std::process::ExitCode {
     hindcast_cli::main_with(hindcast_cli::EntryOptions::default())
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -12,7 +12,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use std::collections::HashMap;
+
 use crate::envelope::{Event, EventLog};
+use crate::identity::source_path_sha256;
+use crate::manifest::{FileChange, ManifestEntry, ResumePlan, checkpoint_at, classify, entry_for};
 use crate::materialize::{Materializer, ProvenanceContext, RowBatch, format_timestamp};
 use crate::model::{ProjectedExchange, SourceUnit};
 use crate::provider::{
@@ -36,12 +40,14 @@ pub struct BackfillOptions {
     pub dry_run: bool,
     /// Rows per committed transaction.
     pub batch_rows: usize,
+    /// Parse every source even when the sources manifest shows it unchanged.
+    pub reparse: bool,
 }
 
 impl BackfillOptions {
     /// Options with a fresh run id and the default batch size.
     pub fn new(window: TimeWindow, dry_run: bool) -> Self {
-        Self { run_id: new_run_id(), window, dry_run, batch_rows: 20_000 }
+        Self { run_id: new_run_id(), window, dry_run, batch_rows: 20_000, reparse: false }
     }
 }
 
@@ -107,6 +113,11 @@ pub struct ProviderReport {
     pub units_seen: u64,
     pub sources_seen: u64,
     pub bytes_seen: u64,
+    /// Sources left unread because the sources manifest shows them unchanged since the last import.
+    pub sources_unchanged: u64,
+    pub bytes_unchanged: u64,
+    /// Sources that only grew, parsed from their last checkpoint instead of from the start.
+    pub sources_appended: u64,
     pub sessions_seen: u64,
     pub items_seen: u64,
     /// Messages dropped because their timestamp lies outside the window.
@@ -141,6 +152,9 @@ impl ProviderReport {
             units_seen: 0,
             sources_seen: 0,
             bytes_seen: 0,
+            sources_unchanged: 0,
+            bytes_unchanged: 0,
+            sources_appended: 0,
             sessions_seen: 0,
             items_seen: 0,
             items_outside_window: 0,
@@ -392,7 +406,15 @@ fn run_provider(
     );
     context.observer.provider_started(name, discovery.units.len(), report.bytes_seen);
 
-    let pipeline = Pipeline { provider, materializer: materializer.as_ref(), options, context, emitter };
+    let manifest = match store.as_deref() {
+        Some(_) if options.reparse => HashMap::new(),
+        Some(store) => store.load_manifest(name).unwrap_or_else(|error| {
+            report.warnings.push(format!("cannot read the sources manifest, so every file is parsed: {error}"));
+            HashMap::new()
+        }),
+        None => HashMap::new(),
+    };
+    let pipeline = Pipeline { provider, materializer: materializer.as_ref(), options, context, emitter, manifest };
     let outcome = pipeline.parse_and_write(&discovery.units, store);
     emitter.emit(
         "backfill.scan",
@@ -411,6 +433,9 @@ fn run_provider(
         Some(dataset),
         json!({ "rows": outcome.materialized.total, "items_outside_window": outcome.outside_window }),
     );
+    report.sources_unchanged = outcome.sources_unchanged;
+    report.bytes_unchanged = outcome.bytes_unchanged;
+    report.sources_appended = outcome.sources_appended;
     report.absorb_parse_report(outcome.parse);
     report.items_outside_window = outcome.outside_window;
     report.rows_materialized = outcome.materialized;
@@ -444,11 +469,16 @@ struct Pipeline<'a> {
     options: &'a BackfillOptions,
     context: &'a RunContext<'a>,
     emitter: &'a Emitter<'a>,
+    /// The provider's sources manifest (empty on a dry run or a new store).
+    manifest: HashMap<String, ManifestEntry>,
 }
 
 #[derive(Default)]
 struct PipelineOutcome {
     parse: ParseReport,
+    sources_unchanged: u64,
+    bytes_unchanged: u64,
+    sources_appended: u64,
     outside_window: u64,
     materialized: RowTotals,
     counts: WriteCounts,
@@ -458,6 +488,18 @@ struct PipelineOutcome {
 /// What the parse threads hand the writer.
 enum WriterMessage {
     Rows(RowBatch),
+    /// A unit parsed completely: record its files in the manifest (after its rows).
+    Manifest(Vec<ManifestEntry>),
+}
+
+/// How a unit is parsed on this run, from the sources manifest.
+enum UnitPlan {
+    /// Every file is unchanged since the last import: nothing is read.
+    Unchanged,
+    /// Parse every file from the start.
+    Full,
+    /// Only appended files, each from its checkpoint.
+    Resume(ResumePlan),
 }
 
 impl Pipeline<'_> {
@@ -469,9 +511,25 @@ impl Pipeline<'_> {
         let writer_result = std::thread::scope(|scope| {
             let writer = scope.spawn(|| self.write_loop(receiver, store, &stop));
             units.par_iter().for_each(|unit| {
-                let unit_outcome = self.parse_unit(unit, sender.clone(), &stop);
+                let plan = self.plan_unit(unit);
+                if let UnitPlan::Unchanged = plan {
+                    self.context.observer.unit_finished(self.provider.name(), unit.bytes());
+                    let mut shared = shared.lock().expect("no thread panics while holding the outcome lock");
+                    shared.sources_unchanged += unit.files.len() as u64;
+                    shared.bytes_unchanged += unit.bytes();
+                    return;
+                }
+                let unit_outcome = self.parse_unit(unit, &plan, sender.clone(), &stop);
                 self.context.observer.unit_finished(self.provider.name(), unit.bytes());
                 let mut shared = shared.lock().expect("no thread panics while holding the outcome lock");
+                if let UnitPlan::Resume(resume) = &plan {
+                    shared.sources_appended += resume.points.len() as u64;
+                    let unread = unit.files.iter().filter(|file| !resume.points.contains_key(&file.path));
+                    for file in unread {
+                        shared.sources_unchanged += 1;
+                        shared.bytes_unchanged += file.size;
+                    }
+                }
                 shared.outside_window += unit_outcome.outside_window;
                 shared.materialized.add(&unit_outcome.materialized);
                 match unit_outcome.result {
@@ -492,7 +550,61 @@ impl Pipeline<'_> {
         outcome
     }
 
-    fn parse_unit(&self, unit: &SourceUnit, sender: Sender<WriterMessage>, stop: &AtomicBool) -> UnitOutcome {
+    /// Compares the unit's files with the manifest. Unchanged files are not opened.
+    fn plan_unit(&self, unit: &SourceUnit) -> UnitPlan {
+        if self.manifest.is_empty() {
+            return UnitPlan::Full;
+        }
+        let name = self.provider.name();
+        let mut points = HashMap::new();
+        let mut full = false;
+        for file in &unit.files {
+            let entry = self.manifest.get(&source_path_sha256(&file.path));
+            match classify(entry, file, name, &self.options.window) {
+                FileChange::Unchanged => {}
+                FileChange::Appended(point) => {
+                    points.insert(file.path.clone(), point);
+                }
+                FileChange::New | FileChange::Changed(_) => full = true,
+            }
+        }
+        if full || (!points.is_empty() && !self.provider.supports_resume()) {
+            UnitPlan::Full
+        } else if points.is_empty() {
+            UnitPlan::Unchanged
+        } else {
+            UnitPlan::Resume(ResumePlan { points })
+        }
+    }
+
+    /// The manifest entries of a unit that parsed completely: every file read on this run, with the
+    /// checkpoint its provider left (hashed from the file now).
+    fn manifest_entries(&self, unit: &SourceUnit, plan: &UnitPlan, report: &mut ParseReport) -> Vec<ManifestEntry> {
+        let mut checkpoints: HashMap<_, _> =
+            std::mem::take(&mut report.checkpoints).into_iter().map(|point| (point.path.clone(), point)).collect();
+        unit.files
+            .iter()
+            .filter(|file| match plan {
+                UnitPlan::Resume(resume) => resume.points.contains_key(&file.path),
+                _ => true,
+            })
+            .map(|file| {
+                let checkpoint = checkpoints
+                    .remove(&file.path)
+                    .and_then(|point| checkpoint_at(&file.path, point.offset, point.state));
+                entry_for(file, checkpoint, self.provider.name(), &self.options.window)
+            })
+            .collect()
+    }
+
+    fn parse_unit(
+        &self,
+        unit: &SourceUnit,
+        plan: &UnitPlan,
+        sender: Sender<WriterMessage>,
+        stop: &AtomicBool,
+    ) -> UnitOutcome {
+        let manifest_sender = sender.clone();
         let mut sink = ChannelSink {
             materializer: self.materializer,
             provenance: ProvenanceContext {
@@ -506,11 +618,22 @@ impl Pipeline<'_> {
             outside_window: 0,
             materialized: RowTotals::default(),
         };
-        let parse_context = ParseContext { window: &self.options.window, env: self.context.env };
+        let resume = match plan {
+            UnitPlan::Resume(resume) => Some(resume),
+            _ => None,
+        };
+        let parse_context = ParseContext { window: &self.options.window, env: self.context.env, resume };
         let parsed =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.provider.parse(unit, &parse_context, &mut sink)));
         let result = match parsed {
-            Ok(Ok(report)) => Ok(report),
+            Ok(Ok(mut report)) => {
+                if !self.options.dry_run {
+                    let entries = self.manifest_entries(unit, plan, &mut report);
+                    let _ = manifest_sender.send(WriterMessage::Manifest(entries));
+                }
+                report.checkpoints.clear();
+                Ok(report)
+            }
             Ok(Err(ParseError::Sink(SinkError::Stopped))) => Err(UnitFailure::Stopped),
             Ok(Err(error)) => Err(UnitFailure::Error(error.to_string())),
             Err(panic) => Err(UnitFailure::Error(format!("the parser panicked: {}", panic_message(&panic)))),
@@ -546,21 +669,23 @@ impl Pipeline<'_> {
             };
 
         for message in receiver.iter() {
-            let WriterMessage::Rows(batch) = message;
             if failure.is_some() {
                 continue;
             }
             let Some(store) = store.as_deref_mut() else {
                 continue;
             };
-            let written = store.write_rows(&batch).and_then(|counts| {
-                pending.add(&counts);
-                pending_rows += batch.len();
-                if pending_rows >= self.options.batch_rows {
-                    commit(store, &mut pending, &mut pending_rows)?;
-                }
-                Ok(())
-            });
+            let written = match message {
+                WriterMessage::Rows(batch) => store.write_rows(&batch).and_then(|counts| {
+                    pending.add(&counts);
+                    pending_rows += batch.len();
+                    if pending_rows >= self.options.batch_rows {
+                        commit(store, &mut pending, &mut pending_rows)?;
+                    }
+                    Ok(())
+                }),
+                WriterMessage::Manifest(entries) => store.write_manifest(name, &self.options.run_id, &entries),
+            };
             if let Err(error) = written {
                 let _ = store.rollback();
                 stop.store(true, Ordering::Relaxed);

@@ -5,6 +5,7 @@ pub mod backfill;
 pub mod envelope;
 pub mod identity;
 pub mod jsonl;
+pub mod manifest;
 pub mod materialize;
 pub mod model;
 pub mod plan;

@@ -401,7 +401,7 @@ impl Materializer for MessagesMaterializer {
                 message_id,
                 session_id: session_id.clone(),
                 parent_message_id: message.parent_key.as_deref().map(|key| identity::message_id(client, key)),
-                seq: seq as u64,
+                seq: exchange.seq_base + seq as u64,
                 role: message.role.as_str(),
                 timestamp: message.timestamp.map(format_timestamp),
                 model: message.model.clone(),

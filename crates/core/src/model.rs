@@ -17,6 +17,9 @@ pub struct SourceFile {
     pub size: u64,
     /// Modification time at discovery time, when the file system reports it.
     pub modified: Option<Timestamp>,
+    /// Inode number at discovery time (Unix), so the sources manifest notices a replaced file.
+    #[serde(skip)]
+    pub inode: Option<u64>,
 }
 
 /// A group of source files parsed together into one or more exchanges (a session, a session with its
@@ -53,6 +56,9 @@ pub struct ProjectedExchange {
     pub notes: Vec<ImportNote>,
     /// Sessions of other clients this session points at (e.g. the Claude session a legacy worker resumes).
     pub references: Vec<SessionReference>,
+    /// Position of `messages[0]` in the whole session: non-zero when a parse continues an appended
+    /// file from its last checkpoint, so the continuation keeps the session's message order.
+    pub seq_base: u64,
 }
 
 /// A project (workspace) as a client registered it.

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use serde_json::Value;
+
+use crate::manifest::ResumePlan;
 use crate::model::{ProjectedExchange, SourceUnit};
 use crate::time_window::TimeWindow;
 
@@ -229,6 +232,18 @@ pub struct ParseReport {
     pub warnings: Vec<String>,
     /// Lossy or dropped fields (also stored as `import_notes` rows).
     pub notes: Vec<String>,
+    /// Where each file's next parse may continue if it only grows (kept in the sources manifest).
+    #[serde(skip)]
+    pub checkpoints: Vec<FileCheckpoint>,
+}
+
+/// A provider's promise: if `path` later only grows, parsing it from `offset` with `state` yields
+/// what a full parse would add. `offset` is the start of a line the provider had fully read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileCheckpoint {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub state: Value,
 }
 
 impl ParseReport {
@@ -249,6 +264,7 @@ impl ParseReport {
         }
         self.warnings.extend(other.warnings);
         self.notes.extend(other.notes);
+        self.checkpoints.extend(other.checkpoints);
     }
 }
 
@@ -288,6 +304,10 @@ pub enum ParseError {
 pub struct ParseContext<'a> {
     pub window: &'a TimeWindow,
     pub env: &'a Environment,
+    /// Set when only appended files of the unit need parsing (see `Provider::supports_resume`):
+    /// each listed file is read from its resume point; the unit's other files are unchanged and
+    /// must not be read.
+    pub resume: Option<&'a ResumePlan>,
 }
 
 /// One client's importer: discovers its sources and parses them into projected exchanges.
@@ -312,6 +332,12 @@ pub trait Provider: Send + Sync {
 
     /// Finds the source units within `window` (a cheap pre-filter; parse applies the exact window).
     fn discover(&self, env: &Environment, window: &TimeWindow) -> Result<Discovery, DiscoverError>;
+
+    /// Whether `parse` can continue appended files from the checkpoints it reports in
+    /// `ParseReport::checkpoints`. Without it, any change to a unit's files re-parses the unit.
+    fn supports_resume(&self) -> bool {
+        false
+    }
 
     /// Parses one unit, emitting its exchanges into `sink`.
     fn parse(

@@ -144,6 +144,7 @@ impl Provider for ScriptedProvider {
                         kind: "session".into(),
                         size: 1_000,
                         modified: None,
+                        inode: None,
                     }],
                     key,
                 }
@@ -196,7 +197,7 @@ pub fn import_all(
     window: &TimeWindow,
 ) -> (Vec<ProjectedExchange>, ParseReport) {
     let discovery = provider.discover(env, window).expect("discovery succeeds");
-    let context = ParseContext { window, env };
+    let context = ParseContext { window, env, resume: None };
     let mut report = ParseReport::default();
     let mut sink = CollectingSink::default();
     for unit in &discovery.units {

@@ -15,12 +15,19 @@ pub struct FoundFile {
     pub relative: PathBuf,
     pub size: u64,
     pub modified: Option<Timestamp>,
+    pub inode: Option<u64>,
 }
 
 impl FoundFile {
     /// The file as a source of `kind`.
     pub fn into_source(self, kind: &str) -> SourceFile {
-        SourceFile { path: self.path, kind: kind.to_string(), size: self.size, modified: self.modified }
+        SourceFile {
+            path: self.path,
+            kind: kind.to_string(),
+            size: self.size,
+            modified: self.modified,
+            inode: self.inode,
+        }
     }
 
     /// The file name as UTF-8 (lossy).
@@ -60,7 +67,13 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
         };
         let modified = metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok());
         let relative = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        files.push(FoundFile { path: entry.path().to_path_buf(), relative, size: metadata.len(), modified });
+        files.push(FoundFile {
+            path: entry.path().to_path_buf(),
+            relative,
+            size: metadata.len(),
+            modified,
+            inode: crate::manifest::inode_of(&metadata),
+        });
     }
     files
 }

@@ -262,19 +262,30 @@ fn query(binaries: &Binaries) -> Result<()> {
     Ok(())
 }
 
-/// A rerun writes zero rows; provenance keeps the first run id.
+/// A rerun reads nothing the sources manifest shows unchanged; a forced reparse writes zero rows;
+/// provenance keeps the first run id.
 fn idempotent(binaries: &Binaries) -> Result<()> {
     let sandbox = Sandbox::new()?;
     let first = sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--json"])?.expect_code(0)?.json()?;
     let second = sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--json"])?.expect_code(0)?.json()?;
     ensure!(provider(&first, "test-ok")?["rows_written"]["total"] == 30);
     let rerun = provider(&second, "test-ok")?;
-    ensure!(rerun["rows_written"]["total"] == 0 && rerun["rows_skipped"]["total"] == 30, "rerun {rerun}");
+    ensure!(
+        rerun["sources_unchanged"] == rerun["sources_seen"] && rerun["rows_materialized"]["total"] == 0,
+        "an unchanged rerun parses nothing: {rerun}"
+    );
+    let third =
+        sandbox.run(&binaries.testbed, &["backfill", "test-ok", "--reparse", "--json"])?.expect_code(0)?.json()?;
+    let reparsed = provider(&third, "test-ok")?;
+    ensure!(
+        reparsed["rows_written"]["total"] == 0 && reparsed["rows_skipped"]["total"] == 30,
+        "a reparse writes nothing: {reparsed}"
+    );
     let conn = hindcast_core::store::Store::open_read_only(&sandbox.db())?;
     let first_runs: i64 = conn.query_row("SELECT count(DISTINCT first_run_id) FROM messages", [], |row| row.get(0))?;
     ensure!(first_runs == 1, "every row keeps the first run's id");
     let recorded: i64 = conn.query_row("SELECT count(*) FROM runs WHERE status = 'ok'", [], |row| row.get(0))?;
-    ensure!(recorded == 2, "both runs are recorded");
+    ensure!(recorded == 3, "every run is recorded");
     Ok(())
 }
 
@@ -322,11 +333,18 @@ fn backfill_claude_fixture(binaries: &Binaries) -> Result<()> {
         .context("provider_finish event")?;
     ensure!(finish["rows_written"] == claude["rows_written"]["total"] && finish["lines_skipped"] == 3, "{finish}");
 
-    let rerun = sandbox.run(&binaries.hindcast, &["backfill", "claude", "--json"])?.expect_code(0)?.json()?;
+    let rerun =
+        sandbox.run(&binaries.hindcast, &["backfill", "claude", "--reparse", "--json"])?.expect_code(0)?.json()?;
     let rerun = provider(&rerun, "claude")?;
     ensure!(
         rerun["rows_written"]["total"] == 0 && rerun["rows_updated"]["total"] == 0,
-        "rerun writes nothing: {rerun}"
+        "a reparse writes nothing: {rerun}"
+    );
+    let rerun = sandbox.run(&binaries.hindcast, &["backfill", "claude", "--json"])?.expect_code(0)?.json()?;
+    let rerun = provider(&rerun, "claude")?;
+    ensure!(
+        rerun["sources_unchanged"] == rerun["sources_seen"] && rerun["rows_written"]["total"] == 0,
+        "an unchanged rerun reads nothing: {rerun}"
     );
 
     let windowed =
@@ -378,7 +396,8 @@ fn backfill_codex_fixture(binaries: &Binaries) -> Result<()> {
         .find(|event| event["event"] == "backfill.provider_finish" && event["provider"] == "codex")
         .context("provider_finish event")?;
     ensure!(finish["rows_written"] == codex["rows_written"]["total"], "{finish}");
-    let rerun = sandbox.run(&binaries.hindcast, &["backfill", "codex", "--json"])?.expect_code(0)?.json()?;
+    let rerun =
+        sandbox.run(&binaries.hindcast, &["backfill", "codex", "--reparse", "--json"])?.expect_code(0)?.json()?;
     let rerun = provider(&rerun, "codex")?;
     ensure!(
         rerun["rows_written"]["total"] == 0 && rerun["rows_updated"]["total"] == 0,
@@ -427,7 +446,8 @@ fn backfill_legacy_fixture(binaries: &Binaries) -> Result<()> {
              AND json_extract(metadata, '$.project_orchestrator') AND json_extract(metadata, '$.activity_state') = 'idle'",
         )?;
         ensure!(orchestrator == 1, "the canonical orchestrator is the project's");
-        let rerun = sandbox.run(&binaries.hindcast, &["backfill", "legacy", "--json"])?.expect_code(0)?.json()?;
+        let rerun =
+            sandbox.run(&binaries.hindcast, &["backfill", "legacy", "--reparse", "--json"])?.expect_code(0)?.json()?;
         let rerun = provider(&rerun, "legacy")?;
         ensure!(
             rerun["rows_written"]["total"] == 0 && rerun["rows_updated"]["total"] == 0,

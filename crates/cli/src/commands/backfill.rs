@@ -308,7 +308,8 @@ pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
     let (config, config_path) = load_config(context)?;
     let selection = select(context, &args.selection, &config, &config_path)?;
     let paths = context.paths()?;
-    let report = execute(context, &selection.providers, &selection.env, selection.window, args.dry_run, true)?;
+    let mode = ImportMode { dry_run: args.dry_run, reparse: args.reparse, record_events: true };
+    let report = execute(context, &selection.providers, &selection.env, selection.window, mode)?;
 
     let exit_code = exit_code_of(&report);
     if args.selection.json {
@@ -325,6 +326,33 @@ pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
     Ok(exit_code)
 }
 
+/// Source files, with how many the manifest let the run skip or continue.
+pub fn sources_cell(provider: &ProviderReport) -> String {
+    let mut cell = provider.sources_seen.to_string();
+    let mut notes = Vec::new();
+    if provider.sources_unchanged > 0 {
+        notes.push(format!("{} unchanged", provider.sources_unchanged));
+    }
+    if provider.sources_appended > 0 {
+        notes.push(format!("{} appended", provider.sources_appended));
+    }
+    if !notes.is_empty() {
+        cell.push_str(&format!(" ({})", notes.join(", ")));
+    }
+    cell
+}
+
+/// How `execute` imports.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportMode {
+    /// Never create or change the store.
+    pub dry_run: bool,
+    /// Ignore the sources manifest and parse every file.
+    pub reparse: bool,
+    /// Append the run to `events.jsonl`.
+    pub record_events: bool,
+}
+
 /// Runs `providers` over `window` through the one import path shared by `backfill` and `init`:
 /// the store lock, the store, the envelope, the progress bar and Ctrl-C handling.
 pub fn execute(
@@ -332,9 +360,9 @@ pub fn execute(
     providers: &[Arc<dyn Provider>],
     env: &Environment,
     window: TimeWindow,
-    dry_run: bool,
-    record_events: bool,
+    mode: ImportMode,
 ) -> Result<BackfillReport, ExitError> {
+    let ImportMode { dry_run, reparse, record_events } = mode;
     let paths = context.paths()?;
     let events = match &paths.events {
         Some(path) if record_events => EventLog::to_file(path.clone()),
@@ -349,7 +377,7 @@ pub fn execute(
         observer: &observer,
         cancel: Some(cancel_flag()),
     };
-    let options = BackfillOptions::new(window, dry_run);
+    let options = BackfillOptions { reparse, ..BackfillOptions::new(window, dry_run) };
     let report = if dry_run {
         run_backfill(providers, None, &options, &run_context)
     } else {
@@ -449,7 +477,7 @@ fn human_report(
                     Status::Ok => "ok".into(),
                     Status::Failed => "FAILED".into(),
                 },
-                provider.sources_seen.to_string(),
+                sources_cell(provider),
                 provider.sessions_seen.to_string(),
                 provider.items_seen.to_string(),
                 written,

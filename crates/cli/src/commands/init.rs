@@ -10,7 +10,7 @@ use hindcast_core::time_window::TimeWindow;
 use jiff::{SignedDuration, Timestamp};
 
 use super::Context;
-use super::backfill::{execute, exit_code_of, interrupt_exits_now};
+use super::backfill::{ImportMode, execute, exit_code_of, interrupt_exits_now, sources_cell};
 use crate::cli::InitArgs;
 use crate::config::Config;
 use crate::exit::{self, ExitError};
@@ -229,7 +229,8 @@ pub fn run_with(
     }
     let providers: Vec<Arc<dyn Provider>> = chosen.iter().map(|found| Arc::clone(&found.provider)).collect();
     // A dry run of init writes nothing at all, not even the run envelope.
-    let report = execute(context, &providers, &context.env, window, args.dry_run, !args.dry_run)?;
+    let mode = ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run };
+    let report = execute(context, &providers, &context.env, window, mode)?;
     write_summary(out, &report)?;
     Ok(exit_code_of(&report))
 }
@@ -280,7 +281,7 @@ fn write_summary(out: &mut dyn Write, report: &BackfillReport) -> std::io::Resul
                 Status::Ok => "ok".into(),
                 Status::Failed => "FAILED".into(),
             },
-            provider.sources_seen.to_string(),
+            sources_cell(provider),
             if report.dry_run {
                 format!("({} materialized)", provider.rows_materialized.total)
             } else {

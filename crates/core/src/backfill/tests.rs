@@ -35,6 +35,18 @@ impl Harness {
     }
 
     fn run(&self, providers: &[Arc<dyn Provider>], options: StoreOptions, dry_run: bool) -> BackfillReport {
+        if dry_run {
+            return self.run_with(providers, options, |options| options.dry_run = true);
+        }
+        self.run_with(providers, options, |_| {})
+    }
+
+    fn run_with(
+        &self,
+        providers: &[Arc<dyn Provider>],
+        options: StoreOptions,
+        adjust: impl FnOnce(&mut BackfillOptions),
+    ) -> BackfillReport {
         let context = RunContext {
             materializers: &self.materializers,
             env: &self.env,
@@ -42,8 +54,9 @@ impl Harness {
             observer: &SilentObserver,
             cancel: None,
         };
-        let run_options = BackfillOptions { batch_rows: 50, ..BackfillOptions::new(TimeWindow::ALL, dry_run) };
-        if dry_run {
+        let mut run_options = BackfillOptions { batch_rows: 50, ..BackfillOptions::new(TimeWindow::ALL, false) };
+        adjust(&mut run_options);
+        if run_options.dry_run {
             return run_backfill(providers, None, &run_options, &context);
         }
         let mut store = Store::open(&self.db, options).unwrap();
@@ -77,6 +90,12 @@ fn ok_provider_writes_rows_and_rerun_writes_zero() {
 
     let second = harness.run(&providers, StoreOptions::default(), false);
     let a = report(&second, "a");
+    assert_eq!((a.sources_unchanged, a.bytes_unchanged), (3, 3_000), "the manifest skips unchanged sources unread");
+    assert_eq!((a.sessions_seen, a.rows_materialized.total, a.rows_written.total), (0, 0, 0));
+
+    let third = harness.run_with(&providers, StoreOptions::default(), |options| options.reparse = true);
+    let a = report(&third, "a");
+    assert_eq!(a.sources_unchanged, 0, "--reparse ignores the manifest");
     assert_eq!(a.rows_written.total, 0);
     assert_eq!(a.rows_updated.total, 0);
     assert_eq!(a.rows_skipped.total, 30);

@@ -3,6 +3,7 @@
 mod lock;
 pub mod schema;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 pub use lock::{LockError, StoreLock, lock_path};
 
+use crate::manifest::{Checkpoint, ManifestEntry};
 use crate::materialize::{
     ImportNoteRow, MessageRow, PartRow, ProjectRow, RowBatch, SessionRefRow, SessionRow, UsageRow,
 };
@@ -192,6 +194,14 @@ const INSERT_SESSION_REF: &str = "INSERT INTO session_refs (ref_id, session_id, 
     target_session_id, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
     ?9, ?10) ON CONFLICT DO NOTHING";
 
+const UPSERT_SOURCE: &str = "INSERT INTO sources (provider, path_sha256, size, modified_ns, inode, bytes_consumed, \
+    prefix_sha256, anchor_sha256, resume_state, parser, window_since, window_until, run_id) VALUES (?1, ?2, ?3, ?4, \
+    ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (provider, path_sha256) DO UPDATE SET size = excluded.size, \
+    modified_ns = excluded.modified_ns, inode = excluded.inode, bytes_consumed = excluded.bytes_consumed, \
+    prefix_sha256 = excluded.prefix_sha256, anchor_sha256 = excluded.anchor_sha256, \
+    resume_state = excluded.resume_state, parser = excluded.parser, window_since = excluded.window_since, \
+    window_until = excluded.window_until, run_id = excluded.run_id";
+
 impl Store {
     /// Opens (creating if needed) the store at `path`, applies pending migrations and enables WAL.
     /// Refuses a store written by a newer hindcast.
@@ -343,6 +353,73 @@ impl Store {
         })();
         result.map_err(|source| self.sqlite_error(source))?;
         Ok(counts)
+    }
+
+    /// The sources manifest of `provider`, keyed by `path_sha256`.
+    pub fn load_manifest(&self, provider: &str) -> Result<HashMap<String, ManifestEntry>, StoreError> {
+        let read = || -> rusqlite::Result<HashMap<String, ManifestEntry>> {
+            let mut statement = self.conn.prepare(
+                "SELECT path_sha256, size, modified_ns, inode, bytes_consumed, prefix_sha256, anchor_sha256, \
+                 resume_state, parser, window_since, window_until FROM sources WHERE provider = ?1",
+            )?;
+            let rows = statement.query_map([provider], |row| {
+                let state: Option<String> = row.get(7)?;
+                let prefix: Option<String> = row.get(5)?;
+                let anchor: Option<String> = row.get(6)?;
+                let checkpoint = match (state.and_then(|text| serde_json::from_str(&text).ok()), prefix, anchor) {
+                    (Some(state), Some(prefix_sha256), Some(anchor_sha256)) => {
+                        Some(Checkpoint { offset: row.get(4)?, prefix_sha256, anchor_sha256, state })
+                    }
+                    _ => None,
+                };
+                Ok(ManifestEntry {
+                    path_sha256: row.get(0)?,
+                    size: row.get(1)?,
+                    modified_ns: row.get(2)?,
+                    inode: row.get(3)?,
+                    checkpoint,
+                    parser: row.get(8)?,
+                    window_since: row.get(9)?,
+                    window_until: row.get(10)?,
+                })
+            })?;
+            rows.map(|entry| entry.map(|entry| (entry.path_sha256.clone(), entry))).collect()
+        };
+        read().map_err(|source| self.sqlite_error(source))
+    }
+
+    /// Records manifest entries of `provider` inside the current transaction (starting one if needed),
+    /// after the rows of the files they describe.
+    pub fn write_manifest(
+        &mut self,
+        provider: &str,
+        run_id: &str,
+        entries: &[ManifestEntry],
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        let write = || -> rusqlite::Result<()> {
+            let mut statement = self.conn.prepare_cached(UPSERT_SOURCE)?;
+            for entry in entries {
+                let checkpoint = entry.checkpoint.as_ref();
+                statement.execute(params![
+                    provider,
+                    entry.path_sha256,
+                    entry.size,
+                    entry.modified_ns,
+                    entry.inode,
+                    checkpoint.map_or(entry.size, |checkpoint| checkpoint.offset),
+                    checkpoint.map(|checkpoint| checkpoint.prefix_sha256.as_str()),
+                    checkpoint.map(|checkpoint| checkpoint.anchor_sha256.as_str()),
+                    checkpoint.map(|checkpoint| checkpoint.state.to_string()),
+                    entry.parser,
+                    entry.window_since,
+                    entry.window_until,
+                    run_id,
+                ])?;
+            }
+            Ok(())
+        };
+        write().map_err(|source| self.sqlite_error(source))
     }
 
     fn write_session(&self, row: &SessionRow) -> rusqlite::Result<Outcome> {

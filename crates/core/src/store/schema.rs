@@ -274,6 +274,25 @@ CREATE TRIGGER rollup_usage_update AFTER UPDATE ON usage WHEN OLD.timestamp >= '
       AND client = (SELECT client FROM sessions WHERE session_id = OLD.session_id);
 END;
 "#,
+    // 4: the sources manifest, so reruns skip unchanged files unread and continue appended ones.
+    r#"
+CREATE TABLE sources (
+    provider        TEXT NOT NULL,
+    path_sha256     TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    modified_ns     INTEGER,
+    inode           INTEGER,
+    bytes_consumed  INTEGER NOT NULL,
+    prefix_sha256   TEXT,
+    anchor_sha256   TEXT,
+    resume_state    TEXT,
+    parser          TEXT NOT NULL,
+    window_since    TEXT,
+    window_until    TEXT,
+    run_id          TEXT NOT NULL,
+    PRIMARY KEY (provider, path_sha256)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,287 @@
+//! The sources manifest: how each source file looked when it was last imported, so a rerun skips
+//! unchanged files without reading them, continues appended files from the provider's checkpoint,
+//! and re-parses rewritten, replaced or truncated files in full (idempotent writes keep that safe).
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::identity::sha256_hex;
+use crate::materialize::format_timestamp;
+use crate::model::SourceFile;
+use crate::time_window::TimeWindow;
+
+/// Bytes hashed at the start of a file and just before its checkpoint to tell an append from a rewrite.
+pub const ANCHOR_BYTES: u64 = 4096;
+
+/// The file's inode, so a file replaced under the same name is not mistaken for an unchanged one.
+pub fn inode_of(metadata: &Metadata) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(metadata.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
+}
+
+/// What the manifest remembers about one source file of one provider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManifestEntry {
+    pub path_sha256: String,
+    /// Size, modification time and inode when the file was discovered for the import.
+    pub size: u64,
+    pub modified_ns: Option<i64>,
+    pub inode: Option<u64>,
+    /// Where a continuation may start, when the provider left one.
+    pub checkpoint: Option<Checkpoint>,
+    /// The provider and hindcast version that parsed the file; another version re-parses it.
+    pub parser: String,
+    /// The window of that import; a wider window later re-parses the file.
+    pub window_since: Option<String>,
+    pub window_until: Option<String>,
+}
+
+/// A point in a file from which the provider can continue parsing, with what it needs to do so.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Byte offset of the first line the next parse reads (the start of a line).
+    pub offset: u64,
+    /// sha256 of the first `ANCHOR_BYTES` bytes (fewer if the offset is smaller).
+    pub prefix_sha256: String,
+    /// sha256 of the `ANCHOR_BYTES` bytes that end at `offset`.
+    pub anchor_sha256: String,
+    /// The provider's own continuation state (opaque to the core).
+    pub state: Value,
+}
+
+/// Where and how a provider continues an appended file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumePoint {
+    pub offset: u64,
+    pub state: Value,
+}
+
+/// How a unit is parsed on this run. Files of the unit absent from `points` are unchanged since the
+/// last import: the provider must not read them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResumePlan {
+    pub points: HashMap<PathBuf, ResumePoint>,
+}
+
+/// How a file differs from what the manifest remembers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileChange {
+    /// Never imported (or imported before the manifest existed).
+    New,
+    /// Same size, modification time and inode: nothing to read.
+    Unchanged,
+    /// Grown past its checkpoint with the bytes before it intact: continue from the checkpoint.
+    Appended(ResumePoint),
+    /// Anything else: parse the whole file again.
+    Changed(&'static str),
+}
+
+/// The parser key stored with every entry: a new hindcast version re-parses everything once.
+pub fn parser_key(provider: &str) -> String {
+    format!("{provider}/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Nanoseconds since the epoch of a modification time, as stored.
+pub fn modified_ns(modified: Option<Timestamp>) -> Option<i64> {
+    modified.and_then(|time| i64::try_from(time.as_nanosecond()).ok())
+}
+
+/// The entry to record for `file` after a successful parse in `window`.
+pub fn entry_for(
+    file: &SourceFile,
+    checkpoint: Option<Checkpoint>,
+    provider: &str,
+    window: &TimeWindow,
+) -> ManifestEntry {
+    ManifestEntry {
+        path_sha256: crate::identity::source_path_sha256(&file.path),
+        size: file.size,
+        modified_ns: modified_ns(file.modified),
+        inode: file.inode,
+        checkpoint,
+        parser: parser_key(provider),
+        window_since: window.since.map(format_timestamp),
+        window_until: window.until.map(format_timestamp),
+    }
+}
+
+/// Compares `file` (as discovered now) with its manifest entry. Reads at most two small ranges of
+/// the file, and only when its size or modification time moved; an unchanged file is not opened.
+pub fn classify(entry: Option<&ManifestEntry>, file: &SourceFile, provider: &str, window: &TimeWindow) -> FileChange {
+    let Some(entry) = entry else { return FileChange::New };
+    if entry.parser != parser_key(provider) {
+        return FileChange::Changed("imported by another hindcast version");
+    }
+    if !window_covers(entry, window) {
+        return FileChange::Changed("imported with a narrower window");
+    }
+    if entry.inode.is_some() && file.inode.is_some() && entry.inode != file.inode {
+        return FileChange::Changed("replaced");
+    }
+    if entry.size == file.size && entry.modified_ns == modified_ns(file.modified) {
+        return FileChange::Unchanged;
+    }
+    if file.size < entry.size {
+        return FileChange::Changed("truncated");
+    }
+    let Some(checkpoint) = &entry.checkpoint else { return FileChange::Changed("modified") };
+    match anchor_hashes(&file.path, checkpoint.offset) {
+        Ok(Some((prefix, anchor))) if prefix == checkpoint.prefix_sha256 && anchor == checkpoint.anchor_sha256 => {
+            FileChange::Appended(ResumePoint { offset: checkpoint.offset, state: checkpoint.state.clone() })
+        }
+        Ok(_) => FileChange::Changed("rewritten"),
+        Err(_) => FileChange::Changed("unreadable"),
+    }
+}
+
+fn window_covers(entry: &ManifestEntry, window: &TimeWindow) -> bool {
+    let bound = |text: &Option<String>| text.as_deref().map(str::parse::<Timestamp>);
+    let since_ok = match bound(&entry.window_since) {
+        None => true,
+        Some(Ok(since)) => window.since.is_some_and(|now| now >= since),
+        Some(Err(_)) => false,
+    };
+    let until_ok = match bound(&entry.window_until) {
+        None => true,
+        Some(Ok(until)) => window.until.is_some_and(|now| now <= until),
+        Some(Err(_)) => false,
+    };
+    since_ok && until_ok
+}
+
+/// The prefix and anchor hashes of `path` for a checkpoint at `offset`, or `None` when the file is
+/// now shorter than `offset`.
+pub fn anchor_hashes(path: &Path, offset: u64) -> std::io::Result<Option<(String, String)>> {
+    let mut file = std::fs::File::open(path)?;
+    let read_range = |file: &mut std::fs::File, start: u64, length: u64| -> std::io::Result<Option<Vec<u8>>> {
+        file.seek(SeekFrom::Start(start))?;
+        let mut buffer = Vec::with_capacity(length as usize);
+        file.take(length).read_to_end(&mut buffer)?;
+        Ok((buffer.len() as u64 == length).then_some(buffer))
+    };
+    let prefix_length = offset.min(ANCHOR_BYTES);
+    let Some(prefix) = read_range(&mut file, 0, prefix_length)? else { return Ok(None) };
+    let Some(anchor) = read_range(&mut file, offset - prefix_length, prefix_length)? else { return Ok(None) };
+    Ok(Some((sha256_hex(&prefix), sha256_hex(&anchor))))
+}
+
+/// A checkpoint at `offset` of `path` with the provider's `state`, hashed from the file as it is now;
+/// `None` when the file no longer reaches `offset` (the next run then re-parses it in full).
+pub fn checkpoint_at(path: &Path, offset: u64, state: Value) -> Option<Checkpoint> {
+    let (prefix_sha256, anchor_sha256) = anchor_hashes(path, offset).ok()??;
+    Some(Checkpoint { offset, prefix_sha256, anchor_sha256, state })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn discovered(path: &Path) -> SourceFile {
+        let metadata = std::fs::metadata(path).unwrap();
+        SourceFile {
+            path: path.to_path_buf(),
+            kind: "session".into(),
+            size: metadata.len(),
+            modified: metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok()),
+            inode: inode_of(&metadata),
+        }
+    }
+
+    fn recorded(path: &Path, offset: u64) -> ManifestEntry {
+        let file = discovered(path);
+        let checkpoint = checkpoint_at(path, offset, serde_json::json!({ "seq": 3 }));
+        entry_for(&file, checkpoint, "claude", &TimeWindow::ALL)
+    }
+
+    fn bump_mtime(path: &Path) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        file.set_modified(later).unwrap();
+    }
+
+    #[test]
+    fn tells_unchanged_appended_rewritten_truncated_and_replaced_files_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let body: String = (0..500).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+        std::fs::write(&path, &body).unwrap();
+        let offset = body.len() as u64 - 9;
+        let entry = recorded(&path, offset);
+        let change =
+            |entry: &ManifestEntry, window: &TimeWindow| classify(Some(entry), &discovered(&path), "claude", window);
+
+        assert_eq!(classify(None, &discovered(&path), "claude", &TimeWindow::ALL), FileChange::New);
+        assert_eq!(change(&entry, &TimeWindow::ALL), FileChange::Unchanged);
+        assert_eq!(
+            classify(Some(&entry), &discovered(&path), "codex", &TimeWindow::ALL),
+            FileChange::Changed("imported by another hindcast version")
+        );
+
+        std::fs::File::options().append(true).open(&path).unwrap().write_all(b"{\"n\":500}\n").unwrap();
+        bump_mtime(&path);
+        assert_eq!(
+            change(&entry, &TimeWindow::ALL),
+            FileChange::Appended(ResumePoint { offset, state: serde_json::json!({ "seq": 3 }) })
+        );
+
+        let mut rewritten = body.clone().into_bytes();
+        rewritten[offset as usize - 3] = b'7';
+        rewritten.extend_from_slice(b"{\"n\":500}\n");
+        std::fs::write(&path, &rewritten).unwrap();
+        bump_mtime(&path);
+        assert_eq!(change(&entry, &TimeWindow::ALL), FileChange::Changed("rewritten"));
+
+        std::fs::write(&path, &body.as_bytes()[..100]).unwrap();
+        assert_eq!(change(&entry, &TimeWindow::ALL), FileChange::Changed("truncated"));
+
+        std::fs::write(&path, &body).unwrap();
+        let replacement = dir.path().join("b.jsonl");
+        std::fs::write(&replacement, format!("{body}{{\"n\":500}}\n")).unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        assert_eq!(change(&entry, &TimeWindow::ALL), FileChange::Changed("replaced"));
+    }
+
+    #[test]
+    fn a_file_imported_with_a_narrower_window_is_parsed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        std::fs::write(&path, "{}\n").unwrap();
+        let since: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let narrow = TimeWindow { since: Some(since), until: None };
+        let entry = entry_for(&discovered(&path), None, "claude", &narrow);
+        assert_eq!(classify(Some(&entry), &discovered(&path), "claude", &narrow), FileChange::Unchanged);
+        let narrower = TimeWindow { since: Some("2026-02-01T00:00:00Z".parse().unwrap()), until: None };
+        assert_eq!(classify(Some(&entry), &discovered(&path), "claude", &narrower), FileChange::Unchanged);
+        assert_eq!(
+            classify(Some(&entry), &discovered(&path), "claude", &TimeWindow::ALL),
+            FileChange::Changed("imported with a narrower window")
+        );
+    }
+
+    #[test]
+    fn a_modified_file_without_a_checkpoint_is_parsed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        std::fs::write(&path, "{}\n").unwrap();
+        let entry = entry_for(&discovered(&path), None, "legacy", &TimeWindow::ALL);
+        std::fs::write(&path, "{}\n{}\n").unwrap();
+        assert_eq!(
+            classify(Some(&entry), &discovered(&path), "legacy", &TimeWindow::ALL),
+            FileChange::Changed("modified")
+        );
+    }
+}
