@@ -17,18 +17,46 @@ pub fn for_each_object(
     skipped: &mut SkipTally,
     mut on_line: impl FnMut(u64, Value),
 ) -> std::io::Result<()> {
+    for_each_object_from(reader, LineStart::FILE_START, path, skipped, |start, value| on_line(start.number, value))
+}
+
+/// Where a line begins: its 1-based number and its byte offset in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineStart {
+    pub number: u64,
+    pub offset: u64,
+}
+
+impl LineStart {
+    /// The first line of a file.
+    pub const FILE_START: LineStart = LineStart { number: 1, offset: 0 };
+}
+
+/// Like `for_each_object`, for a reader positioned at `start` (e.g. a checkpoint inside the file):
+/// line numbers and offsets passed to `on_line` are the file's own.
+pub fn for_each_object_from(
+    reader: impl Read,
+    start: LineStart,
+    path: &Path,
+    skipped: &mut SkipTally,
+    mut on_line: impl FnMut(LineStart, Value),
+) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut buffer = Vec::with_capacity(64 * 1024);
-    let mut number = 0u64;
+    let mut number = start.number.saturating_sub(1);
+    let mut offset = start.offset;
     loop {
         buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
+        let length = reader.read_until(b'\n', &mut buffer)? as u64;
+        if length == 0 {
             return Ok(());
         }
         number += 1;
+        let line_start = LineStart { number, offset };
+        offset += length;
         let terminated = buffer.last() == Some(&b'\n');
         let mut line = buffer.as_slice();
-        if number == 1 {
+        if line_start.offset == 0 {
             line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         }
         let line = line.trim_ascii();
@@ -41,7 +69,7 @@ pub fn for_each_object(
             continue;
         }
         match serde_json::from_slice::<Value>(line) {
-            Ok(value @ Value::Object(_)) => on_line(number, value),
+            Ok(value @ Value::Object(_)) => on_line(line_start, value),
             Ok(_) => skip("not a JSON object".into()),
             Err(_) if !terminated => skip("truncated last line (no newline; the writer was interrupted)".into()),
             Err(error) => skip(format!("invalid JSON: {error}")),
@@ -73,6 +101,24 @@ mod tests {
         assert!(reasons[1].starts_with("f.jsonl:5: not a JSON object"));
         assert!(reasons[2].starts_with("f.jsonl:6: invalid JSON"));
         assert!(reasons[3].starts_with("f.jsonl:8: truncated last line"));
+    }
+
+    #[test]
+    fn reading_from_a_line_start_numbers_lines_as_the_whole_file_does() {
+        let input = b"{\"a\":1}\r\n\n{\"b\":2}\n{\"c\":3}\n";
+        let mut whole = Vec::new();
+        for_each_object_from(&input[..], LineStart::FILE_START, Path::new("f"), &mut SkipTally::default(), |at, _| {
+            whole.push(at)
+        })
+        .unwrap();
+        assert_eq!(whole.iter().map(|at| (at.number, at.offset)).collect::<Vec<_>>(), [(1, 0), (3, 10), (4, 18)]);
+        let mut tail = Vec::new();
+        for_each_object_from(&input[10..], whole[1], Path::new("f"), &mut SkipTally::default(), |at, value| {
+            tail.push((at, value))
+        })
+        .unwrap();
+        assert_eq!(tail.iter().map(|(at, _)| *at).collect::<Vec<_>>(), whole[1..]);
+        assert_eq!(tail[1].1["c"], 3);
     }
 
     #[test]

@@ -58,7 +58,12 @@ pub struct ProjectedExchange {
     pub references: Vec<SessionReference>,
     /// Position of `messages[0]` in the whole session: non-zero when a parse continues an appended
     /// file from its last checkpoint, so the continuation keeps the session's message order.
+    #[serde(skip_serializing_if = "is_zero")]
     pub seq_base: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A project (workspace) as a client registered it.

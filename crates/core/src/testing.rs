@@ -207,3 +207,64 @@ pub fn import_all(
     }
     (sink.exchanges.into_iter().map(|(_, exchange)| exchange).collect(), report)
 }
+
+/// Runs a real backfill of `provider` (everything under `env`) into the store at `db`, creating it
+/// if needed, and returns the provider's report. `reparse` ignores the sources manifest.
+pub fn backfill_into(
+    provider: std::sync::Arc<dyn Provider>,
+    env: &Environment,
+    db: &std::path::Path,
+    reparse: bool,
+) -> crate::backfill::ProviderReport {
+    use crate::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
+    let materializers = crate::registry::MaterializerRegistry::builtin();
+    let events = crate::envelope::EventLog::disabled();
+    let context =
+        RunContext { materializers: &materializers, env, events: &events, observer: &SilentObserver, cancel: None };
+    let options = BackfillOptions { reparse, ..BackfillOptions::new(TimeWindow::ALL, false) };
+    let mut store = crate::store::Store::open(db, crate::store::StoreOptions::default()).expect("store opens");
+    let mut run = run_backfill(&[provider], Some(&mut store), &options, &context);
+    run.providers.pop().expect("one provider report")
+}
+
+/// The tables whose content `table_digests` compares.
+pub const CONTENT_TABLES: &[&str] = &[
+    "sessions",
+    "messages",
+    "parts",
+    "usage",
+    "projects",
+    "import_notes",
+    "session_refs",
+    "daily_rollup",
+    "daily_projects",
+];
+
+/// Row count and a sha256 over the sorted rows of every content table, run ids left out: two stores
+/// that hold the same history have equal digests whatever runs built them.
+pub fn table_digests(db: &std::path::Path) -> std::collections::BTreeMap<String, (usize, String)> {
+    let conn = crate::store::Store::open_read_only(db).expect("store opens read-only");
+    CONTENT_TABLES
+        .iter()
+        .map(|table| {
+            let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).expect("table exists");
+            let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
+            let mut rows: Vec<String> = statement
+                .query_map([], |row| {
+                    let mut text = String::new();
+                    for (index, column) in columns.iter().enumerate() {
+                        if column != "first_run_id" {
+                            let value: rusqlite::types::Value = row.get(index)?;
+                            text.push_str(&format!("{value:?}\u{1f}"));
+                        }
+                    }
+                    Ok(text)
+                })
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("row values");
+            rows.sort();
+            (table.to_string(), (rows.len(), crate::identity::sha256_hex(rows.join("\n").as_bytes())))
+        })
+        .collect()
+}

@@ -51,6 +51,10 @@ impl Provider for ClaudeProvider {
         Ok(discover::discover(&self.roots(env), window))
     }
 
+    fn supports_resume(&self) -> bool {
+        true
+    }
+
     fn parse(
         &self,
         unit: &SourceUnit,

@@ -1,8 +1,12 @@
 //! Reads a Claude Code project directory's transcript files into typed lines, then projects them.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-use hindcast_core::jsonl::for_each_object;
+use std::io::{Seek, SeekFrom};
+
+use hindcast_core::jsonl::{LineStart, for_each_object_from};
+use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::{SourceFile, SourceUnit};
 use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source};
@@ -10,12 +14,15 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::discover::FileKind;
+use crate::project::{Continuation, ContinuationState};
 
 /// One JSON line of a transcript with its envelope fields lifted out.
 #[derive(Clone, Debug)]
 pub struct Line {
     /// 1-based line number in its file.
     pub number: u64,
+    /// Byte offset of the line in its file.
+    pub offset: u64,
     pub kind: String,
     pub uuid: Option<String>,
     pub parent_uuid: Option<String>,
@@ -30,12 +37,13 @@ pub struct Line {
 }
 
 impl Line {
-    fn from_value(number: u64, value: Value) -> Self {
+    fn from_value(start: LineStart, value: Value) -> Self {
         let text =
             |key: &str| value.get(key).and_then(Value::as_str).filter(|text| !text.is_empty()).map(str::to_string);
         let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
         Self {
-            number,
+            number: start.number,
+            offset: start.offset,
             kind: text("type").unwrap_or_else(|| "(missing type)".to_string()),
             uuid: text("uuid"),
             parent_uuid: text("parentUuid"),
@@ -70,6 +78,8 @@ pub struct TranscriptFile {
     pub lines: Vec<Line>,
     /// The `.meta.json` sidecar of a 2.1.x subagent.
     pub sidecar: Option<Value>,
+    /// Set when only the lines after a checkpoint were read: how to continue the file's session.
+    pub continuation: Option<Continuation>,
 }
 
 impl TranscriptFile {
@@ -97,14 +107,27 @@ fn kind_of(file: &SourceFile) -> FileKind {
     }
 }
 
-/// Reads one transcript file. Bad lines are skipped and counted in `report`.
-pub fn read_transcript(source: &SourceFile, report: &mut ParseReport) -> Result<Option<TranscriptFile>, ParseError> {
-    let Some(file) = open_source(&source.path, report)? else { return Ok(None) };
+/// Reads one transcript file, from the start or (with a continuation) from its checkpoint. Bad
+/// lines are skipped and counted in `report`.
+pub fn read_transcript(
+    source: &SourceFile,
+    continuation: Option<Continuation>,
+    report: &mut ParseReport,
+) -> Result<Option<TranscriptFile>, ParseError> {
+    let Some(mut file) = open_source(&source.path, report)? else { return Ok(None) };
+    let io_error = |error| ParseError::Io { path: source.path.clone(), source: error };
+    let start = match &continuation {
+        Some(continuation) => {
+            file.seek(SeekFrom::Start(continuation.offset)).map_err(io_error)?;
+            LineStart { number: continuation.line, offset: continuation.offset }
+        }
+        None => LineStart::FILE_START,
+    };
     let mut lines = Vec::new();
-    for_each_object(file, &source.path, &mut report.lines_skipped, |number, value| {
-        lines.push(Line::from_value(number, value));
+    for_each_object_from(file, start, &source.path, &mut report.lines_skipped, |start, value| {
+        lines.push(Line::from_value(start, value));
     })
-    .map_err(|error| ParseError::Io { path: source.path.clone(), source: error })?;
+    .map_err(io_error)?;
     let name = source.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Some(TranscriptFile {
         path: source.path.clone(),
@@ -112,6 +135,7 @@ pub fn read_transcript(source: &SourceFile, report: &mut ParseReport) -> Result<
         stem: name.strip_suffix(".jsonl").unwrap_or(&name).to_string(),
         lines,
         sidecar: None,
+        continuation,
     }))
 }
 
@@ -139,19 +163,42 @@ fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(String
     }
 }
 
-/// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide).
+/// The continuation of every appended file of the plan, or `None` (parse the whole unit) when one
+/// of them does not carry a state this version understands.
+fn continuations(unit: &SourceUnit, points: &HashMap<PathBuf, ResumePoint>) -> Option<HashMap<PathBuf, Continuation>> {
+    unit.files
+        .iter()
+        .filter_map(|source| points.get(&source.path).map(|point| (source, point)))
+        .map(|(source, point)| {
+            let state: ContinuationState = serde_json::from_value(point.state.clone()).ok()?;
+            Some((source.path.clone(), Continuation { offset: point.offset, line: state.line, state }))
+        })
+        .collect()
+}
+
+/// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide),
+/// or, when the run continues appended files, only the lines after their checkpoints.
 pub fn parse_unit(
     unit: &SourceUnit,
-    _context: &ParseContext<'_>,
+    context: &ParseContext<'_>,
     sink: &mut dyn ExchangeSink,
 ) -> Result<ParseReport, ParseError> {
     let mut report = ParseReport::default();
     let mut files = Vec::new();
     let mut sidecars = Vec::new();
+    let continuations = context.resume.and_then(|plan| continuations(unit, &plan.points));
     for source in &unit.files {
+        let continuation = match &continuations {
+            // Only appended files are read; the others are unchanged since the last import.
+            Some(continuations) => match continuations.get(&source.path) {
+                Some(continuation) => Some(continuation.clone()),
+                None => continue,
+            },
+            None => None,
+        };
         if kind_of(source) == FileKind::SubagentMeta {
             sidecars.extend(read_sidecar(source, &mut report));
-        } else if let Some(file) = read_transcript(source, &mut report)? {
+        } else if let Some(file) = read_transcript(source, continuation, &mut report)? {
             files.push(file);
         }
     }

@@ -1,15 +1,16 @@
 //! Turns a project directory's transcript lines into projected exchanges: sessions and subagents,
 //! uuid de-duplication across resumed copies, split-response merging, titles, the DAG and usage.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hindcast_core::identity::sha256_hex;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
     ProjectedSession, ProjectedUsage, Relationship, Role, SessionLink,
 };
-use hindcast_core::provider::{ParseReport, SkipLocation};
+use hindcast_core::provider::{FileCheckpoint, ParseReport, SkipLocation};
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::discover::FileKind;
@@ -40,6 +41,31 @@ const METADATA_TYPES: &[&str] = &["summary", "custom-title", "ai-title", "agent-
 
 /// The model name Claude Code writes on locally generated (unbilled) messages.
 const SYNTHETIC_MODEL: &str = "<synthetic>";
+
+/// What the next parse of a file needs to continue its session after the checkpoint: the session,
+/// how many of its messages and lines come before the checkpoint, and what was learnt so far.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContinuationState {
+    native_id: String,
+    /// Number of the line at the checkpoint.
+    pub line: u64,
+    seq_base: u64,
+    ordinal_base: u64,
+    facts: SessionFacts,
+    metadata: Map<String, Value>,
+    /// Lines at or after the checkpoint that the full parse did not import under their own uuid:
+    /// `None` for copies of earlier lines, else the session-scoped key they were imported under.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dispositions: BTreeMap<String, Option<String>>,
+}
+
+/// A file read from its checkpoint.
+#[derive(Clone, Debug)]
+pub struct Continuation {
+    pub offset: u64,
+    pub line: u64,
+    pub state: ContinuationState,
+}
 
 /// What a draft session is.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +151,9 @@ fn first_user_text(lines: &[&Line]) -> Option<String> {
 
 /// A 2.0.x "Warmup" agent: its prompt is `Warmup`, or it has no user line at all (a lone reply).
 fn is_warmup_agent(file: &TranscriptFile) -> bool {
+    if file.continuation.is_some() {
+        return false;
+    }
     let lines: Vec<&Line> = file.lines.iter().collect();
     match first_user_text(&lines) {
         Some(text) => text.trim() == "Warmup",
@@ -143,7 +172,10 @@ fn drafts<'a>(files: &'a [TranscriptFile], report: &mut ParseReport) -> (Vec<Dra
     for file in files {
         match file.kind {
             FileKind::Session => {
-                let native_id = session_file_id(file);
+                let native_id = match &file.continuation {
+                    Some(continuation) => continuation.state.native_id.clone(),
+                    None => session_file_id(file),
+                };
                 let mut trunk = Vec::new();
                 let mut threads: Vec<(String, Vec<&Line>)> = Vec::new();
                 let mut thread_of: HashMap<&str, usize> = HashMap::new();
@@ -207,8 +239,12 @@ fn drafts<'a>(files: &'a [TranscriptFile], report: &mut ParseReport) -> (Vec<Dra
                     report.warnings.push(format!("{}: agent file names no parent session", file.path.display()));
                     continue;
                 };
+                let native_id = match &file.continuation {
+                    Some(continuation) => continuation.state.native_id.clone(),
+                    None => format!("{parent_id}/agent-{agent_id}"),
+                };
                 children.push(Draft {
-                    native_id: format!("{parent_id}/agent-{agent_id}"),
+                    native_id,
                     file,
                     lines: file.lines.iter().collect(),
                     kind: DraftKind::Agent { agent_id },
@@ -273,11 +309,22 @@ fn deduplicate(drafts: &mut [Draft<'_>], report: &mut ParseReport) -> Vec<Vec<Di
         });
         let mut seen_here: HashSet<&str> = HashSet::new();
         let mut marks = Vec::with_capacity(draft.lines.len());
+        let seeded = draft.file.continuation.as_ref().map(|continuation| &continuation.state.dispositions);
         for line in &draft.lines {
             let Some(uuid) = line.uuid.as_deref() else {
                 marks.push(Disposition::Keep(String::new()));
                 continue;
             };
+            // A continued file treats the lines it re-reads as the full parse did.
+            if let Some(disposition) = seeded.and_then(|seeded| seeded.get(uuid))
+                && seen_here.insert(uuid)
+            {
+                marks.push(match disposition {
+                    Some(key) => Disposition::Keep(key.clone()),
+                    None => Disposition::Copy,
+                });
+                continue;
+            }
             if !seen_here.insert(uuid) {
                 report.ignore("replayed line (uuid already in this session)");
                 marks.push(Disposition::Copy);
@@ -421,7 +468,7 @@ fn content_parts(content: &Value, report: &mut ParseReport) -> Vec<MessagePart> 
 }
 
 /// Session metadata gathered while walking a draft's lines.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct SessionFacts {
     cwd: Option<String>,
     git_branch: Option<String>,
@@ -584,6 +631,55 @@ fn observe_usage(
 struct PendingMessage {
     message: ProjectedMessage,
     parent_uuid: Option<String>,
+    /// The message's first line: where a continuation re-reads it from.
+    first_line: (u64, u64),
+    /// Its position among the draft's lines.
+    ordinal: u64,
+}
+
+/// Where the next parse of a draft's file may start: the first line of its latest assistant
+/// response (which may still grow by split lines), or of its last message.
+fn checkpoint_of(
+    draft: &Draft<'_>,
+    marks: &[Disposition],
+    pending: &[PendingMessage],
+    latest_response: Option<usize>,
+    facts: &SessionFacts,
+    metadata: &Map<String, Value>,
+) -> Option<FileCheckpoint> {
+    let position = latest_response.or(pending.len().checked_sub(1))?;
+    let seed = draft.file.continuation.as_ref().map(|continuation| &continuation.state);
+    let restart = &pending[position];
+    let ordinal_base = draft.file.continuation.as_ref().map_or(0, |continuation| continuation.state.ordinal_base);
+    let first_reread = (restart.ordinal - ordinal_base) as usize;
+    // Keyed by each uuid's first occurrence in the re-read lines; later ones are replays either way.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let dispositions = draft.lines[first_reread..]
+        .iter()
+        .zip(&marks[first_reread..])
+        .filter_map(|(line, mark)| {
+            let uuid = line.uuid.as_deref().filter(|uuid| seen.insert(uuid))?;
+            match mark {
+                Disposition::Copy => Some((uuid.to_string(), None)),
+                Disposition::Keep(key) if key != uuid => Some((uuid.to_string(), Some(key.clone()))),
+                Disposition::Keep(_) => None,
+            }
+        })
+        .collect();
+    let state = ContinuationState {
+        native_id: draft.native_id.clone(),
+        line: restart.first_line.1,
+        seq_base: seed.map_or(0, |seed| seed.seq_base) + position as u64,
+        ordinal_base: restart.ordinal,
+        facts: facts.clone(),
+        metadata: metadata.clone(),
+        dispositions,
+    };
+    Some(FileCheckpoint {
+        path: draft.file.path.clone(),
+        offset: restart.first_line.0,
+        state: serde_json::to_value(state).ok()?,
+    })
 }
 
 /// Turns the project's transcripts into exchanges, one per session and subagent.
@@ -644,8 +740,17 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
     let mut local_key_of: Vec<HashMap<String, String>> = Vec::with_capacity(drafts.len());
     let mut sessions: Vec<(ProjectedSession, Vec<PendingMessage>)> = Vec::with_capacity(drafts.len());
 
+    // Files that hold exactly one session can be continued from a checkpoint when they grow.
+    let mut drafts_per_file: HashMap<&std::path::Path, usize> = HashMap::new();
+    for draft in &drafts {
+        *drafts_per_file.entry(draft.file.path.as_path()).or_default() += 1;
+    }
+    let mut checkpoints = Vec::new();
     for (index, draft) in drafts.iter().enumerate() {
-        let mut facts = SessionFacts::default();
+        let seed = draft.file.continuation.as_ref().map(|continuation| &continuation.state);
+        let ordinal_base = seed.map_or(0, |seed| seed.ordinal_base);
+        let mut facts = seed.map(|seed| seed.facts.clone()).unwrap_or_default();
+        let mut latest_response: Option<usize> = None;
         let mut pending: Vec<PendingMessage> = Vec::new();
         let mut group_of: HashMap<String, usize> = HashMap::new();
         let mut local: HashMap<String, String> = HashMap::new();
@@ -654,7 +759,8 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             .iter()
             .zip(&dispositions[index])
             .any(|(line, mark)| line.timestamp.is_some() && *mark != Disposition::Copy);
-        for (ordinal, (line, mark)) in draft.lines.iter().zip(&dispositions[index]).enumerate() {
+        for (local_ordinal, (line, mark)) in draft.lines.iter().zip(&dispositions[index]).enumerate() {
+            let ordinal = ordinal_base + local_ordinal as u64;
             facts.observe(line, !kept_any_timestamp || *mark != Disposition::Copy);
             let key = match mark {
                 Disposition::Copy => {
@@ -682,11 +788,9 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             }
             let identity = match &key {
                 Some(key) => MessageIdentity::native(key.clone()),
-                None => MessageIdentity::fallback(
-                    &draft.native_id,
-                    ordinal as u64,
-                    &sha256_hex(line.value.to_string().as_bytes()),
-                ),
+                None => {
+                    MessageIdentity::fallback(&draft.native_id, ordinal, &sha256_hex(line.value.to_string().as_bytes()))
+                }
             };
             let message_value = line.message();
             if kind == "assistant" {
@@ -696,6 +800,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 if let Some(group) = &group
                     && let Some(&position) = group_of.get(group)
                 {
+                    latest_response = Some(position);
                     let parts = content_parts(&message_value.map_or(Value::Null, |m| m["content"].clone()), report);
                     let merged = &mut pending[position].message;
                     merged.parts.extend(parts);
@@ -719,6 +824,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 if let Some(group) = group {
                     group_of.insert(group, pending.len());
                 }
+                latest_response = Some(pending.len());
                 if let Some(sighting) = UsageSighting::of_line(line) {
                     observe_usage(sighting, index, Some(&identity.key), &mut usage, &mut usage_order);
                 }
@@ -761,6 +867,8 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
             }
             pending.push(PendingMessage {
+                first_line: (line.offset, line.number),
+                ordinal,
                 parent_uuid: line.parent_uuid.clone().or_else(|| line.logical_parent_uuid.clone()),
                 message: ProjectedMessage {
                     native_id: line.uuid.clone(),
@@ -777,7 +885,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             });
         }
 
-        let mut metadata = Map::new();
+        let mut metadata = seed.map(|seed| seed.metadata.clone()).unwrap_or_default();
         if facts.versions.len() > 1 {
             metadata.insert("versions".into(), json!(facts.versions));
         }
@@ -840,6 +948,17 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             parent,
             metadata,
         };
+        let single_session_file = drafts_per_file.get(draft.file.path.as_path()) == Some(&1);
+        if single_session_file && matches!(draft.kind, DraftKind::Main | DraftKind::Agent { .. }) {
+            checkpoints.extend(checkpoint_of(
+                draft,
+                &dispositions[index],
+                &pending,
+                latest_response,
+                &facts,
+                &session.metadata,
+            ));
+        }
         sessions.push((session, pending));
         local_key_of.push(local);
     }
@@ -856,14 +975,19 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
         }
     }
 
-    // Resolve parents through lines that are not messages (progress, attachments, copies).
+    // Resolve parents through lines that are not messages (progress, attachments, copies). A
+    // continued file's first lines point before the checkpoint, at messages keyed by their uuid.
     let resolve = |session: usize, start: &str| -> Option<String> {
         let mut current = start;
         for _ in 0..10_000 {
             if let Some(key) = local_key_of[session].get(current).or_else(|| key_of.get(current)) {
                 return Some(key.clone());
             }
-            current = parent_of.get(current)?;
+            match parent_of.get(current) {
+                Some(parent) => current = parent,
+                None if drafts[session].file.continuation.is_some() => return Some(current.to_string()),
+                None => return None,
+            }
         }
         None
     };
@@ -871,10 +995,11 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
         .into_iter()
         .enumerate()
         .map(|(index, (session, pending))| ProjectedExchange {
+            seq_base: drafts[index].file.continuation.as_ref().map_or(0, |continuation| continuation.state.seq_base),
             session,
             messages: pending
                 .into_iter()
-                .map(|PendingMessage { mut message, parent_uuid }| {
+                .map(|PendingMessage { mut message, parent_uuid, .. }| {
                     message.parent_key = parent_uuid
                         .as_deref()
                         .and_then(|parent| resolve(index, parent))
@@ -898,6 +1023,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             exchanges[candidate.draft].usage.push(candidate.usage);
         }
     }
+    report.checkpoints.extend(checkpoints);
     report.sessions_seen += exchanges.len() as u64;
     report.items_seen += exchanges.iter().map(|exchange| exchange.messages.len() as u64).sum::<u64>();
     exchanges
