@@ -801,7 +801,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     && let Some(&position) = group_of.get(group)
                 {
                     latest_response = Some(position);
-                    let parts = content_parts(&message_value.map_or(Value::Null, |m| m["content"].clone()), report);
+                    let parts = content_parts(message_value.map_or(&Value::Null, |m| &m["content"]), report);
                     let merged = &mut pending[position].message;
                     merged.parts.extend(parts);
                     if let (Some(uuid), Some(Value::Object(frame))) = (line.uuid.as_deref(), merged.raw_frame.as_mut())
@@ -832,11 +832,11 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             let subtype = line.str_field("subtype");
             let (role, parts) = match kind {
                 "user" => {
-                    (Role::User, content_parts(&message_value.map_or(Value::Null, |m| m["content"].clone()), report))
+                    (Role::User, content_parts(message_value.map_or(&Value::Null, |m| &m["content"]), report))
                 }
                 "assistant" => (
                     Role::Assistant,
-                    content_parts(&message_value.map_or(Value::Null, |m| m["content"].clone()), report),
+                    content_parts(message_value.map_or(&Value::Null, |m| &m["content"]), report),
                 ),
                 "system" => {
                     let mut part = MessagePart::new(PartKind::Text);
