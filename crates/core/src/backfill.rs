@@ -582,12 +582,14 @@ impl Pipeline<'_> {
     fn manifest_entries(&self, unit: &SourceUnit, plan: &UnitPlan, report: &mut ParseReport) -> Vec<ManifestEntry> {
         let mut checkpoints: HashMap<_, _> =
             std::mem::take(&mut report.checkpoints).into_iter().map(|point| (point.path.clone(), point)).collect();
+        let unsettled = std::mem::take(&mut report.unsettled);
         unit.files
             .iter()
             .filter(|file| match plan {
                 UnitPlan::Resume(resume) => resume.points.contains_key(&file.path),
                 _ => true,
             })
+            .filter(|file| !unsettled.contains(&file.path))
             .map(|file| {
                 let checkpoint = checkpoints
                     .remove(&file.path)

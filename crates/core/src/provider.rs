@@ -235,6 +235,10 @@ pub struct ParseReport {
     /// Where each file's next parse may continue if it only grows (kept in the sources manifest).
     #[serde(skip)]
     pub checkpoints: Vec<FileCheckpoint>,
+    /// Files that changed while they were read: left out of the sources manifest, so the next run
+    /// reads them (and their unit) again.
+    #[serde(skip)]
+    pub unsettled: Vec<PathBuf>,
 }
 
 /// A provider's promise: if `path` later only grows, parsing it from `offset` with `state` yields
@@ -265,6 +269,7 @@ impl ParseReport {
         self.warnings.extend(other.warnings);
         self.notes.extend(other.notes);
         self.checkpoints.extend(other.checkpoints);
+        self.unsettled.extend(other.unsettled);
     }
 }
 

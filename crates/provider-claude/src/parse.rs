@@ -1,20 +1,21 @@
 //! Reads a Claude Code project directory's transcript files into typed lines, then projects them.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use std::io::{Seek, SeekFrom};
 
+use hindcast_core::identity::sha256_hex;
 use hindcast_core::jsonl::{LineStart, for_each_object_from};
 use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::{SourceFile, SourceUnit};
 use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source};
 use jiff::Timestamp;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::discover::FileKind;
-use crate::project::{Continuation, ContinuationState};
+use crate::project::{Continuation, ContinuationState, ProjectedDraft, content_parts};
 
 /// One JSON line of a transcript with its envelope fields lifted out.
 #[derive(Clone, Debug)]
@@ -32,12 +33,20 @@ pub struct Line {
     pub is_sidechain: bool,
     pub is_meta: bool,
     pub agent_id: Option<String>,
-    /// The whole line.
+    /// sha256 of the whole line as read, for lines without a uuid (their fallback identity).
+    pub fallback_hash: Option<String>,
+    /// The line without its bulky content (see `slim`): message text, tool inputs and results,
+    /// snapshots. The second pass reads the content again from the file.
     pub value: Value,
 }
 
 impl Line {
-    fn from_value(start: LineStart, value: Value) -> Self {
+    fn from_value(start: LineStart, mut value: Value) -> Self {
+        let fallback_hash = match value.get("uuid").and_then(Value::as_str) {
+            Some(uuid) if !uuid.is_empty() => None,
+            _ => Some(sha256_hex(value.to_string().as_bytes())),
+        };
+        slim(&mut value);
         let text =
             |key: &str| value.get(key).and_then(Value::as_str).filter(|text| !text.is_empty()).map(str::to_string);
         let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
@@ -53,6 +62,7 @@ impl Line {
             is_sidechain: flag("isSidechain"),
             is_meta: flag("isMeta"),
             agent_id: text("agentId"),
+            fallback_hash,
             value,
         }
     }
@@ -82,7 +92,65 @@ pub struct TranscriptFile {
     pub continuation: Option<Continuation>,
 }
 
+/// Key under which a slimmed field keeps the size of what it held.
+pub const OMITTED_BYTES: &str = "__omitted_bytes";
+
+/// Drops what the first pass does not need from a line, keeping what it reads: user prompt texts
+/// (root prompts, warmup probes), tool call ids and `input.prompt` (spawning calls), tool result
+/// ids, `toolUseResult.agentId`, usage. Dropped objects keep their serialized size for raw frames.
+fn slim(line: &mut Value) {
+    let Some(fields) = line.as_object_mut() else { return };
+    for key in ["toolUseResult", "snapshot"] {
+        if let Some(value) = fields.get_mut(key) {
+            let mut kept = Map::new();
+            kept.insert(OMITTED_BYTES.into(), Value::from(value.to_string().len()));
+            if let Some(agent) = value.get("agentId").filter(|agent| agent.is_string()) {
+                kept.insert("agentId".into(), agent.clone());
+            }
+            *value = Value::Object(kept);
+        }
+    }
+    if let Some(streamed) = fields.get_mut("data").and_then(Value::as_object_mut) {
+        streamed.remove("normalizedMessages");
+        if let Some(message) =
+            streamed.get_mut("message").and_then(|message| message.get_mut("message")).and_then(Value::as_object_mut)
+        {
+            message.remove("content");
+        }
+    }
+    let is_user = fields.get("type").and_then(Value::as_str) == Some("user");
+    let Some(content) = fields.get_mut("message").and_then(|message| message.get_mut("content")) else { return };
+    match content {
+        Value::String(text) if !is_user => text.clear(),
+        Value::Array(blocks) => {
+            for block in blocks.iter_mut() {
+                let Some(block) = block.as_object_mut() else { continue };
+                let kind = block.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+                let keep: &[&str] = match kind.as_str() {
+                    "text" if is_user => &["type", "text"],
+                    "tool_use" => &["type", "id", "input"],
+                    "tool_result" => &["type", "tool_use_id"],
+                    _ => &["type"],
+                };
+                block.retain(|key, _| keep.contains(&key.as_str()));
+                if let Some(input) = block.get_mut("input").and_then(Value::as_object_mut) {
+                    input.retain(|key, _| key == "prompt");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 impl TranscriptFile {
+    /// Where the file was read from: its start, or the checkpoint it was continued from.
+    pub fn start(&self) -> LineStart {
+        match &self.continuation {
+            Some(continuation) => LineStart { number: continuation.line, offset: continuation.offset },
+            None => LineStart::FILE_START,
+        }
+    }
+
     /// For a 2.1.x subagent, the session directory name (`<sessionId>/subagents/...`).
     pub fn session_dir_name(&self) -> Option<String> {
         let mut components = self.path.components().rev().map(|c| c.as_os_str().to_string_lossy().into_owned());
@@ -207,8 +275,75 @@ pub fn parse_unit(
             file.sidecar = Some(sidecar);
         }
     }
-    for exchange in crate::project::project(&files, &mut report) {
-        sink.emit(MESSAGES_DATASET, exchange)?;
+    let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
+    let drafts = crate::project::project(&files, &mut report);
+    drop(files);
+
+    // Second pass: each file is read again for the content of its messages, then its sessions are
+    // emitted, in projection order. Only one file's text is in memory at a time.
+    let mut drafts: Vec<Option<ProjectedDraft>> = drafts.into_iter().map(Some).collect();
+    let mut unsettled: HashSet<PathBuf> = HashSet::new();
+    let mut filled: HashSet<PathBuf> = HashSet::new();
+    for index in 0..drafts.len() {
+        let Some(path) = drafts[index].as_ref().map(|draft| draft.file.clone()) else { continue };
+        if filled.insert(path.clone()) && !fill_parts(&path, starts[&path], &mut drafts, &mut report) {
+            report
+                .warnings
+                .push(format!("{} changed while it was read; its sessions are left for the next run", path.display()));
+            report.unsettled.push(path.clone());
+            unsettled.insert(path.clone());
+        }
+        let Some(draft) = drafts[index].take() else { continue };
+        if !unsettled.contains(&path) {
+            sink.emit(MESSAGES_DATASET, draft.exchange)?;
+        }
     }
     Ok(report)
+}
+
+/// Reads `path` again from `start` and gives the messages of its drafts the parts of their lines.
+/// Returns false when the file no longer holds the lines the first pass saw.
+pub(crate) fn fill_parts(
+    path: &Path,
+    start: LineStart,
+    drafts: &mut [Option<ProjectedDraft>],
+    report: &mut ParseReport,
+) -> bool {
+    // line number -> (draft, message, the uuid the line must carry when it is the message's own)
+    let mut wanted: HashMap<u64, (usize, usize, Option<String>)> = HashMap::new();
+    for (draft_index, draft) in drafts.iter().enumerate() {
+        let Some(draft) = draft.as_ref().filter(|draft| draft.file == path) else { continue };
+        for (message_index, lines) in draft.part_lines.iter().enumerate() {
+            for (position, number) in lines.iter().enumerate() {
+                let own_uuid = (position == 0).then(|| draft.exchange.messages[message_index].native_id.clone());
+                wanted.insert(*number, (draft_index, message_index, own_uuid.flatten()));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return true;
+    }
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    if file.seek(SeekFrom::Start(start.offset)).is_err() {
+        return false;
+    }
+    let mut consistent = true;
+    let mut found = 0usize;
+    // Bad lines were counted by the first pass.
+    let mut already_counted = hindcast_core::provider::SkipTally::default();
+    let read = for_each_object_from(file, start, path, &mut already_counted, |at, value| {
+        let Some((draft_index, message_index, own_uuid)) = wanted.get(&at.number) else { return };
+        if own_uuid.is_some() && value.get("uuid").and_then(Value::as_str) != own_uuid.as_deref() {
+            consistent = false;
+            return;
+        }
+        found += 1;
+        let content =
+            value.get("message").filter(|message| message.is_object()).map_or(&Value::Null, |m| &m["content"]);
+        let parts = content_parts(content, report);
+        if let Some(draft) = drafts[*draft_index].as_mut() {
+            draft.exchange.messages[*message_index].parts.extend(parts);
+        }
+    });
+    read.is_ok() && consistent && found == wanted.len()
 }

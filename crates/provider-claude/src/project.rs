@@ -2,8 +2,8 @@
 //! uuid de-duplication across resumed copies, split-response merging, titles, the DAG and usage.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 
-use hindcast_core::identity::sha256_hex;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
     ProjectedSession, ProjectedUsage, Relationship, Role, SessionLink,
@@ -375,7 +375,10 @@ fn raw_frame(line: &Line) -> Value {
                 ),
                 other => other.clone(),
             },
-            "toolUseResult" | "snapshot" => json!({ "omitted_bytes": value.to_string().len() }),
+            "toolUseResult" | "snapshot" => {
+                let omitted = value.get(crate::parse::OMITTED_BYTES).and_then(Value::as_u64);
+                json!({ "omitted_bytes": omitted.unwrap_or(value.to_string().len() as u64) })
+            }
             "content" if value.as_str().is_none_or(|text| text.len() > 1024) => {
                 json!({ "omitted_bytes": value.to_string().len() })
             }
@@ -458,7 +461,8 @@ fn tool_result_part(block: &Value, block_type: &str) -> MessagePart {
     }
 }
 
-fn content_parts(content: &Value, report: &mut ParseReport) -> Vec<MessagePart> {
+/// The parts of a user or assistant line's `message.content`.
+pub fn content_parts(content: &Value, report: &mut ParseReport) -> Vec<MessagePart> {
     match content {
         Value::String(text) => vec![MessagePart::text(text.clone())],
         Value::Array(blocks) => blocks.iter().map(|block| block_part(block, report)).collect(),
@@ -630,6 +634,8 @@ fn observe_usage(
 /// A message under construction plus the raw parent uuid to resolve once every key is known.
 struct PendingMessage {
     message: ProjectedMessage,
+    /// Lines whose content becomes the message's parts, in order.
+    part_lines: Vec<u64>,
     parent_uuid: Option<String>,
     /// The message's first line: where a continuation re-reads it from.
     first_line: (u64, u64),
@@ -682,8 +688,16 @@ fn checkpoint_of(
     })
 }
 
+/// A projected session whose user and assistant messages still lack their parts: `part_lines[i]`
+/// lists the lines of `file` whose content becomes the parts of message `i`.
+pub struct ProjectedDraft {
+    pub exchange: ProjectedExchange,
+    pub file: PathBuf,
+    pub part_lines: Vec<Vec<u64>>,
+}
+
 /// Turns the project's transcripts into exchanges, one per session and subagent.
-pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<ProjectedExchange> {
+pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<ProjectedDraft> {
     let (mut drafts, warmups) = drafts(files, report);
     let dispositions = deduplicate(&mut drafts, report);
 
@@ -789,7 +803,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             let identity = match &key {
                 Some(key) => MessageIdentity::native(key.clone()),
                 None => {
-                    MessageIdentity::fallback(&draft.native_id, ordinal, &sha256_hex(line.value.to_string().as_bytes()))
+                    MessageIdentity::fallback(&draft.native_id, ordinal, line.fallback_hash.as_deref().unwrap_or(""))
                 }
             };
             let message_value = line.message();
@@ -801,9 +815,8 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     && let Some(&position) = group_of.get(group)
                 {
                     latest_response = Some(position);
-                    let parts = content_parts(message_value.map_or(&Value::Null, |m| &m["content"]), report);
+                    pending[position].part_lines.push(line.number);
                     let merged = &mut pending[position].message;
-                    merged.parts.extend(parts);
                     if let (Some(uuid), Some(Value::Object(frame))) = (line.uuid.as_deref(), merged.raw_frame.as_mut())
                     {
                         let uuids = frame.entry("mergedUuids").or_insert_with(|| json!([]));
@@ -830,14 +843,14 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 }
             }
             let subtype = line.str_field("subtype");
+            // The parts of user and assistant lines are read from their content in a second pass
+            // (`fill_parts`), one file at a time, so a project's text is never all in memory.
+            let mut part_lines = Vec::new();
             let (role, parts) = match kind {
-                "user" => {
-                    (Role::User, content_parts(message_value.map_or(&Value::Null, |m| &m["content"]), report))
+                "user" | "assistant" => {
+                    part_lines.push(line.number);
+                    (if kind == "user" { Role::User } else { Role::Assistant }, Vec::new())
                 }
-                "assistant" => (
-                    Role::Assistant,
-                    content_parts(message_value.map_or(&Value::Null, |m| &m["content"]), report),
-                ),
                 "system" => {
                     let mut part = MessagePart::new(PartKind::Text);
                     part.text = line.str_field("content").map(str::to_string);
@@ -867,6 +880,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
             }
             pending.push(PendingMessage {
+                part_lines,
                 first_line: (line.offset, line.number),
                 ordinal,
                 parent_uuid: line.parent_uuid.clone().or_else(|| line.logical_parent_uuid.clone()),
@@ -991,24 +1005,34 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
         }
         None
     };
-    let mut exchanges: Vec<ProjectedExchange> = sessions
+    let mut exchanges: Vec<ProjectedDraft> = sessions
         .into_iter()
         .enumerate()
-        .map(|(index, (session, pending))| ProjectedExchange {
-            seq_base: drafts[index].file.continuation.as_ref().map_or(0, |continuation| continuation.state.seq_base),
-            session,
-            messages: pending
+        .map(|(index, (session, pending))| {
+            let mut part_lines = Vec::with_capacity(pending.len());
+            let messages = pending
                 .into_iter()
-                .map(|PendingMessage { mut message, parent_uuid, .. }| {
+                .map(|PendingMessage { mut message, parent_uuid, part_lines: lines, .. }| {
                     message.parent_key = parent_uuid
                         .as_deref()
                         .and_then(|parent| resolve(index, parent))
                         .filter(|key| *key != message.identity.key);
+                    part_lines.push(lines);
                     message
                 })
-                .collect(),
-            usage: Vec::new(),
-            ..ProjectedExchange::default()
+                .collect();
+            let continuation = drafts[index].file.continuation.as_ref();
+            ProjectedDraft {
+                exchange: ProjectedExchange {
+                    seq_base: continuation.map_or(0, |continuation| continuation.state.seq_base),
+                    session,
+                    messages,
+                    usage: Vec::new(),
+                    ..ProjectedExchange::default()
+                },
+                file: drafts[index].file.path.clone(),
+                part_lines,
+            }
         })
         .collect();
     for (index, line) in late_usage {
@@ -1020,11 +1044,11 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
     }
     for key in usage_order {
         if let Some(candidate) = usage.remove(&key) {
-            exchanges[candidate.draft].usage.push(candidate.usage);
+            exchanges[candidate.draft].exchange.usage.push(candidate.usage);
         }
     }
     report.checkpoints.extend(checkpoints);
     report.sessions_seen += exchanges.len() as u64;
-    report.items_seen += exchanges.iter().map(|exchange| exchange.messages.len() as u64).sum::<u64>();
+    report.items_seen += exchanges.iter().map(|draft| draft.exchange.messages.len() as u64).sum::<u64>();
     exchanges
 }

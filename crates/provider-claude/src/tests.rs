@@ -284,3 +284,35 @@ fn window_prefilter_skips_files_untouched_since_before_since() {
     assert!(discovery.units.is_empty());
     assert!(discovery.files_outside_window > 0);
 }
+
+#[test]
+fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl");
+    std::fs::copy(fixture_projects().join("-home-user-demo/7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl"), &path)
+        .unwrap();
+    let source = hindcast_core::model::SourceFile {
+        path: path.clone(),
+        kind: "session".into(),
+        size: std::fs::metadata(&path).unwrap().len(),
+        modified: None,
+        inode: None,
+    };
+    let mut report = ParseReport::default();
+    let file = crate::parse::read_transcript(&source, None, &mut report).unwrap().unwrap();
+    let start = file.start();
+    let drafts = crate::project::project(std::slice::from_ref(&file), &mut report);
+    assert!(drafts[0].exchange.messages.iter().all(|message| message.parts.is_empty()), "parts come in pass 2");
+
+    let mut filled: Vec<_> =
+        crate::project::project(std::slice::from_ref(&file), &mut report).into_iter().map(Some).collect();
+    assert!(crate::parse::fill_parts(&path, start, &mut filled, &mut report));
+    let first = filled[0].as_ref().unwrap();
+    assert!(first.exchange.messages.iter().any(|message| !message.parts.is_empty()));
+
+    // The client rewrote the file with other lines between the passes.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"uuid\":\"", "\"uuid\":\"x")).unwrap();
+    let mut stale: Vec<_> = drafts.into_iter().map(Some).collect();
+    assert!(!crate::parse::fill_parts(&path, start, &mut stale, &mut report));
+}
