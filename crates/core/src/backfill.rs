@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use crate::envelope::{Event, EventLog};
 use crate::identity::source_path_sha256;
-use crate::manifest::{FileChange, ManifestEntry, ResumePlan, checkpoint_at, classify, entry_for};
+use crate::manifest::{
+    FileChange, ManifestEntry, ResumePlan, changed_since_discovery, checkpoint_at, classify, entry_for,
+};
 use crate::materialize::{Materializer, ProvenanceContext, RowBatch, format_timestamp};
 use crate::model::{ProjectedExchange, SourceUnit};
 use crate::provider::{
@@ -195,6 +197,7 @@ impl ProviderReport {
         self.sessions_seen += report.sessions_seen;
         self.items_seen += report.items_seen;
         self.lines_skipped.merge(report.lines_skipped);
+        self.files_skipped.merge(report.files_skipped);
         self.records_skipped.merge(report.records_skipped);
         self.unknown_records += report.unknown_records;
         for (kind, count) in report.records_ignored {
@@ -405,6 +408,7 @@ fn run_provider(
         json!({ "units": report.units_seen, "sources": report.sources_seen, "bytes": report.bytes_seen }),
     );
     context.observer.provider_started(name, discovery.units.len(), report.bytes_seen);
+    crate::failpoint::hit(crate::failpoint::DISCOVERED);
 
     let manifest = match store.as_deref() {
         Some(_) if options.reparse => HashMap::new(),
@@ -519,6 +523,7 @@ impl Pipeline<'_> {
                     shared.bytes_unchanged += unit.bytes();
                     return;
                 }
+                crate::failpoint::hit(crate::failpoint::UNIT_START);
                 let unit_outcome = self.parse_unit(unit, &plan, sender.clone(), &stop);
                 self.context.observer.unit_finished(self.provider.name(), unit.bytes());
                 let mut shared = shared.lock().expect("no thread panics while holding the outcome lock");
@@ -590,6 +595,16 @@ impl Pipeline<'_> {
                 _ => true,
             })
             .filter(|file| !unsettled.contains(&file.path))
+            .filter(|file| match changed_since_discovery(file) {
+                None => true,
+                Some(change) => {
+                    report.warnings.push(format!(
+                        "{} was {change} while this run read it; the next run reads it again",
+                        crate::provider::escaped(&file.path)
+                    ));
+                    false
+                }
+            })
             .map(|file| {
                 let checkpoint = checkpoints
                     .remove(&file.path)
@@ -662,6 +677,7 @@ impl Pipeline<'_> {
         let mut commit =
             |store: &mut Store, pending: &mut WriteCounts, pending_rows: &mut usize| -> Result<(), StoreError> {
                 store.commit()?;
+                crate::failpoint::hit(crate::failpoint::COMMITTED);
                 commits += 1;
                 self.emitter.emit("backfill.write", Some(name), Some(dataset), write_fields(pending, *pending_rows));
                 total.add(pending);
@@ -679,6 +695,7 @@ impl Pipeline<'_> {
             };
             let written = match message {
                 WriterMessage::Rows(batch) => store.write_rows(&batch).and_then(|counts| {
+                    crate::failpoint::hit(crate::failpoint::ROWS_WRITTEN);
                     pending.add(&counts);
                     pending_rows += batch.len();
                     if pending_rows >= self.options.batch_rows {

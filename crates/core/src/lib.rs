@@ -3,6 +3,7 @@
 
 pub mod backfill;
 pub mod envelope;
+pub mod failpoint;
 pub mod identity;
 pub mod jsonl;
 pub mod manifest;

@@ -18,6 +18,26 @@ use crate::time_window::TimeWindow;
 /// Bytes hashed at the start of a file and just before its checkpoint to tell an append from a rewrite.
 pub const ANCHOR_BYTES: u64 = 4096;
 
+/// How `file` differs now from what discovery saw (size, mtime, inode), e.g. the client appended
+/// to it while it was being read; `None` when it looks the same. A file that changed during a run
+/// is left out of the manifest so the next run reads it again. A file that is gone by now was read
+/// whole (or reported unreadable by its parser); its entry can only matter if it comes back unchanged.
+pub fn changed_since_discovery(file: &SourceFile) -> Option<&'static str> {
+    let metadata = std::fs::metadata(&file.path).ok()?;
+    let modified = metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok());
+    if inode_of(&metadata) != file.inode {
+        Some("replaced")
+    } else if metadata.len() > file.size {
+        Some("appended to")
+    } else if metadata.len() < file.size {
+        Some("truncated")
+    } else if modified_ns(modified) != modified_ns(file.modified) {
+        Some("rewritten")
+    } else {
+        None
+    }
+}
+
 /// The file's inode, so a file replaced under the same name is not mistaken for an unchanged one.
 pub fn inode_of(metadata: &Metadata) -> Option<u64> {
     #[cfg(unix)]

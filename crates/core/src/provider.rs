@@ -124,9 +124,9 @@ pub struct SkipLocation {
 impl std::fmt::Display for SkipLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: {}", self.path.display(), self.reason)
+            write!(f, "{}: {}", escaped(&self.path), self.reason)
         } else {
-            write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+            write!(f, "{}:{}: {}", escaped(&self.path), self.line, self.reason)
         }
     }
 }
@@ -141,6 +141,11 @@ pub struct SkipTally {
 impl SkipTally {
     /// How many locations a tally keeps.
     pub const KEPT_LOCATIONS: usize = 10;
+
+    /// Nothing was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
 
     /// Records one skipped thing.
     pub fn record(&mut self, location: SkipLocation) {
@@ -198,20 +203,34 @@ pub enum DiscoverError {
     },
 }
 
-/// Opens a source file for reading. A file that vanished since discovery (a client deleted or
-/// rotated it) is a warning and `None`, never a failure; any other I/O error fails the unit.
+/// Opens a source file for reading. A file that cannot be opened — it vanished since discovery (a
+/// client deleted or rotated it), lost its read permission, or became something other than a file —
+/// is skipped with a warning, counted in `files_skipped` and left out of the sources manifest so the
+/// next run tries it again; it never fails the unit or the run.
 pub fn open_source(path: &Path, report: &mut ParseReport) -> Result<Option<std::fs::File>, ParseError> {
-    match std::fs::File::open(path) {
-        Ok(file) => Ok(Some(file)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            report.warnings.push(format!(
-                "{} disappeared before it could be read; the next run picks up its replacement",
-                path.display()
-            ));
-            Ok(None)
-        }
-        Err(source) => Err(ParseError::Io { path: path.to_path_buf(), source }),
+    let reason = match std::fs::File::open(path) {
+        Ok(file) => match file.metadata() {
+            Ok(metadata) if metadata.is_file() => return Ok(Some(file)),
+            Ok(_) => "is no longer a regular file".to_string(),
+            Err(error) => format!("cannot be read: {error}"),
+        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => "disappeared before it could be read".to_string(),
+        Err(error) => format!("cannot be read: {error}"),
+    };
+    report.warnings.push(format!("{} {reason}; skipped, and the next run tries it again", escaped(path)));
+    report.files_skipped.record(SkipLocation { path: path.to_path_buf(), line: 0, reason });
+    report.unsettled.push(path.to_path_buf());
+    Ok(None)
+}
+
+/// A path for one line of human output: control characters (a newline in a file name, say) are
+/// shown escaped so a report line always names exactly one file.
+pub fn escaped(path: &Path) -> String {
+    let text = path.display().to_string();
+    if !text.chars().any(char::is_control) {
+        return text;
     }
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// What one unit's parse saw, besides the exchanges it emitted.
@@ -222,6 +241,9 @@ pub struct ParseReport {
     pub items_seen: u64,
     /// Lines that could not be read (invalid UTF-8 or JSON), with file:line.
     pub lines_skipped: SkipTally,
+    /// Files that could not be opened when their turn came (vanished, unreadable).
+    #[serde(skip_serializing_if = "SkipTally::is_empty")]
+    pub files_skipped: SkipTally,
     /// Records deliberately not imported (e.g. warmup agents), with reasons.
     pub records_skipped: SkipTally,
     /// Records of unknown type kept as `other`.
@@ -261,6 +283,7 @@ impl ParseReport {
         self.sessions_seen += other.sessions_seen;
         self.items_seen += other.items_seen;
         self.lines_skipped.merge(other.lines_skipped);
+        self.files_skipped.merge(other.files_skipped);
         self.records_skipped.merge(other.records_skipped);
         self.unknown_records += other.unknown_records;
         for (kind, count) in other.records_ignored {
@@ -358,13 +381,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_vanished_source_is_a_warning_and_other_errors_fail_the_unit() {
+    fn a_source_that_cannot_be_opened_is_skipped_counted_and_left_unsettled() {
         let dir = tempfile::tempdir().unwrap();
         let mut report = ParseReport::default();
         let vanished = open_source(&dir.path().join("gone.jsonl"), &mut report).unwrap();
         assert!(vanished.is_none());
-        assert!(report.warnings[0].contains("gone.jsonl disappeared"));
-        let directory = open_source(dir.path(), &mut report);
-        assert!(matches!(directory, Ok(Some(_)) | Err(ParseError::Io { .. })), "a directory opens or fails typed");
+        assert!(report.warnings[0].contains("gone.jsonl disappeared before it could be read"), "{report:?}");
+        let directory = open_source(dir.path(), &mut report).unwrap();
+        assert!(directory.is_none(), "a directory where a file was is skipped");
+        assert!(report.warnings[1].contains("is no longer a regular file"), "{report:?}");
+        assert_eq!(report.files_skipped.count, 2);
+        assert_eq!(report.unsettled, [dir.path().join("gone.jsonl"), dir.path().to_path_buf()]);
+        std::fs::write(dir.path().join("ok.jsonl"), "{}\n").unwrap();
+        assert!(open_source(&dir.path().join("ok.jsonl"), &mut report).unwrap().is_some());
+        assert_eq!(report.files_skipped.count, 2);
+    }
+
+    #[test]
+    fn control_characters_in_paths_are_escaped_in_locations() {
+        let location = SkipLocation { path: PathBuf::from("/a/b\nc.jsonl"), line: 3, reason: "invalid JSON".into() };
+        assert_eq!(location.to_string(), "/a/b\\nc.jsonl:3: invalid JSON");
+        assert_eq!(escaped(Path::new("/plain/path")), "/plain/path");
     }
 }

@@ -243,28 +243,36 @@ pub const CONTENT_TABLES: &[&str] = &[
 /// Row count and a sha256 over the sorted rows of every content table, run ids left out: two stores
 /// that hold the same history have equal digests whatever runs built them.
 pub fn table_digests(db: &std::path::Path) -> std::collections::BTreeMap<String, (usize, String)> {
-    let conn = crate::store::Store::open_read_only(db).expect("store opens read-only");
-    CONTENT_TABLES
-        .iter()
-        .map(|table| {
-            let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).expect("table exists");
-            let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
-            let mut rows: Vec<String> = statement
-                .query_map([], |row| {
-                    let mut text = String::new();
-                    for (index, column) in columns.iter().enumerate() {
-                        if column != "first_run_id" {
-                            let value: rusqlite::types::Value = row.get(index)?;
-                            text.push_str(&format!("{value:?}\u{1f}"));
-                        }
+    digests_of(db, CONTENT_TABLES).expect("the store's tables can be read")
+}
+
+/// Row count and a sha256 over the sorted rows of each of `tables` (columns `first_run_id` and
+/// `run_id` left out).
+pub fn digests_of(
+    db: &std::path::Path,
+    tables: &[&str],
+) -> Result<std::collections::BTreeMap<String, (usize, String)>, crate::store::StoreError> {
+    let conn = crate::store::Store::open_read_only(db)?;
+    let sqlite = |source| crate::store::StoreError::Sqlite { path: db.to_path_buf(), source };
+    let mut digests = std::collections::BTreeMap::new();
+    for table in tables {
+        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).map_err(sqlite)?;
+        let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
+        let mut rows: Vec<String> = statement
+            .query_map([], |row| {
+                let mut text = String::new();
+                for (index, column) in columns.iter().enumerate() {
+                    if column != "first_run_id" && column != "run_id" {
+                        let value: rusqlite::types::Value = row.get(index)?;
+                        text.push_str(&format!("{value:?}\u{1f}"));
                     }
-                    Ok(text)
-                })
-                .expect("rows")
-                .collect::<Result<_, _>>()
-                .expect("row values");
-            rows.sort();
-            (table.to_string(), (rows.len(), crate::identity::sha256_hex(rows.join("\n").as_bytes())))
-        })
-        .collect()
+                }
+                Ok(text)
+            })
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(sqlite)?;
+        rows.sort();
+        digests.insert(table.to_string(), (rows.len(), crate::identity::sha256_hex(rows.join("\n").as_bytes())));
+    }
+    Ok(digests)
 }

@@ -1,5 +1,6 @@
 //! Directory walking shared by providers: files under a root with size and mtime, errors counted.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -36,10 +37,14 @@ impl FoundFile {
     }
 }
 
-/// Walks `root` up to `max_depth` levels, following symlinks (loops are detected and skipped),
-/// and returns regular files sorted by path. Unreadable entries are counted in `skipped`.
+/// Walks `root` up to `max_depth` levels and returns regular files sorted by path. Symlinks are
+/// followed, also out of the root (history moved to another disk stays importable); a file reached
+/// by a second path (symlink alias, hard link) is returned once. A symlink loop, a dangling symlink,
+/// an entry that is neither file nor directory (FIFO, socket, device) and an unreadable entry are
+/// skipped and counted in `skipped` — never opened.
 pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec<FoundFile> {
     let mut files = Vec::new();
+    let mut first_path_of_inode: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let walker = walkdir::WalkDir::new(root).follow_links(true).max_depth(max_depth).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -55,7 +60,12 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
                 continue;
             }
         };
+        if entry.file_type().is_dir() {
+            continue;
+        }
         if !entry.file_type().is_file() {
+            let reason = "not a regular file (FIFO, socket or device)".to_string();
+            skipped.record(SkipLocation { path: entry.path().to_path_buf(), line: 0, reason });
             continue;
         }
         let metadata = match entry.metadata() {
@@ -65,6 +75,12 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
                 continue;
             }
         };
+        if let Some(first) = first_path_of_inode.get(&file_identity(&metadata)) {
+            let reason = format!("the same file as {} (symlink or hard link)", first.display());
+            skipped.record(SkipLocation { path: entry.path().to_path_buf(), line: 0, reason });
+            continue;
+        }
+        first_path_of_inode.insert(file_identity(&metadata), entry.path().to_path_buf());
         let modified = metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok());
         let relative = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
         files.push(FoundFile {
@@ -76,6 +92,12 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
         });
     }
     files
+}
+
+/// The device and inode of a file: equal for every path that reaches it.
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
 }
 
 /// De-duplicates roots that resolve to the same directory (keeping the first), e.g.
@@ -115,6 +137,31 @@ mod tests {
         assert_eq!(files[1].size, 3);
         assert_eq!(skipped.count, 1);
         assert_eq!(skipped.first[0].reason, "symlink loop");
+    }
+
+    #[test]
+    fn symlinks_are_followed_out_of_the_root_and_each_file_is_found_once() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("elsewhere")).unwrap();
+        std::fs::write(outside.path().join("elsewhere/moved.jsonl"), b"{}\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("inner")).unwrap();
+        std::fs::write(root.join("inner/kept.jsonl"), b"{}\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("elsewhere"), root.join("linked-dir")).unwrap();
+        std::os::unix::fs::symlink(root.join("inner/kept.jsonl"), root.join("z-alias.jsonl")).unwrap();
+        std::os::unix::fs::symlink(root.join("missing.jsonl"), root.join("dangling.jsonl")).unwrap();
+        let fifo = std::process::Command::new("mkfifo").arg(root.join("pipe.jsonl")).status().unwrap();
+        assert!(fifo.success());
+        let mut skipped = SkipTally::default();
+        let files = walk_files(&root, 10, &mut skipped);
+        let relative: Vec<_> = files.iter().map(|file| file.relative.to_string_lossy().into_owned()).collect();
+        assert_eq!(relative, ["inner/kept.jsonl", "linked-dir/moved.jsonl"]);
+        let reasons: Vec<String> = skipped.first.iter().map(ToString::to_string).collect();
+        assert_eq!(skipped.count, 3, "{reasons:?}");
+        assert!(reasons[0].contains("dangling.jsonl: No such file"), "{reasons:?}");
+        assert!(reasons[1].contains("pipe.jsonl: not a regular file"), "{reasons:?}");
+        assert!(reasons[2].contains("z-alias.jsonl: the same file as"), "{reasons:?}");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use hindcast_core::jsonl::{LineStart, for_each_object_from};
 use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::{SourceFile, SourceUnit};
-use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source};
+use hindcast_core::provider::{
+    ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, escaped, open_source,
+};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
@@ -278,6 +280,7 @@ pub fn parse_unit(
     let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
     let drafts = crate::project::project(&files, &mut report);
     drop(files);
+    hindcast_core::failpoint::hit(hindcast_core::failpoint::CLAUDE_BETWEEN_PASSES);
 
     // Second pass: each file is read again for the content of its messages, then its sessions are
     // emitted, in projection order. Only one file's text is in memory at a time.
@@ -289,7 +292,7 @@ pub fn parse_unit(
         if filled.insert(path.clone()) && !fill_parts(&path, starts[&path], &mut drafts, &mut report) {
             report
                 .warnings
-                .push(format!("{} changed while it was read; its sessions are left for the next run", path.display()));
+                .push(format!("{} changed while it was read; its sessions are left for the next run", escaped(&path)));
             report.unsettled.push(path.clone());
             unsettled.insert(path.clone());
         }

@@ -70,6 +70,12 @@ pub struct Sandbox {
     extra_env: Vec<(String, String)>,
 }
 
+/// The directories under a sandbox home that hold client history: hindcast must never change them.
+const SOURCE_DIRS: &[&str] = &[".claude", ".codex", ".agent-orchestrator", "code", "sources"];
+
+/// Every file under a set of roots: content hash, mtime and permissions.
+pub type Fingerprint = BTreeMap<PathBuf, (String, std::time::SystemTime, u32)>;
+
 /// What one invocation of the binary did.
 #[derive(Debug)]
 pub struct Run {
@@ -160,8 +166,32 @@ impl Sandbox {
         command
     }
 
-    /// Runs the binary to completion.
+    /// The source trees of this sandbox (client roots and any other history placed under `sources/`).
+    pub fn source_roots(&self) -> Vec<PathBuf> {
+        SOURCE_DIRS.iter().map(|dir| self.home.join(dir)).filter(|dir| dir.exists()).collect()
+    }
+
+    /// A fingerprint of every source tree, to prove a run left them byte-identical.
+    pub fn sources_fingerprint(&self) -> Result<Fingerprint> {
+        let mut fingerprint = Fingerprint::new();
+        for root in self.source_roots() {
+            fingerprint.extend(tree_fingerprint(&root)?);
+        }
+        Ok(fingerprint)
+    }
+
+    /// Runs the binary to completion and fails if it changed any source file (content, mtime or
+    /// permissions) — the read-only guarantee every suite checks on every run.
     pub fn run(&self, binary: &Path, args: &[&str]) -> Result<Run> {
+        let before = self.sources_fingerprint()?;
+        let run = self.run_while_sources_change(binary, args)?;
+        expect_unchanged(&before, &self.sources_fingerprint()?, &run.description)?;
+        Ok(run)
+    }
+
+    /// Runs the binary to completion without the read-only check, for runs whose sources the
+    /// harness itself changes while they run.
+    pub fn run_while_sources_change(&self, binary: &Path, args: &[&str]) -> Result<Run> {
         let output = self
             .command(binary, args)
             .stdin(Stdio::null())
@@ -196,16 +226,93 @@ fn copy_tree(source: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Content hash and mtime of every file under `root`, to prove sources are never modified.
-pub fn tree_fingerprint(root: &Path) -> Result<BTreeMap<PathBuf, (String, std::time::SystemTime)>> {
+/// Content hash, mtime and permissions of every file under `root` (symlinks not followed), to
+/// prove sources are never modified.
+pub fn tree_fingerprint(root: &Path) -> Result<Fingerprint> {
     use sha2::{Digest, Sha256};
-    let mut fingerprint = BTreeMap::new();
+    use std::os::unix::fs::PermissionsExt;
+    let mut fingerprint = Fingerprint::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry?;
         if entry.file_type().is_file() {
             let hash = hex::encode(Sha256::digest(std::fs::read(entry.path())?));
-            fingerprint.insert(entry.path().to_path_buf(), (hash, entry.metadata()?.modified()?));
+            let metadata = entry.metadata()?;
+            fingerprint.insert(entry.path().to_path_buf(), (hash, metadata.modified()?, metadata.permissions().mode()));
         }
     }
     Ok(fingerprint)
+}
+
+/// Fails naming the first source file a run added, removed or changed.
+pub fn expect_unchanged(before: &Fingerprint, after: &Fingerprint, description: &str) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    let changed = before
+        .iter()
+        .find(|(path, state)| after.get(*path) != Some(state))
+        .map(|(path, _)| path.clone())
+        .or_else(|| after.keys().find(|path| !before.contains_key(*path)).cloned())
+        .unwrap_or_default();
+    bail!("{description}: changed source file {} (sources must stay byte-identical)", changed.display())
+}
+
+/// A backfill stopped at a failpoint of the testbed binary, waiting to be killed or resumed.
+pub struct PausedRun {
+    child: std::process::Child,
+    control: tempfile::TempDir,
+    pub description: String,
+}
+
+impl PausedRun {
+    /// Starts `binary args` (the testbed) paused at the `nth` hit of `point`, and waits until it is there.
+    pub fn start(sandbox: &Sandbox, binary: &Path, args: &[&str], point: &str, nth: u64) -> Result<Self> {
+        let control = tempfile::tempdir()?;
+        let child = sandbox
+            .command(binary, args)
+            .env("HINDCAST_TESTBED_PAUSE_AT", format!("{point}@{nth}"))
+            .env("HINDCAST_TESTBED_PAUSE_DIR", control.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let description = format!("{} paused at {point}@{nth}", args.join(" "));
+        let mut paused = Self { child, control, description };
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while !paused.control.path().join("paused").exists() {
+            if let Some(status) = paused.child.try_wait()? {
+                let output = paused.child.wait_with_output()?;
+                bail!(
+                    "{}: the run ended ({status}) before reaching the point\nstdout:\n{}\nstderr:\n{}",
+                    paused.description,
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            ensure!(Instant::now() < deadline, "{}: not reached within 120 s", paused.description);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(paused)
+    }
+
+    /// SIGKILLs the process where it stands (as `kill -9` would) and reaps it.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        let status = self.child.wait()?;
+        ensure!(status.code().is_none(), "{}: expected death by signal, got {status}", self.description);
+        Ok(())
+    }
+
+    /// Lets the run continue and waits for it to finish.
+    pub fn resume(self) -> Result<Run> {
+        std::fs::write(self.control.path().join("resume"), b"")?;
+        let output = self.child.wait_with_output()?;
+        Ok(Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            description: self.description,
+        })
+    }
 }

@@ -403,7 +403,10 @@ impl Store {
         self.begin()?;
         let write = || -> rusqlite::Result<()> {
             let mut statement = self.conn.prepare_cached(UPSERT_SOURCE)?;
-            for entry in entries {
+            for (index, entry) in entries.iter().enumerate() {
+                if index == entries.len() / 2 {
+                    crate::failpoint::hit(crate::failpoint::MANIFEST_HALF_WRITTEN);
+                }
                 let checkpoint = entry.checkpoint.as_ref();
                 statement.execute(params![
                     provider,

@@ -1,0 +1,39 @@
+//! Named points in a backfill where a test harness may stop or kill the process (crash, race and
+//! changing-source tests). Every point is a no-op unless a hook is installed, which only the
+//! `hindcast-testbed` binary does; the `hindcast` binary never installs one.
+
+use std::sync::OnceLock;
+
+/// A provider's files were discovered; nothing has been parsed yet.
+pub const DISCOVERED: &str = "backfill.discovered";
+/// A parse thread starts on a unit (other units may be parsing or being written).
+pub const UNIT_START: &str = "parse.unit_start";
+/// A batch of rows is in the writer's open transaction, not yet committed.
+pub const ROWS_WRITTEN: &str = "write.rows";
+/// The writer committed a transaction.
+pub const COMMITTED: &str = "write.committed";
+/// Half of a unit's sources-manifest entries are written inside the open transaction.
+pub const MANIFEST_HALF_WRITTEN: &str = "write.manifest";
+/// A Claude project was read once for its structure; its files are about to be read again for content.
+pub const CLAUDE_BETWEEN_PASSES: &str = "claude.between_passes";
+
+/// Every point, for harnesses and documentation.
+pub const POINTS: &[&str] =
+    &[DISCOVERED, UNIT_START, ROWS_WRITTEN, COMMITTED, MANIFEST_HALF_WRITTEN, CLAUDE_BETWEEN_PASSES];
+
+type Hook = Box<dyn Fn(&'static str) + Send + Sync>;
+
+static HOOK: OnceLock<Hook> = OnceLock::new();
+
+/// Installs the process-wide hook called at every point; returns false if one was already installed.
+pub fn install(hook: Hook) -> bool {
+    HOOK.set(hook).is_ok()
+}
+
+/// Marks that the run reached `point`.
+#[inline]
+pub fn hit(point: &'static str) {
+    if let Some(hook) = HOOK.get() {
+        hook(point);
+    }
+}
