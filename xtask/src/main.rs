@@ -91,3 +91,27 @@ pub fn run_command(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result
     }
     Ok(())
 }
+
+/// `command` run under `/usr/bin/time`, which writes its peak RSS in KB to `rss_file`; the wrapper
+/// gets the command's variables over a clean environment (PATH only).
+pub fn with_peak_rss(command: &Command, rss_file: &Path) -> Command {
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped.arg("-f").arg("%M").arg("-o").arg(rss_file).arg(command.get_program()).args(command.get_args());
+    wrapped.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
+/// The peak RSS in KB that `/usr/bin/time` wrote to `rss_file`.
+pub fn read_peak_rss_kb(rss_file: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(rss_file).with_context(|| format!("reading {}", rss_file.display()))?;
+    let last = text.lines().last().unwrap_or("").trim();
+    last.parse().with_context(|| format!("peak RSS from /usr/bin/time: {text:?}"))
+}

@@ -523,7 +523,7 @@ impl Pipeline<'_> {
                     shared.bytes_unchanged += unit.bytes();
                     return;
                 }
-                crate::failpoint::hit(crate::failpoint::UNIT_START);
+                crate::failpoint::hit_in(crate::failpoint::UNIT_START, &unit.key);
                 let unit_outcome = self.parse_unit(unit, &plan, sender.clone(), &stop);
                 self.context.observer.unit_finished(self.provider.name(), unit.bytes());
                 let mut shared = shared.lock().expect("no thread panics while holding the outcome lock");

@@ -21,7 +21,8 @@ pub const CLAUDE_BETWEEN_PASSES: &str = "claude.between_passes";
 pub const POINTS: &[&str] =
     &[DISCOVERED, UNIT_START, ROWS_WRITTEN, COMMITTED, MANIFEST_HALF_WRITTEN, CLAUDE_BETWEEN_PASSES];
 
-type Hook = Box<dyn Fn(&'static str) + Send + Sync>;
+/// Called with the point and the key of the unit it concerns ("" for run-wide points).
+type Hook = Box<dyn Fn(&'static str, &str) + Send + Sync>;
 
 static HOOK: OnceLock<Hook> = OnceLock::new();
 
@@ -33,7 +34,13 @@ pub fn install(hook: Hook) -> bool {
 /// Marks that the run reached `point`.
 #[inline]
 pub fn hit(point: &'static str) {
+    hit_in(point, "");
+}
+
+/// Marks that the run reached `point` in the unit with key `unit`.
+#[inline]
+pub fn hit_in(point: &'static str, unit: &str) {
     if let Some(hook) = HOOK.get() {
-        hook(point);
+        hook(point, unit);
     }
 }

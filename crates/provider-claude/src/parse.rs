@@ -280,7 +280,7 @@ pub fn parse_unit(
     let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
     let drafts = crate::project::project(&files, &mut report);
     drop(files);
-    hindcast_core::failpoint::hit(hindcast_core::failpoint::CLAUDE_BETWEEN_PASSES);
+    hindcast_core::failpoint::hit_in(hindcast_core::failpoint::CLAUDE_BETWEEN_PASSES, &unit.key);
 
     // Second pass: each file is read again for the content of its messages, then its sessions are
     // emitted, in projection order. Only one file's text is in memory at a time.

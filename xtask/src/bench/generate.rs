@@ -160,7 +160,7 @@ fn claude_turn(
     *parent = uuid;
 }
 
-fn claude_session(rng: &mut Rng, session: &str, target: u64, start_ms: i64, sidechain: bool) -> String {
+pub fn claude_session(rng: &mut Rng, session: &str, target: u64, start_ms: i64, sidechain: bool) -> String {
     let mut out = String::with_capacity(target as usize + 4_096);
     let mut clock = start_ms;
     let mut parent = String::new();
@@ -172,7 +172,7 @@ fn claude_session(rng: &mut Rng, session: &str, target: u64, start_ms: i64, side
     out
 }
 
-fn codex_rollout(rng: &mut Rng, thread: &str, target: u64, start_ms: i64) -> String {
+pub fn codex_rollout(rng: &mut Rng, thread: &str, target: u64, start_ms: i64) -> String {
     let mut out = String::with_capacity(target as usize + 4_096);
     let mut clock = start_ms;
     let _ = writeln!(

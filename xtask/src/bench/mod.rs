@@ -68,14 +68,7 @@ impl Measure {
 fn timed(command: Command) -> Result<(Duration, u64)> {
     let rss_file = tempfile::NamedTempFile::new()?;
     let program = command.get_program().to_os_string();
-    let mut wrapped = Command::new("/usr/bin/time");
-    wrapped.arg("-f").arg("%M").arg("-o").arg(rss_file.path()).arg(&program).args(command.get_args());
-    wrapped.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    for (key, value) in command.get_envs() {
-        if let Some(value) = value {
-            wrapped.env(key, value);
-        }
-    }
+    let mut wrapped = crate::with_peak_rss(&command, rss_file.path());
     wrapped.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
     let started = Instant::now();
     let output = wrapped.output().with_context(|| format!("running {program:?}"))?;
@@ -83,8 +76,7 @@ fn timed(command: Command) -> Result<(Duration, u64)> {
     if !output.status.success() {
         bail!("{program:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
     }
-    let rss: u64 = std::fs::read_to_string(rss_file.path())?.lines().last().unwrap_or("0").trim().parse().unwrap_or(0);
-    Ok((wall, rss))
+    Ok((wall, crate::read_peak_rss_kb(rss_file.path())?))
 }
 
 /// Reads and JSON-parses every line of every file on all cores: the physical ceiling.

@@ -1,5 +1,6 @@
 //! Hermetic end-to-end smokes: the real binary, a temporary HOME, assertions on output, envelope and store.
 
+mod reliability;
 mod suites;
 
 use std::collections::BTreeMap;
@@ -23,19 +24,20 @@ type Suite = fn(&Binaries) -> Result<()>;
 /// Builds the binaries and runs the named suites (all when none is named).
 pub fn run(names: &[String], list: bool) -> Result<()> {
     if list {
-        for (name, _) in suites::SUITES {
+        for (name, _) in suites::SUITES.iter().chain(reliability::SUITES) {
             println!("{name}");
         }
         return Ok(());
     }
+    let all: Vec<(&str, Suite)> = suites::SUITES.iter().chain(reliability::SUITES).copied().collect();
     let selected: Vec<(&str, Suite)> = if names.is_empty() {
-        suites::SUITES.to_vec()
+        all.clone()
     } else {
         names
             .iter()
             .map(|name| {
-                suites::SUITES.iter().find(|(suite, _)| suite == name).copied().with_context(|| {
-                    let known: Vec<&str> = suites::SUITES.iter().map(|(suite, _)| *suite).collect();
+                all.iter().find(|(suite, _)| suite == name).copied().with_context(|| {
+                    let known: Vec<&str> = all.iter().map(|(suite, _)| *suite).collect();
                     format!("unknown suite '{name}'; suites: {}", known.join(", "))
                 })
             })
@@ -65,9 +67,11 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
 
 /// A temporary HOME with the XDG dirs and client roots pinned inside it.
 pub struct Sandbox {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub home: PathBuf,
     extra_env: Vec<(String, String)>,
+    /// Runs the binary as `nobody` (when the harness is root, for whom no file is unreadable).
+    unprivileged: bool,
 }
 
 /// The directories under a sandbox home that hold client history: hindcast must never change them.
@@ -117,7 +121,7 @@ impl Sandbox {
         let dir = tempfile::tempdir()?;
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home)?;
-        Ok(Self { _dir: dir, home, extra_env: Vec::new() })
+        Ok(Self { dir, home, extra_env: Vec::new(), unprivileged: false })
     }
 
     /// Sets a variable for every later invocation.
@@ -145,9 +149,32 @@ impl Sandbox {
         Ok(target)
     }
 
+    /// Makes later runs unable to read a file whose permissions deny it: as root (who reads
+    /// everything) the binary then runs as `nobody`, with the sandbox opened up to it.
+    pub fn run_unprivileged(&mut self) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if std::fs::metadata("/proc/self")?.uid() != 0 {
+            return Ok(());
+        }
+        self.unprivileged = true;
+        for dir in [self.dir.path(), self.home.as_path()] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let data_home = self.home.join(".local/share");
+        std::fs::create_dir_all(&data_home)?;
+        std::fs::set_permissions(&data_home, std::fs::Permissions::from_mode(0o777))?;
+        Ok(())
+    }
+
     /// The binary with the sandbox's environment, not yet started.
     pub fn command(&self, binary: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(binary);
+        let mut command = if self.unprivileged {
+            let mut setpriv = Command::new("setpriv");
+            setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(binary);
+            setpriv
+        } else {
+            Command::new(binary)
+        };
         command
             .args(args)
             .env_clear()
@@ -203,6 +230,24 @@ impl Sandbox {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             description: format!("{} {}", binary.file_name().unwrap_or_default().to_string_lossy(), args.join(" ")),
         })
+    }
+
+    /// Runs the binary to completion under `/usr/bin/time`; also returns its peak RSS in KB.
+    pub fn run_measured(&self, binary: &Path, args: &[&str]) -> Result<(Run, u64)> {
+        let before = self.sources_fingerprint()?;
+        let rss_file = tempfile::NamedTempFile::new()?;
+        let output = crate::with_peak_rss(&self.command(binary, args), rss_file.path())
+            .stdin(Stdio::null())
+            .output()
+            .context("starting /usr/bin/time (package `time`)")?;
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            description: format!("{} {}", binary.file_name().unwrap_or_default().to_string_lossy(), args.join(" ")),
+        };
+        expect_unchanged(&before, &self.sources_fingerprint()?, &run.description)?;
+        Ok((run, crate::read_peak_rss_kb(rss_file.path())?))
     }
 
     /// Runs a read-only SQL query against the sandbox store and returns the first column of the first row.
@@ -267,17 +312,32 @@ pub struct PausedRun {
 impl PausedRun {
     /// Starts `binary args` (the testbed) paused at the `nth` hit of `point`, and waits until it is there.
     pub fn start(sandbox: &Sandbox, binary: &Path, args: &[&str], point: &str, nth: u64) -> Result<Self> {
+        Self::start_in(sandbox, binary, args, point, nth, "")
+    }
+
+    /// Like `start`, counting only hits in units whose key contains `unit`.
+    pub fn start_in(
+        sandbox: &Sandbox,
+        binary: &Path,
+        args: &[&str],
+        point: &str,
+        nth: u64,
+        unit: &str,
+    ) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
         let control = tempfile::tempdir()?;
+        std::fs::set_permissions(control.path(), std::fs::Permissions::from_mode(0o777))?;
         let child = sandbox
             .command(binary, args)
             .env("HINDCAST_TESTBED_PAUSE_AT", format!("{point}@{nth}"))
             .env("HINDCAST_TESTBED_PAUSE_DIR", control.path())
+            .env("HINDCAST_TESTBED_PAUSE_UNIT", unit)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let description = format!("{} paused at {point}@{nth}", args.join(" "));
+        let description = format!("{} paused at {point}@{nth} {unit}", args.join(" "));
         let mut paused = Self { child, control, description };
         let deadline = Instant::now() + std::time::Duration::from_secs(120);
         while !paused.control.path().join("paused").exists() {
@@ -294,6 +354,14 @@ impl PausedRun {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         Ok(paused)
+    }
+
+    /// The paused process's pid.
+    pub fn pid(&self) -> u32 {
+        std::fs::read_to_string(self.control.path().join("paused"))
+            .ok()
+            .and_then(|marker| marker.split_whitespace().nth(1).and_then(|pid| pid.parse().ok()))
+            .unwrap_or_else(|| self.child.id())
     }
 
     /// SIGKILLs the process where it stands (as `kill -9` would) and reaps it.

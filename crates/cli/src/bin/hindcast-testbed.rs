@@ -21,7 +21,8 @@ fn main() -> std::process::ExitCode {
 }
 
 /// `HINDCAST_TESTBED_PAUSE_AT=<point>[@<n>]` stops the run the n-th time (default: first) it reaches
-/// `<point>`: the hook writes `paused` (point and pid) into `HINDCAST_TESTBED_PAUSE_DIR` and waits
+/// `<point>` — counting only units whose key contains `HINDCAST_TESTBED_PAUSE_UNIT` when that is
+/// set (units are parsed in parallel, in no fixed order): the hook writes `paused` (point and pid) into `HINDCAST_TESTBED_PAUSE_DIR` and waits
 /// until a `resume` file appears there. The harness kills the paused process or changes its sources
 /// and resumes it.
 fn install_pause_hook() {
@@ -32,9 +33,10 @@ fn install_pause_hook() {
         None => (spec, 1),
     };
     assert!(failpoint::POINTS.contains(&point.as_str()), "unknown failpoint {point}; points: {:?}", failpoint::POINTS);
+    let unit_filter = std::env::var("HINDCAST_TESTBED_PAUSE_UNIT").unwrap_or_default();
     let hits = AtomicU64::new(0);
-    failpoint::install(Box::new(move |reached| {
-        if reached != point || hits.fetch_add(1, Ordering::SeqCst) + 1 != nth {
+    failpoint::install(Box::new(move |reached, unit| {
+        if reached != point || !unit.contains(&unit_filter) || hits.fetch_add(1, Ordering::SeqCst) + 1 != nth {
             return;
         }
         let marker = dir.join("paused.tmp");

@@ -39,6 +39,12 @@ pub enum StoreError {
     BadSchemaVersion { path: PathBuf, found: String },
     #[error("no store at {path}; run `hindcast backfill` first")]
     Missing { path: PathBuf },
+    #[error("{path} is not a hindcast store ({reason}); it is left untouched — move it away or choose another --db")]
+    NotAStore { path: PathBuf, reason: &'static str },
+    #[error(
+        "the store {path} is missing but its write-ahead log {wal} remains (it may hold the last committed imports); restore the store file, or delete {wal} and the -shm file beside it to start a fresh store"
+    )]
+    OrphanedWal { path: PathBuf, wal: PathBuf },
 }
 
 /// Options for opening a writable store.
@@ -171,6 +177,12 @@ const INSERT_USAGE: &str = "INSERT INTO usage (usage_id, session_id, message_id,
     native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
     ON CONFLICT DO NOTHING";
 
+/// A response imported before all its copies were written (the client was still streaming it, or a
+/// run read the file while it grew) takes the fuller frame and tool-call count when seen again;
+/// neither ever shrinks (a truncated file read later cannot take information away).
+const MERGE_MESSAGE: &str = "UPDATE messages SET raw_frame = ?2, tool_calls = max(tool_calls, ?3) \
+    WHERE message_id = ?1 AND tool_calls <= ?3 AND length(coalesce(raw_frame, '')) < length(coalesce(?2, ''))";
+
 /// The copy of a billed response with the most output tokens is the final one (SPEC §6).
 const MERGE_USAGE: &str = "UPDATE usage SET input_tokens = ?2, output_tokens = ?3, cache_read_tokens = ?4, \
     cache_creation_tokens = ?5, reasoning_tokens = ?6 WHERE usage_id = ?1 AND output_tokens < ?3";
@@ -210,9 +222,15 @@ impl Store {
             std::fs::create_dir_all(parent)
                 .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
         }
+        let wal = sidecar_path(path, "-wal");
+        if !path.exists() && wal.exists() {
+            return Err(StoreError::OrphanedWal { path: path.to_path_buf(), wal });
+        }
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
+        // Nothing is written before the file is known to be a hindcast store (or empty).
+        read_schema_version(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
@@ -489,7 +507,12 @@ impl Store {
             row.tool_calls,
             row.is_subagent,
         ])?;
-        Ok(Outcome::inserted(changed))
+        if changed == 1 {
+            return Ok(Outcome::Written);
+        }
+        let merged =
+            self.conn.prepare_cached(MERGE_MESSAGE)?.execute(params![row.message_id, row.raw_frame, row.tool_calls])?;
+        Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
     }
 
     fn write_part(&self, row: &PartRow) -> rusqlite::Result<Outcome> {
@@ -664,22 +687,44 @@ fn count(counts: &mut TableCounts, outcome: Outcome) {
     }
 }
 
+/// `<db><suffix>`, e.g. the `-wal` file beside the store.
+fn sidecar_path(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The schema version of a hindcast store (0 for an empty database). A file that is not an SQLite
+/// database, or a database of another program (tables, but no hindcast `meta`), is `NotAStore`.
 fn read_schema_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
     let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
-    let has_meta: bool = conn
-        .query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |row| {
-            row.get(0)
-        })
-        .map_err(sqlite)?;
-    if !has_meta {
+    let tables = conn.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE name = 'meta') FROM sqlite_master WHERE type = 'table'",
+        [],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? > 0)),
+    );
+    let (table_count, has_meta) = match tables {
+        Ok(counts) => counts,
+        Err(rusqlite::Error::SqliteFailure(error, _)) if error.code == rusqlite::ErrorCode::NotADatabase => {
+            return Err(StoreError::NotAStore { path: path.to_path_buf(), reason: "not an SQLite database" });
+        }
+        Err(source) => return Err(sqlite(source)),
+    };
+    if table_count == 0 {
         return Ok(0);
+    }
+    let not_ours = StoreError::NotAStore { path: path.to_path_buf(), reason: "an SQLite database of another program" };
+    if !has_meta {
+        return Err(not_ours);
     }
     let value: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0))
         .optional()
         .map_err(sqlite)?;
     match value {
-        None => Ok(0),
+        // Only the `meta` table: a first open that stopped before its first migration committed.
+        None if table_count == 1 => Ok(0),
+        None => Err(not_ours),
         Some(text) => {
             text.parse().map_err(|_| StoreError::BadSchemaVersion { path: path.to_path_buf(), found: text.clone() })
         }

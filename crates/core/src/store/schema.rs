@@ -293,6 +293,15 @@ CREATE TABLE sources (
     PRIMARY KEY (provider, path_sha256)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 5: a message merged with copies seen later keeps the daily tool-call rollup in step.
+    r#"
+CREATE TRIGGER rollup_message_tool_calls AFTER UPDATE OF tool_calls ON messages
+WHEN NEW.timestamp >= '2024-01-01' AND NEW.tool_calls != OLD.tool_calls BEGIN
+    UPDATE daily_rollup SET tool_calls = tool_calls + NEW.tool_calls - OLD.tool_calls
+    WHERE day = substr(NEW.timestamp, 1, 10) AND model = ''
+      AND client = (SELECT client FROM sessions WHERE session_id = NEW.session_id);
+END;
+"#,
 ];
 
 /// The schema version this build writes.

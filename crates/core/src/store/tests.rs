@@ -158,3 +158,83 @@ fn rollups_count_each_row_once_and_follow_usage_merges() {
         "a rerun adds nothing; the merge adds its delta"
     );
 }
+
+#[test]
+fn files_that_are_not_hindcast_stores_are_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"not a database\n".repeat(300)).unwrap();
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE notes (body TEXT)").unwrap();
+    for (path, reason) in [(&garbage, "not an SQLite database"), (&foreign, "an SQLite database of another program")] {
+        let before = std::fs::read(path).unwrap();
+        for result in [Store::open(path, StoreOptions::default()).map(|_| ()), Store::open_read_only(path).map(|_| ())]
+        {
+            match result {
+                Err(StoreError::NotAStore { reason: found, .. }) => assert_eq!(found, reason),
+                other => panic!("{}: expected NotAStore, got {other:?}", path.display()),
+            }
+        }
+        assert_eq!(std::fs::read(path).unwrap(), before, "{} untouched", path.display());
+    }
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(Store::open(&empty, StoreOptions::default()).unwrap().schema_version().unwrap(), schema::LATEST_VERSION);
+}
+
+#[test]
+fn a_store_missing_beside_its_write_ahead_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hindcast.db");
+    std::fs::write(dir.path().join("hindcast.db-wal"), b"committed pages").unwrap();
+    match Store::open(&db, StoreOptions::default()) {
+        Err(error @ StoreError::OrphanedWal { .. }) => assert!(error.to_string().contains("hindcast.db-wal remains")),
+        other => panic!("expected OrphanedWal, got {other:?}"),
+    }
+    assert!(!db.exists(), "no fresh store is created over the orphaned log");
+}
+
+#[test]
+fn a_first_open_interrupted_before_its_first_migration_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hindcast.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+        .unwrap();
+    assert_eq!(Store::open(&db, StoreOptions::default()).unwrap().schema_version().unwrap(), schema::LATEST_VERSION);
+}
+
+#[test]
+fn a_message_seen_again_with_more_copies_takes_the_fuller_frame_and_never_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("h.db"), StoreOptions::default()).unwrap();
+    let mut batch = rows("s1", 2);
+    batch.messages[1].raw_frame = Some(r#"{"uuid":"a"}"#.into());
+    store.write_rows(&batch).unwrap();
+    let tool_calls_rollup = |store: &Store| -> i64 {
+        store.connection().query_row("SELECT sum(tool_calls) FROM daily_rollup", [], |row| row.get(0)).unwrap()
+    };
+    let before = tool_calls_rollup(&store);
+
+    let mut grown = batch.clone();
+    grown.messages[1].raw_frame = Some(r#"{"mergedUuids":["b"],"uuid":"a"}"#.into());
+    grown.messages[1].tool_calls += 1;
+    let counts = store.write_rows(&grown).unwrap();
+    assert_eq!((counts.messages.written, counts.messages.updated), (0, 1));
+    assert_eq!(tool_calls_rollup(&store), before + 1, "the rollup follows the merged tool calls");
+
+    let counts = store.write_rows(&batch).unwrap();
+    assert_eq!(
+        (counts.messages.updated, counts.messages.skipped),
+        (0, 2),
+        "a shorter view never replaces a fuller one"
+    );
+    let frame: String = store
+        .connection()
+        .query_row("SELECT raw_frame FROM messages WHERE message_id = ?1", [&batch.messages[1].message_id], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert!(frame.contains("mergedUuids"));
+}
