@@ -16,6 +16,12 @@ const FEATURE_MATRIX: &[(&str, &[&str])] = &[
     ("providers", &["claude", "codex", "legacy"]),
 ];
 
+/// The time box of each provider's fuzz target in CI.
+const FUZZ_SECONDS_PER_PROVIDER: u64 = 60;
+
+/// The provider crates with a `tests/fuzz.rs` target.
+const FUZZ_TARGETS: &[&str] = &["hindcast-provider-claude", "hindcast-provider-codex", "hindcast-provider-legacy"];
+
 pub fn run() -> Result<()> {
     let started = Instant::now();
     step("format", || run_command("cargo", &["fmt", "--all", "--", "--check"], &[]))?;
@@ -33,6 +39,7 @@ pub fn run() -> Result<()> {
     step("readme command", readme_command)?;
     step("tidy", crate::tidy::run)?;
     step("smoke", || crate::smoke::run(&[], false))?;
+    step("fuzz", || fuzz(FUZZ_SECONDS_PER_PROVIDER))?;
     eprintln!("ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -104,5 +111,19 @@ fn readme_command() -> Result<()> {
     ensure!(output.status.success(), "`cargo run -- backfill` failed: {}", String::from_utf8_lossy(&output.stderr));
     let db = sandbox.path().join(".local/share/hindcast/hindcast.db");
     ensure!(db.is_file(), "`cargo run -- backfill` did not create {}", db.display());
+    Ok(())
+}
+
+/// Runs every provider's fuzz target for `seconds` each; a panic, failed unit or impossible count
+/// fails with the shrunk input.
+pub fn fuzz(seconds: u64) -> Result<()> {
+    let seconds = seconds.to_string();
+    for package in FUZZ_TARGETS {
+        run_command(
+            "cargo",
+            &["test", "-p", package, "--test", "fuzz", "--", "--nocapture"],
+            &[("HINDCAST_FUZZ_SECONDS", &seconds)],
+        )?;
+    }
     Ok(())
 }

@@ -30,7 +30,13 @@ enum Task {
     },
     /// Check the repository's conventions.
     Tidy,
-    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes.
+    /// Fuzz each provider's parser with mutated fixture and corpus files for a fixed time.
+    Fuzz {
+        /// Seconds per provider.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes, 60 s of fuzzing per provider.
     Ci,
     /// Generate a synthetic corpus and measure hindcast against the parse ceiling and peers.
     Bench {
@@ -56,6 +62,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Smoke { suites, list } => smoke::run(&suites, list),
         Task::Tidy => tidy::run(),
+        Task::Fuzz { seconds } => ci::fuzz(seconds),
         Task::Ci => ci::run(),
         Task::Bench { size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {
             size_bytes: bench::parse_size(&size)?,

@@ -350,3 +350,36 @@ pub struct ProjectedUsage {
     /// Reasoning tokens (a subset of `output_tokens`).
     pub reasoning_tokens: u64,
 }
+
+/// The largest token count taken at face value (a quadrillion): sums of a few such counts cannot
+/// overflow, and every count fits the store's signed 64-bit integers.
+pub const MAX_TOKEN_COUNT: u64 = 1_000_000_000_000_000;
+
+/// A token count from a client's JSON: a non-negative integer up to `MAX_TOKEN_COUNT`. Anything
+/// else (missing, negative, fractional, text, absurdly large — a corrupt record) counts as 0.
+pub fn token_count(value: &Value) -> u64 {
+    value.as_u64().filter(|count| *count <= MAX_TOKEN_COUNT).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod token_count_tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_non_negative_integers_count() {
+        let counts: Vec<u64> = [
+            serde_json::json!(12),
+            serde_json::json!(MAX_TOKEN_COUNT),
+            serde_json::json!(MAX_TOKEN_COUNT + 1),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(-5),
+            serde_json::json!(1.5),
+            serde_json::json!("7"),
+            Value::Null,
+        ]
+        .iter()
+        .map(token_count)
+        .collect();
+        assert_eq!(counts, [12, MAX_TOKEN_COUNT, 0, 0, 0, 0, 0, 0]);
+    }
+}

@@ -1,5 +1,7 @@
 //! Scripted providers and synthetic exchanges for tests and for the failure smokes of the testbed binary.
 
+pub mod fuzz;
+
 use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};

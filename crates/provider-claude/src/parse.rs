@@ -284,12 +284,18 @@ pub fn parse_unit(
 
     // Second pass: each file is read again for the content of its messages, then its sessions are
     // emitted, in projection order. Only one file's text is in memory at a time.
+    let mut drafts_of_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    for (index, draft) in drafts.iter().enumerate() {
+        drafts_of_file.entry(draft.file.clone()).or_default().push(index);
+    }
     let mut drafts: Vec<Option<ProjectedDraft>> = drafts.into_iter().map(Some).collect();
     let mut unsettled: HashSet<PathBuf> = HashSet::new();
     let mut filled: HashSet<PathBuf> = HashSet::new();
     for index in 0..drafts.len() {
         let Some(path) = drafts[index].as_ref().map(|draft| draft.file.clone()) else { continue };
-        if filled.insert(path.clone()) && !fill_parts(&path, starts[&path], &mut drafts, &mut report) {
+        if filled.insert(path.clone())
+            && !fill_parts(&path, starts[&path], &drafts_of_file[&path], &mut drafts, &mut report)
+        {
             report
                 .warnings
                 .push(format!("{} changed while it was read; its sessions are left for the next run", escaped(&path)));
@@ -304,18 +310,20 @@ pub fn parse_unit(
     Ok(report)
 }
 
-/// Reads `path` again from `start` and gives the messages of its drafts the parts of their lines.
-/// Returns false when the file no longer holds the lines the first pass saw.
+/// Reads `path` again from `start` and gives the messages of its drafts (`file_drafts`, indexes
+/// into `drafts`) the parts of their lines. Returns false when the file no longer holds the lines
+/// the first pass saw.
 pub(crate) fn fill_parts(
     path: &Path,
     start: LineStart,
+    file_drafts: &[usize],
     drafts: &mut [Option<ProjectedDraft>],
     report: &mut ParseReport,
 ) -> bool {
     // line number -> (draft, message, the uuid the line must carry when it is the message's own)
     let mut wanted: HashMap<u64, (usize, usize, Option<String>)> = HashMap::new();
-    for (draft_index, draft) in drafts.iter().enumerate() {
-        let Some(draft) = draft.as_ref().filter(|draft| draft.file == path) else { continue };
+    for &draft_index in file_drafts {
+        let Some(draft) = drafts[draft_index].as_ref() else { continue };
         for (message_index, lines) in draft.part_lines.iter().enumerate() {
             for (position, number) in lines.iter().enumerate() {
                 let own_uuid = (position == 0).then(|| draft.exchange.messages[message_index].native_id.clone());

@@ -548,7 +548,7 @@ struct UsageCandidate {
 }
 
 fn usage_tokens(usage: &Value) -> (u64, u64, u64, u64) {
-    let field = |key: &str| usage[key].as_u64().unwrap_or(0);
+    let field = |key: &str| hindcast_core::model::token_count(&usage[key]);
     (
         field("input_tokens"),
         field("output_tokens"),

@@ -306,7 +306,8 @@ fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
 
     let mut filled: Vec<_> =
         crate::project::project(std::slice::from_ref(&file), &mut report).into_iter().map(Some).collect();
-    assert!(crate::parse::fill_parts(&path, start, &mut filled, &mut report));
+    let all: Vec<usize> = (0..filled.len()).collect();
+    assert!(crate::parse::fill_parts(&path, start, &all, &mut filled, &mut report));
     let first = filled[0].as_ref().unwrap();
     assert!(first.exchange.messages.iter().any(|message| !message.parts.is_empty()));
 
@@ -314,5 +315,5 @@ fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("\"uuid\":\"", "\"uuid\":\"x")).unwrap();
     let mut stale: Vec<_> = drafts.into_iter().map(Some).collect();
-    assert!(!crate::parse::fill_parts(&path, start, &mut stale, &mut report));
+    assert!(!crate::parse::fill_parts(&path, start, &all, &mut stale, &mut report));
 }

@@ -113,7 +113,7 @@ struct Tokens {
 impl Tokens {
     fn parse(value: Option<&Value>) -> Option<Self> {
         let value = value.filter(|value| value.is_object())?;
-        let field = |key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let field = |key: &str| value.get(key).map_or(0, hindcast_core::model::token_count);
         Some(Self {
             input: field("input_tokens"),
             cached: field("cached_input_tokens"),

@@ -388,7 +388,7 @@ fn hostile_input(binaries: &Binaries) -> Result<()> {
     let projects = sandbox.home.join(".claude/projects");
     let project = projects.join("-home-hostile");
     std::fs::create_dir_all(&project)?;
-    let mut rng = generate::Rng::new(0x4057_11E);
+    let mut rng = generate::Rng::new(0x0405_711E);
     let session = |rng: &mut generate::Rng| {
         let id = rng.uuid();
         let text = generate::claude_session(rng, &id, 6_000, 0, false);
@@ -490,7 +490,7 @@ fn hostile_input(binaries: &Binaries) -> Result<()> {
         "all {MANY} sessions of the enormous directory are imported"
     );
     ensure!(sessions(&newline_id)? == 1, "the session in a file named with a newline is imported");
-    ensure!(peak_rss_kb < 1024 * 1024, "peak RSS {} MB with a 100 MB line (bound: 1 GiB)", peak_rss_kb / 1024);
+    ensure!(peak_rss_kb < 1536 * 1024, "peak RSS {} MB with a 100 MB line (bound: 1.5 GiB)", peak_rss_kb / 1024);
 
     let human = sandbox.run(&binaries.hindcast, &["backfill", "claude", "--reparse"])?;
     let printed = format!("{}{}", human.expect_code(0)?.stdout, human.stderr);
@@ -549,7 +549,7 @@ fn store_faults(binaries: &Binaries) -> Result<()> {
     }
     let before = std::fs::read(sandbox.db())?;
     for args in [backfill_args(&[]), vec!["sessions", "list"]] {
-        sandbox.run(&binaries.hindcast, &args)?.expect_code(1)?.expect_stderr("newer hindcast")?;
+        sandbox.run(&binaries.hindcast, &args)?.expect_code(1)?.expect_stderr("newer than this hindcast supports")?;
     }
     ensure!(std::fs::read(sandbox.db())? == before, "a newer store is left byte-identical");
 

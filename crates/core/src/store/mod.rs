@@ -45,6 +45,12 @@ pub enum StoreError {
         "the store {path} is missing but its write-ahead log {wal} remains (it may hold the last committed imports); restore the store file, or delete {wal} and the -shm file beside it to start a fresh store"
     )]
     OrphanedWal { path: PathBuf, wal: PathBuf },
+    #[error("cannot remove {path}, an empty write-ahead log left beside a deleted store: {source}")]
+    RemoveLeftover {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Options for opening a writable store.
@@ -223,8 +229,18 @@ impl Store {
                 .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
         }
         let wal = sidecar_path(path, "-wal");
-        if !path.exists() && wal.exists() {
-            return Err(StoreError::OrphanedWal { path: path.to_path_buf(), wal });
+        if !path.exists()
+            && let Ok(metadata) = std::fs::metadata(&wal)
+        {
+            // A log without frames (a reader leaves an empty one behind) holds nothing to lose.
+            if metadata.len() > WAL_HEADER_BYTES {
+                return Err(StoreError::OrphanedWal { path: path.to_path_buf(), wal });
+            }
+            for leftover in [wal.clone(), sidecar_path(path, "-shm")] {
+                std::fs::remove_file(&leftover)
+                    .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
+                    .map_err(|source| StoreError::RemoveLeftover { path: leftover, source })?;
+            }
         }
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
@@ -686,6 +702,9 @@ fn count(counts: &mut TableCounts, outcome: Outcome) {
         Outcome::Skipped => counts.skipped += 1,
     }
 }
+
+/// The size of a write-ahead log's header; a longer log may hold committed frames.
+const WAL_HEADER_BYTES: u64 = 32;
 
 /// `<db><suffix>`, e.g. the `-wal` file beside the store.
 fn sidecar_path(db: &Path, suffix: &str) -> PathBuf {

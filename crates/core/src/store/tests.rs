@@ -186,12 +186,18 @@ fn files_that_are_not_hindcast_stores_are_refused_and_left_untouched() {
 fn a_store_missing_beside_its_write_ahead_log_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hindcast.db");
-    std::fs::write(dir.path().join("hindcast.db-wal"), b"committed pages").unwrap();
+    std::fs::write(dir.path().join("hindcast.db-wal"), [7u8; 4096]).unwrap();
     match Store::open(&db, StoreOptions::default()) {
         Err(error @ StoreError::OrphanedWal { .. }) => assert!(error.to_string().contains("hindcast.db-wal remains")),
         other => panic!("expected OrphanedWal, got {other:?}"),
     }
     assert!(!db.exists(), "no fresh store is created over the orphaned log");
+
+    // An empty log (a reader's leftover) holds nothing: it is cleared and a fresh store created.
+    std::fs::write(dir.path().join("hindcast.db-wal"), b"").unwrap();
+    std::fs::write(dir.path().join("hindcast.db-shm"), [0u8; 64]).unwrap();
+    let store = Store::open(&db, StoreOptions::default()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::LATEST_VERSION);
 }
 
 #[test]
