@@ -239,3 +239,20 @@ fn rewritten_and_truncated_files_are_parsed_in_full_without_duplicates() {
         assert_eq!(after[table], fresh[table], "{table}");
     }
 }
+
+#[test]
+fn a_response_that_gains_a_copy_after_its_import_takes_it_like_a_fresh_import() {
+    let sandbox = Sandbox::new();
+    sandbox.import("store.db");
+    let path = sandbox.file(PLAIN_SESSION);
+    let mut copy = last_line(&path);
+    assert_eq!(copy["type"], "assistant", "the plain session ends with a response");
+    copy["parentUuid"] = copy["uuid"].clone();
+    copy["uuid"] = json!("0a99e4d0-0000-4000-8000-00000000a99e");
+    writeln!(std::fs::OpenOptions::new().append(true).open(&path).unwrap(), "{copy}").unwrap();
+
+    let rerun = sandbox.import("store.db");
+    assert_eq!(rerun.sources_appended, 1);
+    assert_eq!((rerun.rows_written.messages, rerun.rows_updated.messages), (0, 1), "{:?}", rerun.rows_written);
+    assert_eq!(table_digests(&sandbox.db("store.db")), sandbox.fresh_digests("fresh.db"));
+}
