@@ -19,9 +19,6 @@ const FEATURE_MATRIX: &[(&str, &[&str])] = &[
 /// The time box of each provider's fuzz target in CI.
 const FUZZ_SECONDS_PER_PROVIDER: u64 = 60;
 
-/// The provider crates with a `tests/fuzz.rs` target.
-const FUZZ_TARGETS: &[&str] = &["hindcast-provider-claude", "hindcast-provider-codex", "hindcast-provider-legacy"];
-
 pub fn run() -> Result<()> {
     let started = Instant::now();
     step("format", || run_command("cargo", &["fmt", "--all", "--", "--check"], &[]))?;
@@ -117,13 +114,11 @@ fn readme_command() -> Result<()> {
 /// Runs every provider's fuzz target for `seconds` each; a panic, failed unit or impossible count
 /// fails with the shrunk input.
 pub fn fuzz(seconds: u64) -> Result<()> {
-    let seconds = seconds.to_string();
-    for package in FUZZ_TARGETS {
-        run_command(
-            "cargo",
-            &["test", "-p", package, "--test", "fuzz", "--", "--nocapture"],
-            &[("HINDCAST_FUZZ_SECONDS", &seconds)],
-        )?;
-    }
-    Ok(())
+    // The same features as the test step, so nothing is rebuilt; `--test fuzz` selects the target
+    // in every provider crate that has one.
+    run_command(
+        "cargo",
+        &["test", "--workspace", "--all-features", "--test", "fuzz", "--", "--nocapture"],
+        &[("HINDCAST_FUZZ_SECONDS", &seconds.to_string())],
+    )
 }

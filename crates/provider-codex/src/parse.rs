@@ -228,7 +228,9 @@ fn thread_of(items: &[Item], path: &Path) -> String {
     items
         .iter()
         .find(|item| item.kind == ItemKind::SessionMeta)
-        .and_then(|item| item.payload.get("id").and_then(Value::as_str).map(str::to_string))
+        .and_then(|item| item.payload.get("id").and_then(Value::as_str))
+        .filter(|id| !id.trim().is_empty())
+        .map(str::to_string)
         .or_else(|| {
             let name = path.file_name()?.to_string_lossy().into_owned();
             crate::discover::parse_rollout_name(&name).map(|name| name.thread_id)

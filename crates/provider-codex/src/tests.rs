@@ -223,3 +223,19 @@ fn a_zstd_copy_imports_to_exactly_the_same_rows() {
     assert!(plain == zst, "the .zst copy materializes to different rows");
     assert!(plain.len() > 100_000);
 }
+
+#[test]
+fn a_blank_session_meta_id_falls_back_to_the_file_name_thread() {
+    // Found by fuzzing: an empty id made a session without a native id, and its unit failed.
+    let home = tempfile::tempdir().unwrap();
+    let day = home.path().join("sessions/2026/01/01");
+    std::fs::create_dir_all(&day).unwrap();
+    let thread = "019c0000-0000-7000-8000-0000000000f0";
+    let meta = r#"{"timestamp":"2026-01-01T10:00:00.000Z","type":"session_meta","payload":{"id":"  ","timestamp":"2026-01-01T10:00:00.000Z","cwd":"/w","originator":"codex_cli_rs","cli_version":"0.150.0"}}"#;
+    let prompt = r#"{"timestamp":"2026-01-01T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}"#;
+    std::fs::write(day.join(format!("rollout-2026-01-01T10-00-00-{thread}.jsonl")), format!("{meta}\n{prompt}\n"))
+        .unwrap();
+    let (exchanges, _) = import_home(home.path());
+    assert_eq!(exchanges.len(), 1);
+    assert_eq!(exchanges[0].session.native_id, thread);
+}
