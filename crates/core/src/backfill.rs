@@ -792,7 +792,7 @@ impl ExchangeSink for ChannelSink<'_> {
         if !kept {
             return Ok(());
         }
-        let batch = self.materializer.materialize(dataset, &exchange, &self.provenance)?;
+        let batch = self.materializer.materialize(dataset, exchange, &self.provenance)?;
         self.materialized.add(&RowTotals::from_batch(&batch));
         self.sender.send(WriterMessage::Rows(batch)).map_err(|_| SinkError::Stopped)
     }

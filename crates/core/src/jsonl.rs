@@ -41,6 +41,36 @@ pub fn for_each_object_from(
     skipped: &mut SkipTally,
     mut on_line: impl FnMut(LineStart, Value),
 ) -> std::io::Result<()> {
+    for_each_line_from(reader, start, path, skipped, |line_start, line| {
+        match serde_json::from_str::<Value>(line).map_err(LineRejection::Json)? {
+            value @ Value::Object(_) => {
+                on_line(line_start, value);
+                Ok(())
+            }
+            _ => Err(LineRejection::NotObject),
+        }
+    })
+}
+
+/// Why a line's reader turned it down; the line is skipped and counted with this reason.
+#[derive(Debug)]
+pub enum LineRejection {
+    /// Not JSON (or not the shape the reader deserializes).
+    Json(serde_json::Error),
+    /// JSON, but not an object.
+    NotObject,
+}
+
+/// The streaming core of the readers: calls `on_line` with every non-blank line as UTF-8 text
+/// (BOM and CRLF removed), so a provider can deserialize it into borrowed types instead of a
+/// `Value`. A line `on_line` rejects is skipped and recorded like a malformed line.
+pub fn for_each_line_from(
+    reader: impl Read,
+    start: LineStart,
+    path: &Path,
+    skipped: &mut SkipTally,
+    mut on_line: impl FnMut(LineStart, &str) -> Result<(), LineRejection>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut buffer = Vec::with_capacity(64 * 1024);
     let mut number = start.number.saturating_sub(1);
@@ -64,15 +94,17 @@ pub fn for_each_object_from(
             continue;
         }
         let mut skip = |reason: String| skipped.record(SkipLocation { path: path.to_path_buf(), line: number, reason });
-        if std::str::from_utf8(line).is_err() {
+        let Ok(text) = std::str::from_utf8(line) else {
             skip("invalid UTF-8".into());
             continue;
-        }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(value @ Value::Object(_)) => on_line(line_start, value),
-            Ok(_) => skip("not a JSON object".into()),
-            Err(_) if !terminated => skip("truncated last line (no newline; the writer was interrupted)".into()),
-            Err(error) => skip(format!("invalid JSON: {error}")),
+        };
+        match on_line(line_start, text) {
+            Ok(()) => {}
+            Err(LineRejection::NotObject) => skip("not a JSON object".into()),
+            Err(LineRejection::Json(_)) if !terminated => {
+                skip("truncated last line (no newline; the writer was interrupted)".into())
+            }
+            Err(LineRejection::Json(error)) => skip(format!("invalid JSON: {error}")),
         }
     }
 }

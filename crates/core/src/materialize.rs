@@ -212,11 +212,12 @@ pub trait Materializer: Send + Sync {
     /// The dataset this materializer produces.
     fn dataset(&self) -> &str;
 
-    /// Materializes one exchange that a provider emitted for `dataset`.
+    /// Materializes one exchange that a provider emitted for `dataset`. The exchange is consumed:
+    /// its text moves into the rows instead of being copied, so a large session is held once.
     fn materialize(
         &self,
         dataset: &str,
-        exchange: &ProjectedExchange,
+        exchange: ProjectedExchange,
         context: &ProvenanceContext,
     ) -> Result<RowBatch, MaterializeError>;
 }
@@ -246,7 +247,7 @@ impl Materializer for MessagesMaterializer {
     fn materialize(
         &self,
         dataset: &str,
-        exchange: &ProjectedExchange,
+        exchange: ProjectedExchange,
         context: &ProvenanceContext,
     ) -> Result<RowBatch, MaterializeError> {
         if dataset != MESSAGES_DATASET {
@@ -374,7 +375,7 @@ impl Materializer for MessagesMaterializer {
         let subagent_session =
             session.parent.as_ref().is_some_and(|link| link.relationship == crate::model::Relationship::Subagent);
 
-        for (seq, message) in exchange.messages.iter().enumerate() {
+        for (seq, message) in exchange.messages.into_iter().enumerate() {
             let message_id = identity::message_id(client, &message.identity.key);
             let source_hash = message
                 .source_path
@@ -382,15 +383,25 @@ impl Materializer for MessagesMaterializer {
                 .map(identity::source_path_sha256)
                 .unwrap_or_else(|| session_source_hash.clone());
             let native_id = message.native_id.as_deref();
-            for (part_index, part) in message.parts.iter().enumerate() {
+            let is_user_prompt = message.role == crate::model::Role::User
+                && !(message.flags.meta
+                    || message.flags.injected
+                    || message.flags.compact_summary
+                    || message.flags.sidechain
+                    || subagent_session)
+                && message.parts.iter().any(|part| part.kind == crate::model::PartKind::Text)
+                && !message.parts.iter().any(|part| part.kind == crate::model::PartKind::ToolResult);
+            let tool_calls =
+                message.parts.iter().filter(|part| part.kind == crate::model::PartKind::ToolCall).count() as u64;
+            for (part_index, part) in message.parts.into_iter().enumerate() {
                 batch.parts.push(PartRow {
                     part_id: identity::part_id(&message_id, part_index),
                     message_id: message_id.clone(),
                     part_index: part_index as u64,
                     kind: part.kind.as_str(),
-                    text: part.text.clone(),
-                    tool_name: part.tool_name.clone(),
-                    tool_call_id: part.tool_call_id.clone(),
+                    text: part.text,
+                    tool_name: part.tool_name,
+                    tool_call_id: part.tool_call_id,
                     tool_input: part.tool_input.as_ref().map(json_text),
                     is_error: part.is_error,
                     metadata: part.metadata.as_ref().map(json_text),
@@ -404,23 +415,15 @@ impl Materializer for MessagesMaterializer {
                 seq: exchange.seq_base + seq as u64,
                 role: message.role.as_str(),
                 timestamp: message.timestamp.map(format_timestamp),
-                model: message.model.clone(),
+                model: message.model,
                 is_sidechain: message.flags.sidechain,
                 is_meta: message.flags.meta,
                 is_injected: message.flags.injected,
                 is_compact_summary: message.flags.compact_summary,
                 is_compact_boundary: message.flags.compact_boundary,
                 is_api_error: message.flags.api_error,
-                is_user_prompt: message.role == crate::model::Role::User
-                    && !(message.flags.meta
-                        || message.flags.injected
-                        || message.flags.compact_summary
-                        || message.flags.sidechain
-                        || subagent_session)
-                    && message.parts.iter().any(|part| part.kind == crate::model::PartKind::Text)
-                    && !message.parts.iter().any(|part| part.kind == crate::model::PartKind::ToolResult),
-                tool_calls: message.parts.iter().filter(|part| part.kind == crate::model::PartKind::ToolCall).count()
-                    as u64,
+                is_user_prompt,
+                tool_calls,
                 is_subagent: message.flags.sidechain || subagent_session,
                 identity_source: message.identity.source.as_str(),
                 raw_frame: message.raw_frame.as_ref().map(json_text),
@@ -510,8 +513,8 @@ mod tests {
 
     #[test]
     fn materializes_deterministic_rows_with_provenance() {
-        let batch = MessagesMaterializer.materialize(MESSAGES_DATASET, &sample_exchange(), &context()).unwrap();
-        let again = MessagesMaterializer.materialize(MESSAGES_DATASET, &sample_exchange(), &context()).unwrap();
+        let batch = MessagesMaterializer.materialize(MESSAGES_DATASET, sample_exchange(), &context()).unwrap();
+        let again = MessagesMaterializer.materialize(MESSAGES_DATASET, sample_exchange(), &context()).unwrap();
         assert_eq!(batch, again, "same input, same rows");
         assert_eq!((batch.sessions.len(), batch.messages.len(), batch.parts.len(), batch.usage.len()), (1, 2, 3, 1));
         assert_eq!(batch.messages[1].parent_message_id.as_deref(), Some(batch.messages[0].message_id.as_str()));
@@ -526,7 +529,7 @@ mod tests {
 
     #[test]
     fn refuses_a_dataset_it_does_not_produce() {
-        let error = MessagesMaterializer.materialize("tokens", &sample_exchange(), &context()).unwrap_err();
+        let error = MessagesMaterializer.materialize("tokens", sample_exchange(), &context()).unwrap_err();
         assert_eq!(
             error,
             MaterializeError::DatasetMismatch {
@@ -541,7 +544,7 @@ mod tests {
     fn refuses_messages_without_a_session() {
         let mut exchange = sample_exchange();
         exchange.session.native_id.clear();
-        let error = MessagesMaterializer.materialize(MESSAGES_DATASET, &exchange, &context()).unwrap_err();
+        let error = MessagesMaterializer.materialize(MESSAGES_DATASET, exchange, &context()).unwrap_err();
         assert!(matches!(error, MaterializeError::Invalid { .. }));
     }
 }

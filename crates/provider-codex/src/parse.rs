@@ -1,14 +1,19 @@
 //! Reads Codex rollout files of every generation (G0 JSON document, G1/G2 bare JSONL, G3/G4
 //! envelope; plain or zstd-compressed) into one stream of typed items.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hindcast_core::jsonl::for_each_object;
+use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from};
 use hindcast_core::provider::{ParseError, ParseReport, SkipLocation, open_source};
 use jiff::Timestamp;
+use serde::de::IgnoredAny;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The format generation of a rollout file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,23 +52,70 @@ pub enum ItemKind {
     Other(String),
 }
 
-/// One record of a rollout.
+/// One record of a rollout. The payload is kept as the JSON text it was read as and parsed when
+/// the record is projected, so a thread's records cost about their size on disk, not a tree of
+/// values several times larger.
 #[derive(Clone, Debug)]
 pub struct Item {
     pub kind: ItemKind,
     /// The line's write time (G3+), or the session start for G0-G2 items that have none.
     pub timestamp: Option<Timestamp>,
-    pub payload: Value,
+    /// The `payload.type` of response items and events (empty when there is none).
+    payload_type: Box<str>,
+    /// The `payload.role` of messages.
+    role: Option<Box<str>>,
+    payload: Box<RawValue>,
     /// Where it came from, for reports.
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     pub line: u64,
 }
 
 impl Item {
+    fn new(kind: ItemKind, timestamp: Option<Timestamp>, payload: Box<RawValue>, path: Arc<Path>, line: u64) -> Self {
+        let head = fields(payload.get()).unwrap_or_default();
+        let text = |key: &str| head.get(key).and_then(|raw| string(raw)).map(|text| text.into_owned().into_boxed_str());
+        Item {
+            kind,
+            timestamp,
+            payload_type: text("type").unwrap_or_default(),
+            role: text("role"),
+            payload,
+            path,
+            line,
+        }
+    }
+
     /// The `payload.type` of response items and events.
     pub fn payload_type(&self) -> &str {
-        self.payload.get("type").and_then(Value::as_str).unwrap_or("")
+        &self.payload_type
     }
+
+    /// The `payload.role` of messages.
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+
+    /// The payload as a JSON value (parsed on each call).
+    pub fn payload(&self) -> Value {
+        serde_json::from_str(self.payload.get()).unwrap_or(Value::Null)
+    }
+}
+
+/// The top-level fields of a JSON object, each as its raw text (duplicate keys: the last wins, as
+/// when parsing into a `Value`).
+type Fields<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+fn fields(json: &str) -> serde_json::Result<Fields<'_>> {
+    serde_json::from_str(json)
+}
+
+/// A raw value that is a JSON string, as text.
+fn string<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
+    serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
+}
+
+fn raw_of(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("serializing a serde_json::Value cannot fail")
 }
 
 /// Wraps an opened rollout, decompressing `.zst` as a stream.
@@ -82,6 +134,10 @@ pub fn open_rollout(path: &Path) -> std::io::Result<Box<dyn Read>> {
 
 fn parse_timestamp(value: Option<&Value>) -> Option<Timestamp> {
     value.and_then(Value::as_str).and_then(|text| text.parse().ok())
+}
+
+fn parse_raw_timestamp(raw: Option<&&RawValue>) -> Option<Timestamp> {
+    raw.and_then(|raw| string(raw)).and_then(|text| text.parse().ok())
 }
 
 /// The first non-blank line of a rollout as JSON (for sniffing); `None` when unreadable.
@@ -112,21 +168,30 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
     if path.extension().is_some_and(|extension| extension == "json") {
         return read_document(path, reader, report).map(|items| Some((Generation::G0, items)));
     }
+    let path_shared: Arc<Path> = Arc::from(path);
     let mut generation = None;
     let mut session_start = None;
     let mut items = Vec::new();
-    for_each_object(reader, path, &mut report.lines_skipped, |line, value| {
+    for_each_line_from(reader, LineStart::FILE_START, path, &mut report.lines_skipped, |start, text| {
+        let line = start.number;
+        if !text.starts_with('{') {
+            return Err(match serde_json::from_str::<IgnoredAny>(text) {
+                Ok(_) => LineRejection::NotObject,
+                Err(error) => LineRejection::Json(error),
+            });
+        }
+        let fields = fields(text).map_err(LineRejection::Json)?;
         let generation = *generation.get_or_insert_with(|| {
-            if value.get("payload").is_none() && value.get("type").is_none() && value.get("id").is_some() {
+            if !fields.contains_key("payload") && !fields.contains_key("type") && fields.contains_key("id") {
                 Generation::G1G2
             } else {
                 Generation::Envelope
             }
         });
         let item = match generation {
-            Generation::Envelope => envelope_item(value, path, line),
+            Generation::Envelope => envelope_item(text, &fields, &path_shared, line),
             _ => {
-                let item = bare_item(value, path, line, session_start);
+                let item = bare_item(text, &fields, &path_shared, line, session_start);
                 if item.kind == ItemKind::SessionMeta && session_start.is_none() {
                     session_start = item.timestamp;
                 }
@@ -134,43 +199,51 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
             }
         };
         items.push(item);
+        Ok(())
     })
     .map_err(io_error)?;
     Ok(Some((generation.unwrap_or(Generation::Envelope), items)))
 }
 
-fn envelope_item(mut value: Value, path: &Path, line: u64) -> Item {
-    let timestamp = parse_timestamp(value.get("timestamp"));
-    let kind = match value.get("type").and_then(Value::as_str) {
-        Some("session_meta") => ItemKind::SessionMeta,
-        Some("turn_context") => ItemKind::TurnContext,
-        Some("response_item") => ItemKind::ResponseItem,
-        Some("event_msg") => ItemKind::EventMsg,
-        Some("compacted") => ItemKind::Compacted,
-        Some(other) => ItemKind::Other(other.to_string()),
-        None if value.get("record_type").is_some() => ItemKind::State,
+fn whole_line(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_string()).expect("the line was parsed as a JSON object")
+}
+
+fn envelope_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64) -> Item {
+    let timestamp = parse_raw_timestamp(fields.get("timestamp"));
+    let kind = match fields.get("type").map(|raw| string(raw)) {
+        Some(Some(kind)) => match kind.as_ref() {
+            "session_meta" => ItemKind::SessionMeta,
+            "turn_context" => ItemKind::TurnContext,
+            "response_item" => ItemKind::ResponseItem,
+            "event_msg" => ItemKind::EventMsg,
+            "compacted" => ItemKind::Compacted,
+            other => ItemKind::Other(other.to_string()),
+        },
+        Some(None) => ItemKind::Other("(missing type)".into()),
+        None if fields.contains_key("record_type") => ItemKind::State,
         None => ItemKind::Other("(missing type)".into()),
     };
     let payload = match &kind {
-        ItemKind::Other(_) | ItemKind::State => value,
-        _ => value.get_mut("payload").map(Value::take).unwrap_or(Value::Null),
+        ItemKind::Other(_) | ItemKind::State => whole_line(text),
+        _ => fields.get("payload").map(|raw| (*raw).to_owned()).unwrap_or_else(|| raw_of(&Value::Null)),
     };
-    Item { kind, timestamp, payload, path: path.to_path_buf(), line }
+    Item::new(kind, timestamp, payload, path.clone(), line)
 }
 
-fn bare_item(value: Value, path: &Path, line: u64, session_start: Option<Timestamp>) -> Item {
-    let (kind, timestamp) = if value.get("record_type").is_some() {
+fn bare_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64, session_start: Option<Timestamp>) -> Item {
+    let (kind, timestamp) = if fields.contains_key("record_type") {
         (ItemKind::State, session_start)
     } else if line == 1
-        || (value.get("type").is_none() && value.get("id").is_some() && value.get("timestamp").is_some())
+        || (!fields.contains_key("type") && fields.contains_key("id") && fields.contains_key("timestamp"))
     {
-        (ItemKind::SessionMeta, parse_timestamp(value.get("timestamp")))
-    } else if value.get("type").is_some() {
+        (ItemKind::SessionMeta, parse_raw_timestamp(fields.get("timestamp")))
+    } else if fields.contains_key("type") {
         (ItemKind::ResponseItem, session_start)
     } else {
         (ItemKind::Other("(untyped line)".into()), session_start)
     };
-    Item { kind, timestamp, payload: value, path: path.to_path_buf(), line }
+    Item::new(kind, timestamp, whole_line(text), path.clone(), line)
 }
 
 /// G0: `{session: {timestamp, id, instructions}, items: [...]}` in one (pretty-printed) document.
@@ -204,21 +277,10 @@ fn read_document(path: &Path, mut reader: Box<dyn Read>, report: &mut ParseRepor
         return Ok(Vec::new());
     };
     let start = parse_timestamp(session.get("timestamp"));
-    let mut items = vec![Item {
-        kind: ItemKind::SessionMeta,
-        timestamp: start,
-        payload: session.clone(),
-        path: path.to_path_buf(),
-        line: 1,
-    }];
+    let path: Arc<Path> = Arc::from(path);
+    let mut items = vec![Item::new(ItemKind::SessionMeta, start, raw_of(session), path.clone(), 1)];
     for item in document.get("items").and_then(Value::as_array).into_iter().flatten() {
-        items.push(Item {
-            kind: ItemKind::ResponseItem,
-            timestamp: start,
-            payload: item.clone(),
-            path: path.to_path_buf(),
-            line: 0,
-        });
+        items.push(Item::new(ItemKind::ResponseItem, start, raw_of(item), path.clone(), 0));
     }
     Ok(items)
 }
@@ -228,9 +290,8 @@ fn thread_of(items: &[Item], path: &Path) -> String {
     items
         .iter()
         .find(|item| item.kind == ItemKind::SessionMeta)
-        .and_then(|item| item.payload.get("id").and_then(Value::as_str))
+        .and_then(|item| fields(item.payload.get()).ok()?.get("id").and_then(|raw| string(raw)).map(Cow::into_owned))
         .filter(|id| !id.trim().is_empty())
-        .map(str::to_string)
         .or_else(|| {
             let name = path.file_name()?.to_string_lossy().into_owned();
             crate::discover::parse_rollout_name(&name).map(|name| name.thread_id)
@@ -262,10 +323,11 @@ pub fn parse_unit(
             None => threads.push((thread, generation, file.path.clone(), 1, items)),
         }
     }
+    // Each thread's items are dropped as soon as it is projected (its bulky text moved out).
     let mut projected: Vec<crate::project::ProjectedThread> = threads
-        .iter()
+        .into_iter()
         .map(|(thread, generation, path, segments, items)| {
-            crate::project::project_thread(thread, *generation, path.clone(), *segments, items, &mut report)
+            crate::project::project_thread(&thread, generation, path, segments, items, &mut report)
         })
         .collect();
     link_reviews(&mut projected, &mut report);

@@ -3,7 +3,7 @@
 //! history skipped, and usage from cumulative token-count deltas.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hindcast_core::identity::sha256_hex;
 use hindcast_core::model::{
@@ -259,10 +259,36 @@ fn output_failed(text: &str) -> Option<bool> {
     })
 }
 
+/// What every message takes from the item it comes from, computed before any bulky field moves out.
+struct Frame {
+    identity: MessageIdentity,
+    native_id: Option<String>,
+    timestamp: Option<Timestamp>,
+    raw_frame: Value,
+    source_path: Option<PathBuf>,
+}
+
+impl Frame {
+    fn of(item: &Item, payload: &Value, thread_id: &str, ordinal: usize, session_path: &Path) -> Self {
+        let native_id = text_field(payload, "id");
+        let identity = match &native_id {
+            Some(id) => MessageIdentity::native(id.clone()),
+            None => MessageIdentity::fallback(thread_id, ordinal as u64, &sha256_hex(payload.to_string().as_bytes())),
+        };
+        Self {
+            identity,
+            native_id,
+            timestamp: item.timestamp,
+            raw_frame: raw_frame(item, payload),
+            source_path: (*item.path != *session_path).then(|| item.path.to_path_buf()),
+        }
+    }
+}
+
 /// A response item's envelope without bulky fields (text, arguments, outputs, encrypted blobs).
-fn raw_frame(item: &Item) -> Value {
+fn raw_frame(item: &Item, item_payload: &Value) -> Value {
     let mut payload = Map::new();
-    if let Value::Object(fields) = &item.payload {
+    if let Value::Object(fields) = item_payload {
         for (key, value) in fields {
             let bulky = matches!(
                 key.as_str(),
@@ -330,28 +356,25 @@ fn pair_user_prompts(items: &[Item]) -> (Vec<bool>, Vec<bool>) {
     let mut paired_item = vec![false; items.len()];
     let mut paired_event = vec![false; items.len()];
     let is_user_item = |item: &Item| {
-        item.kind == ItemKind::ResponseItem
-            && item.payload_type() == "message"
-            && item.payload.get("role").and_then(Value::as_str) == Some("user")
+        item.kind == ItemKind::ResponseItem && item.payload_type() == "message" && item.role() == Some("user")
     };
     // Model output or another prompt ends the search.
     let is_barrier = |item: &Item| {
         (item.kind == ItemKind::ResponseItem && !is_user_item(item) && item.payload_type() != "message")
-            || (item.kind == ItemKind::ResponseItem
-                && item.payload.get("role").and_then(Value::as_str) == Some("assistant"))
+            || (item.kind == ItemKind::ResponseItem && item.role() == Some("assistant"))
             || (item.kind == ItemKind::EventMsg && item.payload_type() == "user_message")
     };
     for (index, event) in items.iter().enumerate() {
         if event.kind != ItemKind::EventMsg || event.payload_type() != "user_message" {
             continue;
         }
-        let prompt = text_field(&event.payload, "message").unwrap_or_default();
+        let prompt = text_field(&event.payload(), "message").unwrap_or_default();
         let close = |candidate: &Item| match (candidate.timestamp, event.timestamp) {
             (Some(a), Some(b)) => a.duration_since(b).abs() <= SignedDuration::from_secs(1),
             _ => true,
         };
         let acceptable = |candidate: &Item| {
-            let text = content_text(candidate.payload.get("content").unwrap_or(&Value::Null)).unwrap_or_default();
+            let text = content_text(candidate.payload().get("content").unwrap_or(&Value::Null)).unwrap_or_default();
             text == prompt || (close(candidate) && !is_injected_text(&text))
         };
         let mut partner = None;
@@ -391,7 +414,7 @@ fn copied_history(items: &[Item], thread_id: &str) -> Vec<bool> {
     let mut first_meta_seen = false;
     for (index, item) in items.iter().enumerate() {
         if item.kind == ItemKind::SessionMeta {
-            let id = text_field(&item.payload, "id");
+            let id = text_field(&item.payload(), "id");
             if first_meta_seen && id.as_deref() != Some(thread_id) && burst_start.is_none() {
                 burst_start = item.timestamp;
                 copied[index] = true;
@@ -416,26 +439,23 @@ pub fn project_thread(
     generation: Generation,
     source_path: PathBuf,
     segments: usize,
-    items: &[Item],
+    items: Vec<Item>,
     report: &mut ParseReport,
 ) -> ProjectedThread {
-    let meta = items.iter().find(|item| item.kind == ItemKind::SessionMeta).map(|item| &item.payload);
-    let empty = Value::Null;
-    let meta = meta.unwrap_or(&empty);
+    let meta = items.iter().find(|item| item.kind == ItemKind::SessionMeta).map(Item::payload).unwrap_or(Value::Null);
+    let meta = &meta;
     let head = head_from_meta(meta);
     let subagent = subagent_source(meta);
     let is_spawned = subagent.is_some_and(|source| source.get("thread_spawn").is_some());
     let has_user_events =
         items.iter().any(|item| item.kind == ItemKind::EventMsg && item.payload_type() == "user_message");
     let has_assistant_items = items.iter().any(|item| {
-        item.kind == ItemKind::ResponseItem
-            && item.payload_type() == "message"
-            && item.payload.get("role").and_then(Value::as_str) == Some("assistant")
+        item.kind == ItemKind::ResponseItem && item.payload_type() == "message" && item.role() == Some("assistant")
     });
     let has_token_counts =
         items.iter().any(|item| item.kind == ItemKind::EventMsg && item.payload_type() == "token_count");
-    let (paired_item, paired_event) = pair_user_prompts(items);
-    let copied = copied_history(items, thread_id);
+    let (paired_item, paired_event) = pair_user_prompts(&items);
+    let copied = copied_history(&items, thread_id);
     let first_timestamp = items.iter().find_map(|item| item.timestamp);
 
     let mut messages: Vec<ProjectedMessage> = Vec::new();
@@ -448,7 +468,9 @@ pub fn project_thread(
     let mut review_entries = Vec::new();
     let (mut started_at, mut ended_at) = (head.started_at, None::<Timestamp>);
 
-    for (ordinal, item) in items.iter().enumerate() {
+    // Each item is parsed here, once, and dropped after its turn: its bulky text moves into parts.
+    for (ordinal, item) in items.into_iter().enumerate() {
+        let mut payload = item.payload();
         if let Some(at) = item.timestamp {
             started_at = Some(started_at.map_or(at, |start| start.min(at)));
             ended_at = Some(ended_at.map_or(at, |end| end.max(at)));
@@ -456,66 +478,63 @@ pub fn project_thread(
         let payload_type = item.payload_type();
         if copied[ordinal] {
             if item.kind == ItemKind::EventMsg && payload_type == "token_count" {
-                tracker.seed(item.payload.get("info").unwrap_or(&Value::Null));
+                tracker.seed(payload.get("info").unwrap_or(&Value::Null));
             }
             report.ignore("copied parent history (fork)");
             continue;
         }
-        let mut message = |role: Role, parts: Vec<MessagePart>, flags: MessageFlags| {
-            let native = text_field(&item.payload, "id");
-            let identity = match &native {
-                Some(id) => MessageIdentity::native(id.clone()),
-                None => MessageIdentity::fallback(
-                    thread_id,
-                    ordinal as u64,
-                    &sha256_hex(item.payload.to_string().as_bytes()),
-                ),
-            };
+        let mut message = |frame: Frame, role: Role, parts: Vec<MessagePart>, flags: MessageFlags| {
             let parent_key = messages.last().map(|previous: &ProjectedMessage| previous.identity.key.clone());
             messages.push(ProjectedMessage {
-                identity,
-                native_id: native,
+                identity: frame.identity,
+                native_id: frame.native_id,
                 parent_key,
                 role,
-                timestamp: item.timestamp,
+                timestamp: frame.timestamp,
                 model: (role == Role::Assistant).then(|| model.clone()).flatten(),
                 flags,
-                raw_frame: Some(raw_frame(item)),
+                raw_frame: Some(frame.raw_frame),
                 parts,
-                source_path: (item.path != source_path).then(|| item.path.clone()),
+                source_path: frame.source_path,
             });
         };
+        let frame = |item: &Item, payload: &Value| Frame::of(item, payload, thread_id, ordinal, &source_path);
         match &item.kind {
             ItemKind::SessionMeta => {
-                if ordinal > 0 && text_field(&item.payload, "id").as_deref() == Some(thread_id) {
+                if ordinal > 0 && text_field(&payload, "id").as_deref() == Some(thread_id) {
                     report.ignore("session_meta of a later segment");
                 }
             }
             ItemKind::TurnContext => {
-                if let Some(name) = text_field(&item.payload, "model") {
+                if let Some(name) = text_field(&payload, "model") {
                     if !models.contains(&name) {
                         models.push(name.clone());
                     }
                     model = Some(name);
                 }
-                sandbox = item.payload.get("sandbox_policy").and_then(sandbox_tag).or(sandbox);
-                approval = item.payload.get("approval_policy").and_then(approval_tag).or(approval);
+                sandbox = payload.get("sandbox_policy").and_then(sandbox_tag).or(sandbox);
+                approval = payload.get("approval_policy").and_then(approval_tag).or(approval);
                 if cwd.is_none() {
-                    cwd = text_field(&item.payload, "cwd");
+                    cwd = text_field(&payload, "cwd");
                 }
             }
             ItemKind::State => report.ignore("state record (G2)"),
             ItemKind::Compacted => {
-                let replaced = item.payload.get("replacement_history").and_then(Value::as_array).map_or(0, Vec::len);
+                let replaced = payload.get("replacement_history").and_then(Value::as_array).map_or(0, Vec::len);
                 let mut part = MessagePart::new(PartKind::Text);
-                part.text = text_field(&item.payload, "message");
+                part.text = text_field(&payload, "message");
                 part.metadata = Some(json!({ "replacement_history_items": replaced }));
-                message(Role::System, vec![part], MessageFlags { compact_boundary: true, ..MessageFlags::default() });
+                message(
+                    frame(&item, &payload),
+                    Role::System,
+                    vec![part],
+                    MessageFlags { compact_boundary: true, ..MessageFlags::default() },
+                );
             }
             ItemKind::ResponseItem => match payload_type {
                 "message" => {
-                    let role_name = item.payload.get("role").and_then(Value::as_str).unwrap_or("");
-                    let content = item.payload.get("content").unwrap_or(&Value::Null);
+                    let role_name = payload.get("role").and_then(Value::as_str).unwrap_or("");
+                    let content = payload.get("content").unwrap_or(&Value::Null);
                     let text = content_text(content).unwrap_or_default();
                     let (role, injected) = match role_name {
                         "assistant" => (Role::Assistant, false),
@@ -526,6 +545,7 @@ pub fn project_thread(
                         _ => (Role::Other, false),
                     };
                     message(
+                        frame(&item, &payload),
                         role,
                         message_parts(content),
                         MessageFlags { injected, meta: injected, ..MessageFlags::default() },
@@ -534,20 +554,20 @@ pub fn project_thread(
                 "reasoning" => {
                     let mut parts: Vec<MessagePart> = Vec::new();
                     for key in ["summary", "content"] {
-                        for entry in item.payload.get(key).and_then(Value::as_array).into_iter().flatten() {
+                        for entry in payload.get(key).and_then(Value::as_array).into_iter().flatten() {
                             let mut part = MessagePart::new(PartKind::Thinking);
                             part.text = text_field(entry, "text");
                             part.metadata = Some(json!({ "type": entry.get("type") }));
                             parts.push(part);
                         }
                     }
-                    if let Some(blob) = item.payload.get("encrypted_content").and_then(Value::as_str) {
+                    if let Some(blob) = payload.get("encrypted_content").and_then(Value::as_str) {
                         parts.push(MessagePart {
                             metadata: Some(json!({ "encrypted_bytes": blob.len() })),
                             ..MessagePart::new(PartKind::Thinking)
                         });
                     }
-                    message(Role::Assistant, parts, MessageFlags::default());
+                    message(frame(&item, &payload), Role::Assistant, parts, MessageFlags::default());
                 }
                 "function_call"
                 | "custom_tool_call"
@@ -555,25 +575,23 @@ pub fn project_thread(
                 | "web_search_call"
                 | "tool_search_call"
                 | "image_generation_call" => {
-                    let call_id = text_field(&item.payload, "call_id").or_else(|| text_field(&item.payload, "id"));
-                    let name = text_field(&item.payload, "name").unwrap_or_else(|| match payload_type {
+                    let call_id = text_field(&payload, "call_id").or_else(|| text_field(&payload, "id"));
+                    let name = text_field(&payload, "name").unwrap_or_else(|| match payload_type {
                         "local_shell_call" => "local_shell".into(),
                         "web_search_call" => "web_search".into(),
                         "tool_search_call" => "tool_search".into(),
                         _ => "image_generation".into(),
                     });
                     let input = match payload_type {
-                        "function_call" => item.payload.get("arguments").map(|arguments| match arguments.as_str() {
+                        "function_call" => payload.get("arguments").map(|arguments| match arguments.as_str() {
                             Some(text) => {
                                 serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
                             }
                             None => arguments.clone(),
                         }),
-                        "custom_tool_call" => item.payload.get("input").cloned(),
-                        "image_generation_call" => {
-                            Some(json!({ "revised_prompt": item.payload.get("revised_prompt") }))
-                        }
-                        _ => item.payload.get("action").or_else(|| item.payload.get("arguments")).cloned(),
+                        "custom_tool_call" => payload.get("input").cloned(),
+                        "image_generation_call" => Some(json!({ "revised_prompt": payload.get("revised_prompt") })),
+                        _ => payload.get("action").or_else(|| payload.get("arguments")).cloned(),
                     };
                     if let Some(id) = &call_id {
                         tool_names.insert(id.clone(), name.clone());
@@ -582,22 +600,30 @@ pub fn project_thread(
                         tool_name: Some(name),
                         tool_call_id: call_id,
                         tool_input: input,
-                        metadata: Some(json!({ "type": payload_type, "status": item.payload.get("status") })),
+                        metadata: Some(json!({ "type": payload_type, "status": payload.get("status") })),
                         ..MessagePart::new(PartKind::ToolCall)
                     };
-                    message(Role::Assistant, vec![part], MessageFlags::default());
+                    message(frame(&item, &payload), Role::Assistant, vec![part], MessageFlags::default());
                 }
                 "function_call_output" | "custom_tool_call_output" | "tool_search_output" => {
-                    let call_id = text_field(&item.payload, "call_id");
-                    let output =
-                        item.payload.get("output").or_else(|| item.payload.get("tools")).unwrap_or(&Value::Null);
-                    let text = content_text(output).or_else(|| (!output.is_null()).then(|| output.to_string()));
+                    let call_id = text_field(&payload, "call_id");
+                    let output_frame = frame(&item, &payload);
+                    // The output is the bulk of a rollout: it moves into the part instead of being copied.
+                    let output = match payload.get_mut("output") {
+                        Some(output) => output.take(),
+                        None => payload.get("tools").cloned().unwrap_or(Value::Null),
+                    };
                     let images = output.as_array().map_or(0, |items| {
                         items
                             .iter()
                             .filter(|entry| entry.get("type").and_then(Value::as_str) == Some("input_image"))
                             .count()
                     });
+                    let text = match output {
+                        Value::String(text) => Some(text),
+                        Value::Null => None,
+                        other => content_text(&other).or_else(|| Some(other.to_string())),
+                    };
                     let part = MessagePart {
                         is_error: text.as_deref().and_then(output_failed),
                         text,
@@ -606,14 +632,14 @@ pub fn project_thread(
                         metadata: (images > 0).then(|| json!({ "images": images })),
                         ..MessagePart::new(PartKind::ToolResult)
                     };
-                    message(Role::Tool, vec![part], MessageFlags::default());
+                    message(output_frame, Role::Tool, vec![part], MessageFlags::default());
                 }
                 kind if BOOKKEEPING_ITEMS.contains(&kind) => report.ignore(kind),
                 other => {
                     report.unknown_records += 1;
                     let part =
                         MessagePart { metadata: Some(json!({ "type": other })), ..MessagePart::new(PartKind::Other) };
-                    message(Role::Other, vec![part], MessageFlags::default());
+                    message(frame(&item, &payload), Role::Other, vec![part], MessageFlags::default());
                 }
             },
             ItemKind::EventMsg => match payload_type {
@@ -622,32 +648,32 @@ pub fn project_thread(
                 }
                 "user_message" => {
                     let mut parts: Vec<MessagePart> =
-                        text_field(&item.payload, "message").map(MessagePart::text).into_iter().collect();
-                    for image in item.payload.get("images").and_then(Value::as_array).into_iter().flatten() {
+                        text_field(&payload, "message").map(MessagePart::text).into_iter().collect();
+                    for image in payload.get("images").and_then(Value::as_array).into_iter().flatten() {
                         parts.push(image_part(&json!({ "image_url": image })));
                     }
-                    message(Role::User, parts, MessageFlags::default());
+                    message(frame(&item, &payload), Role::User, parts, MessageFlags::default());
                 }
                 "agent_message" if has_assistant_items => {
                     report.ignore("agent_message event (copy of the response item)")
                 }
                 "agent_message" => {
-                    let parts = text_field(&item.payload, "message").map(MessagePart::text).into_iter().collect();
-                    message(Role::Assistant, parts, MessageFlags::default());
+                    let parts = text_field(&payload, "message").map(MessagePart::text).into_iter().collect();
+                    message(frame(&item, &payload), Role::Assistant, parts, MessageFlags::default());
                 }
                 "token_count" => {
                     let copied_spawn_replay = is_spawned
                         && tracker.previous.is_none()
                         && matches!((first_timestamp, item.timestamp), (Some(first), Some(at)) if at.duration_since(first) <= COPY_BURST);
-                    let info = item.payload.get("info").unwrap_or(&Value::Null);
+                    let info = payload.get("info").unwrap_or(&Value::Null);
                     if copied_spawn_replay && !info.is_null() {
                         tracker.seed(info);
                         report.ignore("replayed parent token_count (spawned sub-agent)");
                     } else if let Some(delta) = tracker.observe(info, report) {
-                        usage.push(usage_record(thread_id, item, &delta, model.clone()));
+                        usage.push(usage_record(thread_id, &item, &delta, model.clone()));
                     }
                 }
-                "thread_name_updated" => title = text_field(&item.payload, "thread_name").or(title),
+                "thread_name_updated" => title = text_field(&payload, "thread_name").or(title),
                 "entered_review_mode" => {
                     review_entries.extend(item.timestamp);
                     report.ignore("entered_review_mode");
@@ -657,21 +683,21 @@ pub fn project_thread(
                     report.unknown_records += 1;
                     let part =
                         MessagePart { metadata: Some(json!({ "event": other })), ..MessagePart::new(PartKind::Other) };
-                    message(Role::Other, vec![part], MessageFlags::default());
+                    message(frame(&item, &payload), Role::Other, vec![part], MessageFlags::default());
                 }
             },
             ItemKind::Other(name) if name == "token_usage_record" => {
                 if has_token_counts {
                     report.ignore("token_usage_record (counted from token_count)");
-                } else if let Some(delta) = tracker.observe(&item.payload, report) {
-                    usage.push(usage_record(thread_id, item, &delta, model.clone()));
+                } else if let Some(delta) = tracker.observe(&payload, report) {
+                    usage.push(usage_record(thread_id, &item, &delta, model.clone()));
                 }
             }
             ItemKind::Other(name) if KNOWN_LINE_TYPES.contains(&name.as_str()) => report.ignore(name),
             ItemKind::Other(name) => {
                 report.unknown_records += 1;
                 let part = MessagePart { metadata: Some(json!({ "type": name })), ..MessagePart::new(PartKind::Other) };
-                message(Role::Other, vec![part], MessageFlags::default());
+                message(frame(&item, &payload), Role::Other, vec![part], MessageFlags::default());
             }
         }
     }

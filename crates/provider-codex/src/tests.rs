@@ -201,8 +201,9 @@ fn a_zstd_copy_imports_to_exactly_the_same_rows() {
         let (exchanges, report) = import_home(home);
         let context = hindcast_core::materialize::ProvenanceContext { provider: "codex".into(), run_id: "r".into() };
         use hindcast_core::materialize::Materializer;
-        let mut batch =
-            hindcast_core::materialize::MessagesMaterializer.materialize("messages", &exchanges[0], &context).unwrap();
+        let mut batch = hindcast_core::materialize::MessagesMaterializer
+            .materialize("messages", exchanges[0].clone(), &context)
+            .unwrap();
         for row in &mut batch.sessions {
             row.provenance.source_path_sha256.clear();
         }

@@ -7,7 +7,7 @@ use crate::testing::synthetic_exchange;
 fn rows(session: &str, messages: usize) -> RowBatch {
     let context = ProvenanceContext { provider: "test".into(), run_id: "run-a".into() };
     MessagesMaterializer
-        .materialize(MESSAGES_DATASET, &synthetic_exchange("test", session, messages), &context)
+        .materialize(MESSAGES_DATASET, synthetic_exchange("test", session, messages), &context)
         .expect("synthetic exchanges materialize")
 }
 
