@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::identity;
-use crate::model::ProjectedExchange;
+use crate::model::{ProjectedExchange, RawFrame};
 
 /// The dataset of sessions, messages, parts and usage.
 pub const MESSAGES_DATASET: &str = "messages";
@@ -426,7 +426,7 @@ impl Materializer for MessagesMaterializer {
                 tool_calls,
                 is_subagent: message.flags.sidechain || subagent_session,
                 identity_source: message.identity.source.as_str(),
-                raw_frame: message.raw_frame.as_ref().map(json_text),
+                raw_frame: message.raw_frame.map(RawFrame::into_text),
                 provenance: provenance(&source_hash, native_id),
             });
         }
@@ -464,7 +464,7 @@ mod tests {
             timestamp: Some("2026-01-02T03:04:05.678Z".parse().unwrap()),
             model: None,
             flags: MessageFlags::default(),
-            raw_frame: Some(serde_json::json!({"type": "user", "uuid": "uuid-1"})),
+            raw_frame: Some(serde_json::json!({"type": "user", "uuid": "uuid-1"}).into()),
             parts: vec![MessagePart::text("hello")],
             source_path: None,
         };

@@ -260,6 +260,55 @@ pub struct MessageFlags {
     pub api_error: bool,
 }
 
+/// A message's native envelope, kept as compact JSON text: a session of thousands of messages
+/// holds its frames at about their serialized size instead of as trees of values.
+#[derive(Clone, Debug)]
+pub struct RawFrame(Box<serde_json::value::RawValue>);
+
+impl RawFrame {
+    /// The frame of `value`.
+    pub fn new(value: &Value) -> Self {
+        Self(serde_json::value::to_raw_value(value).expect("serializing a serde_json::Value cannot fail"))
+    }
+
+    /// The frame as a JSON value.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).expect("a frame is valid JSON")
+    }
+
+    /// Changes the frame through its JSON value.
+    pub fn update(&mut self, change: impl FnOnce(&mut Value)) {
+        let mut value = self.value();
+        change(&mut value);
+        *self = Self::new(&value);
+    }
+
+    /// The frame's JSON text, as stored.
+    pub fn into_text(self) -> String {
+        let text: Box<str> = self.0.into();
+        text.into()
+    }
+}
+
+impl From<Value> for RawFrame {
+    fn from(value: Value) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl PartialEq for RawFrame {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+/// Serialized as the JSON value it holds, whatever the serializer.
+impl Serialize for RawFrame {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(serializer)
+    }
+}
+
 /// One message of a session.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProjectedMessage {
@@ -273,7 +322,7 @@ pub struct ProjectedMessage {
     pub model: Option<String>,
     pub flags: MessageFlags,
     /// The native envelope minus bulky content. Never the full transcript line.
-    pub raw_frame: Option<Value>,
+    pub raw_frame: Option<RawFrame>,
     pub parts: Vec<MessagePart>,
     /// The file this message was read from, when it differs from the session's.
     pub source_path: Option<PathBuf>,

@@ -33,7 +33,7 @@ pub fn synthetic_exchange(client: &str, session: &str, messages: usize) -> Proje
                 timestamp: Some(at(index)),
                 model: (index % 2 == 1).then(|| "synthetic-model".to_string()),
                 flags: MessageFlags::default(),
-                raw_frame: Some(serde_json::json!({ "type": "synthetic", "index": index })),
+                raw_frame: Some(serde_json::json!({ "type": "synthetic", "index": index }).into()),
                 parts: vec![MessagePart::text(format!("message {index} of {session} {}", "x".repeat(200)))],
                 source_path: None,
             }

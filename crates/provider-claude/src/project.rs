@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
-    ProjectedSession, ProjectedUsage, Relationship, Role, SessionLink,
+    ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
 };
 use hindcast_core::provider::{FileCheckpoint, ParseReport, SkipLocation};
 use jiff::Timestamp;
@@ -817,12 +817,15 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     latest_response = Some(position);
                     pending[position].part_lines.push(line.number);
                     let merged = &mut pending[position].message;
-                    if let (Some(uuid), Some(Value::Object(frame))) = (line.uuid.as_deref(), merged.raw_frame.as_mut())
-                    {
-                        let uuids = frame.entry("mergedUuids").or_insert_with(|| json!([]));
-                        if let Some(list) = uuids.as_array_mut() {
-                            list.push(json!(uuid));
-                        }
+                    if let (Some(uuid), Some(frame)) = (line.uuid.as_deref(), merged.raw_frame.as_mut()) {
+                        frame.update(|frame| {
+                            if let Value::Object(frame) = frame {
+                                let uuids = frame.entry("mergedUuids").or_insert_with(|| json!([]));
+                                if let Some(list) = uuids.as_array_mut() {
+                                    list.push(json!(uuid));
+                                }
+                            }
+                        });
                     }
                     if let Some(uuid) = &line.uuid {
                         local.insert(uuid.clone(), merged.identity.key.clone());
@@ -892,7 +895,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     timestamp: line.timestamp,
                     model: message_value.and_then(|message| message["model"].as_str()).map(str::to_string),
                     flags,
-                    raw_frame: Some(raw_frame(line)),
+                    raw_frame: Some(RawFrame::new(&raw_frame(line))),
                     parts,
                     source_path: None,
                 },

@@ -195,12 +195,12 @@ fn raw_frames_keep_the_envelope_but_never_the_content() {
     let (exchanges, _) = import("-fx-blocks");
     let main = session(&exchanges, "5e5e5e5e-0000-4000-8000-000000000010");
     for message in &main.messages {
-        let frame = message.raw_frame.as_ref().expect("frame");
+        let frame = message.raw_frame.as_ref().expect("frame").value();
         assert!(frame["message"].get("content").is_none(), "{frame}");
         assert!(frame["toolUseResult"].get("file").is_none(), "{frame}");
     }
     let merged = &main.messages[1];
-    assert_eq!(merged.raw_frame.as_ref().unwrap()["mergedUuids"].as_array().map(Vec::len), Some(2));
+    assert_eq!(merged.raw_frame.as_ref().unwrap().value()["mergedUuids"].as_array().map(Vec::len), Some(2));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hindcast_core::identity::sha256_hex;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
-    ProjectedSession, ProjectedUsage, Relationship, Role, SessionLink,
+    ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
 };
 use hindcast_core::provider::ParseReport;
 use jiff::{SignedDuration, Timestamp};
@@ -493,7 +493,7 @@ pub fn project_thread(
                 timestamp: frame.timestamp,
                 model: (role == Role::Assistant).then(|| model.clone()).flatten(),
                 flags,
-                raw_frame: Some(frame.raw_frame),
+                raw_frame: Some(RawFrame::new(&frame.raw_frame)),
                 parts,
                 source_path: frame.source_path,
             });
