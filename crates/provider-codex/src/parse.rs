@@ -211,8 +211,8 @@ fn whole_line(text: &str) -> Box<RawValue> {
 
 fn envelope_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64) -> Item {
     let timestamp = parse_raw_timestamp(fields.get("timestamp"));
-    let kind = match fields.get("type").map(|raw| string(raw)) {
-        Some(Some(kind)) => match kind.as_ref() {
+    let kind = match fields.get("type").and_then(|raw| string(raw)) {
+        Some(kind) => match kind.as_ref() {
             "session_meta" => ItemKind::SessionMeta,
             "turn_context" => ItemKind::TurnContext,
             "response_item" => ItemKind::ResponseItem,
@@ -220,7 +220,6 @@ fn envelope_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64) -
             "compacted" => ItemKind::Compacted,
             other => ItemKind::Other(other.to_string()),
         },
-        Some(None) => ItemKind::Other("(missing type)".into()),
         None if fields.contains_key("record_type") => ItemKind::State,
         None => ItemKind::Other("(missing type)".into()),
     };
