@@ -292,13 +292,20 @@ pub fn run_backfill(
     }
 
     let cancelled = context.cancelled();
-    let status = if !cancelled && reports.iter().all(|report| report.status == Status::Ok) {
+    let mut status = if !cancelled && reports.iter().all(|report| report.status == Status::Ok) {
         Status::Ok
     } else {
         Status::Failed
     };
     if let Some(store) = store {
         let _ = store.record_run_finish(&options.run_id, &now_text(), status_text(status));
+        // A first import's store becomes visible only now, with every committed batch in it.
+        if let Err(error) = store.finish_import() {
+            status = Status::Failed;
+            if let Some(last) = reports.last_mut() {
+                last.fail(format!("{error}; the next run imports again"));
+            }
+        }
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
     emitter.emit(

@@ -17,9 +17,19 @@ pub const MANIFEST_HALF_WRITTEN: &str = "write.manifest";
 /// A Claude project was read once for its structure; its files are about to be read again for content.
 pub const CLAUDE_BETWEEN_PASSES: &str = "claude.between_passes";
 
+/// A first import's store is built and synced beside its path, not yet moved into place.
+pub const BUILT_STORE_SYNCED: &str = "store.built";
+
 /// Every point, for harnesses and documentation.
-pub const POINTS: &[&str] =
-    &[DISCOVERED, UNIT_START, ROWS_WRITTEN, COMMITTED, MANIFEST_HALF_WRITTEN, CLAUDE_BETWEEN_PASSES];
+pub const POINTS: &[&str] = &[
+    DISCOVERED,
+    UNIT_START,
+    ROWS_WRITTEN,
+    COMMITTED,
+    MANIFEST_HALF_WRITTEN,
+    CLAUDE_BETWEEN_PASSES,
+    BUILT_STORE_SYNCED,
+];
 
 /// Called with the point and the key of the unit it concerns ("" for run-wide points).
 type Hook = Box<dyn Fn(&'static str, &str) + Send + Sync>;

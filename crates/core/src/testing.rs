@@ -224,7 +224,8 @@ pub fn backfill_into(
     let context =
         RunContext { materializers: &materializers, env, events: &events, observer: &SilentObserver, cancel: None };
     let options = BackfillOptions { reparse, ..BackfillOptions::new(TimeWindow::ALL, false) };
-    let mut store = crate::store::Store::open(db, crate::store::StoreOptions::default()).expect("store opens");
+    let mut store =
+        crate::store::Store::open_for_import(db, crate::store::StoreOptions::default()).expect("store opens");
     let mut run = run_backfill(&[provider], Some(&mut store), &options, &context);
     run.providers.pop().expect("one provider report")
 }

@@ -35,7 +35,60 @@ const KILL_POINTS: &[(&str, u64)] = &[
     (failpoint::MANIFEST_HALF_WRITTEN, 9),
     (failpoint::DISCOVERED, 2),
     (failpoint::DISCOVERED, 3),
+    (failpoint::BUILT_STORE_SYNCED, 1),
 ];
+
+/// What a killed run starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// No store: the run is a first import, built beside the store's path and moved into place.
+    NoStore,
+    /// A store already holding the legacy history: the run writes into it in place.
+    Existing,
+}
+
+impl Start {
+    /// Empties the sandbox's data dir and, for `Existing`, imports the legacy history; returns
+    /// the messages the store holds before the run.
+    fn prepare(self, sandbox: &Sandbox, binaries: &Binaries) -> Result<usize> {
+        reset_store(sandbox)?;
+        if self == Start::Existing {
+            sandbox.run(&binaries.hindcast, &["backfill", "legacy"])?.expect_code(0)?;
+        }
+        messages_now(sandbox)
+    }
+
+    /// What a run killed from this start may leave at the store's path.
+    fn check_after_kill(
+        self,
+        sandbox: &Sandbox,
+        before: usize,
+        in_first_transaction: bool,
+        what: &str,
+    ) -> Result<usize> {
+        let left = messages_now(sandbox)?;
+        match self {
+            Start::NoStore => ensure!(
+                !sandbox.db().exists(),
+                "{what}: a killed first import left a store at its path (it appears only when finished)"
+            ),
+            Start::Existing => ensure!(
+                !in_first_transaction || left == before,
+                "{what}: a kill inside the first transaction changed the messages from {before} to {left} (only commits may stay)"
+            ),
+        }
+        Ok(left)
+    }
+}
+
+/// Messages in the sandbox's store (0 without a store), after checking its integrity.
+fn messages_now(sandbox: &Sandbox) -> Result<usize> {
+    if !sandbox.db().exists() {
+        return Ok(0);
+    }
+    integrity_ok(sandbox)?;
+    Ok(usize::try_from(sandbox.query_i64("select count(*) from messages")?)?)
+}
 
 /// Fractions of a clean run's wall time at which a plain `hindcast backfill` is killed.
 const KILL_FRACTIONS: &[f64] = &[0.1, 0.3, 0.5, 0.7, 0.9];
@@ -133,8 +186,11 @@ fn recover(sandbox: &Sandbox, binaries: &Binaries, expected: &Digests, what: &st
 }
 
 /// kill -9 at every failpoint (mid-parse, mid-transaction, right after a commit, mid-manifest
-/// update, between providers), at timed moments, and twice in a row: every rerun ends with the
-/// clean store, integrity_check ok, no duplicate row, and an events log without a torn line.
+/// update, between providers, before a first import's store is moved into place), at timed
+/// moments, and twice in a row, both during a first import and into an existing store: a killed
+/// first import leaves no store, a killed import into a store keeps whole commits, and every rerun
+/// ends with the clean store, integrity_check ok, no duplicate row, and an events log without a
+/// torn line.
 fn crash(binaries: &Binaries) -> Result<()> {
     let sandbox = corpus_sandbox(CRASH_CORPUS_BYTES)?;
     let expected = clean_run(&sandbox, binaries)?;
@@ -145,25 +201,24 @@ fn crash(binaries: &Binaries) -> Result<()> {
     let clean_time = started.elapsed();
     let expected_messages = expected.get("messages").map_or(0, |digest| digest.0);
     let mut killed = 0;
+    let mut at_failpoints = 0;
     let mut partial = 0;
-    let messages_now = |sandbox: &Sandbox| -> Result<usize> {
-        if !sandbox.db().exists() {
-            return Ok(0);
-        }
-        integrity_ok(sandbox)?;
-        Ok(usize::try_from(sandbox.query_i64("select count(*) from messages")?)?)
-    };
 
     for &(point, nth) in KILL_POINTS {
-        reset_store(&sandbox)?;
-        PausedRun::start(&sandbox, &binaries.testbed, &backfill_args(&[]), point, nth)?.kill()?;
-        killed += 1;
-        let left = messages_now(&sandbox)?;
-        if point == failpoint::ROWS_WRITTEN && nth == 1 {
-            ensure!(left == 0, "a kill inside the first transaction left {left} messages (only commits may stay)");
+        for start in [Start::NoStore, Start::Existing] {
+            if point == failpoint::BUILT_STORE_SYNCED && start == Start::Existing {
+                continue; // an existing store is written in place, never built
+            }
+            let what = format!("killed at {point}@{nth} ({start:?})");
+            let before = start.prepare(&sandbox, binaries)?;
+            PausedRun::start(&sandbox, &binaries.testbed, &backfill_args(&[]), point, nth)?.kill()?;
+            killed += 1;
+            at_failpoints += 1;
+            let in_first_transaction = point == failpoint::ROWS_WRITTEN && nth == 1;
+            let left = start.check_after_kill(&sandbox, before, in_first_transaction, &what)?;
+            partial += usize::from(left < expected_messages);
+            recover(&sandbox, binaries, &expected, &what)?;
         }
-        partial += usize::from(left < expected_messages);
-        recover(&sandbox, binaries, &expected, &format!("killed at {point}@{nth}"))?;
     }
 
     // Killed again while recovering from a kill, then once more after it finished.
@@ -173,8 +228,10 @@ fn crash(binaries: &Binaries) -> Result<()> {
     killed += 2;
     recover(&sandbox, binaries, &expected, "killed twice in a row")?;
 
-    for fraction in KILL_FRACTIONS {
-        reset_store(&sandbox)?;
+    for (index, fraction) in KILL_FRACTIONS.iter().enumerate() {
+        let start = if index % 2 == 0 { Start::NoStore } else { Start::Existing };
+        let what = format!("killed at {:.0}% of a clean run ({start:?})", fraction * 100.0);
+        let before = start.prepare(&sandbox, binaries)?;
         let mut child = sandbox
             .command(&binaries.hindcast, &backfill_args(&[]))
             .stdin(std::process::Stdio::null())
@@ -185,29 +242,33 @@ fn crash(binaries: &Binaries) -> Result<()> {
         if child.try_wait()?.is_none() {
             child.kill()?;
             killed += 1;
+            child.wait()?;
+            partial += usize::from(start.check_after_kill(&sandbox, before, false, &what)? < expected_messages);
+        } else {
+            child.wait()?;
         }
-        child.wait()?;
-        partial += usize::from(messages_now(&sandbox)? < expected_messages);
-        recover(&sandbox, binaries, &expected, &format!("killed at {:.0}% of a clean run", fraction * 100.0))?;
+        recover(&sandbox, binaries, &expected, &what)?;
     }
 
     let events = read_events(&sandbox.events())?;
     ensure!(events.corrupt_lines.is_empty(), "events.jsonl has corrupt lines after kills: {:?}", events.corrupt_lines);
     eprintln!(
-        "crash: {killed} runs killed ({} at failpoints, the rest at timed moments of a {clean_time:.1?} run), \
-         {partial} of them leaving a partial import; every rerun matched the clean store ({} tables, \
-         {expected_messages} messages)",
-        KILL_POINTS.len() + 2,
+        "crash: {killed} runs killed ({} at failpoints, the rest at timed moments of a {clean_time:.1?} run; \
+         first imports and imports into an existing store), {partial} of them leaving a partial import; \
+         every rerun matched the clean store ({} tables, {expected_messages} messages)",
+        at_failpoints + 2,
         expected.len(),
     );
     Ok(())
 }
 
 /// While one backfill holds an open write transaction: a second backfill exits 3 naming its pid,
-/// `query`, `sessions list` and `stats daily` answer from the committed state; a killed holder's
-/// lock is taken over; eight runs appending to one events.jsonl never interleave a line.
+/// `query`, `sessions list` and `stats daily` answer from the committed state (or, during a first
+/// import, say the store is still being built); a killed holder's lock is taken over; eight runs
+/// appending to one events.jsonl never interleave a line.
 fn concurrency(binaries: &Binaries) -> Result<()> {
     let sandbox = corpus_sandbox(1_000_000)?;
+    Start::Existing.prepare(&sandbox, binaries)?;
     let holder =
         PausedRun::start(&sandbox, &binaries.testbed, &backfill_args(&["--json"]), failpoint::ROWS_WRITTEN, 5)?;
     sandbox
@@ -230,6 +291,10 @@ fn concurrency(binaries: &Binaries) -> Result<()> {
     // lock; the pid left in the lock file is only a name).
     reset_store(&sandbox)?;
     let holder = PausedRun::start(&sandbox, &binaries.testbed, &backfill_args(&[]), failpoint::ROWS_WRITTEN, 2)?;
+    sandbox
+        .run(&binaries.hindcast, &["query", "select count(*) from messages"])?
+        .expect_code(1)?
+        .expect_stderr("a first import is building it")?;
     let dead_pid = holder.pid();
     holder.kill()?;
     let lock_file = hindcast_core::store::lock_path(&sandbox.db());
@@ -517,7 +582,7 @@ fn store_faults(binaries: &Binaries) -> Result<()> {
     expect_same_store(&expected, &store_digests(&sandbox)?, "after the store was deleted")?;
 
     // Deleted after a crash left committed pages in the WAL: refused, nothing touched.
-    reset_store(&sandbox)?;
+    Start::Existing.prepare(&sandbox, binaries)?;
     PausedRun::start(&sandbox, &binaries.testbed, &backfill_args(&[]), failpoint::COMMITTED, 1)?.kill()?;
     let wal = sandbox.data_dir().join("hindcast.db-wal");
     ensure!(wal.is_file(), "a killed run leaves its WAL");

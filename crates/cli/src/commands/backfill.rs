@@ -385,8 +385,8 @@ pub fn execute(
             LockError::Held { .. } => ExitError { code: exit::LOCKED, message: error.to_string() },
             LockError::Io { .. } => ExitError::failure(error.to_string()),
         })?;
-        let mut store =
-            Store::open(&paths.db, context.store_options).map_err(|error| ExitError::failure(error.to_string()))?;
+        let mut store = Store::open_for_import(&paths.db, context.store_options)
+            .map_err(|error| ExitError::failure(error.to_string()))?;
         run_backfill(providers, Some(&mut store), &options, &run_context)
     };
     observer.finish();

@@ -59,7 +59,8 @@ impl Harness {
         if run_options.dry_run {
             return run_backfill(providers, None, &run_options, &context);
         }
-        let mut store = Store::open(&self.db, options).unwrap();
+        // The import path of the CLI: a first import is built beside the store and moved into place.
+        let mut store = Store::open_for_import(&self.db, options).unwrap();
         run_backfill(providers, Some(&mut store), &run_options, &context)
     }
 
@@ -215,4 +216,42 @@ fn cancelled_run_stops_and_fails_without_losing_committed_rows() {
     let conn = Store::open_read_only(&harness.db).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
+}
+
+/// Cancels the run as soon as the first unit is parsed (as a Ctrl-C would).
+struct CancelAfterFirstUnit<'a>(&'a AtomicBool);
+
+impl RunObserver for CancelAfterFirstUnit<'_> {
+    fn unit_finished(&self, _provider: &str, _bytes: u64) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_cancelled_first_import_moves_its_committed_batches_into_place_and_the_next_run_completes_it() {
+    let harness = Harness::new();
+    let cancel = AtomicBool::new(false);
+    let observer = CancelAfterFirstUnit(&cancel);
+    let context = RunContext {
+        materializers: &harness.materializers,
+        env: &harness.env,
+        events: &harness.events,
+        observer: &observer,
+        cancel: Some(&cancel),
+    };
+    let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 30 })];
+    let mut store = Store::open_for_import(&harness.db, StoreOptions::default()).unwrap();
+    assert!(store.is_building());
+    let options = BackfillOptions { batch_rows: 5, ..BackfillOptions::new(TimeWindow::ALL, false) };
+    let run = run_backfill(&providers, Some(&mut store), &options, &context);
+    assert!(run.cancelled && !store.is_building(), "a cancelled first import is still moved into place");
+    drop(store);
+    assert!(!crate::store::building_path(&harness.db).exists());
+    let kept = harness.count("sessions");
+    assert!((1..30).contains(&kept), "the committed part of the import is kept ({kept} of 30 sessions)");
+
+    let rerun = harness.run(&providers, StoreOptions::default(), false);
+    assert_eq!(rerun.status, Status::Ok);
+    assert_eq!(harness.count("sessions"), 30);
+    assert_eq!(report(&rerun, "a").rows_written.sessions, (30 - kept) as u64);
 }

@@ -1,4 +1,5 @@
-//! The SQLite store: opening with migrations and WAL, batched idempotent writes, read-only access.
+//! The SQLite store: opening with migrations and WAL, a first import built beside the store and
+//! moved into place, batched idempotent writes, read-only access.
 
 mod lock;
 pub mod schema;
@@ -39,6 +40,17 @@ pub enum StoreError {
     BadSchemaVersion { path: PathBuf, found: String },
     #[error("no store at {path}; run `hindcast backfill` first")]
     Missing { path: PathBuf },
+    #[error(
+        "no store at {path} yet: a first import is building it in {building} and moves it into place when it finishes (if that import was killed, run `hindcast backfill` again)"
+    )]
+    StillBuilding { path: PathBuf, building: PathBuf },
+    #[error("cannot move the newly built store {building} into place at {path}: {source}")]
+    MoveIntoPlace {
+        path: PathBuf,
+        building: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path} is not a hindcast store ({reason}); it is left untouched — move it away or choose another --db")]
     NotAStore { path: PathBuf, reason: &'static str },
     #[error(
@@ -133,7 +145,57 @@ impl WriteCounts {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// Where the store lives (and the path errors name, even while it is being built).
     path: PathBuf,
+    options: StoreOptions,
+    /// While a first import builds the store: the file it is built in (see `open_for_import`).
+    building: Option<PathBuf>,
+    /// While building: the thread flushing the file to disk as it grows.
+    flusher: Option<Flusher>,
+}
+
+/// Flushes a file being built to disk every half second on its own thread, so the writes reach
+/// the disk while the import goes on and the sync before the store is moved into place is short.
+#[derive(Debug)]
+struct Flusher {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Flusher {
+    /// Starts flushing `path`; `None` if it cannot be opened or no thread can be started (the
+    /// final sync then writes everything).
+    fn start(path: &Path) -> Option<Self> {
+        let file = std::fs::File::open(path).ok()?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("hindcast-flush".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_millis(500))
+                {
+                    // A failed flush is not an error here: the final sync reports it.
+                    let _ = file.sync_data();
+                }
+            })
+            .ok()?;
+        Some(Self { stop, thread })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// How a connection journals its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Journal {
+    /// The store's own mode: write-ahead log, synced at checkpoints.
+    Wal,
+    /// A store being built that nobody else can see: rollback journal in memory (so a failed
+    /// batch still rolls back), no syncs until the file is moved into place.
+    Building,
 }
 
 const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, \
@@ -224,31 +286,75 @@ impl Store {
     /// Opens (creating if needed) the store at `path`, applies pending migrations and enables WAL.
     /// Refuses a store written by a newer hindcast.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
+        prepare_location(path)?;
+        Self::connect(path, path, options, Journal::Wal)
+    }
+
+    /// Opens the store for an import. When no store exists yet, the first import builds it in
+    /// `<db>-building` beside it, with the journal in memory and no syncs (a cold import about a
+    /// third faster than into a WAL store), and `finish_import` syncs it, moves it into place and
+    /// switches it to WAL. Readers see no store until then; a build left by a killed run is discarded here, so
+    /// the next run starts the first import again. The caller holds the store lock.
+    pub fn open_for_import(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        prepare_location(path)?;
+        let building = building_path(path);
+        remove_if_present(&building)?;
+        if path.exists() {
+            return Self::connect(path, path, options, Journal::Wal);
         }
-        let wal = sidecar_path(path, "-wal");
-        if !path.exists()
-            && let Ok(metadata) = std::fs::metadata(&wal)
-        {
-            // A log without frames (a reader leaves an empty one behind) holds nothing to lose.
-            if metadata.len() > WAL_HEADER_BYTES {
-                return Err(StoreError::OrphanedWal { path: path.to_path_buf(), wal });
-            }
-            for leftover in [wal.clone(), sidecar_path(path, "-shm")] {
-                std::fs::remove_file(&leftover)
-                    .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
-                    .map_err(|source| StoreError::RemoveLeftover { path: leftover, source })?;
-            }
+        let mut store = Self::connect(&building, path, options, Journal::Building)?;
+        store.flusher = Flusher::start(&building);
+        store.building = Some(building);
+        Ok(store)
+    }
+
+    /// Ends an import. A store built by `open_for_import` is committed, synced to disk, moved
+    /// into place and reopened as a WAL store; an existing store is left as it is.
+    pub fn finish_import(&mut self) -> Result<(), StoreError> {
+        let Some(building) = self.building.clone() else {
+            return Ok(());
+        };
+        // The writer commits or rolls back its batches; whatever is still open here is not part of
+        // one, and a store that cannot take it is still moved into place with its commits.
+        self.commit().or_else(|_| self.rollback())?;
+        if let Some(flusher) = self.flusher.take() {
+            flusher.stop();
         }
+        let placeholder = Connection::open_in_memory().map_err(|source| self.sqlite_error(source))?;
+        let built = std::mem::replace(&mut self.conn, placeholder);
+        built.close().map_err(|(_, source)| self.sqlite_error(source))?;
+        let move_error =
+            |source| StoreError::MoveIntoPlace { path: self.path.clone(), building: building.clone(), source };
+        std::fs::File::open(&building).and_then(|file| file.sync_all()).map_err(move_error)?;
+        crate::failpoint::hit(crate::failpoint::BUILT_STORE_SYNCED);
+        std::fs::rename(&building, &self.path).map_err(move_error)?;
+        if let Some(parent) = self.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(move_error)?;
+        }
+        self.building = None;
+        let mut reopened = Self::connect(&self.path, &self.path, self.options, Journal::Wal)?;
+        std::mem::swap(&mut self.conn, &mut reopened.conn);
+        Ok(())
+    }
+
+    /// Whether this store is being built by a first import (not yet visible at its path).
+    pub fn is_building(&self) -> bool {
+        self.building.is_some()
+    }
+
+    /// Opens `file` for writing the store at `path` (they differ while a first import builds it).
+    fn connect(file: &Path, path: &Path, options: StoreOptions, journal: Journal) -> Result<Self, StoreError> {
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(sqlite)?;
+        let conn = Connection::open(file).map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
         // Nothing is written before the file is known to be a hindcast store (or empty).
         read_schema_version(&conn, path)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
+        let (journal_mode, synchronous) = match journal {
+            Journal::Wal => ("WAL", "NORMAL"),
+            Journal::Building => ("MEMORY", "OFF"),
+        };
+        conn.pragma_update(None, "journal_mode", journal_mode).map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", synchronous).map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
         // The writer's page cache holds the hot index pages of a large import (64 MiB), and the WAL
         // is checkpointed every 64 MiB instead of every 4 MiB (fewer, larger copies into the store).
@@ -258,7 +364,7 @@ impl Store {
             conn.pragma_update(None, "max_page_count", pages).map_err(sqlite)?;
         }
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = Self { conn, path: path.to_path_buf() };
+        let mut store = Self { conn, path: path.to_path_buf(), options, building: None, flusher: None };
         store.migrate()?;
         Ok(store)
     }
@@ -266,6 +372,10 @@ impl Store {
     /// Opens an existing store for reading only; never creates or migrates it.
     pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         if !path.is_file() {
+            let building = building_path(path);
+            if building.is_file() {
+                return Err(StoreError::StillBuilding { path: path.to_path_buf(), building });
+            }
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
@@ -679,6 +789,9 @@ impl Drop for Store {
     fn drop(&mut self) {
         // An unfinished batch is abandoned, never half-committed.
         let _ = self.rollback();
+        if let Some(flusher) = self.flusher.take() {
+            flusher.stop();
+        }
     }
 }
 
@@ -711,6 +824,39 @@ fn sidecar_path(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_os_string();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Creates the store's directory and refuses a store whose file is gone but whose write-ahead
+/// log may still hold committed imports (an empty log is removed).
+fn prepare_location(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
+    }
+    let wal = sidecar_path(path, "-wal");
+    if !path.exists()
+        && let Ok(metadata) = std::fs::metadata(&wal)
+    {
+        // A log without frames (a reader leaves an empty one behind) holds nothing to lose.
+        if metadata.len() > WAL_HEADER_BYTES {
+            return Err(StoreError::OrphanedWal { path: path.to_path_buf(), wal });
+        }
+        for leftover in [wal.clone(), sidecar_path(path, "-shm")] {
+            remove_if_present(&leftover)?;
+        }
+    }
+    Ok(())
+}
+
+/// `<db>-building`: where a first import builds the store before moving it into place.
+pub fn building_path(db: &Path) -> PathBuf {
+    sidecar_path(db, "-building")
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    std::fs::remove_file(path)
+        .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
+        .map_err(|source| StoreError::RemoveLeftover { path: path.to_path_buf(), source })
 }
 
 /// The schema version of a hindcast store (0 for an empty database). A file that is not an SQLite

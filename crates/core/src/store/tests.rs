@@ -244,3 +244,80 @@ fn a_message_seen_again_with_more_copies_takes_the_fuller_frame_and_never_shrink
         .unwrap();
     assert!(frame.contains("mergedUuids"));
 }
+
+#[test]
+fn a_first_import_is_built_beside_the_store_and_moved_into_place_when_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/h.db");
+    let building = building_path(&path);
+    let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
+    assert!(store.is_building());
+    store.write_rows(&rows("s1", 3)).unwrap();
+    store.commit().unwrap();
+    assert!(!path.exists() && building.is_file(), "nothing appears at the store's path while it is built");
+    let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+    assert_eq!(mode, "memory");
+    let refused = Store::open_read_only(&path).unwrap_err();
+    assert!(matches!(refused, StoreError::StillBuilding { .. }), "{refused}");
+    assert!(refused.to_string().contains("a first import is building it"), "{refused}");
+
+    store.write_rows(&rows("s2", 2)).unwrap();
+    store.finish_import().unwrap();
+    assert!(!store.is_building() && path.is_file() && !building.exists());
+    let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    // The same store goes on writing in place after the move.
+    store.write_rows(&rows("s3", 1)).unwrap();
+    store.commit().unwrap();
+    drop(store);
+    let reader = Store::open_read_only(&path).unwrap();
+    let messages: i64 = reader.query_row("SELECT count(*) FROM messages", [], |row| row.get(0)).unwrap();
+    assert_eq!(messages, 6, "every batch, including the one open at the finish, is in the moved store");
+    let check: String = reader.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn an_existing_store_is_written_in_place_and_a_killed_build_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let building = building_path(&path);
+    // A build a killed run left behind: half a file, never moved into place.
+    std::fs::write(&building, b"SQLite format 3\0 torn").unwrap();
+    let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
+    assert!(store.is_building(), "without a store the import builds one, discarding the leftover");
+    store.write_rows(&rows("s1", 2)).unwrap();
+    store.finish_import().unwrap();
+    drop(store);
+
+    std::fs::write(&building, b"leftover").unwrap();
+    let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
+    assert!(!store.is_building() && !building.exists(), "a store that exists is written in place");
+    let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    store.write_rows(&rows("s2", 1)).unwrap();
+    store.finish_import().unwrap();
+    assert_eq!(count_rows(&store, "messages"), 3);
+}
+
+#[test]
+fn a_full_disk_during_a_first_import_rolls_back_the_batch_and_keeps_committed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut store = Store::open_for_import(&path, StoreOptions { max_page_count: Some(60) }).unwrap();
+    store.write_rows(&rows("small", 1)).unwrap();
+    store.commit().unwrap();
+    let mut failed = false;
+    for index in 0..200 {
+        if store.write_rows(&rows(&format!("big-{index}"), 50)).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "a capped store must eventually refuse writes");
+    store.rollback().unwrap();
+    store.finish_import().unwrap();
+    let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(count_rows(&store, "sessions"), 1, "only the committed batch remains");
+}
