@@ -28,6 +28,9 @@ use crate::registry::MaterializerRegistry;
 use crate::store::{Store, StoreError, WriteCounts};
 use crate::time_window::TimeWindow;
 
+mod budget;
+use budget::{PARSE_BUDGET_BYTES, ParseBudget};
+
 /// How many materialized batches may wait for the writer; bounds memory whatever the corpus size.
 /// A batch is one whole session, which can be megabytes, so only a few may wait.
 const CHANNEL_CAPACITY: usize = 4;
@@ -503,6 +506,19 @@ enum WriterMessage {
     Manifest(Vec<ManifestEntry>),
 }
 
+/// The source bytes a unit's parse reads under `plan` (a resumed file only from its checkpoint).
+fn bytes_to_read(unit: &SourceUnit, plan: &UnitPlan) -> u64 {
+    match plan {
+        UnitPlan::Unchanged => 0,
+        UnitPlan::Full => unit.bytes(),
+        UnitPlan::Resume(resume) => unit
+            .files
+            .iter()
+            .filter_map(|file| resume.points.get(&file.path).map(|point| file.size.saturating_sub(point.offset)))
+            .sum(),
+    }
+}
+
 /// How a unit is parsed on this run, from the sources manifest.
 enum UnitPlan {
     /// Every file is unchanged since the last import: nothing is read.
@@ -518,6 +534,7 @@ impl Pipeline<'_> {
         let (sender, receiver) = crossbeam_channel::bounded::<WriterMessage>(CHANNEL_CAPACITY);
         let stop = AtomicBool::new(false);
         let shared = Mutex::new(PipelineOutcome::default());
+        let budget = ParseBudget::new(PARSE_BUDGET_BYTES);
 
         let writer_result = std::thread::scope(|scope| {
             let writer = scope.spawn(|| self.write_loop(receiver, store, &stop));
@@ -530,8 +547,10 @@ impl Pipeline<'_> {
                     shared.bytes_unchanged += unit.bytes();
                     return;
                 }
+                let reservation = budget.reserve(bytes_to_read(unit, &plan));
                 crate::failpoint::hit_in(crate::failpoint::UNIT_START, &unit.key);
                 let unit_outcome = self.parse_unit(unit, &plan, sender.clone(), &stop);
+                drop(reservation);
                 self.context.observer.unit_finished(self.provider.name(), unit.bytes());
                 let mut shared = shared.lock().expect("no thread panics while holding the outcome lock");
                 if let UnitPlan::Resume(resume) = &plan {
