@@ -9,7 +9,7 @@ use hindcast_core::identity::sha256_hex;
 use hindcast_core::jsonl::{LineStart, for_each_object_from};
 use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
-use hindcast_core::model::{SourceFile, SourceUnit};
+use hindcast_core::model::{RawFrame, SourceFile, SourceUnit};
 use hindcast_core::provider::{
     ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, escaped, open_source,
 };
@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::discover::FileKind;
-use crate::project::{Continuation, ContinuationState, ProjectedDraft, content_parts};
+use crate::project::{Continuation, ContinuationState, ProjectedDraft, content_parts, raw_frame};
 
 /// One JSON line of a transcript with its envelope fields lifted out.
 #[derive(Clone, Debug)]
@@ -49,6 +49,7 @@ impl Line {
             _ => Some(sha256_hex(value.to_string().as_bytes())),
         };
         slim(&mut value);
+        let is_message = matches!(value.get("type").and_then(Value::as_str), Some("user" | "assistant"));
         let text =
             |key: &str| value.get(key).and_then(Value::as_str).filter(|text| !text.is_empty()).map(str::to_string);
         let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
@@ -65,7 +66,7 @@ impl Line {
             is_meta: flag("isMeta"),
             agent_id: text("agentId"),
             fallback_hash,
-            value,
+            value: if is_message { keep_projected_fields(value) } else { value },
         }
     }
 
@@ -142,6 +143,39 @@ fn slim(line: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The fields of a user or assistant line the projection reads besides the lifted ones. The rest
+/// of the envelope (its frame) is taken when the second pass reads the line again, so a project's
+/// lines hold only these while it is projected.
+const PROJECTED_FIELDS: &[&str] = &[
+    "cwd",
+    "gitBranch",
+    "version",
+    "entrypoint",
+    "permissionMode",
+    "slug",
+    "teamName",
+    "message",
+    "requestId",
+    "toolUseResult",
+    "isCompactSummary",
+    "isApiErrorMessage",
+    "forkedFrom",
+];
+
+/// Reduces a slimmed user or assistant line to `PROJECTED_FIELDS`, its message to the id, model,
+/// usage token counts and content the projection reads.
+fn keep_projected_fields(mut line: Value) -> Value {
+    let Some(fields) = line.as_object_mut() else { return line };
+    fields.retain(|key, _| PROJECTED_FIELDS.contains(&key.as_str()));
+    if let Some(message) = fields.get_mut("message").and_then(Value::as_object_mut) {
+        message.retain(|key, _| matches!(key.as_str(), "id" | "model" | "usage" | "content"));
+        if let Some(usage) = message.get_mut("usage").and_then(Value::as_object_mut) {
+            usage.retain(|key, _| crate::project::USAGE_TOKEN_FIELDS.contains(&key.as_str()));
+        }
+    }
+    line
 }
 
 impl TranscriptFile {
@@ -320,14 +354,14 @@ pub(crate) fn fill_parts(
     drafts: &mut [Option<ProjectedDraft>],
     report: &mut ParseReport,
 ) -> bool {
-    // line number -> (draft, message, the uuid the line must carry when it is the message's own)
-    let mut wanted: HashMap<u64, (usize, usize, Option<String>)> = HashMap::new();
+    // line number -> (draft, message, whether it is the message's own line, the uuid it must carry then)
+    let mut wanted: HashMap<u64, (usize, usize, bool, Option<String>)> = HashMap::new();
     for &draft_index in file_drafts {
         let Some(draft) = drafts[draft_index].as_ref() else { continue };
         for (message_index, lines) in draft.part_lines.iter().enumerate() {
             for (position, number) in lines.iter().enumerate() {
                 let own_uuid = (position == 0).then(|| draft.exchange.messages[message_index].native_id.clone());
-                wanted.insert(*number, (draft_index, message_index, own_uuid.flatten()));
+                wanted.insert(*number, (draft_index, message_index, position == 0, own_uuid.flatten()));
             }
         }
     }
@@ -342,8 +376,8 @@ pub(crate) fn fill_parts(
     let mut found = 0usize;
     // Bad lines were counted by the first pass.
     let mut already_counted = hindcast_core::provider::SkipTally::default();
-    let read = for_each_object_from(file, start, path, &mut already_counted, |at, value| {
-        let Some((draft_index, message_index, own_uuid)) = wanted.get(&at.number) else { return };
+    let read = for_each_object_from(file, start, path, &mut already_counted, |at, mut value| {
+        let Some(&(draft_index, message_index, own_line, ref own_uuid)) = wanted.get(&at.number) else { return };
         if own_uuid.is_some() && value.get("uuid").and_then(Value::as_str) != own_uuid.as_deref() {
             consistent = false;
             return;
@@ -352,8 +386,25 @@ pub(crate) fn fill_parts(
         let content =
             value.get("message").filter(|message| message.is_object()).map_or(&Value::Null, |m| &m["content"]);
         let parts = content_parts(content, report);
-        if let Some(draft) = drafts[*draft_index].as_mut() {
-            draft.exchange.messages[*message_index].parts.extend(parts);
+        let Some(draft) = drafts[draft_index].as_mut() else { return };
+        let message = &mut draft.exchange.messages[message_index];
+        message.parts.extend(parts);
+        // The frame is the message's own line; the lines of a split response that joined it are
+        // listed in its `mergedUuids` (own lines come first: part lines are in file order).
+        if own_line {
+            slim(&mut value);
+            message.raw_frame = Some(RawFrame::new(&raw_frame(&value)));
+        } else if let (Some(uuid), Some(frame)) =
+            (value.get("uuid").and_then(Value::as_str).filter(|uuid| !uuid.is_empty()), message.raw_frame.as_mut())
+        {
+            frame.update(|frame| {
+                if let Value::Object(frame) = frame {
+                    let uuids = frame.entry("mergedUuids").or_insert_with(|| Value::Array(Vec::new()));
+                    if let Some(list) = uuids.as_array_mut() {
+                        list.push(Value::from(uuid));
+                    }
+                }
+            });
         }
     });
     read.is_ok() && consistent && found == wanted.len()

@@ -358,10 +358,10 @@ fn deduplicate(drafts: &mut [Draft<'_>], report: &mut ParseReport) -> Vec<Vec<Di
     dispositions
 }
 
-/// The native envelope of a line without bulky content: message content, tool result bodies,
-/// snapshots and long system text are replaced by their size.
-fn raw_frame(line: &Line) -> Value {
-    let Value::Object(fields) = &line.value else { return Value::Null };
+/// The native envelope of a (slimmed) line without bulky content: message content, tool result
+/// bodies, snapshots and long system text are replaced by their size.
+pub(crate) fn raw_frame(line: &Value) -> Value {
+    let Value::Object(fields) = line else { return Value::Null };
     let mut frame = Map::new();
     for (key, value) in fields {
         let slimmed = match key.as_str() {
@@ -547,14 +547,14 @@ struct UsageCandidate {
     usage: ProjectedUsage,
 }
 
+/// The usage fields a billed response is counted from, in the order `usage_tokens` returns them.
+pub(crate) const USAGE_TOKEN_FIELDS: [&str; 4] =
+    ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"];
+
 fn usage_tokens(usage: &Value) -> (u64, u64, u64, u64) {
-    let field = |key: &str| hindcast_core::model::token_count(&usage[key]);
-    (
-        field("input_tokens"),
-        field("output_tokens"),
-        field("cache_read_input_tokens"),
-        field("cache_creation_input_tokens"),
-    )
+    let [input, output, cache_read, cache_creation] =
+        USAGE_TOKEN_FIELDS.map(|key| hindcast_core::model::token_count(&usage[key]));
+    (input, output, cache_read, cache_creation)
 }
 
 /// Where a billed response was seen.
@@ -815,18 +815,10 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     && let Some(&position) = group_of.get(group)
                 {
                     latest_response = Some(position);
+                    // The line joins the response: its content and its uuid (in the frame's
+                    // `mergedUuids`) are added in the second pass.
                     pending[position].part_lines.push(line.number);
                     let merged = &mut pending[position].message;
-                    if let (Some(uuid), Some(frame)) = (line.uuid.as_deref(), merged.raw_frame.as_mut()) {
-                        frame.update(|frame| {
-                            if let Value::Object(frame) = frame {
-                                let uuids = frame.entry("mergedUuids").or_insert_with(|| json!([]));
-                                if let Some(list) = uuids.as_array_mut() {
-                                    list.push(json!(uuid));
-                                }
-                            }
-                        });
-                    }
                     if let Some(uuid) = &line.uuid {
                         local.insert(uuid.clone(), merged.identity.key.clone());
                         key_of.entry(uuid.clone()).or_insert_with(|| merged.identity.key.clone());
@@ -882,6 +874,8 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 local.insert(uuid.clone(), identity.key.clone());
                 key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
             }
+            // User and assistant frames are taken in the second pass, with their content.
+            let raw_frame = part_lines.is_empty().then(|| RawFrame::new(&raw_frame(&line.value)));
             pending.push(PendingMessage {
                 part_lines,
                 first_line: (line.offset, line.number),
@@ -895,7 +889,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     timestamp: line.timestamp,
                     model: message_value.and_then(|message| message["model"].as_str()).map(str::to_string),
                     flags,
-                    raw_frame: Some(RawFrame::new(&raw_frame(line))),
+                    raw_frame,
                     parts,
                     source_path: None,
                 },
