@@ -35,11 +35,74 @@ pub struct Line {
     pub is_sidechain: bool,
     pub is_meta: bool,
     pub agent_id: Option<String>,
+    pub cwd: Option<String>,
+    pub git_branch: Option<String>,
+    pub version: Option<String>,
+    pub request_id: Option<String>,
+    /// The `message` object of user and assistant lines, lifted.
+    pub message: Option<LineMessage>,
+    /// `toolUseResult.agentId`: the agent a tool result ran.
+    pub result_agent_id: Option<String>,
     /// sha256 of the whole line as read, for lines without a uuid (their fallback identity).
     pub fallback_hash: Option<String>,
     /// The line without its bulky content (see `slim`): message text, tool inputs and results,
-    /// snapshots. The second pass reads the content again from the file.
+    /// snapshots. The second pass reads the content again from the file. A user or assistant
+    /// line keeps only the fields that are neither lifted nor part of its frame (see
+    /// `PROJECTED_FIELDS`).
     pub value: Value,
+}
+
+/// What the projection reads from a line's `message` object.
+#[derive(Clone, Debug)]
+pub struct LineMessage {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    /// The token counts of its `usage` object (see `usage_counts`), if it has one.
+    pub usage: Option<[u64; 4]>,
+    /// The text of its content (a string, or its text blocks joined): a user's prompt.
+    pub text: Option<String>,
+    /// What its content blocks say about tool calls, when the content is an array of blocks.
+    pub blocks: Option<ToolBlocks>,
+}
+
+/// The tool calls and results among a message's content blocks.
+#[derive(Clone, Debug, Default)]
+pub struct ToolBlocks {
+    /// The `tool_use_id` of the first block that has one (a tool result).
+    pub first_result_call: Option<String>,
+    /// `(input.prompt, id)` of each `tool_use` block that has both (a call that spawns an agent).
+    pub prompted_calls: Vec<(String, String)>,
+}
+
+impl ToolBlocks {
+    fn of(blocks: &[Value]) -> Self {
+        Self {
+            first_result_call: blocks.iter().find_map(|block| block["tool_use_id"].as_str()).map(str::to_string),
+            prompted_calls: blocks
+                .iter()
+                .filter(|block| block["type"] == "tool_use")
+                .filter_map(|block| {
+                    Some((block["input"]["prompt"].as_str()?.to_string(), block["id"].as_str()?.to_string()))
+                })
+                .collect(),
+        }
+    }
+}
+
+impl LineMessage {
+    /// The lifted fields of a `message` value; `None` unless it is an object.
+    pub fn of(message: Value) -> Option<Self> {
+        let Value::Object(message) = message else { return None };
+        let text = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_string);
+        let content = message.get("content").unwrap_or(&Value::Null);
+        Some(Self {
+            id: text("id"),
+            model: text("model"),
+            usage: message.get("usage").and_then(crate::project::usage_counts),
+            text: crate::project::content_text(content),
+            blocks: content.as_array().map(|blocks| ToolBlocks::of(blocks)),
+        })
+    }
 }
 
 impl Line {
@@ -53,7 +116,7 @@ impl Line {
         let text =
             |key: &str| value.get(key).and_then(Value::as_str).filter(|text| !text.is_empty()).map(str::to_string);
         let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
-        Self {
+        let mut line = Self {
             number: start.number,
             offset: start.offset,
             kind: text("type").unwrap_or_else(|| "(missing type)".to_string()),
@@ -65,19 +128,32 @@ impl Line {
             is_sidechain: flag("isSidechain"),
             is_meta: flag("isMeta"),
             agent_id: text("agentId"),
+            cwd: text("cwd"),
+            git_branch: text("gitBranch"),
+            version: text("version"),
+            request_id: text("requestId"),
+            message: None,
+            result_agent_id: value
+                .get("toolUseResult")
+                .and_then(|result| result.get("agentId"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             fallback_hash,
-            value: if is_message { keep_projected_fields(value) } else { value },
-        }
+            value: Value::Null,
+        };
+        line.message = if is_message {
+            keep_projected_fields(&mut value);
+            value.as_object_mut().and_then(|fields| fields.remove("message")).and_then(LineMessage::of)
+        } else {
+            value.get("message").cloned().and_then(LineMessage::of)
+        };
+        line.value = value;
+        line
     }
 
-    /// A string field of the line.
+    /// A string field of the line that is not lifted.
     pub fn str_field(&self, key: &str) -> Option<&str> {
         self.value.get(key).and_then(Value::as_str).filter(|text| !text.is_empty())
-    }
-
-    /// The `message` object of user and assistant lines.
-    pub fn message(&self) -> Option<&Value> {
-        self.value.get("message").filter(|message| message.is_object())
     }
 }
 
@@ -145,37 +221,25 @@ fn slim(line: &mut Value) {
     }
 }
 
-/// The fields of a user or assistant line the projection reads besides the lifted ones. The rest
-/// of the envelope (its frame) is taken when the second pass reads the line again, so a project's
-/// lines hold only these while it is projected.
+/// The fields of a user or assistant line the projection reads besides the lifted ones (and its
+/// `message`, lifted next). The rest of the envelope (its frame) is taken when the second pass
+/// reads the line again, so a project's lines hold only these while it is projected.
 const PROJECTED_FIELDS: &[&str] = &[
-    "cwd",
-    "gitBranch",
-    "version",
     "entrypoint",
     "permissionMode",
     "slug",
     "teamName",
     "message",
-    "requestId",
-    "toolUseResult",
     "isCompactSummary",
     "isApiErrorMessage",
     "forkedFrom",
 ];
 
-/// Reduces a slimmed user or assistant line to `PROJECTED_FIELDS`, its message to the id, model,
-/// usage token counts and content the projection reads.
-fn keep_projected_fields(mut line: Value) -> Value {
-    let Some(fields) = line.as_object_mut() else { return line };
-    fields.retain(|key, _| PROJECTED_FIELDS.contains(&key.as_str()));
-    if let Some(message) = fields.get_mut("message").and_then(Value::as_object_mut) {
-        message.retain(|key, _| matches!(key.as_str(), "id" | "model" | "usage" | "content"));
-        if let Some(usage) = message.get_mut("usage").and_then(Value::as_object_mut) {
-            usage.retain(|key, _| crate::project::USAGE_TOKEN_FIELDS.contains(&key.as_str()));
-        }
+/// Reduces a slimmed user or assistant line to `PROJECTED_FIELDS`.
+fn keep_projected_fields(line: &mut Value) {
+    if let Some(fields) = line.as_object_mut() {
+        fields.retain(|key, _| PROJECTED_FIELDS.contains(&key.as_str()));
     }
-    line
 }
 
 impl TranscriptFile {

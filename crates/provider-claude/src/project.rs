@@ -126,7 +126,7 @@ fn most_common_session_id(file: &TranscriptFile) -> Option<String> {
 }
 
 /// The text of a user message's content (string, or the text blocks of an array).
-fn content_text(content: &Value) -> Option<String> {
+pub(crate) fn content_text(content: &Value) -> Option<String> {
     match content {
         Value::String(text) => Some(text.clone()),
         Value::Array(blocks) => {
@@ -145,8 +145,8 @@ fn first_user_text(lines: &[&Line]) -> Option<String> {
     lines
         .iter()
         .find(|line| line.kind == "user")
-        .and_then(|line| line.message())
-        .and_then(|message| content_text(&message["content"]))
+        .and_then(|line| line.message.as_ref())
+        .and_then(|message| message.text.clone())
 }
 
 /// A 2.0.x "Warmup" agent: its prompt is `Warmup`, or it has no user line at all (a lone reply).
@@ -498,12 +498,12 @@ fn push_distinct(list: &mut Vec<String>, value: &str) {
 impl SessionFacts {
     fn observe(&mut self, line: &Line, counts_for_time: bool) {
         if self.cwd.is_none() {
-            self.cwd = line.str_field("cwd").map(str::to_string);
+            self.cwd = line.cwd.clone();
         }
         if self.git_branch.is_none() {
-            self.git_branch = line.str_field("gitBranch").map(str::to_string);
+            self.git_branch = line.git_branch.clone();
         }
-        if let Some(version) = line.str_field("version") {
+        if let Some(version) = line.version.as_deref() {
             push_distinct(&mut self.versions, version);
         }
         if self.entrypoint.is_none() {
@@ -528,7 +528,7 @@ impl SessionFacts {
             }
             _ => {}
         }
-        if let Some(model) = line.message().and_then(|message| message["model"].as_str())
+        if let Some(model) = line.message.as_ref().and_then(|message| message.model.as_deref())
             && line.kind == "assistant"
             && model != SYNTHETIC_MODEL
         {
@@ -547,19 +547,19 @@ struct UsageCandidate {
     usage: ProjectedUsage,
 }
 
-/// The usage fields a billed response is counted from, in the order `usage_tokens` returns them.
-pub(crate) const USAGE_TOKEN_FIELDS: [&str; 4] =
-    ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"];
-
-fn usage_tokens(usage: &Value) -> (u64, u64, u64, u64) {
-    let [input, output, cache_read, cache_creation] =
-        USAGE_TOKEN_FIELDS.map(|key| hindcast_core::model::token_count(&usage[key]));
-    (input, output, cache_read, cache_creation)
+/// The input, output, cache-read and cache-creation token counts of a `usage` object.
+pub(crate) fn usage_counts(usage: &Value) -> Option<[u64; 4]> {
+    usage.is_object().then(|| {
+        ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+            .map(|key| hindcast_core::model::token_count(&usage[key]))
+    })
 }
 
 /// Where a billed response was seen.
 struct UsageSighting<'a> {
-    message: &'a Value,
+    message_id: Option<&'a str>,
+    model: Option<&'a str>,
+    usage: Option<[u64; 4]>,
     request_id: Option<&'a str>,
     timestamp: Option<Timestamp>,
 }
@@ -567,16 +567,26 @@ struct UsageSighting<'a> {
 impl<'a> UsageSighting<'a> {
     /// An assistant line's own message.
     fn of_line(line: &'a Line) -> Option<Self> {
-        Some(Self { message: line.message()?, request_id: line.str_field("requestId"), timestamp: line.timestamp })
+        let message = line.message.as_ref()?;
+        Some(Self {
+            message_id: message.id.as_deref(),
+            model: message.model.as_deref(),
+            usage: message.usage,
+            request_id: line.request_id.as_deref(),
+            timestamp: line.timestamp,
+        })
     }
 
     /// A subagent's assistant message streamed into its parent as an `agent_progress` line.
     fn of_progress(line: &'a Line) -> Option<Self> {
         let streamed = line.value.get("data")?.get("message")?;
-        let message = streamed.get("message").filter(|message| message["usage"].is_object())?;
+        let message = streamed.get("message")?;
+        let usage = message.get("usage").and_then(usage_counts)?;
         let timestamp = streamed.get("timestamp").and_then(Value::as_str).and_then(|stamp| stamp.parse().ok());
         Some(Self {
-            message,
+            message_id: message["id"].as_str(),
+            model: message["model"].as_str(),
+            usage: Some(usage),
             request_id: streamed.get("requestId").and_then(Value::as_str),
             timestamp: timestamp.or(line.timestamp),
         })
@@ -593,16 +603,17 @@ fn observe_usage(
     usage: &mut HashMap<String, UsageCandidate>,
     order: &mut Vec<String>,
 ) {
-    let message = sighting.message;
-    let (Some(message_id), Some(model)) = (message["id"].as_str(), message["model"].as_str()) else { return };
-    if model == SYNTHETIC_MODEL || !message["usage"].is_object() {
+    let (Some(message_id), Some(model), Some(tokens)) = (sighting.message_id, sighting.model, sighting.usage) else {
+        return;
+    };
+    if model == SYNTHETIC_MODEL {
         return;
     }
     let key = match sighting.request_id.filter(|request| !request.is_empty()) {
         Some(request) => format!("{message_id}/{request}"),
         None => message_id.to_string(),
     };
-    let (input, output, cache_read, cache_creation) = usage_tokens(&message["usage"]);
+    let [input, output, cache_read, cache_creation] = tokens;
     let record = ProjectedUsage {
         key: key.clone(),
         message_key: message_key.map(str::to_string),
@@ -720,17 +731,14 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
     let mut spawned_by_agent: HashMap<&str, &str> = HashMap::new();
     let mut task_prompts: HashMap<&str, &str> = HashMap::new();
     for line in files.iter().filter(|file| file.kind == FileKind::Session).flat_map(|file| &file.lines) {
-        let Some(content) = line.message().and_then(|message| message["content"].as_array()) else { continue };
-        if let Some(agent) =
-            line.value.get("toolUseResult").and_then(|result| result.get("agentId")).and_then(Value::as_str)
-            && let Some(call) = content.iter().find_map(|block| block["tool_use_id"].as_str())
+        let Some(blocks) = line.message.as_ref().and_then(|message| message.blocks.as_ref()) else { continue };
+        if let Some(agent) = line.result_agent_id.as_deref()
+            && let Some(call) = blocks.first_result_call.as_deref()
         {
             spawned_by_agent.entry(agent).or_insert(call);
         }
-        for block in content.iter().filter(|block| block["type"] == "tool_use") {
-            if let (Some(prompt), Some(id)) = (block["input"]["prompt"].as_str(), block["id"].as_str()) {
-                task_prompts.entry(prompt).or_insert(id);
-            }
+        for (prompt, id) in &blocks.prompted_calls {
+            task_prompts.entry(prompt).or_insert(id);
         }
     }
 
@@ -806,11 +814,12 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     MessageIdentity::fallback(&draft.native_id, ordinal, line.fallback_hash.as_deref().unwrap_or(""))
                 }
             };
-            let message_value = line.message();
             if kind == "assistant" {
-                let group = message_value
-                    .and_then(|message| message["id"].as_str())
-                    .map(|id| format!("{id}/{}", line.str_field("requestId").unwrap_or("")));
+                let group = line
+                    .message
+                    .as_ref()
+                    .and_then(|message| message.id.as_deref())
+                    .map(|id| format!("{id}/{}", line.request_id.as_deref().unwrap_or("")));
                 if let Some(group) = &group
                     && let Some(&position) = group_of.get(group)
                 {
@@ -887,7 +896,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     parent_key: None,
                     role,
                     timestamp: line.timestamp,
-                    model: message_value.and_then(|message| message["model"].as_str()).map(str::to_string),
+                    model: line.message.as_ref().and_then(|message| message.model.clone()),
                     flags,
                     raw_frame,
                     parts,
