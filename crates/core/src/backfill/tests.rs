@@ -64,6 +64,17 @@ impl Harness {
         run_backfill(providers, Some(&mut store), &run_options, &context)
     }
 
+    /// A run context over this harness with `observer` and a cancel flag.
+    fn context<'a>(&'a self, observer: &'a dyn RunObserver, cancel: &'a AtomicBool) -> RunContext<'a> {
+        RunContext {
+            materializers: &self.materializers,
+            env: &self.env,
+            events: &self.events,
+            observer,
+            cancel: Some(cancel),
+        }
+    }
+
     fn count(&self, table: &str) -> i64 {
         let conn = Store::open_read_only(&self.db).unwrap();
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0)).unwrap()
@@ -201,13 +212,7 @@ fn window_drops_messages_outside_it() {
 fn cancelled_run_stops_and_fails_without_losing_committed_rows() {
     let harness = Harness::new();
     let cancel = AtomicBool::new(true);
-    let context = RunContext {
-        materializers: &harness.materializers,
-        env: &harness.env,
-        events: &harness.events,
-        observer: &SilentObserver,
-        cancel: Some(&cancel),
-    };
+    let context = harness.context(&SilentObserver, &cancel);
     let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 2 })];
     let mut store = Store::open(&harness.db, StoreOptions::default()).unwrap();
     let run = run_backfill(&providers, Some(&mut store), &BackfillOptions::new(TimeWindow::ALL, false), &context);
@@ -232,13 +237,7 @@ fn a_cancelled_first_import_moves_its_committed_batches_into_place_and_the_next_
     let harness = Harness::new();
     let cancel = AtomicBool::new(false);
     let observer = CancelAfterFirstUnit(&cancel);
-    let context = RunContext {
-        materializers: &harness.materializers,
-        env: &harness.env,
-        events: &harness.events,
-        observer: &observer,
-        cancel: Some(&cancel),
-    };
+    let context = harness.context(&observer, &cancel);
     let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 30 })];
     let mut store = Store::open_for_import(&harness.db, StoreOptions::default()).unwrap();
     assert!(store.is_building());

@@ -86,6 +86,16 @@ fn newer_schema_is_refused_and_left_untouched() {
     assert!(matches!(error, StoreError::NewerSchema { found: 999, .. }));
 }
 
+/// Commits one small session, then writes large ones into the open batch until the capped store
+/// refuses one, and rolls that batch back.
+fn commit_one_then_fill_until_refused(store: &mut Store) {
+    store.write_rows(&rows("small", 1)).unwrap();
+    store.commit().unwrap();
+    let refused = (0..200).any(|index| store.write_rows(&rows(&format!("big-{index}"), 50)).is_err());
+    assert!(refused, "a capped store must eventually refuse writes");
+    store.rollback().unwrap();
+}
+
 #[test]
 fn full_disk_fails_the_batch_and_keeps_committed_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,17 +103,7 @@ fn full_disk_fails_the_batch_and_keeps_committed_rows() {
     drop(Store::open(&path, StoreOptions::default()).unwrap());
     let pages: u64 = Connection::open(&path).unwrap().query_row("PRAGMA page_count", [], |row| row.get(0)).unwrap();
     let mut store = Store::open(&path, StoreOptions { max_page_count: Some(pages + 4) }).unwrap();
-    store.write_rows(&rows("small", 1)).unwrap();
-    store.commit().unwrap();
-    let mut failed = false;
-    for index in 0..200 {
-        if store.write_rows(&rows(&format!("big-{index}"), 50)).is_err() {
-            failed = true;
-            break;
-        }
-    }
-    assert!(failed, "a capped store must eventually refuse writes");
-    store.rollback().unwrap();
+    commit_one_then_fill_until_refused(&mut store);
     let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
     assert_eq!(count_rows(&store, "sessions"), 1, "only the committed batch remains");
@@ -305,17 +305,7 @@ fn a_full_disk_during_a_first_import_rolls_back_the_batch_and_keeps_committed_ro
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let mut store = Store::open_for_import(&path, StoreOptions { max_page_count: Some(60) }).unwrap();
-    store.write_rows(&rows("small", 1)).unwrap();
-    store.commit().unwrap();
-    let mut failed = false;
-    for index in 0..200 {
-        if store.write_rows(&rows(&format!("big-{index}"), 50)).is_err() {
-            failed = true;
-            break;
-        }
-    }
-    assert!(failed, "a capped store must eventually refuse writes");
-    store.rollback().unwrap();
+    commit_one_then_fill_until_refused(&mut store);
     store.finish_import().unwrap();
     let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
