@@ -44,9 +44,28 @@ pub fn run() -> Result<()> {
 fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
     eprintln!("==> {name}");
     let started = Instant::now();
-    body().with_context(|| format!("ci step '{name}' failed"))?;
-    eprintln!("<== {name} ok ({:.1?})", started.elapsed());
-    Ok(())
+    let outcome = body().with_context(|| format!("ci step '{name}' failed"));
+    // Disk is the resource a CI machine runs out of first; every step says what it left.
+    eprintln!(
+        "<== {name} {} ({:.1?}; {})",
+        if outcome.is_ok() { "ok" } else { "FAILED" },
+        started.elapsed(),
+        free_disk()
+    );
+    outcome
+}
+
+/// "N MB free" on the filesystem of the target dir, as `df` reports it.
+fn free_disk() -> String {
+    let output = std::process::Command::new("df").arg("-Pk").arg(workspace_root().join("target")).output();
+    let free_kb = output.ok().and_then(|output| {
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.lines().nth(1)?.split_whitespace().nth(3)?.parse::<u64>().ok()
+    });
+    match free_kb {
+        Some(kb) => format!("{} MB free", kb / 1024),
+        None => "free disk unknown".to_owned(),
+    }
 }
 
 /// Builds and lints the CLI with each feature set and checks `backfill list` shows exactly the
