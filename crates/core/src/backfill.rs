@@ -19,7 +19,7 @@ use crate::identity::source_path_sha256;
 use crate::manifest::{
     FileChange, ManifestEntry, ResumePlan, changed_since_discovery, checkpoint_at, classify, entry_for,
 };
-use crate::materialize::{Materializer, ProvenanceContext, RowBatch, format_timestamp};
+use crate::materialize::{Materializer, ProvenanceContext, RowBatch, SessionRow, format_timestamp};
 use crate::model::{ProjectedExchange, SourceUnit};
 use crate::provider::{
     Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root, SinkError, SkipTally,
@@ -660,6 +660,7 @@ impl Pipeline<'_> {
             cancel: self.context.cancel,
             outside_window: 0,
             materialized: RowTotals::default(),
+            sessions_sent: HashMap::new(),
         };
         let resume = match plan {
             UnitPlan::Resume(resume) => Some(resume),
@@ -806,6 +807,8 @@ struct ChannelSink<'a> {
     cancel: Option<&'a AtomicBool>,
     outside_window: u64,
     materialized: RowTotals,
+    /// The session rows this unit sent, by session id.
+    sessions_sent: HashMap<String, SessionRow>,
 }
 
 impl ExchangeSink for ChannelSink<'_> {
@@ -818,7 +821,16 @@ impl ExchangeSink for ChannelSink<'_> {
         if !kept {
             return Ok(());
         }
-        let batch = self.materializer.materialize(dataset, exchange, &self.provenance)?;
+        let mut batch = self.materializer.materialize(dataset, exchange, &self.provenance)?;
+        // A long session arrives in parts (`ProjectedExchange::split_front`), each carrying the
+        // session row: it is written once, unless a later part brings a different one.
+        if let Some(row) = batch.sessions.first() {
+            if self.sessions_sent.get(&row.session_id) == Some(row) {
+                batch.sessions.clear();
+            } else {
+                self.sessions_sent.insert(row.session_id.clone(), row.clone());
+            }
+        }
         self.materialized.add(&RowTotals::from_batch(&batch));
         self.sender.send(WriterMessage::Rows(batch)).map_err(|_| SinkError::Stopped)
     }

@@ -375,6 +375,11 @@ impl Materializer for MessagesMaterializer {
         let subagent_session =
             session.parent.as_ref().is_some_and(|link| link.relationship == crate::model::Relationship::Subagent);
 
+        // Sized up front: a long session has tens of thousands of rows, and a doubling vector
+        // would hold up to twice their size while it grows.
+        batch.messages.reserve_exact(exchange.messages.len());
+        batch.parts.reserve_exact(exchange.messages.iter().map(|message| message.parts.len()).sum());
+        batch.usage.reserve_exact(exchange.usage.len());
         for (seq, message) in exchange.messages.into_iter().enumerate() {
             let message_id = identity::message_id(client, &message.identity.key);
             let source_hash = message
@@ -538,6 +543,58 @@ mod tests {
                 actual: "tokens".into()
             }
         );
+    }
+
+    #[test]
+    fn a_session_split_into_parts_materializes_to_the_rows_of_the_whole() {
+        let mut whole = sample_exchange();
+        whole.seq_base = 7;
+        let mut third = whole.messages[1].clone();
+        third.identity = MessageIdentity::native("uuid-3");
+        third.native_id = Some("uuid-3".into());
+        whole.messages.push(third);
+        whole.usage.push(ProjectedUsage { key: "unattributed".into(), input_tokens: 3, ..ProjectedUsage::default() });
+        whole.notes.push(ImportNote {
+            project: None,
+            session: Some("s-1".into()),
+            field: "permissions".into(),
+            note: "dropped".into(),
+        });
+
+        let mut rest = whole.clone();
+        let first = rest.split_front(1);
+        let second = rest.split_front(1);
+        assert_eq!((first.seq_base, second.seq_base, rest.seq_base), (7, 8, 9));
+        assert_eq!(first.usage.len() + second.usage.len() + rest.usage.len(), 2);
+        assert_eq!(second.usage[0].key, "msg_1/req_1", "usage travels with the message that carried it");
+        assert!(first.notes.is_empty() && second.notes.is_empty() && rest.notes.len() == 1);
+
+        let rows = |exchange| MessagesMaterializer.materialize(MESSAGES_DATASET, exchange, &context()).unwrap();
+        let expected = rows(whole);
+        let mut joined = RowBatch::default();
+        for part in [first, second, rest] {
+            let batch = rows(part);
+            assert_eq!(batch.sessions, expected.sessions, "every part carries the session row");
+            joined.messages.extend(batch.messages);
+            joined.parts.extend(batch.parts);
+            joined.usage.extend(batch.usage);
+            joined.import_notes.extend(batch.import_notes);
+        }
+        assert_eq!(joined.messages, expected.messages);
+        assert_eq!(joined.parts, expected.parts);
+        joined.usage.sort_by(|a, b| a.usage_id.cmp(&b.usage_id));
+        let mut expected_usage = expected.usage.clone();
+        expected_usage.sort_by(|a, b| a.usage_id.cmp(&b.usage_id));
+        assert_eq!(joined.usage, expected_usage);
+        assert_eq!(joined.import_notes, expected.import_notes);
+    }
+
+    #[test]
+    fn split_front_beyond_the_end_takes_what_there_is() {
+        let mut exchange = sample_exchange();
+        let front = exchange.split_front(5);
+        assert_eq!((front.messages.len(), exchange.messages.len(), exchange.seq_base), (2, 0, 2));
+        assert_eq!(exchange.session, front.session);
     }
 
     #[test]

@@ -66,6 +66,34 @@ fn is_zero(value: &u64) -> bool {
     *value == 0
 }
 
+impl ProjectedExchange {
+    /// Moves the first `count` messages, with the usage they carried, into an exchange of their own
+    /// for the same session, so a long session can be written while the rest is still parsed. The
+    /// part keeps the session's projects, notes and references, and usage tied to no message; its
+    /// `seq_base` moves past the split-off messages, so sequence numbers stay the session's own.
+    pub fn split_front(&mut self, count: usize) -> ProjectedExchange {
+        let count = count.min(self.messages.len());
+        let messages: Vec<ProjectedMessage> = self.messages.drain(..count).collect();
+        let keys: std::collections::HashSet<&str> =
+            messages.iter().map(|message| message.identity.key.as_str()).collect();
+        let (usage, kept): (Vec<ProjectedUsage>, Vec<ProjectedUsage>) = std::mem::take(&mut self.usage)
+            .into_iter()
+            .partition(|usage| usage.message_key.as_deref().is_some_and(|key| keys.contains(key)));
+        self.usage = kept;
+        let front = ProjectedExchange {
+            session: self.session.clone(),
+            messages,
+            usage,
+            projects: Vec::new(),
+            notes: Vec::new(),
+            references: Vec::new(),
+            seq_base: self.seq_base,
+        };
+        self.seq_base += count as u64;
+        front
+    }
+}
+
 /// A project (workspace) as a client registered it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ProjectedProject {

@@ -79,6 +79,8 @@ pub enum Behavior {
     Panics,
     /// Emits `sessions` exchanges of `messages` messages each (for store-size tests).
     Large { sessions: usize, messages: usize },
+    /// Like `Large`, but hands each session over in `parts` pieces, as a long session is.
+    InParts { sessions: usize, messages: usize, parts: usize },
 }
 
 /// A provider whose discovery and parsing are scripted; it reads no files.
@@ -109,7 +111,9 @@ impl ScriptedProvider {
 
     fn unit_count(&self) -> usize {
         match self.behavior {
-            Behavior::Ok { sessions } | Behavior::Large { sessions, .. } => sessions,
+            Behavior::Ok { sessions } | Behavior::Large { sessions, .. } | Behavior::InParts { sessions, .. } => {
+                sessions
+            }
             _ => 1,
         }
     }
@@ -172,6 +176,14 @@ impl Provider for ScriptedProvider {
                 });
             }
             Behavior::Panics => panic!("scripted panic in {}", unit.key),
+            Behavior::InParts { messages, parts, .. } => {
+                let mut rest = synthetic_exchange(&self.name, &unit.key, *messages);
+                for _ in 1..*parts {
+                    sink.emit(&self.dataset, rest.split_front(messages.div_ceil(*parts)))?;
+                }
+                sink.emit(&self.dataset, rest)?;
+                return Ok(ParseReport { sessions_seen: 1, items_seen: *messages as u64, ..ParseReport::default() });
+            }
         };
         sink.emit(dataset, synthetic_exchange(&self.name, &unit.key, messages))?;
         Ok(ParseReport { sessions_seen: 1, items_seen: messages as u64, ..ParseReport::default() })

@@ -1,17 +1,17 @@
 //! Reads a Claude Code project directory's transcript files into typed lines, then projects them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use std::io::{Seek, SeekFrom};
 
 use hindcast_core::identity::sha256_hex;
-use hindcast_core::jsonl::{LineStart, for_each_object_from};
+use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
 use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::{RawFrame, SourceFile, SourceUnit};
 use hindcast_core::provider::{
-    ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, escaped, open_source,
+    ExchangeSink, ParseContext, ParseError, ParseReport, SinkError, SkipLocation, escaped, open_source,
 };
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -59,7 +59,8 @@ pub struct LineMessage {
     pub model: Option<String>,
     /// The token counts of its `usage` object (see `usage_counts`), if it has one.
     pub usage: Option<[u64; 4]>,
-    /// The text of its content (a string, or its text blocks joined): a user's prompt.
+    /// The text of its content (a string, or its text blocks joined), on user lines only: a
+    /// user's prompt (titles, sidechain roots). Other lines' text comes with the second pass.
     pub text: Option<String>,
     /// What its content blocks say about tool calls, when the content is an array of blocks.
     pub blocks: Option<ToolBlocks>,
@@ -90,8 +91,8 @@ impl ToolBlocks {
 }
 
 impl LineMessage {
-    /// The lifted fields of a `message` value; `None` unless it is an object.
-    pub fn of(message: Value) -> Option<Self> {
+    /// The lifted fields of a `message` value (of a user line: `user`); `None` unless it is an object.
+    pub fn of(message: Value, user: bool) -> Option<Self> {
         let Value::Object(message) = message else { return None };
         let text = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_string);
         let content = message.get("content").unwrap_or(&Value::Null);
@@ -99,7 +100,7 @@ impl LineMessage {
             id: text("id"),
             model: text("model"),
             usage: message.get("usage").and_then(crate::project::usage_counts),
-            text: crate::project::content_text(content),
+            text: if user { crate::project::content_text(content) } else { None },
             blocks: content.as_array().map(|blocks| ToolBlocks::of(blocks)),
         })
     }
@@ -143,9 +144,13 @@ impl Line {
         };
         line.message = if is_message {
             keep_projected_fields(&mut value);
-            value.as_object_mut().and_then(|fields| fields.remove("message")).and_then(LineMessage::of)
+            let user = line.kind == "user";
+            value
+                .as_object_mut()
+                .and_then(|fields| fields.remove("message"))
+                .and_then(|message| LineMessage::of(message, user))
         } else {
-            value.get("message").cloned().and_then(LineMessage::of)
+            value.get("message").cloned().and_then(|message| LineMessage::of(message, false))
         };
         line.value = value;
         line
@@ -391,14 +396,16 @@ pub fn parse_unit(
     let mut filled: HashSet<PathBuf> = HashSet::new();
     for index in 0..drafts.len() {
         let Some(path) = drafts[index].as_ref().map(|draft| draft.file.clone()) else { continue };
-        if filled.insert(path.clone())
-            && !fill_parts(&path, starts[&path], &drafts_of_file[&path], &mut drafts, &mut report)
-        {
-            report
-                .warnings
-                .push(format!("{} changed while it was read; its sessions are left for the next run", escaped(&path)));
-            report.unsettled.push(path.clone());
-            unsettled.insert(path.clone());
+        if filled.insert(path.clone()) {
+            let mut flush = Flush { sink: &mut *sink, every_bytes: FLUSH_BYTES };
+            if !fill_parts(&path, starts[&path], &drafts_of_file[&path], &mut drafts, &mut report, Some(&mut flush))? {
+                report.warnings.push(format!(
+                    "{} changed while it was read; its sessions are left for the next run",
+                    escaped(&path)
+                ));
+                report.unsettled.push(path.clone());
+                unsettled.insert(path.clone());
+            }
         }
         let Some(draft) = drafts[index].take() else { continue };
         if !unsettled.contains(&path) {
@@ -408,18 +415,34 @@ pub fn parse_unit(
     Ok(report)
 }
 
+/// How much of a file the second pass reads before it hands the messages completed so far to the
+/// sink, so a long session is written while the rest of its file is still read and memory stays
+/// bounded by this, not by the longest session.
+const FLUSH_BYTES: u64 = 4 << 20;
+
+/// Where the second pass sends the completed front of a long session, and how often.
+pub(crate) struct Flush<'a> {
+    pub sink: &'a mut dyn ExchangeSink,
+    pub every_bytes: u64,
+}
+
 /// Reads `path` again from `start` and gives the messages of its drafts (`file_drafts`, indexes
-/// into `drafts`) the parts of their lines. Returns false when the file no longer holds the lines
-/// the first pass saw.
+/// into `drafts`) the parts of their lines. With `flush`, every `every_bytes` of file the messages
+/// completed so far leave their drafts for the sink (`ProjectedExchange::split_front`); the drafts
+/// keep the rest. Returns false when the file no longer holds the lines the first pass saw (it
+/// stops there; what was flushed before holds only lines that were checked).
 pub(crate) fn fill_parts(
     path: &Path,
     start: LineStart,
     file_drafts: &[usize],
     drafts: &mut [Option<ProjectedDraft>],
     report: &mut ParseReport,
-) -> bool {
+    mut flush: Option<&mut Flush<'_>>,
+) -> Result<bool, SinkError> {
     // line number -> (draft, message, whether it is the message's own line, the uuid it must carry then)
     let mut wanted: HashMap<u64, (usize, usize, bool, Option<String>)> = HashMap::new();
+    // draft -> the last line of each of its messages, and how many messages have left it
+    let mut progress: BTreeMap<usize, (Vec<u64>, usize)> = BTreeMap::new();
     for &draft_index in file_drafts {
         let Some(draft) = drafts[draft_index].as_ref() else { continue };
         for (message_index, lines) in draft.part_lines.iter().enumerate() {
@@ -428,30 +451,64 @@ pub(crate) fn fill_parts(
                 wanted.insert(*number, (draft_index, message_index, position == 0, own_uuid.flatten()));
             }
         }
+        let last_lines = draft.part_lines.iter().map(|lines| lines.iter().copied().max().unwrap_or(0)).collect();
+        progress.insert(draft_index, (last_lines, 0));
     }
     if wanted.is_empty() {
-        return true;
+        return Ok(true);
     }
-    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let Ok(mut file) = std::fs::File::open(path) else { return Ok(false) };
     if file.seek(SeekFrom::Start(start.offset)).is_err() {
-        return false;
+        return Ok(false);
     }
     let mut consistent = true;
     let mut found = 0usize;
-    // Bad lines were counted by the first pass.
+    let mut sink_error: Option<SinkError> = None;
+    let mut flushed_at = start.offset;
+    // Bad lines were counted by the first pass; only the wanted lines are parsed again.
     let mut already_counted = hindcast_core::provider::SkipTally::default();
-    let read = for_each_object_from(file, start, path, &mut already_counted, |at, mut value| {
-        let Some(&(draft_index, message_index, own_line, ref own_uuid)) = wanted.get(&at.number) else { return };
-        if own_uuid.is_some() && value.get("uuid").and_then(Value::as_str) != own_uuid.as_deref() {
+    let read = for_each_line_from(file, start, path, &mut already_counted, |at, line| {
+        if !consistent || sink_error.is_some() {
+            return Ok(());
+        }
+        if let Some(flush) = flush.as_deref_mut()
+            && at.offset - flushed_at >= flush.every_bytes
+        {
+            flushed_at = at.offset;
+            // Messages whose lines all come before this one are complete.
+            for (&draft_index, (last_lines, gone)) in progress.iter_mut() {
+                let Some(draft) = drafts[draft_index].as_mut() else { continue };
+                let complete = last_lines[*gone..].iter().take_while(|&&last| last < at.number).count();
+                if complete == 0 {
+                    continue;
+                }
+                *gone += complete;
+                if let Err(error) = flush.sink.emit(MESSAGES_DATASET, draft.exchange.split_front(complete)) {
+                    sink_error = Some(error);
+                    return Ok(());
+                }
+            }
+        }
+        let Some(&(draft_index, message_index, own_line, ref own_uuid)) = wanted.get(&at.number) else { return Ok(()) };
+        let mut value: Value = serde_json::from_str(line).map_err(LineRejection::Json)?;
+        if !value.is_object()
+            || (own_uuid.is_some() && value.get("uuid").and_then(Value::as_str) != own_uuid.as_deref())
+        {
             consistent = false;
-            return;
+            return Ok(());
         }
         found += 1;
         let content =
             value.get("message").filter(|message| message.is_object()).map_or(&Value::Null, |m| &m["content"]);
         let parts = content_parts(content, report);
-        let Some(draft) = drafts[draft_index].as_mut() else { return };
-        let message = &mut draft.exchange.messages[message_index];
+        let Some(draft) = drafts[draft_index].as_mut() else { return Ok(()) };
+        let gone = progress.get(&draft_index).map_or(0, |(_, gone)| *gone);
+        // A flushed message's lines all came before the flush.
+        let Some(message) = message_index.checked_sub(gone).and_then(|index| draft.exchange.messages.get_mut(index))
+        else {
+            consistent = false;
+            return Ok(());
+        };
         message.parts.extend(parts);
         // The frame is the message's own line; the lines of a split response that joined it are
         // listed in its `mergedUuids` (own lines come first: part lines are in file order).
@@ -470,6 +527,10 @@ pub(crate) fn fill_parts(
                 }
             });
         }
+        Ok(())
     });
-    read.is_ok() && consistent && found == wanted.len()
+    if let Some(error) = sink_error {
+        return Err(error);
+    }
+    Ok(read.is_ok() && consistent && found == wanted.len())
 }

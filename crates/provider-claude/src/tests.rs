@@ -285,10 +285,9 @@ fn window_prefilter_skips_files_untouched_since_before_since() {
     assert!(discovery.files_outside_window > 0);
 }
 
-#[test]
-fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl");
+/// A copy of the demo session file in `dir`, read by the first pass.
+fn demo_transcript(dir: &Path) -> (PathBuf, crate::parse::TranscriptFile) {
+    let path = dir.join("7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl");
     std::fs::copy(fixture_projects().join("-home-user-demo/7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl"), &path)
         .unwrap();
     let source = hindcast_core::model::SourceFile {
@@ -298,8 +297,15 @@ fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
         modified: None,
         inode: None,
     };
+    let file = crate::parse::read_transcript(&source, None, &mut ParseReport::default()).unwrap().unwrap();
+    (path, file)
+}
+
+#[test]
+fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, file) = demo_transcript(dir.path());
     let mut report = ParseReport::default();
-    let file = crate::parse::read_transcript(&source, None, &mut report).unwrap().unwrap();
     let start = file.start();
     let drafts = crate::project::project(std::slice::from_ref(&file), &mut report);
     assert!(drafts[0].exchange.messages.iter().all(|message| message.parts.is_empty()), "parts come in pass 2");
@@ -307,7 +313,7 @@ fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
     let mut filled: Vec<_> =
         crate::project::project(std::slice::from_ref(&file), &mut report).into_iter().map(Some).collect();
     let all: Vec<usize> = (0..filled.len()).collect();
-    assert!(crate::parse::fill_parts(&path, start, &all, &mut filled, &mut report));
+    assert!(crate::parse::fill_parts(&path, start, &all, &mut filled, &mut report, None).unwrap());
     let first = filled[0].as_ref().unwrap();
     assert!(first.exchange.messages.iter().any(|message| !message.parts.is_empty()));
 
@@ -315,5 +321,56 @@ fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("\"uuid\":\"", "\"uuid\":\"x")).unwrap();
     let mut stale: Vec<_> = drafts.into_iter().map(Some).collect();
-    assert!(!crate::parse::fill_parts(&path, start, &all, &mut stale, &mut report));
+    assert!(!crate::parse::fill_parts(&path, start, &all, &mut stale, &mut report, None).unwrap());
+}
+
+#[test]
+fn a_long_session_is_handed_over_in_parts_that_add_up_to_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, file) = demo_transcript(dir.path());
+    let mut report = ParseReport::default();
+    let projected = || -> Vec<_> {
+        crate::project::project(std::slice::from_ref(&file), &mut ParseReport::default())
+            .into_iter()
+            .map(Some)
+            .collect()
+    };
+    let mut whole = projected();
+    let all: Vec<usize> = (0..whole.len()).collect();
+    assert!(crate::parse::fill_parts(&path, file.start(), &all, &mut whole, &mut report, None).unwrap());
+
+    // Flushing at every line hands over each message as soon as its last line was read.
+    let mut remainders = projected();
+    let mut sink = hindcast_core::testing::CollectingSink::default();
+    let mut flush = crate::parse::Flush { sink: &mut sink, every_bytes: 1 };
+    assert!(
+        crate::parse::fill_parts(&path, file.start(), &all, &mut remainders, &mut report, Some(&mut flush)).unwrap()
+    );
+    assert!(sink.exchanges.len() > 1, "the session left in parts: {}", sink.exchanges.len());
+
+    for (whole, remainder) in whole.into_iter().zip(remainders) {
+        let whole = whole.unwrap().exchange;
+        let mut parts: Vec<ProjectedExchange> = sink
+            .exchanges
+            .iter()
+            .filter(|(_, part)| part.session.native_id == whole.session.native_id)
+            .map(|(_, part)| part.clone())
+            .collect();
+        parts.push(remainder.unwrap().exchange);
+        let (mut messages, mut usage, mut next_seq) = (Vec::new(), Vec::new(), whole.seq_base);
+        for part in parts {
+            assert_eq!(part.session, whole.session);
+            assert_eq!(part.seq_base, next_seq, "the parts are consecutive");
+            next_seq += part.messages.len() as u64;
+            messages.extend(part.messages);
+            usage.extend(part.usage);
+        }
+        assert_eq!(messages, whole.messages);
+        let keys = |usage: &[hindcast_core::model::ProjectedUsage]| {
+            let mut keys: Vec<String> = usage.iter().map(|usage| usage.key.clone()).collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&usage), keys(&whole.usage));
+    }
 }

@@ -114,6 +114,22 @@ fn ok_provider_writes_rows_and_rerun_writes_zero() {
 }
 
 #[test]
+fn a_session_handed_over_in_parts_is_stored_as_if_whole_with_one_session_row() {
+    let (whole, parted) = (Harness::new(), Harness::new());
+    let run = |harness: &Harness, behavior| {
+        let report = harness.run(&[scripted("long", MESSAGES_DATASET, behavior)], StoreOptions::default(), false);
+        assert_eq!(report.status, Status::Ok);
+        report.providers[0].clone()
+    };
+    let expected = run(&whole, Behavior::Large { sessions: 2, messages: 30 });
+    let split = run(&parted, Behavior::InParts { sessions: 2, messages: 30, parts: 4 });
+    assert_eq!(split.rows_written, expected.rows_written, "each session row is written once, not once per part");
+    assert_eq!(split.rows_materialized, expected.rows_materialized);
+    assert_eq!((split.rows_skipped.total, split.rows_written.sessions), (0, 2));
+    assert_eq!(crate::testing::table_digests(&parted.db), crate::testing::table_digests(&whole.db));
+}
+
+#[test]
 fn every_failure_mode_fails_its_provider_and_others_still_run() {
     let harness = Harness::new();
     let providers = [
