@@ -48,7 +48,8 @@ pub struct Line {
     /// The line without its bulky content (see `slim`): message text, tool inputs and results,
     /// snapshots. The second pass reads the content again from the file. A user or assistant
     /// line keeps only the fields that are neither lifted nor part of its frame (see
-    /// `PROJECTED_FIELDS`).
+    /// `PROJECTED_FIELDS`), a progress line and the other non-message types only what the
+    /// projection reads of them (`NON_MESSAGE_FIELDS`).
     pub value: Value,
 }
 
@@ -150,7 +151,11 @@ impl Line {
                 .and_then(|fields| fields.remove("message"))
                 .and_then(|message| LineMessage::of(message, user))
         } else {
-            value.get("message").cloned().and_then(|message| LineMessage::of(message, false))
+            let message = value.get("message").cloned().and_then(|message| LineMessage::of(message, false));
+            if crate::project::NON_MESSAGE_TYPES.contains(&line.kind.as_str()) {
+                keep_non_message_fields(&mut value);
+            }
+            message
         };
         line.value = value;
         line
@@ -244,6 +249,21 @@ const PROJECTED_FIELDS: &[&str] = &[
 fn keep_projected_fields(line: &mut Value) {
     if let Some(fields) = line.as_object_mut() {
         fields.retain(|key, _| PROJECTED_FIELDS.contains(&key.as_str()));
+    }
+}
+
+/// The fields of a line of a type that is not a message (`project::NON_MESSAGE_TYPES`, progress
+/// lines above all) the projection reads besides the lifted ones: session facts, a fork's origin
+/// and, of `data`, only the message an agent streamed (its usage).
+const NON_MESSAGE_FIELDS: &[&str] = &["entrypoint", "permissionMode", "slug", "teamName", "forkedFrom"];
+
+/// Reduces a slimmed line of a non-message type to `NON_MESSAGE_FIELDS` and `data.message`.
+fn keep_non_message_fields(line: &mut Value) {
+    let Some(fields) = line.as_object_mut() else { return };
+    let streamed = fields.get_mut("data").and_then(Value::as_object_mut).and_then(|data| data.remove("message"));
+    fields.retain(|key, _| NON_MESSAGE_FIELDS.contains(&key.as_str()));
+    if let Some(message) = streamed {
+        fields.insert("data".into(), Value::Object(Map::from_iter([("message".to_string(), message)])));
     }
 }
 

@@ -17,7 +17,7 @@ use crate::discover::FileKind;
 use crate::parse::{Line, TranscriptFile};
 
 /// Line types that are understood but are not transcript messages.
-const NON_MESSAGE_TYPES: &[&str] = &[
+pub(crate) const NON_MESSAGE_TYPES: &[&str] = &[
     "progress",
     "file-history-snapshot",
     "file-history-delta",
