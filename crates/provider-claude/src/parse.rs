@@ -420,7 +420,7 @@ pub fn parse_unit(
             let mut flush = Flush { sink: &mut *sink, every_bytes: FLUSH_BYTES };
             if !fill_parts(&path, starts[&path], &drafts_of_file[&path], &mut drafts, &mut report, Some(&mut flush))? {
                 report.warnings.push(format!(
-                    "{} changed while it was read; its sessions are left for the next run",
+                    "{} changed while it was read; the next run reads it again (its sessions are completed then)",
                     escaped(&path)
                 ));
                 report.unsettled.push(path.clone());
