@@ -44,6 +44,15 @@ pub enum StoreError {
         "no store at {path} yet: a first import is building it in {building} and moves it into place when it finishes (if that import was killed, run `hindcast backfill` again)"
     )]
     StillBuilding { path: PathBuf, building: PathBuf },
+    #[error(
+        "the first import's store {building} could not be completed (its indexes and daily rollups): {source}; it was discarded and no store was created at {path}"
+    )]
+    CompleteBuild {
+        path: PathBuf,
+        building: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("cannot move the newly built store {building} into place at {path}: {source}")]
     MoveIntoPlace {
         path: PathBuf,
@@ -152,6 +161,19 @@ pub struct Store {
     building: Option<PathBuf>,
     /// While building: the thread flushing the file to disk as it grows.
     flusher: Option<Flusher>,
+    /// While building: the schema objects left out until the rows are written.
+    deferred: Vec<DeferredObject>,
+}
+
+/// A schema object a first import creates only after its rows are written
+/// (see [`schema::DEFERRED_OBJECTS`]).
+#[derive(Debug)]
+struct DeferredObject {
+    /// `index` or `trigger`.
+    kind: String,
+    name: String,
+    /// The statement that creates it, as the migrations wrote it.
+    sql: String,
 }
 
 /// Flushes a file being built to disk every half second on its own thread, so the writes reach
@@ -292,8 +314,8 @@ impl Store {
 
     /// Opens the store for an import. When no store exists yet, the first import builds it in
     /// `<db>-building` beside it, with the journal in memory and no syncs (a cold import about a
-    /// third faster than into a WAL store), and `finish_import` syncs it, moves it into place and
-    /// switches it to WAL. Readers see no store until then; a build left by a killed run is discarded here, so
+    /// third faster than into a WAL store) and without its secondary indexes and rollup triggers;
+    /// `finish_import` creates those, syncs the file, moves it into place and switches it to WAL. Readers see no store until then; a build left by a killed run is discarded here, so
     /// the next run starts the first import again. The caller holds the store lock.
     pub fn open_for_import(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         prepare_location(path)?;
@@ -303,13 +325,54 @@ impl Store {
             return Self::connect(path, path, options, Journal::Wal);
         }
         let mut store = Self::connect(&building, path, options, Journal::Building)?;
+        store.defer_secondary_objects()?;
         store.flusher = Flusher::start(&building);
         store.building = Some(building);
         Ok(store)
     }
 
-    /// Ends an import. A store built by `open_for_import` is committed, synced to disk, moved
-    /// into place and reopened as a WAL store; an existing store is left as it is.
+    /// Drops the secondary indexes and rollup triggers from a store being built, remembering how to
+    /// create them: rows go in faster without them, and `finish_import` creates them in one pass
+    /// each (a sort per index, one aggregate per rollup) instead of row by row.
+    fn defer_secondary_objects(&mut self) -> Result<(), StoreError> {
+        let sqlite = |source| StoreError::Sqlite { path: self.path.clone(), source };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let deferred = tx
+            .prepare(schema::DEFERRED_OBJECTS)
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| Ok(DeferredObject { kind: row.get(0)?, name: row.get(1)?, sql: row.get(2)? }))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(sqlite)?;
+        for object in &deferred {
+            tx.execute_batch(&format!("DROP {} \"{}\"", object.kind.to_uppercase(), object.name)).map_err(sqlite)?;
+        }
+        tx.commit().map_err(sqlite)?;
+        self.deferred = deferred;
+        Ok(())
+    }
+
+    /// Creates what `defer_secondary_objects` left out: the rollups from the rows, then the
+    /// indexes and triggers, in one transaction.
+    fn create_deferred_objects(&mut self) -> rusqlite::Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(schema::REBUILD_ROLLUPS)?;
+        for object in &self.deferred {
+            tx.execute_batch(&object.sql)?;
+        }
+        tx.commit()?;
+        self.deferred.clear();
+        Ok(())
+    }
+
+    /// Ends an import. A store built by `open_for_import` is committed, gets its secondary indexes
+    /// and rollups, is synced to disk, moved into place and reopened as a WAL store; one that
+    /// cannot get them (a full disk) is discarded, so no store appears. An existing store is left
+    /// as it is.
     pub fn finish_import(&mut self) -> Result<(), StoreError> {
         let Some(building) = self.building.clone() else {
             return Ok(());
@@ -317,11 +380,20 @@ impl Store {
         // The writer commits or rolls back its batches; whatever is still open here is not part of
         // one, and a store that cannot take it is still moved into place with its commits.
         self.commit().or_else(|_| self.rollback())?;
+        let completed = self.create_deferred_objects();
         if let Some(flusher) = self.flusher.take() {
             flusher.stop();
         }
         let placeholder = Connection::open_in_memory().map_err(|source| self.sqlite_error(source))?;
         let built = std::mem::replace(&mut self.conn, placeholder);
+        if let Err(source) = completed {
+            // A store without its indexes and rollups never appears at the store's path.
+            drop(built);
+            self.building = None;
+            self.deferred.clear();
+            let _ = std::fs::remove_file(&building);
+            return Err(StoreError::CompleteBuild { path: self.path.clone(), building, source });
+        }
         built.close().map_err(|(_, source)| self.sqlite_error(source))?;
         let move_error =
             |source| StoreError::MoveIntoPlace { path: self.path.clone(), building: building.clone(), source };
@@ -365,7 +437,8 @@ impl Store {
             conn.pragma_update(None, "max_page_count", pages).map_err(sqlite)?;
         }
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = Self { conn, path: path.to_path_buf(), options, building: None, flusher: None };
+        let mut store =
+            Self { conn, path: path.to_path_buf(), options, building: None, flusher: None, deferred: Vec::new() };
         store.migrate()?;
         Ok(store)
     }

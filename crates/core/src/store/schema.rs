@@ -1,5 +1,33 @@
 //! The store schema as an ordered list of forward-only migrations.
 
+/// The daily rollups recomputed from the rows: how migration 3 filled them for existing rows, and
+/// how a first import fills them after its rows are written (see [`REBUILD_ROLLUPS`]). Statement
+/// for statement what the `rollup_*` triggers add up row by row.
+macro_rules! rollups_from_rows {
+    () => {
+        r#"INSERT INTO daily_rollup (day, client, model, sessions)
+SELECT substr(started_at, 1, 10), client, '', count(*) FROM sessions WHERE started_at >= '2024-01-01' GROUP BY 1, 2;
+INSERT INTO daily_rollup (day, client, model, messages, user_prompts, tool_calls, subagent_messages)
+SELECT substr(m.timestamp, 1, 10), s.client, '', count(*), sum(m.is_user_prompt), sum(m.tool_calls), sum(m.is_subagent)
+FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE m.timestamp >= '2024-01-01' GROUP BY 1, 2
+ON CONFLICT DO UPDATE SET messages = excluded.messages, user_prompts = excluded.user_prompts,
+    tool_calls = excluded.tool_calls, subagent_messages = excluded.subagent_messages;
+INSERT INTO daily_rollup (day, client, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens, output_tokens, reasoning_tokens)
+SELECT substr(u.timestamp, 1, 10), s.client, coalesce(u.model, 'unknown'), count(*), sum(u.input_tokens), sum(u.cache_read_tokens),
+    sum(u.cache_creation_tokens), sum(u.output_tokens), sum(u.reasoning_tokens)
+FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE u.timestamp >= '2024-01-01' GROUP BY 1, 2, 3
+ON CONFLICT DO UPDATE SET responses = excluded.responses, input_tokens = excluded.input_tokens,
+    cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
+    output_tokens = excluded.output_tokens, reasoning_tokens = excluded.reasoning_tokens;
+INSERT OR IGNORE INTO daily_projects (day, project, client)
+SELECT substr(started_at, 1, 10), project_key, client FROM sessions WHERE started_at >= '2024-01-01' AND project_key IS NOT NULL;
+INSERT OR IGNORE INTO daily_projects (day, project, client)
+SELECT substr(m.timestamp, 1, 10), s.project_key, s.client FROM messages m JOIN sessions s ON s.session_id = m.session_id
+WHERE m.timestamp >= '2024-01-01' AND s.project_key IS NOT NULL;
+"#
+    };
+}
+
 /// Migrations in order; `MIGRATIONS[i]` moves the schema from version `i` to `i + 1`.
 /// Never edit a released migration: append a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -164,7 +192,8 @@ FROM session_refs r JOIN sessions t ON t.session_id = r.target_session_id;
 "#,
     // 3: daily rollups kept by triggers, so `stats daily` reads days, not rows. Only real inserts
     // fire the triggers, so idempotent reruns never count twice; a usage merge adjusts by its delta.
-    r#"
+    concat!(
+        r#"
 ALTER TABLE messages ADD COLUMN is_user_prompt INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN is_subagent INTEGER NOT NULL DEFAULT 0;
@@ -203,26 +232,9 @@ CREATE TABLE daily_projects (
     PRIMARY KEY (day, project, client)
 ) STRICT, WITHOUT ROWID;
 
-INSERT INTO daily_rollup (day, client, model, sessions)
-SELECT substr(started_at, 1, 10), client, '', count(*) FROM sessions WHERE started_at >= '2024-01-01' GROUP BY 1, 2;
-INSERT INTO daily_rollup (day, client, model, messages, user_prompts, tool_calls, subagent_messages)
-SELECT substr(m.timestamp, 1, 10), s.client, '', count(*), sum(m.is_user_prompt), sum(m.tool_calls), sum(m.is_subagent)
-FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE m.timestamp >= '2024-01-01' GROUP BY 1, 2
-ON CONFLICT DO UPDATE SET messages = excluded.messages, user_prompts = excluded.user_prompts,
-    tool_calls = excluded.tool_calls, subagent_messages = excluded.subagent_messages;
-INSERT INTO daily_rollup (day, client, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens, output_tokens, reasoning_tokens)
-SELECT substr(u.timestamp, 1, 10), s.client, coalesce(u.model, 'unknown'), count(*), sum(u.input_tokens), sum(u.cache_read_tokens),
-    sum(u.cache_creation_tokens), sum(u.output_tokens), sum(u.reasoning_tokens)
-FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE u.timestamp >= '2024-01-01' GROUP BY 1, 2, 3
-ON CONFLICT DO UPDATE SET responses = excluded.responses, input_tokens = excluded.input_tokens,
-    cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
-    output_tokens = excluded.output_tokens, reasoning_tokens = excluded.reasoning_tokens;
-INSERT OR IGNORE INTO daily_projects (day, project, client)
-SELECT substr(started_at, 1, 10), project_key, client FROM sessions WHERE started_at >= '2024-01-01' AND project_key IS NOT NULL;
-INSERT OR IGNORE INTO daily_projects (day, project, client)
-SELECT substr(m.timestamp, 1, 10), s.project_key, s.client FROM messages m JOIN sessions s ON s.session_id = m.session_id
-WHERE m.timestamp >= '2024-01-01' AND s.project_key IS NOT NULL;
-
+"#,
+        rollups_from_rows!(),
+        r#"
 CREATE TRIGGER rollup_session_insert AFTER INSERT ON sessions WHEN NEW.started_at >= '2024-01-01' BEGIN
     INSERT INTO daily_rollup (day, client, model, sessions) VALUES (substr(NEW.started_at, 1, 10), NEW.client, '', 1)
     ON CONFLICT DO UPDATE SET sessions = sessions + 1;
@@ -273,7 +285,8 @@ CREATE TRIGGER rollup_usage_update AFTER UPDATE ON usage WHEN OLD.timestamp >= '
     WHERE day = substr(OLD.timestamp, 1, 10) AND model = coalesce(OLD.model, 'unknown')
       AND client = (SELECT client FROM sessions WHERE session_id = OLD.session_id);
 END;
-"#,
+"#
+    ),
     // 4: the sources manifest, so reruns skip unchanged files unread and continue appended ones.
     r#"
 CREATE TABLE sources (
@@ -306,3 +319,16 @@ END;
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Empties the daily rollups and fills them from the rows, as the `rollup_*` triggers would have.
+pub const REBUILD_ROLLUPS: &str =
+    concat!("DELETE FROM daily_rollup;\nDELETE FROM daily_projects;\n", rollups_from_rows!());
+
+/// The schema objects a first import creates only after its rows are written: the secondary
+/// (non-unique) indexes, and the `rollup_*` triggers, whose counters [`REBUILD_ROLLUPS`] then
+/// fills in one pass. Unique indexes stay: they are what makes a write idempotent. Any trigger
+/// added later that is not named `rollup_*` stays too.
+pub const DEFERRED_OBJECTS: &str = "SELECT type, name, sql FROM sqlite_schema \
+    WHERE (type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %') \
+       OR (type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\') \
+    ORDER BY type, name";

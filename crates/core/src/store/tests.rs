@@ -311,3 +311,98 @@ fn a_full_disk_during_a_first_import_rolls_back_the_batch_and_keeps_committed_ro
     assert_eq!(check, "ok");
     assert_eq!(count_rows(&store, "sessions"), 1, "only the committed batch remains");
 }
+
+/// Every schema object of a store, as `(type, name, sql)`.
+fn schema_objects(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+    let mut statement = conn.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name").unwrap();
+    statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// The rows of a table, each as the debug text of its values, in the order of its first columns.
+fn table_rows(conn: &Connection, table: &str) -> Vec<String> {
+    let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3")).unwrap();
+    let columns = statement.column_count();
+    statement
+        .query_map([], |row| {
+            (0..columns).map(|index| row.get::<_, rusqlite::types::Value>(index)).collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap()
+        .map(|values| format!("{:?}", values.unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_first_import_creates_its_indexes_and_rollups_after_its_rows_as_a_store_written_in_place_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut grown = rows("s1", 5);
+    grown.usage[0].output_tokens += 40;
+    let mut other_day = rows("s3", 2);
+    for message in &mut other_day.messages {
+        message.timestamp = message.timestamp.as_ref().map(|stamp| stamp.replace("2026-01-01", "2026-01-02"));
+    }
+    // Batches with merges: a session that grows (ended_at moves, usage keeps the larger copy).
+    let mut batches = [rows("s1", 3), rows("s2", 2), grown, other_day];
+    for batch in &mut batches[..3] {
+        batch.sessions[0].project_key = Some("/work/app".into());
+    }
+    let write_all = |store: &mut Store| {
+        for batch in &batches {
+            store.write_rows(batch).unwrap();
+            store.commit().unwrap();
+        }
+    };
+
+    let mut in_place = Store::open(&dir.path().join("in-place.db"), StoreOptions::default()).unwrap();
+    write_all(&mut in_place);
+
+    let built_path = dir.path().join("built.db");
+    let mut built = Store::open_for_import(&built_path, StoreOptions::default()).unwrap();
+    let objects_while_building = schema_objects(built.connection());
+    assert!(
+        !objects_while_building
+            .iter()
+            .any(|(_, name, _)| name == "messages_session" || name == "rollup_message_insert"),
+        "secondary indexes and rollup triggers are left out while rows are written"
+    );
+    assert!(
+        objects_while_building.iter().any(|(_, name, _)| name == "sqlite_autoindex_messages_1"),
+        "unique keys stay"
+    );
+    write_all(&mut built);
+    built.finish_import().unwrap();
+
+    assert_eq!(schema_objects(built.connection()), schema_objects(in_place.connection()));
+    for table in ["daily_rollup", "daily_projects", "messages", "usage", "sessions"] {
+        let expected = table_rows(in_place.connection(), table);
+        assert!(!expected.is_empty(), "{table} has rows to compare");
+        assert_eq!(table_rows(built.connection(), table), expected, "{table}");
+    }
+    let check: String = built.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    // After the move the store goes on counting with its triggers.
+    built.write_rows(&rows("s4", 1)).unwrap();
+    built.commit().unwrap();
+    let sessions: i64 =
+        built.connection().query_row("SELECT sum(sessions) FROM daily_rollup", [], |row| row.get(0)).unwrap();
+    assert_eq!(sessions, 4);
+}
+
+#[test]
+fn a_first_import_that_cannot_be_completed_is_discarded_and_no_store_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut store = Store::open_for_import(&path, StoreOptions { max_page_count: Some(60) }).unwrap();
+    // Committed one small session at a time until the capped store is full: no room is left for
+    // the indexes.
+    let mut committed = 0;
+    while store.write_rows(&rows(&format!("s{committed}"), 1)).and_then(|_| store.commit()).is_ok() {
+        committed += 1;
+    }
+    store.rollback().unwrap();
+    assert!(committed > 0);
+    let error = store.finish_import().unwrap_err();
+    assert!(matches!(error, StoreError::CompleteBuild { .. }), "{error}");
+    assert!(error.to_string().contains("no store was created"), "{error}");
+    assert!(!path.exists() && !building_path(&path).exists(), "nothing is left behind");
+    assert!(matches!(Store::open_read_only(&path), Err(StoreError::Missing { .. })));
+}
