@@ -406,3 +406,11 @@ fn a_first_import_that_cannot_be_completed_is_discarded_and_no_store_appears() {
     assert!(!path.exists() && !building_path(&path).exists(), "nothing is left behind");
     assert!(matches!(Store::open_read_only(&path), Err(StoreError::Missing { .. })));
 }
+
+#[test]
+fn the_bundled_sqlite_is_built_with_the_workspace_compile_options() {
+    let conn = Connection::open_in_memory().unwrap();
+    let mut statement = conn.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = statement.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"), "see .cargo/config.toml: {options:?}");
+}
