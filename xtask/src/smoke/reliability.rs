@@ -301,6 +301,14 @@ fn concurrency(binaries: &Binaries) -> Result<()> {
     ensure!(std::fs::read_to_string(&lock_file)?.trim() == dead_pid.to_string(), "the dead holder's pid stays behind");
     sandbox.run(&binaries.hindcast, &backfill_args(&[]))?.expect_code(0)?;
     ensure!(std::fs::read_to_string(&lock_file)?.is_empty(), "the lock file is emptied on release");
+    let db_dir = sandbox.db().parent().context("the store's directory")?.to_path_buf();
+    let leftovers: Vec<String> = std::fs::read_dir(&db_dir)?
+        .map(|entry| entry.map(|entry| entry.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|name| name.contains("-building"))
+        .collect();
+    ensure!(leftovers.is_empty(), "the killed build and its journal are gone: {leftovers:?}");
 
     // Concurrent appenders: dry runs take no lock, so all eight write events at once.
     let events_before = read_events(&sandbox.events())?.events.len();

@@ -215,8 +215,9 @@ impl Flusher {
 enum Journal {
     /// The store's own mode: write-ahead log, synced at checkpoints.
     Wal,
-    /// A store being built that nobody else can see: rollback journal in memory (so a failed
-    /// batch still rolls back), no syncs until the file is moved into place.
+    /// A store being built that nobody else can see: a rollback journal beside it (so a failed
+    /// batch still rolls back; in a file rather than in memory, where it held a copy of every index
+    /// page a batch touched), no syncs until the file is moved into place.
     Building,
 }
 
@@ -313,13 +314,16 @@ impl Store {
     }
 
     /// Opens the store for an import. When no store exists yet, the first import builds it in
-    /// `<db>-building` beside it, with the journal in memory and no syncs (a cold import about a
+    /// `<db>-building` beside it, with a rollback journal and no syncs (a cold import about a
     /// third faster than into a WAL store) and without its secondary indexes and rollup triggers;
-    /// `finish_import` creates those, syncs the file, moves it into place and switches it to WAL. Readers see no store until then; a build left by a killed run is discarded here, so
-    /// the next run starts the first import again. The caller holds the store lock.
+    /// `finish_import` creates those, syncs the file, moves it into place and switches it to WAL.
+    /// Readers see no store until then; a build left by a killed run (and its journal) is
+    /// discarded here, so the next run starts the first import again. The caller holds the store
+    /// lock.
     pub fn open_for_import(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         prepare_location(path)?;
         let building = building_path(path);
+        remove_if_present(&rollback_journal_path(&building))?;
         remove_if_present(&building)?;
         if path.exists() {
             return Self::connect(path, path, options, Journal::Wal);
@@ -392,9 +396,12 @@ impl Store {
             self.building = None;
             self.deferred.clear();
             let _ = std::fs::remove_file(&building);
+            let _ = std::fs::remove_file(rollback_journal_path(&building));
             return Err(StoreError::CompleteBuild { path: self.path.clone(), building, source });
         }
         built.close().map_err(|(_, source)| self.sqlite_error(source))?;
+        // Emptied at every commit; nothing in it once the store is closed.
+        remove_if_present(&rollback_journal_path(&building))?;
         let move_error =
             |source| StoreError::MoveIntoPlace { path: self.path.clone(), building: building.clone(), source };
         std::fs::File::open(&building).and_then(|file| file.sync_all()).map_err(move_error)?;
@@ -423,7 +430,7 @@ impl Store {
         read_schema_version(&conn, path)?;
         let (journal_mode, synchronous) = match journal {
             Journal::Wal => ("WAL", "NORMAL"),
-            Journal::Building => ("MEMORY", "OFF"),
+            Journal::Building => ("TRUNCATE", "OFF"),
         };
         conn.pragma_update(None, "journal_mode", journal_mode).map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", synchronous).map_err(sqlite)?;
@@ -925,6 +932,11 @@ fn prepare_location(path: &Path) -> Result<(), StoreError> {
 /// `<db>-building`: where a first import builds the store before moving it into place.
 pub fn building_path(db: &Path) -> PathBuf {
     sidecar_path(db, "-building")
+}
+
+/// `<file>-journal`: SQLite's rollback journal of a database file.
+fn rollback_journal_path(file: &Path) -> PathBuf {
+    sidecar_path(file, "-journal")
 }
 
 fn remove_if_present(path: &Path) -> Result<(), StoreError> {

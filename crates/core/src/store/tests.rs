@@ -256,7 +256,7 @@ fn a_first_import_is_built_beside_the_store_and_moved_into_place_when_finished()
     store.commit().unwrap();
     assert!(!path.exists() && building.is_file(), "nothing appears at the store's path while it is built");
     let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
-    assert_eq!(mode, "memory");
+    assert_eq!(mode, "truncate");
     let refused = Store::open_read_only(&path).unwrap_err();
     assert!(matches!(refused, StoreError::StillBuilding { .. }), "{refused}");
     assert!(refused.to_string().contains("a first import is building it"), "{refused}");
@@ -264,6 +264,7 @@ fn a_first_import_is_built_beside_the_store_and_moved_into_place_when_finished()
     store.write_rows(&rows("s2", 2)).unwrap();
     store.finish_import().unwrap();
     assert!(!store.is_building() && path.is_file() && !building.exists());
+    assert!(!dir.path().join("nested/h.db-building-journal").exists(), "the build's journal goes with it");
     let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
     // The same store goes on writing in place after the move.
@@ -282,10 +283,14 @@ fn an_existing_store_is_written_in_place_and_a_killed_build_is_discarded() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let building = building_path(&path);
-    // A build a killed run left behind: half a file, never moved into place.
+    // A build a killed run left behind: half a file, never moved into place, and its journal.
     std::fs::write(&building, b"SQLite format 3\0 torn").unwrap();
+    let journal = dir.path().join("h.db-building-journal");
+    std::fs::write(&journal, b"a hot journal of the torn build").unwrap();
     let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
     assert!(store.is_building(), "without a store the import builds one, discarding the leftover");
+    let journal_bytes = std::fs::metadata(&journal).map_or(0, |metadata| metadata.len());
+    assert_eq!(journal_bytes, 0, "the killed build's journal is discarded with it");
     store.write_rows(&rows("s1", 2)).unwrap();
     store.finish_import().unwrap();
     drop(store);
