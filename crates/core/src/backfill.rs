@@ -43,8 +43,11 @@ pub struct BackfillOptions {
     pub run_id: String,
     pub window: TimeWindow,
     pub dry_run: bool,
-    /// Rows per committed transaction.
+    /// Rows per committed transaction into an existing store.
     pub batch_rows: usize,
+    /// Rows per committed transaction while a first import builds the store: nobody reads it
+    /// yet, and every commit writes out again the index pages its rows touched.
+    pub building_batch_rows: usize,
     /// Parse every source even when the sources manifest shows it unchanged.
     pub reparse: bool,
 }
@@ -52,7 +55,7 @@ pub struct BackfillOptions {
 impl BackfillOptions {
     /// Options with a fresh run id and the default batch size.
     pub fn new(window: TimeWindow, dry_run: bool) -> Self {
-        Self { run_id: new_run_id(), window, dry_run, batch_rows: 20_000, reparse: false }
+        Self { run_id: new_run_id(), window, dry_run, batch_rows: 20_000, building_batch_rows: 100_000, reparse: false }
     }
 }
 
@@ -685,8 +688,9 @@ impl Pipeline<'_> {
         UnitOutcome { result, outside_window: sink.outside_window, materialized: sink.materialized }
     }
 
-    /// The single writer: applies batches in transactions of about `batch_rows` rows. On a store
-    /// error it rolls back the open batch, stops the parsers and drains the channel.
+    /// The single writer: applies batches in transactions of about `batch_rows` rows
+    /// (`building_batch_rows` into a store a first import builds). On a store error it rolls back
+    /// the open batch, stops the parsers and drains the channel.
     fn write_loop(
         &self,
         receiver: Receiver<WriterMessage>,
@@ -700,6 +704,10 @@ impl Pipeline<'_> {
         let mut pending_rows = 0usize;
         let mut failure: Option<String> = None;
         let mut commits = 0u64;
+        let batch_rows = match store.as_deref() {
+            Some(store) if store.is_building() => self.options.building_batch_rows,
+            _ => self.options.batch_rows,
+        };
 
         let mut commit =
             |store: &mut Store, pending: &mut WriteCounts, pending_rows: &mut usize| -> Result<(), StoreError> {
@@ -725,7 +733,7 @@ impl Pipeline<'_> {
                     crate::failpoint::hit(crate::failpoint::ROWS_WRITTEN);
                     pending.add(&counts);
                     pending_rows += batch.len();
-                    if pending_rows >= self.options.batch_rows {
+                    if pending_rows >= batch_rows {
                         commit(store, &mut pending, &mut pending_rows)?;
                     }
                     Ok(())

@@ -54,7 +54,8 @@ impl Harness {
             observer: &SilentObserver,
             cancel: None,
         };
-        let mut run_options = BackfillOptions { batch_rows: 50, ..BackfillOptions::new(TimeWindow::ALL, false) };
+        let mut run_options =
+            BackfillOptions { batch_rows: 50, building_batch_rows: 50, ..BackfillOptions::new(TimeWindow::ALL, false) };
         adjust(&mut run_options);
         if run_options.dry_run {
             return run_backfill(providers, None, &run_options, &context);
@@ -257,7 +258,8 @@ fn a_cancelled_first_import_moves_its_committed_batches_into_place_and_the_next_
     let providers = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 30 })];
     let mut store = Store::open_for_import(&harness.db, StoreOptions::default()).unwrap();
     assert!(store.is_building());
-    let options = BackfillOptions { batch_rows: 5, ..BackfillOptions::new(TimeWindow::ALL, false) };
+    let options =
+        BackfillOptions { batch_rows: 5, building_batch_rows: 5, ..BackfillOptions::new(TimeWindow::ALL, false) };
     let run = run_backfill(&providers, Some(&mut store), &options, &context);
     assert!(run.cancelled && !store.is_building(), "a cancelled first import is still moved into place");
     drop(store);
@@ -269,4 +271,29 @@ fn a_cancelled_first_import_moves_its_committed_batches_into_place_and_the_next_
     assert_eq!(rerun.status, Status::Ok);
     assert_eq!(harness.count("sessions"), 30);
     assert_eq!(report(&rerun, "a").rows_written.sessions, (30 - kept) as u64);
+}
+
+#[test]
+fn a_first_import_commits_in_building_sized_transactions_and_a_later_run_in_smaller_ones() {
+    let harness = Harness::new();
+    let commits = |harness: &Harness| -> Vec<u64> {
+        let events = read_events(&harness.events_path).unwrap().events;
+        events
+            .iter()
+            .filter(|event| event["event"] == "backfill.flush")
+            .map(|event| event["commits"].as_u64().unwrap())
+            .collect()
+    };
+    let sized = |options: &mut BackfillOptions| {
+        options.batch_rows = 10;
+        options.building_batch_rows = 1_000_000;
+    };
+    let first = [scripted("a", MESSAGES_DATASET, Behavior::Ok { sessions: 12 })];
+    assert_eq!(harness.run_with(&first, StoreOptions::default(), sized).status, Status::Ok);
+    assert_eq!(commits(&harness), [1], "the whole first import in one transaction");
+    let second = [scripted("b", MESSAGES_DATASET, Behavior::Ok { sessions: 12 })];
+    assert_eq!(harness.run_with(&second, StoreOptions::default(), sized).status, Status::Ok);
+    let later = commits(&harness)[1];
+    assert!(later > 1, "into the existing store: {later} commits of about 10 rows");
+    assert_eq!(harness.count("sessions"), 24);
 }
