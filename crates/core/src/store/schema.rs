@@ -2,7 +2,8 @@
 
 /// The daily rollups recomputed from the rows: how migration 3 filled them for existing rows, and
 /// how a first import fills them after its rows are written (see [`REBUILD_ROLLUPS`]). Statement
-/// for statement what the `rollup_*` triggers add up row by row.
+/// for statement what the `rollup_*` triggers add up row by row. It is part of released migration
+/// 3's text: a change to the rollups goes into a new migration, not here.
 macro_rules! rollups_from_rows {
     () => {
         r#"INSERT INTO daily_rollup (day, client, model, sessions)
