@@ -1,6 +1,7 @@
 //! The SQLite store: opening with migrations and WAL, a first import built beside the store and
 //! moved into place, batched idempotent writes, read-only access.
 
+mod keys;
 mod lock;
 pub mod schema;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
+use keys::BuildKeys;
 pub use lock::{LockError, StoreLock, lock_path};
 
 use crate::manifest::{Checkpoint, ManifestEntry};
@@ -163,6 +165,8 @@ pub struct Store {
     flusher: Option<Flusher>,
     /// While building: the schema objects left out until the rows are written.
     deferred: Vec<DeferredObject>,
+    /// While building without the unique keys of the keyed tables: the keys written so far.
+    keys: Option<BuildKeys>,
 }
 
 /// A schema object a first import creates only after its rows are written
@@ -277,12 +281,34 @@ const INSERT_USAGE: &str = "INSERT INTO usage (usage_id, session_id, message_id,
 /// A response imported before all its copies were written (the client was still streaming it, or a
 /// run read the file while it grew) takes the fuller frame and tool-call count when seen again;
 /// neither ever shrinks (a truncated file read later cannot take information away).
-const MERGE_MESSAGE: &str = "UPDATE messages SET raw_frame = ?2, tool_calls = max(tool_calls, ?3) \
-    WHERE message_id = ?1 AND tool_calls <= ?3 AND length(coalesce(raw_frame, '')) < length(coalesce(?2, ''))";
+/// `?1` picks the row: its key (`MERGE_MESSAGE`) or, while a first import builds the store
+/// without its unique keys, its rowid (`MERGE_MESSAGE_AT_ROWID`).
+macro_rules! merge_message {
+    ($row:literal) => {
+        concat!(
+            "UPDATE messages SET raw_frame = ?2, tool_calls = max(tool_calls, ?3) WHERE ",
+            $row,
+            " AND tool_calls <= ?3 AND length(coalesce(raw_frame, '')) < length(coalesce(?2, ''))"
+        )
+    };
+}
+const MERGE_MESSAGE: &str = merge_message!("message_id = ?1");
+const MERGE_MESSAGE_AT_ROWID: &str = merge_message!("rowid = ?1");
 
-/// The copy of a billed response with the most output tokens is the final one (SPEC §6).
-const MERGE_USAGE: &str = "UPDATE usage SET input_tokens = ?2, output_tokens = ?3, cache_read_tokens = ?4, \
-    cache_creation_tokens = ?5, reasoning_tokens = ?6 WHERE usage_id = ?1 AND output_tokens < ?3";
+/// The copy of a billed response with the most output tokens is the final one (SPEC §6). `?1`
+/// picks the row as in `merge_message!`.
+macro_rules! merge_usage {
+    ($row:literal) => {
+        concat!(
+            "UPDATE usage SET input_tokens = ?2, output_tokens = ?3, cache_read_tokens = ?4, \
+             cache_creation_tokens = ?5, reasoning_tokens = ?6 WHERE ",
+            $row,
+            " AND output_tokens < ?3"
+        )
+    };
+}
+const MERGE_USAGE: &str = merge_usage!("usage_id = ?1");
+const MERGE_USAGE_AT_ROWID: &str = merge_usage!("rowid = ?1");
 
 const INSERT_PROJECT: &str = "INSERT INTO projects (project_id, client, native_id, path, display_name, session_prefix, \
     default_branch, registered_at, settings, provider, source_path_sha256, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, \
@@ -336,6 +362,7 @@ impl Store {
         }
         let mut store = Self::connect(&building, path, options, Journal::Building)?;
         store.defer_secondary_objects()?;
+        store.keys = Some(BuildKeys::new());
         store.flusher = Flusher::start(&building);
         store.building = Some(building);
         Ok(store)
@@ -363,6 +390,20 @@ impl Store {
         Ok(())
     }
 
+    /// Creates the unique keys `defer_secondary_objects` left out, in the open transaction, and
+    /// leaves recognising rows already written to them from then on: when the build holds as many
+    /// keys in memory as it may (`keys::KEY_LIMIT`).
+    fn create_deferred_keys(&mut self) -> rusqlite::Result<()> {
+        let (keys, others): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.deferred).into_iter().partition(|object| object.sql.starts_with("CREATE UNIQUE "));
+        self.deferred = others;
+        for object in &keys {
+            self.conn.execute_batch(&object.sql)?;
+        }
+        self.keys = None;
+        Ok(())
+    }
+
     /// Creates what `defer_secondary_objects` left out: the rollups from the rows, then the
     /// indexes and triggers, in one transaction.
     fn create_deferred_objects(&mut self) -> rusqlite::Result<()> {
@@ -376,6 +417,7 @@ impl Store {
         }
         tx.commit()?;
         self.deferred.clear();
+        self.keys = None;
         Ok(())
     }
 
@@ -401,6 +443,7 @@ impl Store {
             drop(built);
             self.building = None;
             self.deferred.clear();
+            self.keys = None;
             let _ = std::fs::remove_file(&building);
             let _ = std::fs::remove_file(rollback_journal_path(&building));
             return Err(StoreError::CompleteBuild { path: self.path.clone(), building, source });
@@ -453,8 +496,15 @@ impl Store {
             conn.pragma_update(None, "max_page_count", pages).map_err(sqlite)?;
         }
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store =
-            Self { conn, path: path.to_path_buf(), options, building: None, flusher: None, deferred: Vec::new() };
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+            options,
+            building: None,
+            flusher: None,
+            deferred: Vec::new(),
+            keys: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -518,11 +568,17 @@ impl Store {
                 supported: schema::LATEST_VERSION,
             });
         }
+        let mut rebuilt_tables = false;
         for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+            rebuilt_tables |= !migration.rebuilt_tables.is_empty();
             let version = index as u32 + 1;
             let tx =
                 self.conn.transaction().map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
-            tx.execute_batch(migration)
+            migration
+                .rebuilt_tables
+                .iter()
+                .try_for_each(|table| schema::rebuild_table(&tx, table))
+                .and_then(|()| tx.execute_batch(migration.sql))
                 .and_then(|()| {
                     tx.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) \
@@ -533,7 +589,22 @@ impl Store {
                 .and_then(|_| tx.commit())
                 .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         }
+        if rebuilt_tables {
+            self.reclaim_free_pages();
+        }
         Ok(())
+    }
+
+    /// A table rebuilt by a migration leaves its old pages free (as many as the table had); when
+    /// they are over a tenth of the store, the store is rewritten without them. A store that
+    /// cannot be rewritten (no room for the copy) stays as it is: later imports reuse the pages.
+    fn reclaim_free_pages(&self) {
+        let pragma = |name: &str| self.conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0));
+        if let (Ok(free), Ok(pages)) = (pragma("freelist_count"), pragma("page_count"))
+            && free * 10 > pages
+        {
+            let _ = self.conn.execute_batch("VACUUM");
+        }
     }
 
     /// Starts a write transaction (a batch). Idempotent.
@@ -556,6 +627,10 @@ impl Store {
     pub fn rollback(&mut self) -> Result<(), StoreError> {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK").map_err(|source| self.sqlite_error(source))?;
+        }
+        if let Some(keys) = &mut self.keys {
+            keys.forget_rolled_back(&self.conn)
+                .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         }
         Ok(())
     }
@@ -586,6 +661,9 @@ impl Store {
             }
             for row in &batch.session_refs {
                 count(&mut counts.session_refs, self.write_session_ref(row)?);
+            }
+            if self.keys.as_ref().is_some_and(BuildKeys::is_full) {
+                self.create_deferred_keys()?;
             }
             Ok(())
         })();
@@ -698,7 +776,17 @@ impl Store {
         Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
     }
 
-    fn write_message(&self, row: &MessageRow) -> rusqlite::Result<Outcome> {
+    fn write_message(&mut self, row: &MessageRow) -> rusqlite::Result<Outcome> {
+        let merge = |statement: &str, target: &dyn rusqlite::ToSql| -> rusqlite::Result<Outcome> {
+            let merged =
+                self.conn.prepare_cached(statement)?.execute(params![target, row.raw_frame, row.tool_calls])?;
+            Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+        };
+        if let Some(keys) = &self.keys
+            && let Some(rowid) = keys.messages.find(&self.conn, &row.message_id)?
+        {
+            return merge(MERGE_MESSAGE_AT_ROWID, &rowid);
+        }
         let changed = self.conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
             row.message_id,
             row.session_id,
@@ -724,14 +812,20 @@ impl Store {
             row.is_subagent,
         ])?;
         if changed == 1 {
+            if let Some(keys) = &mut self.keys {
+                keys.messages.record(&row.message_id, self.conn.last_insert_rowid());
+            }
             return Ok(Outcome::Written);
         }
-        let merged =
-            self.conn.prepare_cached(MERGE_MESSAGE)?.execute(params![row.message_id, row.raw_frame, row.tool_calls])?;
-        Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+        merge(MERGE_MESSAGE, &row.message_id)
     }
 
-    fn write_part(&self, row: &PartRow) -> rusqlite::Result<Outcome> {
+    fn write_part(&mut self, row: &PartRow) -> rusqlite::Result<Outcome> {
+        if let Some(keys) = &self.keys
+            && keys.parts.find(&self.conn, &row.part_id)?.is_some()
+        {
+            return Ok(Outcome::Skipped);
+        }
         let changed = self.conn.prepare_cached(INSERT_PART)?.execute(params![
             row.part_id,
             row.message_id,
@@ -748,10 +842,31 @@ impl Store {
             row.provenance.native_id,
             row.provenance.run_id,
         ])?;
+        if changed == 1
+            && let Some(keys) = &mut self.keys
+        {
+            keys.parts.record(&row.part_id, self.conn.last_insert_rowid());
+        }
         Ok(Outcome::inserted(changed))
     }
 
-    fn write_usage(&self, row: &UsageRow) -> rusqlite::Result<Outcome> {
+    fn write_usage(&mut self, row: &UsageRow) -> rusqlite::Result<Outcome> {
+        let merge = |statement: &str, target: &dyn rusqlite::ToSql| -> rusqlite::Result<Outcome> {
+            let merged = self.conn.prepare_cached(statement)?.execute(params![
+                target,
+                row.input_tokens,
+                row.output_tokens,
+                row.cache_read_tokens,
+                row.cache_creation_tokens,
+                row.reasoning_tokens,
+            ])?;
+            Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+        };
+        if let Some(keys) = &self.keys
+            && let Some(rowid) = keys.usage.find(&self.conn, &row.usage_id)?
+        {
+            return merge(MERGE_USAGE_AT_ROWID, &rowid);
+        }
         let inserted = self.conn.prepare_cached(INSERT_USAGE)?.execute(params![
             row.usage_id,
             row.session_id,
@@ -769,17 +884,12 @@ impl Store {
             row.provenance.run_id,
         ])?;
         if inserted == 1 {
+            if let Some(keys) = &mut self.keys {
+                keys.usage.record(&row.usage_id, self.conn.last_insert_rowid());
+            }
             return Ok(Outcome::Written);
         }
-        let merged = self.conn.prepare_cached(MERGE_USAGE)?.execute(params![
-            row.usage_id,
-            row.input_tokens,
-            row.output_tokens,
-            row.cache_read_tokens,
-            row.cache_creation_tokens,
-            row.reasoning_tokens,
-        ])?;
-        Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+        merge(MERGE_USAGE, &row.usage_id)
     }
 
     fn write_project(&self, row: &ProjectRow) -> rusqlite::Result<Outcome> {

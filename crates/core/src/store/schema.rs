@@ -29,11 +29,34 @@ WHERE m.timestamp >= '2024-01-01' AND s.project_key IS NOT NULL;
     };
 }
 
+/// One step of the schema: tables recreated under a new definition (if any), then statements.
+pub struct Migration {
+    /// Tables recreated under a new definition, in order (see [`rebuild_table`]).
+    pub rebuilt_tables: &'static [RebuiltTable],
+    /// Statements run after the tables are rebuilt.
+    pub sql: &'static str,
+}
+
+impl Migration {
+    const fn statements(sql: &'static str) -> Self {
+        Self { rebuilt_tables: &[], sql }
+    }
+}
+
+/// A table recreated by a migration: `create` makes it again under the same name with the same
+/// columns in the same order, without what the migration takes away (SQLite cannot drop a
+/// constraint in place).
+pub struct RebuiltTable {
+    pub name: &'static str,
+    pub create: &'static str,
+}
+
 /// Migrations in order; `MIGRATIONS[i]` moves the schema from version `i` to `i + 1`.
 /// Never edit a released migration: append a new one.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 1: the messages dataset, runs, provenance on every row.
-    r#"
+    Migration::statements(
+        r#"
 CREATE TABLE runs (
     run_id       TEXT PRIMARY KEY,
     started_at   TEXT NOT NULL,
@@ -136,8 +159,10 @@ CREATE TABLE usage (
 CREATE INDEX usage_session ON usage (session_id);
 CREATE INDEX usage_timestamp ON usage (timestamp);
 "#,
+    ),
     // 2: projects, import notes, and references between sessions of different clients.
-    r#"
+    Migration::statements(
+        r#"
 CREATE TABLE projects (
     project_id          TEXT PRIMARY KEY,
     client              TEXT NOT NULL,
@@ -191,9 +216,10 @@ UNION ALL
 SELECT r.target_session_id, r.kind, r.session_id, 'incoming'
 FROM session_refs r JOIN sessions t ON t.session_id = r.target_session_id;
 "#,
+    ),
     // 3: daily rollups kept by triggers, so `stats daily` reads days, not rows. Only real inserts
     // fire the triggers, so idempotent reruns never count twice; a usage merge adjusts by its delta.
-    concat!(
+    Migration::statements(concat!(
         r#"
 ALTER TABLE messages ADD COLUMN is_user_prompt INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;
@@ -287,9 +313,10 @@ CREATE TRIGGER rollup_usage_update AFTER UPDATE ON usage WHEN OLD.timestamp >= '
       AND client = (SELECT client FROM sessions WHERE session_id = OLD.session_id);
 END;
 "#
-    ),
+    )),
     // 4: the sources manifest, so reruns skip unchanged files unread and continue appended ones.
-    r#"
+    Migration::statements(
+        r#"
 CREATE TABLE sources (
     provider        TEXT NOT NULL,
     path_sha256     TEXT NOT NULL,
@@ -307,8 +334,10 @@ CREATE TABLE sources (
     PRIMARY KEY (provider, path_sha256)
 ) STRICT, WITHOUT ROWID;
 "#,
+    ),
     // 5: a message merged with copies seen later keeps the daily tool-call rollup in step.
-    r#"
+    Migration::statements(
+        r#"
 CREATE TRIGGER rollup_message_tool_calls AFTER UPDATE OF tool_calls ON messages
 WHEN NEW.timestamp >= '2024-01-01' AND NEW.tool_calls != OLD.tool_calls BEGIN
     UPDATE daily_rollup SET tool_calls = tool_calls + NEW.tool_calls - OLD.tool_calls
@@ -316,6 +345,91 @@ WHEN NEW.timestamp >= '2024-01-01' AND NEW.tool_calls != OLD.tool_calls BEGIN
       AND client = (SELECT client FROM sessions WHERE session_id = NEW.session_id);
 END;
 "#,
+    ),
+    // 6: the keys of messages, parts and usage become named unique indexes instead of inline
+    // constraints, so that a first import can create them after its rows (one sort each) like
+    // the secondary indexes. Same columns, same rows, same rowids.
+    Migration {
+        rebuilt_tables: &[
+            RebuiltTable {
+                name: "messages",
+                create: r#"
+CREATE TABLE messages (
+    message_id          TEXT NOT NULL,
+    session_id          TEXT NOT NULL,
+    parent_message_id   TEXT,
+    seq                 INTEGER NOT NULL,
+    role                TEXT NOT NULL,
+    timestamp           TEXT,
+    model               TEXT,
+    is_sidechain        INTEGER NOT NULL DEFAULT 0,
+    is_meta             INTEGER NOT NULL DEFAULT 0,
+    is_injected         INTEGER NOT NULL DEFAULT 0,
+    is_compact_summary  INTEGER NOT NULL DEFAULT 0,
+    is_compact_boundary INTEGER NOT NULL DEFAULT 0,
+    is_api_error        INTEGER NOT NULL DEFAULT 0,
+    identity_source     TEXT NOT NULL CHECK (identity_source IN ('native', 'fallback')),
+    raw_frame           TEXT,
+    provider            TEXT NOT NULL,
+    source_path_sha256  TEXT NOT NULL,
+    native_id           TEXT,
+    first_run_id        TEXT NOT NULL,
+    is_user_prompt      INTEGER NOT NULL DEFAULT 0,
+    tool_calls          INTEGER NOT NULL DEFAULT 0,
+    is_subagent         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+"#,
+            },
+            RebuiltTable {
+                name: "parts",
+                create: r#"
+CREATE TABLE parts (
+    part_id             TEXT NOT NULL,
+    message_id          TEXT NOT NULL,
+    part_index          INTEGER NOT NULL,
+    kind                TEXT NOT NULL CHECK (kind IN ('text', 'thinking', 'tool_call', 'tool_result', 'image', 'other')),
+    text                TEXT,
+    tool_name           TEXT,
+    tool_call_id        TEXT,
+    tool_input          TEXT,
+    is_error            INTEGER,
+    metadata            TEXT,
+    provider            TEXT NOT NULL,
+    source_path_sha256  TEXT NOT NULL,
+    native_id           TEXT,
+    first_run_id        TEXT NOT NULL
+) STRICT;
+"#,
+            },
+            RebuiltTable {
+                name: "usage",
+                create: r#"
+CREATE TABLE usage (
+    usage_id              TEXT NOT NULL,
+    session_id            TEXT NOT NULL,
+    message_id            TEXT,
+    model                 TEXT,
+    timestamp             TEXT,
+    input_tokens          INTEGER NOT NULL,
+    output_tokens         INTEGER NOT NULL,
+    cache_read_tokens     INTEGER NOT NULL,
+    cache_creation_tokens INTEGER NOT NULL,
+    reasoning_tokens      INTEGER NOT NULL,
+    provider              TEXT NOT NULL,
+    source_path_sha256    TEXT NOT NULL,
+    native_id             TEXT,
+    first_run_id          TEXT NOT NULL
+) STRICT;
+"#,
+            },
+        ],
+        sql: r#"
+CREATE UNIQUE INDEX messages_key ON messages (message_id);
+CREATE UNIQUE INDEX parts_key ON parts (part_id);
+CREATE UNIQUE INDEX parts_position ON parts (message_id, part_index);
+CREATE UNIQUE INDEX usage_key ON usage (usage_id);
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -326,10 +440,50 @@ pub const REBUILD_ROLLUPS: &str =
     concat!("DELETE FROM daily_rollup;\nDELETE FROM daily_projects;\n", rollups_from_rows!());
 
 /// The schema objects a first import creates only after its rows are written: the secondary
-/// (non-unique) indexes, and the `rollup_*` triggers, whose counters [`REBUILD_ROLLUPS`] then
-/// fills in one pass. Unique indexes stay: they are what makes a write idempotent. Any trigger
-/// added later that is not named `rollup_*` stays too.
+/// (non-unique) indexes; the unique keys of the [`KEYED_TABLES`], which the writer enforces
+/// itself meanwhile (the store's `BuildKeys`); and the `rollup_*` triggers, whose counters
+/// [`REBUILD_ROLLUPS`] then fills in one pass. Other unique keys stay (the other tables' writes
+/// rely on them), and so does any trigger added later that is not named `rollup_*`.
 pub const DEFERRED_OBJECTS: &str = "SELECT type, name, sql FROM sqlite_schema \
-    WHERE (type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %') \
+    WHERE (type = 'index' AND sql IS NOT NULL \
+           AND (sql NOT LIKE 'CREATE UNIQUE %' OR tbl_name IN ('messages', 'parts', 'usage'))) \
        OR (type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\') \
     ORDER BY type, name";
+
+/// The tables whose unique keys a first import creates after its rows, and the column each is
+/// known by (`parts` also has the unique `(message_id, part_index)`, from which `part_id` is
+/// derived, so one key decides for both).
+pub const KEYED_TABLES: [(&str, &str); 3] = [("messages", "message_id"), ("parts", "part_id"), ("usage", "usage_id")];
+
+/// Recreates `table` under its new definition inside the migration's transaction: the rows are
+/// copied with their rowids, and the indexes and triggers the table had are created again on
+/// it (views and other tables' triggers name tables, so they keep working).
+pub(super) fn rebuild_table(tx: &rusqlite::Transaction<'_>, table: &RebuiltTable) -> rusqlite::Result<()> {
+    let name = table.name;
+    let old = format!("{name}_before_rebuild");
+    let dependents: Vec<String> = tx
+        .prepare(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL \
+             ORDER BY type, name",
+        )?
+        .query_map([name], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let columns: Vec<String> = tx
+        .prepare(&format!("SELECT name FROM pragma_table_info('{name}') ORDER BY cid"))?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let columns = columns.iter().map(|column| format!("\"{column}\"")).collect::<Vec<_>>().join(", ");
+    // Renaming in legacy mode leaves the text of views and triggers alone: they go on naming the
+    // table, which exists again under that name before this transaction ends.
+    tx.execute_batch(&format!(
+        "PRAGMA legacy_alter_table = ON; ALTER TABLE \"{name}\" RENAME TO \"{old}\"; PRAGMA legacy_alter_table = OFF;"
+    ))?;
+    tx.execute_batch(table.create)?;
+    tx.execute_batch(&format!(
+        "INSERT INTO \"{name}\" (rowid, {columns}) SELECT rowid, {columns} FROM \"{old}\" ORDER BY rowid; DROP TABLE \"{old}\";"
+    ))?;
+    for sql in dependents {
+        tx.execute_batch(&sql)?;
+    }
+    Ok(())
+}

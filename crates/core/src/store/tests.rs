@@ -323,8 +323,9 @@ fn schema_objects(conn: &Connection) -> Vec<(String, String, Option<String>)> {
     statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
-#[test]
-fn a_first_import_creates_its_indexes_and_rollups_after_its_rows_as_a_store_written_in_place_has_them() {
+/// Writes batches with merges into a store written in place and into one a first import builds
+/// (after `adjust` has been applied to the build), and asserts the two stores are the same.
+fn assert_built_store_equals_one_written_in_place(adjust: impl Fn(&mut Store)) {
     let dir = tempfile::tempdir().unwrap();
     let mut grown = rows("s1", 5);
     grown.usage[0].output_tokens += 40;
@@ -349,16 +350,17 @@ fn a_first_import_creates_its_indexes_and_rollups_after_its_rows_as_a_store_writ
 
     let built_path = dir.path().join("built.db");
     let mut built = Store::open_for_import(&built_path, StoreOptions::default()).unwrap();
+    adjust(&mut built);
     let objects_while_building = schema_objects(built.connection());
+    for left_out in ["messages_session", "rollup_message_insert", "messages_key", "parts_position", "usage_key"] {
+        assert!(
+            !objects_while_building.iter().any(|(_, name, _)| name == left_out),
+            "{left_out}: secondary indexes, the keyed tables' unique keys and rollup triggers are left out while rows are written"
+        );
+    }
     assert!(
-        !objects_while_building
-            .iter()
-            .any(|(_, name, _)| name == "messages_session" || name == "rollup_message_insert"),
-        "secondary indexes and rollup triggers are left out while rows are written"
-    );
-    assert!(
-        objects_while_building.iter().any(|(_, name, _)| name == "sqlite_autoindex_messages_1"),
-        "unique keys stay"
+        objects_while_building.iter().any(|(_, name, _)| name == "sqlite_autoindex_sessions_1"),
+        "the other tables' unique keys stay"
     );
     write_all(&mut built);
     built.finish_import().unwrap();
@@ -378,6 +380,42 @@ fn a_first_import_creates_its_indexes_and_rollups_after_its_rows_as_a_store_writ
     let sessions: i64 =
         built.connection().query_row("SELECT sum(sessions) FROM daily_rollup", [], |row| row.get(0)).unwrap();
     assert_eq!(sessions, 4);
+    let again = built.write_rows(&rows("s1", 3)).unwrap();
+    assert_eq!((again.written(), again.updated()), (0, 0), "the unique keys hold after the move");
+}
+
+#[test]
+fn a_first_import_creates_its_indexes_and_rollups_after_its_rows_as_a_store_written_in_place_has_them() {
+    assert_built_store_equals_one_written_in_place(|_| {});
+}
+
+#[test]
+fn a_first_import_recognises_rows_it_wrote_when_keys_share_fingerprints() {
+    // Two fingerprints for all keys: nearly every key is confirmed against the stored one or
+    // kept whole.
+    assert_built_store_equals_one_written_in_place(|store| store.keys.as_mut().unwrap().narrow_fingerprints(1));
+}
+
+#[test]
+fn a_first_import_with_more_keys_than_it_may_hold_creates_its_unique_keys_midway() {
+    assert_built_store_equals_one_written_in_place(|store| store.keys.as_mut().unwrap().limit = 6);
+}
+
+#[test]
+fn a_first_import_forgets_the_keys_of_a_rolled_back_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
+    store.keys.as_mut().unwrap().narrow_fingerprints(0);
+    store.write_rows(&rows("s1", 2)).unwrap();
+    store.commit().unwrap();
+    store.write_rows(&rows("s2", 2)).unwrap();
+    store.rollback().unwrap();
+    // Written again after the rollback, the rolled-back rows are new rows, not merges.
+    let again = store.write_rows(&rows("s2", 2)).unwrap();
+    assert_eq!((again.messages.written, again.parts.written, again.usage.written), (2, 2, 1));
+    store.finish_import().unwrap();
+    assert_eq!(count_rows(&store, "messages"), 4);
 }
 
 #[test]
@@ -434,4 +472,70 @@ fn new_stores_get_16_kib_pages_and_an_existing_store_keeps_its_own() {
     store.write_rows(&rows("s1", 2)).unwrap();
     store.commit().unwrap();
     assert_eq!(count_rows(&store, "messages"), 2);
+}
+
+#[test]
+fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_indexes_and_triggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = dir.path().join("current.db");
+    let mut store = Store::open(&current, StoreOptions::default()).unwrap();
+    let mut grown = rows("s1", 4);
+    grown.usage[0].output_tokens += 40;
+    // Enough rows that the pages the old tables leave free are most of the store.
+    for mut batch in [rows("s1", 2), rows("s2", 3), grown, rows("s3", 400)] {
+        batch.sessions[0].project_key = Some("/work/app".into());
+        store.write_rows(&batch).unwrap();
+        store.commit().unwrap();
+    }
+    drop(store);
+
+    // The same rows in a store at schema version 5, as the previous release left it.
+    let older = dir.path().join("older.db");
+    let conn = Connection::open(&older).unwrap();
+    conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT").unwrap();
+    for migration in &schema::MIGRATIONS[..5] {
+        assert!(migration.rebuilt_tables.is_empty());
+        conn.execute_batch(migration.sql).unwrap();
+    }
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')", []).unwrap();
+    conn.execute("ATTACH DATABASE ?1 AS current", [current.to_str().unwrap()]).unwrap();
+    // (Its triggers fill the rollups as the rows go in.)
+    for table in ["sessions", "messages", "parts", "usage"] {
+        conn.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}")).unwrap();
+    }
+    // A gap in the rowids, which the rebuild keeps.
+    conn.execute_batch(
+        "DELETE FROM main.parts WHERE rowid = 1; INSERT INTO main.parts SELECT * FROM current.parts WHERE rowid = 1",
+    )
+    .unwrap();
+    let rowids = |conn: &Connection| -> Vec<(i64, String)> {
+        let mut statement = conn.prepare("SELECT rowid, part_id FROM main.parts ORDER BY rowid").unwrap();
+        statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let rowids_before = rowids(&conn);
+    conn.execute_batch("DETACH DATABASE current").unwrap();
+    drop(conn);
+
+    let mut migrated = Store::open(&older, StoreOptions::default()).unwrap();
+    assert_eq!(migrated.schema_version().unwrap(), schema::LATEST_VERSION);
+    let free_pages: i64 = migrated.connection().query_row("PRAGMA freelist_count", [], |row| row.get(0)).unwrap();
+    assert_eq!(free_pages, 0, "the pages the old tables left are given back");
+    let fresh = Store::open(&dir.path().join("fresh.db"), StoreOptions::default()).unwrap();
+    assert_eq!(schema_objects(migrated.connection()), schema_objects(fresh.connection()));
+    assert_eq!(rowids(migrated.connection()), rowids_before);
+    let expected = crate::testing::table_digests(&current);
+    let digests = crate::testing::table_digests(&older);
+    for table in ["messages", "parts", "usage", "sessions", "daily_rollup", "daily_projects"] {
+        assert!(expected[table].0 > 0, "{table} has rows to compare");
+        assert_eq!(digests[table], expected[table], "{table}");
+    }
+    // The keys still decide, and the triggers still count.
+    let again = migrated.write_rows(&rows("s2", 4)).unwrap();
+    migrated.commit().unwrap();
+    assert_eq!((again.messages.written, again.messages.skipped, again.parts.written), (1, 3, 1));
+    let messages: i64 =
+        migrated.connection().query_row("SELECT sum(messages) FROM daily_rollup", [], |row| row.get(0)).unwrap();
+    assert_eq!(messages, count_rows(&migrated, "messages"));
+    let check: String = migrated.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
 }
