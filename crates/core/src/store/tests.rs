@@ -474,6 +474,25 @@ fn new_stores_get_16_kib_pages_and_an_existing_store_keeps_its_own() {
     assert_eq!(count_rows(&store, "messages"), 2);
 }
 
+/// A store at schema version 5 (before the keyed tables were rebuilt) at `path`, holding the rows
+/// of the store at `rows_from`. Its connection is returned still open, `rows_from` attached as
+/// `current`.
+fn store_at_version_5_with_rows_of(path: &Path, rows_from: &Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT").unwrap();
+    for migration in &schema::MIGRATIONS[..5] {
+        assert!(migration.rebuilt_tables.is_empty());
+        conn.execute_batch(migration.sql).unwrap();
+    }
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')", []).unwrap();
+    conn.execute("ATTACH DATABASE ?1 AS current", [rows_from.to_str().unwrap()]).unwrap();
+    // (Its triggers fill the rollups as the rows go in.)
+    for table in ["sessions", "messages", "parts", "usage"] {
+        conn.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}")).unwrap();
+    }
+    conn
+}
+
 #[test]
 fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_indexes_and_triggers() {
     let dir = tempfile::tempdir().unwrap();
@@ -491,18 +510,7 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
 
     // The same rows in a store at schema version 5, as the previous release left it.
     let older = dir.path().join("older.db");
-    let conn = Connection::open(&older).unwrap();
-    conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT").unwrap();
-    for migration in &schema::MIGRATIONS[..5] {
-        assert!(migration.rebuilt_tables.is_empty());
-        conn.execute_batch(migration.sql).unwrap();
-    }
-    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')", []).unwrap();
-    conn.execute("ATTACH DATABASE ?1 AS current", [current.to_str().unwrap()]).unwrap();
-    // (Its triggers fill the rollups as the rows go in.)
-    for table in ["sessions", "messages", "parts", "usage"] {
-        conn.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}")).unwrap();
-    }
+    let conn = store_at_version_5_with_rows_of(&older, &current);
     // A gap in the rowids, which the rebuild keeps.
     conn.execute_batch(
         "DELETE FROM main.parts WHERE rowid = 1; INSERT INTO main.parts SELECT * FROM current.parts WHERE rowid = 1",
@@ -538,4 +546,34 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
     assert_eq!(messages, count_rows(&migrated, "messages"));
     let check: String = migrated.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
+}
+
+#[test]
+fn an_upgrade_without_room_for_the_rebuilt_tables_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = dir.path().join("current.db");
+    let mut store = Store::open(&current, StoreOptions::default()).unwrap();
+    store.write_rows(&rows("s1", 300)).unwrap();
+    store.commit().unwrap();
+    drop(store);
+    let older = dir.path().join("older.db");
+    let conn = store_at_version_5_with_rows_of(&older, &current);
+    let pages: u64 = conn.query_row("PRAGMA page_count", [], |row| row.get(0)).unwrap();
+    drop(conn);
+    let objects_before = schema_objects(&Connection::open(&older).unwrap());
+
+    let error = Store::open(&older, StoreOptions { max_page_count: Some(pages + 2) }).unwrap_err();
+    assert!(error.to_string().contains("full"), "{error}");
+    let conn = Connection::open(&older).unwrap();
+    let version: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, "5", "the store is left at its version");
+    assert!(schema_objects(&conn) == objects_before, "with its schema");
+    let messages: i64 = conn.query_row("SELECT count(*) FROM messages", [], |row| row.get(0)).unwrap();
+    assert_eq!(messages, 300, "and its rows");
+    drop(conn);
+
+    let upgraded = Store::open(&older, StoreOptions::default()).unwrap();
+    assert_eq!(upgraded.schema_version().unwrap(), schema::LATEST_VERSION);
+    assert_eq!(count_rows(&upgraded, "messages"), 300);
 }
