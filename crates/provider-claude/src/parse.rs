@@ -518,8 +518,12 @@ pub(crate) fn fill_parts(
             return Ok(());
         }
         found += 1;
-        let content =
-            value.get("message").filter(|message| message.is_object()).map_or(&Value::Null, |m| &m["content"]);
+        // The content moves into the parts; the frame leaves it out anyway.
+        let content = value
+            .get_mut("message")
+            .and_then(Value::as_object_mut)
+            .and_then(|message| message.get_mut("content"))
+            .map_or(Value::Null, Value::take);
         let parts = content_parts(content, report);
         let Some(draft) = drafts[draft_index].as_mut() else { return Ok(()) };
         let gone = progress.get(&draft_index).map_or(0, |(_, gone)| *gone);
@@ -534,7 +538,7 @@ pub(crate) fn fill_parts(
         // listed in its `mergedUuids` (own lines come first: part lines are in file order).
         if own_line {
             slim(&mut value);
-            message.raw_frame = Some(RawFrame::new(&raw_frame(&value)));
+            message.raw_frame = Some(RawFrame::new(&raw_frame(value)));
         } else if let (Some(uuid), Some(frame)) =
             (value.get("uuid").and_then(Value::as_str).filter(|uuid| !uuid.is_empty()), message.raw_frame.as_mut())
         {

@@ -359,59 +359,65 @@ fn deduplicate(drafts: &mut [Draft<'_>], report: &mut ParseReport) -> Vec<Vec<Di
 }
 
 /// The native envelope of a (slimmed) line without bulky content: message content, tool result
-/// bodies, snapshots and long system text are replaced by their size.
-pub(crate) fn raw_frame(line: &Value) -> Value {
+/// bodies, snapshots and long system text are replaced by their size. Consumes the line, so
+/// what the frame keeps is moved, not copied.
+pub(crate) fn raw_frame(line: Value) -> Value {
     let Value::Object(fields) = line else { return Value::Null };
-    let mut frame = Map::new();
-    for (key, value) in fields {
-        let slimmed = match key.as_str() {
-            "message" => match value {
-                Value::Object(message) => Value::Object(
-                    message
-                        .iter()
-                        .filter(|(field, _)| field.as_str() != "content")
-                        .map(|(field, value)| (field.clone(), value.clone()))
-                        .collect(),
-                ),
-                other => other.clone(),
-            },
-            "toolUseResult" | "snapshot" => {
-                let omitted = value.get(crate::parse::OMITTED_BYTES).and_then(Value::as_u64);
-                json!({ "omitted_bytes": omitted.unwrap_or(value.to_string().len() as u64) })
-            }
-            "content" if value.as_str().is_none_or(|text| text.len() > 1024) => {
-                json!({ "omitted_bytes": value.to_string().len() })
-            }
-            _ => value.clone(),
-        };
-        frame.insert(key.clone(), slimmed);
-    }
+    let frame = fields
+        .into_iter()
+        .map(|(key, value)| {
+            let slimmed = match key.as_str() {
+                "message" => match value {
+                    Value::Object(mut message) => {
+                        message.remove("content");
+                        Value::Object(message)
+                    }
+                    other => other,
+                },
+                "toolUseResult" | "snapshot" => {
+                    let omitted = value.get(crate::parse::OMITTED_BYTES).and_then(Value::as_u64);
+                    json!({ "omitted_bytes": omitted.unwrap_or(value.to_string().len() as u64) })
+                }
+                "content" if value.as_str().is_none_or(|text| text.len() > 1024) => {
+                    json!({ "omitted_bytes": value.to_string().len() })
+                }
+                _ => value,
+            };
+            (key, slimmed)
+        })
+        .collect();
     Value::Object(frame)
 }
 
-fn text_of(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_string)
+/// Takes the string at `key` out of `block` (`None` when it is missing or not a string).
+fn take_text(block: &mut Value, key: &str) -> Option<String> {
+    match block.get_mut(key).map(Value::take) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    }
 }
 
-/// One content block as a part. Unknown block types are kept as `other` and counted.
-fn block_part(block: &Value, report: &mut ParseReport) -> MessagePart {
-    let block_type = block["type"].as_str().unwrap_or("(missing type)");
+/// One content block as a part, its text moved into the part. Unknown block types are kept as
+/// `other` and counted.
+fn block_part(mut block: Value, report: &mut ParseReport) -> MessagePart {
+    let block_type = block["type"].as_str().unwrap_or("(missing type)").to_owned();
+    let block_type = block_type.as_str();
     match block_type {
-        "text" => MessagePart { text: text_of(&block["text"]), ..MessagePart::new(PartKind::Text) },
-        "thinking" => MessagePart { text: text_of(&block["thinking"]), ..MessagePart::new(PartKind::Thinking) },
+        "text" => MessagePart { text: take_text(&mut block, "text"), ..MessagePart::new(PartKind::Text) },
+        "thinking" => MessagePart { text: take_text(&mut block, "thinking"), ..MessagePart::new(PartKind::Thinking) },
         "redacted_thinking" => MessagePart {
             metadata: Some(json!({ "redacted": true, "data_bytes": block["data"].as_str().map_or(0, str::len) })),
             ..MessagePart::new(PartKind::Thinking)
         },
         "tool_use" | "server_tool_use" => MessagePart {
-            tool_name: text_of(&block["name"]),
-            tool_call_id: text_of(&block["id"]),
-            tool_input: block.get("input").cloned(),
+            tool_name: take_text(&mut block, "name"),
+            tool_call_id: take_text(&mut block, "id"),
+            tool_input: block.get_mut("input").map(Value::take),
             metadata: (block_type == "server_tool_use").then(|| json!({ "server": true })),
             ..MessagePart::new(PartKind::ToolCall)
         },
-        "tool_result" | "web_search_tool_result" | "advisor_tool_result" => tool_result_part(block, block_type),
-        "image" => MessagePart { metadata: Some(image_metadata(block)), ..MessagePart::new(PartKind::Image) },
+        "tool_result" | "web_search_tool_result" | "advisor_tool_result" => tool_result_part(&mut block, block_type),
+        "image" => MessagePart { metadata: Some(image_metadata(&block)), ..MessagePart::new(PartKind::Image) },
         _ => {
             report.unknown_records += 1;
             let mut metadata = json!({ "type": block_type });
@@ -434,10 +440,10 @@ fn image_metadata(block: &Value) -> Value {
     })
 }
 
-fn tool_result_part(block: &Value, block_type: &str) -> MessagePart {
-    let content = &block["content"];
+fn tool_result_part(block: &mut Value, block_type: &str) -> MessagePart {
+    let content = block.get_mut("content").map_or(Value::Null, Value::take);
     let (text, images) = match content {
-        Value::String(text) => (Some(text.clone()), 0),
+        Value::String(text) => (Some(text), 0),
         Value::Array(items) => {
             let texts: Vec<&str> = items.iter().filter_map(|item| item["text"].as_str()).collect();
             let images = items.iter().filter(|item| item["type"] == "image").count();
@@ -454,18 +460,18 @@ fn tool_result_part(block: &Value, block_type: &str) -> MessagePart {
     }
     MessagePart {
         text,
-        tool_call_id: text_of(&block["tool_use_id"]),
+        tool_call_id: take_text(block, "tool_use_id"),
         is_error: block["is_error"].as_bool(),
         metadata: (!metadata.is_empty()).then_some(Value::Object(metadata)),
         ..MessagePart::new(PartKind::ToolResult)
     }
 }
 
-/// The parts of a user or assistant line's `message.content`.
-pub fn content_parts(content: &Value, report: &mut ParseReport) -> Vec<MessagePart> {
+/// The parts of a user or assistant line's `message.content`, its texts moved into them.
+pub fn content_parts(content: Value, report: &mut ParseReport) -> Vec<MessagePart> {
     match content {
-        Value::String(text) => vec![MessagePart::text(text.clone())],
-        Value::Array(blocks) => blocks.iter().map(|block| block_part(block, report)).collect(),
+        Value::String(text) => vec![MessagePart::text(text)],
+        Value::Array(blocks) => blocks.into_iter().map(|block| block_part(block, report)).collect(),
         Value::Null => Vec::new(),
         other => vec![MessagePart { metadata: Some(json!({ "content": other })), ..MessagePart::new(PartKind::Other) }],
     }
@@ -884,7 +890,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
             }
             // User and assistant frames are taken in the second pass, with their content.
-            let raw_frame = part_lines.is_empty().then(|| RawFrame::new(&raw_frame(&line.value)));
+            let raw_frame = part_lines.is_empty().then(|| RawFrame::new(&raw_frame(line.value.clone())));
             pending.push(PendingMessage {
                 part_lines,
                 first_line: (line.offset, line.number),
