@@ -446,6 +446,16 @@ pub(crate) struct Flush<'a> {
     pub every_bytes: u64,
 }
 
+/// Lists `uuid` in the frame's `mergedUuids` (a line of a split response that joined it).
+fn add_merged_uuid(frame: &mut Value, uuid: &str) {
+    if let Value::Object(frame) = frame {
+        let uuids = frame.entry("mergedUuids").or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(list) = uuids.as_array_mut() {
+            list.push(Value::from(uuid));
+        }
+    }
+}
+
 /// Reads `path` again from `start` and gives the messages of its drafts (`file_drafts`, indexes
 /// into `drafts`) the parts of their lines. With `flush`, every `every_bytes` of file the messages
 /// completed so far leave their drafts for the sink (`ProjectedExchange::split_front`); the drafts
@@ -485,6 +495,9 @@ pub(crate) fn fill_parts(
     let mut found = 0usize;
     let mut sink_error: Option<SinkError> = None;
     let mut flushed_at = start.offset;
+    // (draft, message) -> the frame of a split response whose later lines are still to come: kept
+    // as a value until its last line, so each line's uuid joins it without a parse and a print.
+    let mut open_frames: HashMap<(usize, usize), Value> = HashMap::new();
     // Bad lines were counted by the first pass; only the wanted lines are parsed again.
     let mut already_counted = hindcast_core::provider::SkipTally::default();
     let read = for_each_line_from(file, start, path, &mut already_counted, |at, line| {
@@ -501,6 +514,11 @@ pub(crate) fn fill_parts(
                 let complete = last_lines[*gone..].iter().take_while(|&&last| last < at.number).count();
                 if complete == 0 {
                     continue;
+                }
+                for (offset, message) in draft.exchange.messages[..complete].iter_mut().enumerate() {
+                    if let Some(frame) = open_frames.remove(&(draft_index, *gone + offset)) {
+                        message.raw_frame = Some(RawFrame::new(&frame));
+                    }
                 }
                 *gone += complete;
                 if let Err(error) = flush.sink.emit(MESSAGES_DATASET, draft.exchange.split_front(complete)) {
@@ -526,7 +544,9 @@ pub(crate) fn fill_parts(
             .map_or(Value::Null, Value::take);
         let parts = content_parts(content, report);
         let Some(draft) = drafts[draft_index].as_mut() else { return Ok(()) };
-        let gone = progress.get(&draft_index).map_or(0, |(_, gone)| *gone);
+        let (gone, last_line) = progress
+            .get(&draft_index)
+            .map_or((0, 0), |(last_lines, gone)| (*gone, last_lines.get(message_index).copied().unwrap_or(0)));
         // A flushed message's lines all came before the flush.
         let Some(message) = message_index.checked_sub(gone).and_then(|index| draft.exchange.messages.get_mut(index))
         else {
@@ -536,23 +556,34 @@ pub(crate) fn fill_parts(
         message.parts.extend(parts);
         // The frame is the message's own line; the lines of a split response that joined it are
         // listed in its `mergedUuids` (own lines come first: part lines are in file order).
+        let key = (draft_index, message_index);
         if own_line {
             slim(&mut value);
-            message.raw_frame = Some(RawFrame::new(&raw_frame(value)));
-        } else if let (Some(uuid), Some(frame)) =
-            (value.get("uuid").and_then(Value::as_str).filter(|uuid| !uuid.is_empty()), message.raw_frame.as_mut())
+            open_frames.insert(key, raw_frame(value));
+        } else if let Some(uuid) = value.get("uuid").and_then(Value::as_str).filter(|uuid| !uuid.is_empty()) {
+            if let Some(frame) = open_frames.get_mut(&key) {
+                add_merged_uuid(frame, uuid);
+            } else if let Some(frame) = message.raw_frame.as_mut() {
+                frame.update(|frame| add_merged_uuid(frame, uuid));
+            }
+        }
+        if at.number >= last_line
+            && let Some(frame) = open_frames.remove(&key)
         {
-            frame.update(|frame| {
-                if let Value::Object(frame) = frame {
-                    let uuids = frame.entry("mergedUuids").or_insert_with(|| Value::Array(Vec::new()));
-                    if let Some(list) = uuids.as_array_mut() {
-                        list.push(Value::from(uuid));
-                    }
-                }
-            });
+            message.raw_frame = Some(RawFrame::new(&frame));
         }
         Ok(())
     });
+    // Frames whose last lines never came (the file changed or ended early) keep what they have.
+    for ((draft_index, message_index), frame) in open_frames {
+        let gone = progress.get(&draft_index).map_or(0, |(_, gone)| *gone);
+        let message = drafts[draft_index]
+            .as_mut()
+            .and_then(|draft| message_index.checked_sub(gone).and_then(|index| draft.exchange.messages.get_mut(index)));
+        if let Some(message) = message {
+            message.raw_frame = Some(RawFrame::new(&frame));
+        }
+    }
     if let Some(error) = sink_error {
         return Err(error);
     }

@@ -287,9 +287,13 @@ fn window_prefilter_skips_files_untouched_since_before_since() {
 
 /// A copy of the demo session file in `dir`, read by the first pass.
 fn demo_transcript(dir: &Path) -> (PathBuf, crate::parse::TranscriptFile) {
-    let path = dir.join("7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl");
-    std::fs::copy(fixture_projects().join("-home-user-demo/7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl"), &path)
-        .unwrap();
+    transcript_copy(dir, "-home-user-demo/7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.jsonl")
+}
+
+/// A fixture transcript (`project/file`) copied into `dir`, and its first pass.
+fn transcript_copy(dir: &Path, fixture: &str) -> (PathBuf, crate::parse::TranscriptFile) {
+    let path = dir.join(Path::new(fixture).file_name().unwrap());
+    std::fs::copy(fixture_projects().join(fixture), &path).unwrap();
     let source = hindcast_core::model::SourceFile {
         path: path.clone(),
         kind: "session".into(),
@@ -322,6 +326,28 @@ fn a_file_rewritten_between_the_two_passes_is_left_for_the_next_run() {
     std::fs::write(&path, text.replace("\"uuid\":\"", "\"uuid\":\"x")).unwrap();
     let mut stale: Vec<_> = drafts.into_iter().map(Some).collect();
     assert!(!crate::parse::fill_parts(&path, start, &all, &mut stale, &mut report, None).unwrap());
+}
+
+#[test]
+fn a_split_response_whose_last_line_is_gone_keeps_the_frame_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, file) = transcript_copy(dir.path(), "-fx-blocks/5e5e5e5e-0000-4000-8000-000000000010.jsonl");
+    let mut report = ParseReport::default();
+    let mut drafts: Vec<_> =
+        crate::project::project(std::slice::from_ref(&file), &mut report).into_iter().map(Some).collect();
+    // msg_b1 is lines 4-6; the file loses line 6 onwards between the passes.
+    let bytes = std::fs::read(&path).unwrap();
+    let kept: Vec<u8> = bytes.split_inclusive(|&byte| byte == b'\n').take(5).flatten().copied().collect();
+    std::fs::write(&path, kept).unwrap();
+    let all: Vec<usize> = (0..drafts.len()).collect();
+    assert!(!crate::parse::fill_parts(&path, file.start(), &all, &mut drafts, &mut report, None).unwrap());
+    let main = &drafts[0].as_ref().unwrap().exchange;
+    let split = main
+        .messages
+        .iter()
+        .find(|message| message.native_id.as_deref() == Some("00000065-0000-4000-8000-000000000065"));
+    let frame = split.and_then(|message| message.raw_frame.as_ref()).expect("the frame read so far").value();
+    assert_eq!(frame["mergedUuids"], serde_json::json!(["00000066-0000-4000-8000-000000000066"]));
 }
 
 #[test]
