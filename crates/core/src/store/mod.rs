@@ -390,16 +390,18 @@ impl Store {
         Ok(())
     }
 
-    /// Creates the unique keys `defer_secondary_objects` left out, in the open transaction, and
-    /// leaves recognising rows already written to them from then on: when the build holds as many
-    /// keys in memory as it may (`keys::KEY_LIMIT`).
+    /// Creates the unique keys `defer_secondary_objects` left out and commits them with the open
+    /// transaction, leaving recognising rows already written to them from then on: when the build
+    /// holds as many keys in memory as it may (`keys::KEY_LIMIT`).
     fn create_deferred_keys(&mut self) -> rusqlite::Result<()> {
-        let (keys, others): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.deferred).into_iter().partition(|object| object.sql.starts_with("CREATE UNIQUE "));
-        self.deferred = others;
-        for object in &keys {
+        let is_key = |object: &DeferredObject| object.sql.starts_with("CREATE UNIQUE ");
+        // They stay deferred (and their keys in memory) until committed: a failure rolls them
+        // back with the batch.
+        for object in self.deferred.iter().filter(|object| is_key(object)) {
             self.conn.execute_batch(&object.sql)?;
         }
+        self.conn.execute_batch("COMMIT")?;
+        self.deferred.retain(|object| !is_key(object));
         self.keys = None;
         Ok(())
     }

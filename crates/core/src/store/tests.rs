@@ -577,3 +577,25 @@ fn an_upgrade_without_room_for_the_rebuilt_tables_leaves_the_store_as_it_was() {
     assert_eq!(upgraded.schema_version().unwrap(), schema::LATEST_VERSION);
     assert_eq!(count_rows(&upgraded, "messages"), 300);
 }
+
+#[test]
+fn unique_keys_created_midway_survive_a_batch_that_fails_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
+    store.keys.as_mut().unwrap().limit = 6;
+    store.write_rows(&rows("s1", 3)).unwrap();
+    assert!(store.keys.is_none(), "the keys were handed to the unique indexes");
+    // The next batch fails (a part of no known kind) and is rolled back.
+    let mut failing = rows("s2", 2);
+    failing.parts[1].kind = "bogus".into();
+    assert!(store.write_rows(&failing).is_err());
+    store.rollback().unwrap();
+    let again = store.write_rows(&rows("s1", 3)).unwrap();
+    assert_eq!((again.messages.skipped, again.messages.written), (3, 0), "the unique keys still decide");
+    store.write_rows(&rows("s2", 2)).unwrap();
+    store.finish_import().unwrap();
+    let objects = schema_objects(store.connection());
+    assert!(objects.iter().any(|(_, name, _)| name == "messages_key"));
+    assert_eq!(count_rows(&store, "messages"), 5);
+}
