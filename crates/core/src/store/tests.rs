@@ -588,7 +588,7 @@ fn unique_keys_created_midway_survive_a_batch_that_fails_after_them() {
     assert!(store.keys.is_none(), "the keys were handed to the unique indexes");
     // The next batch fails (a part of no known kind) and is rolled back.
     let mut failing = rows("s2", 2);
-    failing.parts[1].kind = "bogus".into();
+    failing.parts[1].kind = "bogus";
     assert!(store.write_rows(&failing).is_err());
     store.rollback().unwrap();
     let again = store.write_rows(&rows("s1", 3)).unwrap();
