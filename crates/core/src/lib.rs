@@ -5,6 +5,7 @@ pub mod backfill;
 pub mod envelope;
 pub mod failpoint;
 pub mod identity;
+pub mod json_text;
 pub mod jsonl;
 pub mod manifest;
 pub mod materialize;

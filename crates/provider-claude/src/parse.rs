@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use std::io::{Seek, SeekFrom};
 
-use hindcast_core::identity::sha256_hex;
+use hindcast_core::json_text;
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
 use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
@@ -111,7 +111,7 @@ impl Line {
     fn from_value(start: LineStart, mut value: Value) -> Self {
         let fallback_hash = match value.get("uuid").and_then(Value::as_str) {
             Some(uuid) if !uuid.is_empty() => None,
-            _ => Some(sha256_hex(value.to_string().as_bytes())),
+            _ => Some(json_text::text_sha256_hex(&value)),
         };
         slim(&mut value);
         let is_message = matches!(value.get("type").and_then(Value::as_str), Some("user" | "assistant"));
@@ -192,7 +192,7 @@ fn slim(line: &mut Value) {
     for key in ["toolUseResult", "snapshot"] {
         if let Some(value) = fields.get_mut(key) {
             let mut kept = Map::new();
-            kept.insert(OMITTED_BYTES.into(), Value::from(value.to_string().len()));
+            kept.insert(OMITTED_BYTES.into(), Value::from(json_text::text_len(value)));
             if let Some(agent) = value.get("agentId").filter(|agent| agent.is_string()) {
                 kept.insert("agentId".into(), agent.clone());
             }

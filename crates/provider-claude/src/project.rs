@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
+use hindcast_core::json_text;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
     ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
@@ -376,10 +377,10 @@ pub(crate) fn raw_frame(line: Value) -> Value {
                 },
                 "toolUseResult" | "snapshot" => {
                     let omitted = value.get(crate::parse::OMITTED_BYTES).and_then(Value::as_u64);
-                    json!({ "omitted_bytes": omitted.unwrap_or(value.to_string().len() as u64) })
+                    json!({ "omitted_bytes": omitted.unwrap_or(json_text::text_len(&value) as u64) })
                 }
                 "content" if value.as_str().is_none_or(|text| text.len() > 1024) => {
-                    json!({ "omitted_bytes": value.to_string().len() })
+                    json!({ "omitted_bytes": json_text::text_len(&value) })
                 }
                 _ => value,
             };

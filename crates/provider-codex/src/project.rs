@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hindcast_core::identity::sha256_hex;
+use hindcast_core::json_text;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
     ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
@@ -273,7 +273,7 @@ impl Frame {
         let native_id = text_field(payload, "id");
         let identity = match &native_id {
             Some(id) => MessageIdentity::native(id.clone()),
-            None => MessageIdentity::fallback(thread_id, ordinal as u64, &sha256_hex(payload.to_string().as_bytes())),
+            None => MessageIdentity::fallback(thread_id, ordinal as u64, &json_text::text_sha256_hex(payload)),
         };
         Self {
             identity,
@@ -307,7 +307,7 @@ fn raw_frame(item: &Item, item_payload: &Value) -> Value {
             );
             payload.insert(
                 key.clone(),
-                if bulky { json!({ "omitted_bytes": value.to_string().len() }) } else { value.clone() },
+                if bulky { json!({ "omitted_bytes": json_text::text_len(value) }) } else { value.clone() },
             );
         }
     }
