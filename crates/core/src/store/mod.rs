@@ -38,6 +38,16 @@ pub enum StoreError {
         "store {path} has schema version {found}, newer than this hindcast supports ({supported}); upgrade hindcast — the store is left untouched"
     )]
     NewerSchema { path: PathBuf, found: u32, supported: u32 },
+    #[error(
+        "cannot upgrade the store {path} to schema version {to}: {source}; it is left at schema version {at}, as it was (an upgrade that copies tables needs free disk space about the size of the store)"
+    )]
+    Upgrade {
+        path: PathBuf,
+        at: u32,
+        to: u32,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("store {path} has an unreadable schema version '{found}'")]
     BadSchemaVersion { path: PathBuf, found: String },
     #[error("no store at {path}; run `hindcast backfill` first")]
@@ -589,7 +599,11 @@ impl Store {
                     )
                 })
                 .and_then(|_| tx.commit())
-                .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+                .map_err(|source| match version - 1 {
+                    // A new store: there is nothing to keep.
+                    0 => StoreError::Sqlite { path: self.path.clone(), source },
+                    at => StoreError::Upgrade { path: self.path.clone(), at, to: version, source },
+                })?;
         }
         if rebuilt_tables {
             self.reclaim_free_pages();

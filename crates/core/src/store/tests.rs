@@ -563,7 +563,9 @@ fn an_upgrade_without_room_for_the_rebuilt_tables_leaves_the_store_as_it_was() {
     let objects_before = schema_objects(&Connection::open(&older).unwrap());
 
     let error = Store::open(&older, StoreOptions { max_page_count: Some(pages + 2) }).unwrap_err();
-    assert!(error.to_string().contains("full"), "{error}");
+    assert!(matches!(error, StoreError::Upgrade { at: 5, to: 6, .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("full") && message.contains("left at schema version 5"), "{message}");
     let conn = Connection::open(&older).unwrap();
     let version: String =
         conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0)).unwrap();
