@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use hindcast_core::provider::{Environment, Provider};
-use hindcast_core::store::StoreOptions;
+use hindcast_store::StoreOptions;
 
 use crate::cli::{BackfillAction, Cli, Command};
 use crate::exit::ExitError;

@@ -1,6 +1,6 @@
 //! A progress bar on stderr, drawn only when stderr is a terminal.
 
-use hindcast_core::backfill::{ProviderReport, RunObserver};
+use hindcast_import::backfill::{ProviderReport, RunObserver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Draws bytes parsed per provider.

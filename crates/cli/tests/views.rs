@@ -6,15 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hindcast_core::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
-use hindcast_core::envelope::EventLog;
 use hindcast_core::provider::{Environment, Provider};
 use hindcast_core::registry::MaterializerRegistry;
-use hindcast_core::store::{Store, StoreOptions};
 use hindcast_core::time_window::TimeWindow;
-use hindcast_core::views::export::{posthog_daily_activity, session_events};
-use hindcast_core::views::sessions::{self, SessionFilter};
-use hindcast_core::views::stats::{self, Breakdown, StatsFilter};
+use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
+use hindcast_import::envelope::EventLog;
+use hindcast_store::views::export::{posthog_daily_activity, session_events};
+use hindcast_store::views::sessions::{self, SessionFilter};
+use hindcast_store::views::stats::{self, Breakdown, StatsFilter};
+use hindcast_store::{Store, StoreOptions};
 use rusqlite::Connection;
 
 fn workspace() -> PathBuf {
@@ -102,7 +102,7 @@ fn assert_rollups_match(conn: &Connection) {
                 client: client.map(str::to_string),
             };
             let fast = stats::daily(conn, &filter).unwrap();
-            let slow = stats::daily_recomputed(conn, &filter).unwrap();
+            let slow = hindcast_testing::oracle::daily_recomputed(conn, &filter).unwrap();
             assert_eq!(
                 serde_json::to_value(&fast).unwrap(),
                 serde_json::to_value(&slow).unwrap(),

@@ -1,22 +1,17 @@
-//! hindcast's core: the canonical model, the provider and materializer contracts and registries,
-//! the `messages` materializer, the SQLite store, the run envelope and the backfill pipeline.
+//! hindcast's provider contract: the canonical model, the `Provider` trait and its environment,
+//! reports and skip tallies, the provider and materializer registries, the `messages`
+//! materializer, identities, and the shared reading helpers (JSON Lines, directory walks, time
+//! windows). Depends on no store and no thread pool: providers build against this crate alone.
 
-pub mod backfill;
-pub mod envelope;
 pub mod failpoint;
 pub mod identity;
 pub mod json_text;
 pub mod jsonl;
-pub mod manifest;
 pub mod materialize;
 pub mod model;
-pub mod plan;
 pub mod provider;
 pub mod registry;
-pub mod store;
+pub mod resume;
+pub mod tables;
 pub mod time_window;
-pub mod views;
 pub mod walk;
-
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;

@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use crate::identity;
 use crate::model::{ProjectedExchange, RawFrame};
+use crate::tables::{PerTable, Table};
+use crate::time_window::format_timestamp;
 
 /// The dataset of sessions, messages, parts and usage.
 pub const MESSAGES_DATASET: &str = "messages";
@@ -180,22 +182,24 @@ pub struct RowBatch {
 }
 
 impl RowBatch {
-    /// Rows per table, in the order of `WriteCounts::tables`.
-    pub fn table_lengths(&self) -> [u64; 7] {
-        [
-            self.sessions.len() as u64,
-            self.messages.len() as u64,
-            self.parts.len() as u64,
-            self.usage.len() as u64,
-            self.projects.len() as u64,
-            self.import_notes.len() as u64,
-            self.session_refs.len() as u64,
-        ]
+    /// Rows per table.
+    pub fn lengths(&self) -> PerTable<u64> {
+        PerTable::from_fn(|table| {
+            (match table {
+                Table::Sessions => self.sessions.len(),
+                Table::Messages => self.messages.len(),
+                Table::Parts => self.parts.len(),
+                Table::Usage => self.usage.len(),
+                Table::Projects => self.projects.len(),
+                Table::ImportNotes => self.import_notes.len(),
+                Table::SessionRefs => self.session_refs.len(),
+            }) as u64
+        })
     }
 
     /// Total number of rows.
     pub fn len(&self) -> usize {
-        self.table_lengths().iter().sum::<u64>() as usize
+        self.lengths().total() as usize
     }
 
     /// True when the batch holds no rows.
@@ -225,11 +229,6 @@ pub trait Materializer: Send + Sync {
 /// The `messages` materializer: sessions, messages, parts and usage with deterministic ids.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MessagesMaterializer;
-
-/// Formats an instant the way the store keeps it: RFC 3339, UTC, milliseconds.
-pub fn format_timestamp(timestamp: jiff::Timestamp) -> String {
-    timestamp.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
 
 fn json_text(value: &Value) -> String {
     serde_json::to_string(value).expect("serializing a serde_json::Value cannot fail")

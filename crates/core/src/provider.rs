@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use serde_json::Value;
 
-use crate::manifest::ResumePlan;
 use crate::model::{ProjectedExchange, SourceUnit};
+use crate::resume::ResumePlan;
 use crate::time_window::TimeWindow;
 
 /// The process environment a provider sees: home directory, variables and per-provider root

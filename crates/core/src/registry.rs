@@ -144,10 +144,46 @@ impl MaterializerRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Behavior, ScriptedProvider};
+    use crate::model::SourceUnit;
+    use crate::provider::{
+        DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Root,
+    };
+    use crate::time_window::TimeWindow;
+
+    /// A provider that has a name and a dataset and reads nothing: all the registry looks at.
+    struct Named {
+        name: String,
+        dataset: String,
+    }
+
+    impl Provider for Named {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn dataset(&self) -> &str {
+            &self.dataset
+        }
+        fn description(&self) -> &str {
+            "reads nothing"
+        }
+        fn roots(&self, _env: &Environment) -> Vec<Root> {
+            Vec::new()
+        }
+        fn discover(&self, _env: &Environment, _window: &TimeWindow) -> Result<Discovery, DiscoverError> {
+            Ok(Discovery::default())
+        }
+        fn parse(
+            &self,
+            _unit: &SourceUnit,
+            _context: &ParseContext<'_>,
+            _sink: &mut dyn ExchangeSink,
+        ) -> Result<ParseReport, ParseError> {
+            Ok(ParseReport::default())
+        }
+    }
 
     fn provider(name: &str, dataset: &str) -> Arc<dyn Provider> {
-        Arc::new(ScriptedProvider::new(name, dataset, Behavior::Ok { sessions: 1 }))
+        Arc::new(Named { name: name.into(), dataset: dataset.into() })
     }
 
     #[test]

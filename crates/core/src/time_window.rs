@@ -113,6 +113,11 @@ impl TimeWindow {
     }
 }
 
+/// Formats an instant the way the store keeps it: RFC 3339, UTC, milliseconds.
+pub fn format_timestamp(timestamp: jiff::Timestamp) -> String {
+    timestamp.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,7 +88,7 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
             relative,
             size: metadata.len(),
             modified,
-            inode: crate::manifest::inode_of(&metadata),
+            inode: inode_of(&metadata),
         });
     }
     files
@@ -117,6 +117,20 @@ pub fn dedupe_roots<T>(roots: Vec<T>, path_of: impl Fn(&T) -> &Path) -> Vec<T> {
             }
         })
         .collect()
+}
+
+/// The file's inode, so a file replaced under the same name is not mistaken for an unchanged one.
+pub fn inode_of(metadata: &std::fs::Metadata) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(metadata.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
 }
 
 #[cfg(test)]

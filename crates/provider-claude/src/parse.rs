@@ -7,12 +7,12 @@ use std::io::{Seek, SeekFrom};
 
 use hindcast_core::json_text;
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
-use hindcast_core::manifest::ResumePoint;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::{RawFrame, SourceFile, SourceUnit};
 use hindcast_core::provider::{
     ExchangeSink, ParseContext, ParseError, ParseReport, SinkError, SkipLocation, escaped, open_source,
 };
+use hindcast_core::resume::ResumePoint;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 

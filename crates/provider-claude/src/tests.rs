@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use hindcast_core::model::{PartKind, ProjectedExchange, Relationship, Role};
 use hindcast_core::provider::{Environment, ParseReport};
-use hindcast_core::testing::import_all;
 use hindcast_core::time_window::TimeWindow;
+use hindcast_testing::import_all;
 
 use crate::ClaudeProvider;
 
@@ -367,7 +367,7 @@ fn a_long_session_is_handed_over_in_parts_that_add_up_to_the_whole() {
 
     // Flushing at every line hands over each message as soon as its last line was read.
     let mut remainders = projected();
-    let mut sink = hindcast_core::testing::CollectingSink::default();
+    let mut sink = hindcast_testing::CollectingSink::default();
     let mut flush = crate::parse::Flush { sink: &mut sink, every_bytes: 1 };
     assert!(
         crate::parse::fill_parts(&path, file.start(), &all, &mut remainders, &mut report, Some(&mut flush)).unwrap()

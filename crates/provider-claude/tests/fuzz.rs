@@ -1,12 +1,12 @@
 //! Fuzzes the Claude parser with mutated fixture and corpus transcripts: no panic, no failed unit,
-//! every bad line counted (time-boxed by `HINDCAST_FUZZ_SECONDS`; see `hindcast_core::testing::fuzz`).
+//! every bad line counted (time-boxed by `HINDCAST_FUZZ_SECONDS`; see `hindcast_testing::fuzz`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use hindcast_core::provider::Environment;
-use hindcast_core::testing::fuzz::{FuzzTarget, run, seeds_from};
 use hindcast_provider_claude::ClaudeProvider;
+use hindcast_testing::fuzz::{FuzzTarget, run, seeds_from};
 
 fn layout(home: &Path, bytes: &[u8]) -> Environment {
     let project = home.join(".claude/projects/-home-fuzz");

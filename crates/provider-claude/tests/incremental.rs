@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hindcast_core::provider::Environment;
-use hindcast_core::testing::{backfill_into, table_digests};
+use hindcast_core::tables::Table;
 use hindcast_provider_claude::ClaudeProvider;
+use hindcast_testing::{backfill_into, table_digests};
 use serde_json::{Value, json};
 
 /// A resumed session (its file starts with copies of the session it continues).
@@ -45,7 +46,7 @@ impl Sandbox {
         self.dir.path().join(name)
     }
 
-    fn import(&self, db: &str) -> hindcast_core::backfill::ProviderReport {
+    fn import(&self, db: &str) -> hindcast_import::backfill::ProviderReport {
         let report = backfill_into(Arc::new(ClaudeProvider), &self.env(), &self.db(db), false);
         assert!(report.error.is_none(), "{:?}", report.error);
         report
@@ -155,7 +156,7 @@ fn an_unchanged_rerun_reads_no_file() {
     let rerun = sandbox.import("store.db");
     assert_eq!(rerun.sources_unchanged, rerun.sources_seen);
     assert_eq!((rerun.sessions_seen, rerun.items_seen, rerun.lines_skipped.count), (0, 0, 0), "nothing was read");
-    assert_eq!(rerun.rows_written.total + rerun.rows_skipped.total, 0);
+    assert_eq!(rerun.rows_written.total() + rerun.rows_skipped.total(), 0);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -187,20 +188,20 @@ fn appended_files_are_parsed_from_their_checkpoint_and_match_a_fresh_import() {
     assert_eq!(resumed.sessions_seen, 3, "only the appended files' sessions are parsed");
     // Each file is re-read from its last response (at most one message), then the new lines.
     assert!((added as u64..=added as u64 + 3).contains(&resumed.items_seen), "{resumed:?}");
-    assert_eq!(resumed.rows_written.messages, added as u64);
-    assert_eq!(resumed.rows_written.usage, 6);
+    assert_eq!(resumed.rows_written[Table::Messages], added as u64);
+    assert_eq!(resumed.rows_written[Table::Usage], 6);
 
     // A second append continues from the new checkpoint.
     added = append_turn(&sandbox.file(SESSION), 4, false);
     let again = sandbox.import("store.db");
-    assert_eq!((again.sources_appended, again.rows_written.messages), (1, added as u64));
+    assert_eq!((again.sources_appended, again.rows_written[Table::Messages]), (1, added as u64));
 
     // A file without a checkpoint (two sessions in one file) makes its whole project parse again.
     added = append_turn(&sandbox.file(SESSION_WITH_SIDECHAIN), 6, false);
     let full = sandbox.import("store.db");
     assert_eq!(full.sources_appended, 0);
     assert!(full.sessions_seen > 3, "{full:?}");
-    assert_eq!(full.rows_written.messages, added as u64);
+    assert_eq!(full.rows_written[Table::Messages], added as u64);
 
     let fresh = sandbox.fresh_digests("fresh.db");
     assert_eq!(table_digests(&sandbox.db("store.db")), fresh);
@@ -218,7 +219,7 @@ fn rewritten_and_truncated_files_are_parsed_in_full_without_duplicates() {
     let head: String = original.lines().take(3).map(|line| format!("{line}\n")).collect();
     std::fs::write(&session, &head).unwrap();
     let truncated = sandbox.import("store.db");
-    assert_eq!((truncated.sources_appended, truncated.rows_written.total), (0, 0), "{truncated:?}");
+    assert_eq!((truncated.sources_appended, truncated.rows_written.total()), (0, 0), "{truncated:?}");
     assert_eq!(truncated.sessions_seen, 1, "the project directory is parsed again");
     let after = table_digests(&sandbox.db("store.db"));
     for table in ["messages", "parts", "usage", "daily_rollup"] {
@@ -232,7 +233,7 @@ fn rewritten_and_truncated_files_are_parsed_in_full_without_duplicates() {
     let added = append_turn(&session, 5, false);
     let rewritten = sandbox.import("store.db");
     assert_eq!(rewritten.sources_appended, 0);
-    assert_eq!(rewritten.rows_written.messages, added as u64, "{rewritten:?}");
+    assert_eq!(rewritten.rows_written[Table::Messages], added as u64, "{rewritten:?}");
     let after = table_digests(&sandbox.db("store.db"));
     let fresh = sandbox.fresh_digests("fresh.db");
     for table in ["messages", "parts", "usage", "daily_rollup"] {
@@ -253,6 +254,11 @@ fn a_response_that_gains_a_copy_after_its_import_takes_it_like_a_fresh_import() 
 
     let rerun = sandbox.import("store.db");
     assert_eq!(rerun.sources_appended, 1);
-    assert_eq!((rerun.rows_written.messages, rerun.rows_updated.messages), (0, 1), "{:?}", rerun.rows_written);
+    assert_eq!(
+        (rerun.rows_written[Table::Messages], rerun.rows_updated[Table::Messages]),
+        (0, 1),
+        "{:?}",
+        rerun.rows_written
+    );
     assert_eq!(table_digests(&sandbox.db("store.db")), sandbox.fresh_digests("fresh.db"));
 }

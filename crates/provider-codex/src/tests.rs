@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use hindcast_core::model::{PartKind, ProjectedExchange, Relationship, Role};
 use hindcast_core::provider::{Environment, ParseReport, Provider};
-use hindcast_core::testing::import_all;
 use hindcast_core::time_window::TimeWindow;
+use hindcast_testing::import_all;
 
 use crate::CodexProvider;
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use hindcast_core::model::PartKind;
 use hindcast_core::provider::Environment;
-use hindcast_core::testing::import_all;
 use hindcast_core::time_window::TimeWindow;
 use hindcast_provider_codex::CodexProvider;
+use hindcast_testing::import_all;
 use serde::Serialize;
 
 fn corpus() -> PathBuf {

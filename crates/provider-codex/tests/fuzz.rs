@@ -1,12 +1,12 @@
 //! Fuzzes the Codex parser with mutated fixture and corpus rollouts: no panic, no failed unit,
-//! every bad line counted (time-boxed by `HINDCAST_FUZZ_SECONDS`; see `hindcast_core::testing::fuzz`).
+//! every bad line counted (time-boxed by `HINDCAST_FUZZ_SECONDS`; see `hindcast_testing::fuzz`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use hindcast_core::provider::Environment;
-use hindcast_core::testing::fuzz::{FuzzTarget, run, seeds_from};
 use hindcast_provider_codex::CodexProvider;
+use hindcast_testing::fuzz::{FuzzTarget, run, seeds_from};
 
 fn layout(home: &Path, bytes: &[u8]) -> Environment {
     let day = home.join(".codex/sessions/2026/01/01");

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use hindcast_core::model::ProjectedExchange;
 use hindcast_core::provider::{Environment, ParseReport};
-use hindcast_core::testing::import_all;
 use hindcast_core::time_window::TimeWindow;
+use hindcast_testing::import_all;
 use serde_json::Value;
 
 use crate::LegacyProvider;

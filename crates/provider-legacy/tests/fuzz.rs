@@ -1,13 +1,13 @@
 //! Fuzzes the legacy parser with mutated session files of both generations (JSON and flat
 //! key=value): no panic, no failed unit, every bad file counted (time-boxed by
-//! `HINDCAST_FUZZ_SECONDS`; see `hindcast_core::testing::fuzz`).
+//! `HINDCAST_FUZZ_SECONDS`; see `hindcast_testing::fuzz`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use hindcast_core::provider::Environment;
-use hindcast_core::testing::fuzz::{FuzzTarget, run, seeds_from};
 use hindcast_provider_legacy::LegacyProvider;
+use hindcast_testing::fuzz::{FuzzTarget, run, seeds_from};
 
 /// The same bytes as a JSON-era session, a flat-era session and an archived one.
 fn layout(home: &Path, bytes: &[u8]) -> Environment {

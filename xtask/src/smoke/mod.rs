@@ -252,7 +252,7 @@ impl Sandbox {
 
     /// Runs a read-only SQL query against the sandbox store and returns the first column of the first row.
     pub fn query_i64(&self, sql: &str) -> Result<i64> {
-        let conn = hindcast_core::store::Store::open_read_only(&self.db())?;
+        let conn = hindcast_store::Store::open_read_only(&self.db())?;
         Ok(conn.query_row(sql, [], |row| row.get(0))?)
     }
 }

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use hindcast_core::envelope::read_events;
 use hindcast_core::failpoint;
-use hindcast_core::testing::{CONTENT_TABLES, digests_of};
+use hindcast_import::envelope::read_events;
+use hindcast_testing::{CONTENT_TABLES, digests_of};
 use serde_json::Value;
 
 use super::{Binaries, PausedRun, Sandbox, copy_tree};
@@ -136,7 +136,7 @@ fn expect_same_store(expected: &Digests, actual: &Digests, what: &str) -> Result
 }
 
 fn integrity_ok(sandbox: &Sandbox) -> Result<()> {
-    let conn = hindcast_core::store::Store::open_read_only(&sandbox.db())?;
+    let conn = hindcast_store::Store::open_read_only(&sandbox.db())?;
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     ensure!(check == "ok", "integrity_check: {check}");
     Ok(())
@@ -301,7 +301,7 @@ fn concurrency(binaries: &Binaries) -> Result<()> {
         .expect_stderr("a first import is building it")?;
     let dead_pid = holder.pid();
     holder.kill()?;
-    let lock_file = hindcast_core::store::lock_path(&sandbox.db());
+    let lock_file = hindcast_store::lock_path(&sandbox.db());
     ensure!(std::fs::read_to_string(&lock_file)?.trim() == dead_pid.to_string(), "the dead holder's pid stays behind");
     sandbox.run(&binaries.hindcast, &backfill_args(&[]))?.expect_code(0)?;
     ensure!(std::fs::read_to_string(&lock_file)?.is_empty(), "the lock file is emptied on release");

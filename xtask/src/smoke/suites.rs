@@ -1,8 +1,8 @@
 //! The smoke suites: each runs the real binary in a fresh sandbox and fails when a promise breaks.
 
 use anyhow::{Context, Result, ensure};
-use hindcast_core::envelope::{EVENT_NAMES, MAX_LINE_BYTES, read_events};
-use hindcast_core::store::StoreLock;
+use hindcast_import::envelope::{EVENT_NAMES, MAX_LINE_BYTES, read_events};
+use hindcast_store::StoreLock;
 use serde_json::Value;
 
 use super::{Binaries, Sandbox, tree_fingerprint};
@@ -150,7 +150,7 @@ fn lock(binaries: &Binaries) -> Result<()> {
     drop(held);
 
     // A stale lock file naming a process that died: the advisory lock went with it.
-    std::fs::write(hindcast_core::store::lock_path(&sandbox.db()), "999999\n")?;
+    std::fs::write(hindcast_store::lock_path(&sandbox.db()), "999999\n")?;
     sandbox.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
 
     // Two real runs at once: exactly the runs that found the lock free succeed; any other exits 3.
@@ -206,7 +206,7 @@ fn failures(binaries: &Binaries) -> Result<()> {
     let document = full.run(&binaries.testbed, &["backfill", "test-large", "--json"])?.expect_code(1)?.json()?;
     let large = provider(&document, "test-large")?;
     ensure!(large["error"].as_str().is_some_and(|error| error.contains("store write failed")), "{large}");
-    let conn = hindcast_core::store::Store::open_read_only(&full.db())?;
+    let conn = hindcast_store::Store::open_read_only(&full.db())?;
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     ensure!(check == "ok", "integrity_check after a full disk: {check}");
 
@@ -281,7 +281,7 @@ fn idempotent(binaries: &Binaries) -> Result<()> {
         reparsed["rows_written"]["total"] == 0 && reparsed["rows_skipped"]["total"] == 30,
         "a reparse writes nothing: {reparsed}"
     );
-    let conn = hindcast_core::store::Store::open_read_only(&sandbox.db())?;
+    let conn = hindcast_store::Store::open_read_only(&sandbox.db())?;
     let first_runs: i64 = conn.query_row("SELECT count(DISTINCT first_run_id) FROM messages", [], |row| row.get(0))?;
     ensure!(first_runs == 1, "every row keeps the first run's id");
     let recorded: i64 = conn.query_row("SELECT count(*) FROM runs WHERE status = 'ok'", [], |row| row.get(0))?;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use hindcast_cli::EntryOptions;
 use hindcast_core::failpoint;
 use hindcast_core::provider::Provider;
-use hindcast_core::store::StoreOptions;
-use hindcast_core::testing::ScriptedProvider;
+use hindcast_store::StoreOptions;
+use hindcast_testing::ScriptedProvider;
 
 fn main() -> std::process::ExitCode {
     install_pause_hook();

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hindcast_core::backfill::{BackfillOptions, BackfillReport, ProviderReport, RunContext, Status, run_backfill};
-use hindcast_core::envelope::EventLog;
-use hindcast_core::plan::{PlanReport, plan_backfill};
 use hindcast_core::provider::{Environment, Provider, Root};
 use hindcast_core::registry::MaterializerRegistry;
-use hindcast_core::store::{LockError, Store, StoreLock};
 use hindcast_core::time_window::TimeWindow;
+use hindcast_import::backfill::{BackfillOptions, BackfillReport, ProviderReport, RunContext, Status, run_backfill};
+use hindcast_import::envelope::EventLog;
+use hindcast_import::preview::{PlanReport, plan_backfill};
+use hindcast_store::{LockError, Store, StoreLock};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -287,7 +287,7 @@ pub fn plan(context: &Context, args: &SelectionArgs) -> anyhow::Result<u8> {
 
 fn window_line(window: &TimeWindow) -> String {
     let edge = |instant: Option<Timestamp>, open: &str| {
-        instant.map_or_else(|| open.to_string(), hindcast_core::materialize::format_timestamp)
+        instant.map_or_else(|| open.to_string(), hindcast_core::time_window::format_timestamp)
     };
     format!("Window: {} .. {}", edge(window.since, "beginning"), edge(window.until, "now"))
 }
@@ -465,11 +465,11 @@ fn human_report(
         ]);
         for provider in &report.providers {
             let written = if report.dry_run {
-                format!("({} materialized)", provider.rows_materialized.total)
-            } else if provider.rows_updated.total > 0 {
-                format!("{} (+{} updated)", provider.rows_written.total, provider.rows_updated.total)
+                format!("({} materialized)", provider.rows_materialized.total())
+            } else if provider.rows_updated.total() > 0 {
+                format!("{} (+{} updated)", provider.rows_written.total(), provider.rows_updated.total())
             } else {
-                provider.rows_written.total.to_string()
+                provider.rows_written.total().to_string()
             };
             rows.add_row([
                 provider.provider.clone(),
@@ -481,7 +481,7 @@ fn human_report(
                 provider.sessions_seen.to_string(),
                 provider.items_seen.to_string(),
                 written,
-                provider.rows_skipped.total.to_string(),
+                provider.rows_skipped.total().to_string(),
                 provider.lines_skipped.count.to_string(),
                 human_millis(provider.elapsed_ms),
             ]);

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use hindcast_core::store::Store;
-use hindcast_core::views::export;
+use hindcast_store::Store;
+use hindcast_store::views::export;
 
 use super::Context;
 use super::sessions::view_error;

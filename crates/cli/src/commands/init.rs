@@ -4,9 +4,9 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use hindcast_core::backfill::{BackfillReport, Status};
 use hindcast_core::provider::Provider;
 use hindcast_core::time_window::TimeWindow;
+use hindcast_import::backfill::{BackfillReport, Status};
 use jiff::{SignedDuration, Timestamp};
 
 use super::Context;
@@ -283,11 +283,11 @@ fn write_summary(out: &mut dyn Write, report: &BackfillReport) -> std::io::Resul
             },
             sources_cell(provider),
             if report.dry_run {
-                format!("({} materialized)", provider.rows_materialized.total)
+                format!("({} materialized)", provider.rows_materialized.total())
             } else {
-                provider.rows_written.total.to_string()
+                provider.rows_written.total().to_string()
             },
-            provider.rows_skipped.total.to_string(),
+            provider.rows_skipped.total().to_string(),
             provider.lines_skipped.count.to_string(),
             human_millis(provider.elapsed_ms),
         ]);
@@ -310,8 +310,8 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use hindcast_core::provider::Environment;
-    use hindcast_core::store::StoreOptions;
-    use hindcast_core::testing::{Behavior, ScriptedProvider};
+    use hindcast_store::StoreOptions;
+    use hindcast_testing::{Behavior, ScriptedProvider};
 
     use super::*;
 
@@ -354,7 +354,7 @@ mod tests {
     }
 
     fn sessions(fixture: &Fixture) -> i64 {
-        let conn = hindcast_core::store::Store::open_read_only(&fixture.db).unwrap();
+        let conn = hindcast_store::Store::open_read_only(&fixture.db).unwrap();
         conn.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0)).unwrap()
     }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use hindcast_core::provider::Environment;
 use hindcast_core::registry::ProviderRegistry;
-use hindcast_core::store::StoreOptions;
+use hindcast_store::StoreOptions;
 
 use crate::config::Paths;
 use crate::exit::ExitError;

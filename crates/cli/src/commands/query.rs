@@ -1,6 +1,6 @@
 //! `hindcast query SQL`: read-only SQL over the store.
 
-use hindcast_core::store::Store;
+use hindcast_store::Store;
 use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
 

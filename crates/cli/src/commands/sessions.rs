@@ -1,9 +1,9 @@
 //! `hindcast sessions list | show | tree`.
 
-use hindcast_core::store::Store;
 use hindcast_core::time_window::TimeWindow;
-use hindcast_core::views::sessions::{self, SessionFilter, SessionSummary, TreeNode};
-use hindcast_core::views::{TextWindow, ViewError};
+use hindcast_store::Store;
+use hindcast_store::views::sessions::{self, SessionFilter, SessionSummary, TreeNode};
+use hindcast_store::views::{TextWindow, ViewError};
 use serde_json::json;
 
 use super::Context;

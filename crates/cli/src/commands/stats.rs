@@ -1,8 +1,8 @@
 //! `hindcast stats daily`.
 
-use hindcast_core::store::Store;
 use hindcast_core::time_window::TimeWindow;
-use hindcast_core::views::stats::{self, Breakdown, StatsFilter};
+use hindcast_store::Store;
+use hindcast_store::views::stats::{self, Breakdown, StatsFilter};
 use serde_json::json;
 
 use super::Context;

@@ -14,9 +14,9 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
 
-use crate::backfill::{BackfillOptions, RunContext, SilentObserver, Status, run_backfill};
-use crate::provider::{Environment, Provider};
-use crate::time_window::TimeWindow;
+use hindcast_core::provider::{Environment, Provider};
+use hindcast_core::time_window::TimeWindow;
+use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, Status, run_backfill};
 
 /// Cases per proptest round; rounds repeat (with fresh seeds) until the time box closes.
 const CASES_PER_ROUND: u32 = 32;
@@ -336,8 +336,8 @@ pub fn run(target: &FuzzTarget) -> FuzzStats {
 fn check(target: &FuzzTarget, bytes: &[u8]) -> Result<u64, TestCaseError> {
     let home = tempfile::tempdir().map_err(|error| TestCaseError::fail(error.to_string()))?;
     let env = (target.layout)(home.path(), bytes);
-    let materializers = crate::registry::MaterializerRegistry::builtin();
-    let events = crate::envelope::EventLog::disabled();
+    let materializers = hindcast_core::registry::MaterializerRegistry::builtin();
+    let events = hindcast_import::envelope::EventLog::disabled();
     let context = RunContext {
         materializers: &materializers,
         env: &env,

@@ -25,10 +25,10 @@ pub struct TextWindow {
 
 impl TextWindow {
     /// The window of `window` in stored-text form.
-    pub fn from_window(window: &crate::time_window::TimeWindow) -> Self {
+    pub fn from_window(window: &hindcast_core::time_window::TimeWindow) -> Self {
         Self {
-            since: window.since.map(crate::materialize::format_timestamp),
-            until: window.until.map(crate::materialize::format_timestamp),
+            since: window.since.map(hindcast_core::time_window::format_timestamp),
+            until: window.until.map(hindcast_core::time_window::format_timestamp),
         }
     }
 }

@@ -3,17 +3,20 @@
 //! and re-parses rewritten, replaced or truncated files in full (idempotent writes keep that safe).
 
 use std::collections::HashMap;
-use std::fs::Metadata;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use jiff::Timestamp;
+use rusqlite::params;
 use serde_json::Value;
 
-use crate::identity::sha256_hex;
-use crate::materialize::format_timestamp;
-use crate::model::SourceFile;
-use crate::time_window::TimeWindow;
+use hindcast_core::identity::sha256_hex;
+use hindcast_core::model::SourceFile;
+pub use hindcast_core::resume::{ResumePlan, ResumePoint};
+use hindcast_core::time_window::{TimeWindow, format_timestamp};
+use hindcast_core::walk::inode_of;
+
+use crate::{Store, StoreError};
 
 /// Bytes hashed at the start of a file and just before its checkpoint to tell an append from a rewrite.
 pub const ANCHOR_BYTES: u64 = 4096;
@@ -34,20 +37,6 @@ pub fn changed_since_discovery(file: &SourceFile) -> Option<&'static str> {
     } else if modified_ns(modified) != modified_ns(file.modified) {
         Some("rewritten")
     } else {
-        None
-    }
-}
-
-/// The file's inode, so a file replaced under the same name is not mistaken for an unchanged one.
-pub fn inode_of(metadata: &Metadata) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(metadata.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = metadata;
         None
     }
 }
@@ -82,20 +71,6 @@ pub struct Checkpoint {
     pub state: Value,
 }
 
-/// Where and how a provider continues an appended file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResumePoint {
-    pub offset: u64,
-    pub state: Value,
-}
-
-/// How a unit is parsed on this run. Files of the unit absent from `points` are unchanged since the
-/// last import: the provider must not read them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ResumePlan {
-    pub points: HashMap<PathBuf, ResumePoint>,
-}
-
 /// How a file differs from what the manifest remembers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FileChange {
@@ -127,7 +102,7 @@ pub fn entry_for(
     window: &TimeWindow,
 ) -> ManifestEntry {
     ManifestEntry {
-        path_sha256: crate::identity::source_path_sha256(&file.path),
+        path_sha256: hindcast_core::identity::source_path_sha256(&file.path),
         size: file.size,
         modified_ns: modified_ns(file.modified),
         inode: file.inode,
@@ -203,6 +178,86 @@ pub fn anchor_hashes(path: &Path, offset: u64) -> std::io::Result<Option<(String
 pub fn checkpoint_at(path: &Path, offset: u64, state: Value) -> Option<Checkpoint> {
     let (prefix_sha256, anchor_sha256) = anchor_hashes(path, offset).ok()??;
     Some(Checkpoint { offset, prefix_sha256, anchor_sha256, state })
+}
+
+const UPSERT_SOURCE: &str = "INSERT INTO sources (provider, path_sha256, size, modified_ns, inode, bytes_consumed, \
+    prefix_sha256, anchor_sha256, resume_state, parser, window_since, window_until, run_id) VALUES (?1, ?2, ?3, ?4, \
+    ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (provider, path_sha256) DO UPDATE SET size = excluded.size, \
+    modified_ns = excluded.modified_ns, inode = excluded.inode, bytes_consumed = excluded.bytes_consumed, \
+    prefix_sha256 = excluded.prefix_sha256, anchor_sha256 = excluded.anchor_sha256, \
+    resume_state = excluded.resume_state, parser = excluded.parser, window_since = excluded.window_since, \
+    window_until = excluded.window_until, run_id = excluded.run_id";
+
+impl Store {
+    /// The sources manifest of `provider`, keyed by `path_sha256`.
+    pub fn load_manifest(&self, provider: &str) -> Result<HashMap<String, ManifestEntry>, StoreError> {
+        let read = || -> rusqlite::Result<HashMap<String, ManifestEntry>> {
+            let mut statement = self.conn.prepare(
+                "SELECT path_sha256, size, modified_ns, inode, bytes_consumed, prefix_sha256, anchor_sha256, \
+                 resume_state, parser, window_since, window_until FROM sources WHERE provider = ?1",
+            )?;
+            let rows = statement.query_map([provider], |row| {
+                let state: Option<String> = row.get(7)?;
+                let prefix: Option<String> = row.get(5)?;
+                let anchor: Option<String> = row.get(6)?;
+                let checkpoint = match (state.and_then(|text| serde_json::from_str(&text).ok()), prefix, anchor) {
+                    (Some(state), Some(prefix_sha256), Some(anchor_sha256)) => {
+                        Some(Checkpoint { offset: row.get(4)?, prefix_sha256, anchor_sha256, state })
+                    }
+                    _ => None,
+                };
+                Ok(ManifestEntry {
+                    path_sha256: row.get(0)?,
+                    size: row.get(1)?,
+                    modified_ns: row.get(2)?,
+                    inode: row.get(3)?,
+                    checkpoint,
+                    parser: row.get(8)?,
+                    window_since: row.get(9)?,
+                    window_until: row.get(10)?,
+                })
+            })?;
+            rows.map(|entry| entry.map(|entry| (entry.path_sha256.clone(), entry))).collect()
+        };
+        read().map_err(|source| self.sqlite_error(source))
+    }
+
+    /// Records manifest entries of `provider` inside the current transaction (starting one if needed),
+    /// after the rows of the files they describe.
+    pub fn write_manifest(
+        &mut self,
+        provider: &str,
+        run_id: &str,
+        entries: &[ManifestEntry],
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        let write = || -> rusqlite::Result<()> {
+            let mut statement = self.conn.prepare_cached(UPSERT_SOURCE)?;
+            for (index, entry) in entries.iter().enumerate() {
+                if index == entries.len() / 2 {
+                    hindcast_core::failpoint::hit(hindcast_core::failpoint::MANIFEST_HALF_WRITTEN);
+                }
+                let checkpoint = entry.checkpoint.as_ref();
+                statement.execute(params![
+                    provider,
+                    entry.path_sha256,
+                    entry.size,
+                    entry.modified_ns,
+                    entry.inode,
+                    checkpoint.map_or(entry.size, |checkpoint| checkpoint.offset),
+                    checkpoint.map(|checkpoint| checkpoint.prefix_sha256.as_str()),
+                    checkpoint.map(|checkpoint| checkpoint.anchor_sha256.as_str()),
+                    checkpoint.map(|checkpoint| checkpoint.state.to_string()),
+                    entry.parser,
+                    entry.window_since,
+                    entry.window_until,
+                    run_id,
+                ])?;
+            }
+            Ok(())
+        };
+        write().map_err(|source| self.sqlite_error(source))
+    }
 }
 
 #[cfg(test)]

@@ -6,27 +6,28 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
 use jiff::Timestamp;
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use std::collections::HashMap;
 
 use crate::envelope::{Event, EventLog};
-use crate::identity::source_path_sha256;
-use crate::manifest::{
-    FileChange, ManifestEntry, ResumePlan, changed_since_discovery, checkpoint_at, classify, entry_for,
-};
-use crate::materialize::{Materializer, ProvenanceContext, RowBatch, SessionRow, format_timestamp};
-use crate::model::{ProjectedExchange, SourceUnit};
-use crate::provider::{
+use hindcast_core::identity::source_path_sha256;
+use hindcast_core::materialize::{Materializer, ProvenanceContext, RowBatch, SessionRow};
+use hindcast_core::model::{ProjectedExchange, SourceUnit};
+use hindcast_core::provider::{
     Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root, SinkError, SkipTally,
 };
-use crate::registry::MaterializerRegistry;
-use crate::store::{Store, StoreError, WriteCounts};
-use crate::time_window::TimeWindow;
+use hindcast_core::registry::MaterializerRegistry;
+use hindcast_core::tables::{PerTable, WriteCounts};
+use hindcast_core::time_window::{TimeWindow, format_timestamp};
+use hindcast_store::manifest::{
+    FileChange, ManifestEntry, ResumePlan, changed_since_discovery, checkpoint_at, classify, entry_for,
+};
+use hindcast_store::{Store, StoreError};
 
 mod budget;
 use budget::{PARSE_BUDGET_BYTES, ParseBudget};
@@ -72,44 +73,8 @@ pub enum Status {
     Failed,
 }
 
-/// Row counts in the shape of the `--json` document: a total plus one entry per table.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RowTotals {
-    pub total: u64,
-    pub sessions: u64,
-    pub messages: u64,
-    pub parts: u64,
-    pub usage: u64,
-    pub projects: u64,
-    pub import_notes: u64,
-    pub session_refs: u64,
-}
-
-impl RowTotals {
-    fn from_table_counts(counts: [u64; 7]) -> Self {
-        let [sessions, messages, parts, usage, projects, import_notes, session_refs] = counts;
-        Self { total: counts.iter().sum(), sessions, messages, parts, usage, projects, import_notes, session_refs }
-    }
-
-    fn from_counts(counts: &WriteCounts, pick: impl Fn(crate::store::TableCounts) -> u64) -> Self {
-        Self::from_table_counts(counts.tables().map(|(_, table)| pick(table)))
-    }
-
-    fn from_batch(batch: &RowBatch) -> Self {
-        Self::from_table_counts(batch.table_lengths())
-    }
-
-    fn add(&mut self, other: &RowTotals) {
-        self.total += other.total;
-        self.sessions += other.sessions;
-        self.messages += other.messages;
-        self.parts += other.parts;
-        self.usage += other.usage;
-        self.projects += other.projects;
-        self.import_notes += other.import_notes;
-        self.session_refs += other.session_refs;
-    }
-}
+/// Row counts per table; in the `--json` document a total plus one entry per table.
+pub type RowTotals = PerTable<u64>;
 
 /// The outcome of one provider in a run (SPEC §3 "Result per provider").
 #[derive(Clone, Debug, Serialize)]
@@ -146,8 +111,12 @@ pub struct ProviderReport {
     pub warnings: Vec<String>,
     /// Lossy or dropped fields, one line each (stored in `import_notes`).
     pub import_notes: Vec<String>,
+    /// The first errors joined with "; " (see `fail`); `None` while the provider is ok.
     pub error: Option<String>,
     pub elapsed_ms: u64,
+    /// Every error, in order (`error` shows the first `KEPT_ERRORS` of them).
+    #[serde(skip)]
+    pub errors: Vec<String>,
 }
 
 impl ProviderReport {
@@ -180,23 +149,18 @@ impl ProviderReport {
             import_notes: Vec::new(),
             error: None,
             elapsed_ms: 0,
+            errors: Vec::new(),
         }
     }
 
     fn fail(&mut self, error: String) {
         self.status = Status::Failed;
-        match &mut self.error {
-            None => self.error = Some(error),
-            Some(existing) => {
-                let kept = existing.matches("; ").count() + 1;
-                if kept < KEPT_ERRORS {
-                    existing.push_str("; ");
-                    existing.push_str(&error);
-                } else if kept == KEPT_ERRORS {
-                    existing.push_str("; (further errors omitted)");
-                }
-            }
+        self.errors.push(error);
+        let mut shown = self.errors[..self.errors.len().min(KEPT_ERRORS)].join("; ");
+        if self.errors.len() > KEPT_ERRORS {
+            shown.push_str("; (further errors omitted)");
         }
+        self.error = Some(shown);
     }
 
     fn absorb_parse_report(&mut self, report: ParseReport) {
@@ -389,9 +353,9 @@ fn run_provider(
                 "sources_seen": report.sources_seen,
                 "sessions_seen": report.sessions_seen,
                 "items_seen": report.items_seen,
-                "rows_written": report.rows_written.total,
-                "rows_updated": report.rows_updated.total,
-                "rows_skipped": report.rows_skipped.total,
+                "rows_written": report.rows_written.total(),
+                "rows_updated": report.rows_updated.total(),
+                "rows_skipped": report.rows_skipped.total(),
                 "lines_skipped": report.lines_skipped.count,
                 "files_skipped": report.files_skipped.count,
                 "failed": report.error.is_some(),
@@ -421,7 +385,7 @@ fn run_provider(
         json!({ "units": report.units_seen, "sources": report.sources_seen, "bytes": report.bytes_seen }),
     );
     context.observer.provider_started(name, discovery.units.len(), report.bytes_seen);
-    crate::failpoint::hit(crate::failpoint::DISCOVERED);
+    hindcast_core::failpoint::hit(hindcast_core::failpoint::DISCOVERED);
 
     let manifest = match store.as_deref() {
         Some(_) if options.reparse => HashMap::new(),
@@ -448,7 +412,7 @@ fn run_provider(
         "backfill.materialize",
         Some(name),
         Some(dataset),
-        json!({ "rows": outcome.materialized.total, "items_outside_window": outcome.outside_window }),
+        json!({ "rows": outcome.materialized.total(), "items_outside_window": outcome.outside_window }),
     );
     report.sources_unchanged = outcome.sources_unchanged;
     report.bytes_unchanged = outcome.bytes_unchanged;
@@ -456,9 +420,9 @@ fn run_provider(
     report.absorb_parse_report(outcome.parse);
     report.items_outside_window = outcome.outside_window;
     report.rows_materialized = outcome.materialized;
-    report.rows_written = RowTotals::from_counts(&outcome.counts, |table| table.written);
-    report.rows_updated = RowTotals::from_counts(&outcome.counts, |table| table.updated);
-    report.rows_skipped = RowTotals::from_counts(&outcome.counts, |table| table.skipped);
+    report.rows_written = outcome.counts.written();
+    report.rows_updated = outcome.counts.updated();
+    report.rows_skipped = outcome.counts.skipped();
     for error in outcome.errors {
         report.fail(error);
     }
@@ -534,7 +498,7 @@ enum UnitPlan {
 
 impl Pipeline<'_> {
     fn parse_and_write(&self, units: &[SourceUnit], store: Option<&mut Store>) -> PipelineOutcome {
-        let (sender, receiver) = crossbeam_channel::bounded::<WriterMessage>(CHANNEL_CAPACITY);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<WriterMessage>(CHANNEL_CAPACITY);
         let stop = AtomicBool::new(false);
         let shared = Mutex::new(PipelineOutcome::default());
         let budget = ParseBudget::new(PARSE_BUDGET_BYTES);
@@ -551,7 +515,7 @@ impl Pipeline<'_> {
                     return;
                 }
                 let reservation = budget.reserve(bytes_to_read(unit, &plan));
-                crate::failpoint::hit_in(crate::failpoint::UNIT_START, &unit.key);
+                hindcast_core::failpoint::hit_in(hindcast_core::failpoint::UNIT_START, &unit.key);
                 let unit_outcome = self.parse_unit(unit, &plan, sender.clone(), &stop);
                 drop(reservation);
                 self.context.observer.unit_finished(self.provider.name(), unit.bytes());
@@ -565,7 +529,7 @@ impl Pipeline<'_> {
                     }
                 }
                 shared.outside_window += unit_outcome.outside_window;
-                shared.materialized.add(&unit_outcome.materialized);
+                shared.materialized += &unit_outcome.materialized;
                 match unit_outcome.result {
                     Ok(report) => shared.parse.merge(report),
                     Err(UnitFailure::Stopped) => {}
@@ -629,7 +593,7 @@ impl Pipeline<'_> {
                 Some(change) => {
                     report.warnings.push(format!(
                         "{} was {change} while this run read it; the next run reads it again",
-                        crate::provider::escaped(&file.path)
+                        hindcast_core::provider::escaped(&file.path)
                     ));
                     false
                 }
@@ -647,7 +611,7 @@ impl Pipeline<'_> {
         &self,
         unit: &SourceUnit,
         plan: &UnitPlan,
-        sender: Sender<WriterMessage>,
+        sender: SyncSender<WriterMessage>,
         stop: &AtomicBool,
     ) -> UnitOutcome {
         let manifest_sender = sender.clone();
@@ -712,10 +676,10 @@ impl Pipeline<'_> {
         let mut commit =
             |store: &mut Store, pending: &mut WriteCounts, pending_rows: &mut usize| -> Result<(), StoreError> {
                 store.commit()?;
-                crate::failpoint::hit(crate::failpoint::COMMITTED);
+                hindcast_core::failpoint::hit(hindcast_core::failpoint::COMMITTED);
                 commits += 1;
                 self.emitter.emit("backfill.write", Some(name), Some(dataset), write_fields(pending, *pending_rows));
-                total.add(pending);
+                total += &*pending;
                 *pending = WriteCounts::default();
                 *pending_rows = 0;
                 Ok(())
@@ -730,8 +694,8 @@ impl Pipeline<'_> {
             };
             let written = match message {
                 WriterMessage::Rows(batch) => store.write_rows(&batch).and_then(|counts| {
-                    crate::failpoint::hit(crate::failpoint::ROWS_WRITTEN);
-                    pending.add(&counts);
+                    hindcast_core::failpoint::hit(hindcast_core::failpoint::ROWS_WRITTEN);
+                    pending += &counts;
                     pending_rows += batch.len();
                     if pending_rows >= batch_rows {
                         commit(store, &mut pending, &mut pending_rows)?;
@@ -759,9 +723,9 @@ impl Pipeline<'_> {
             Some(dataset),
             json!({
                 "commits": commits,
-                "rows_written": total.written(),
-                "rows_updated": total.updated(),
-                "rows_skipped": total.skipped(),
+                "rows_written": total.written().total(),
+                "rows_updated": total.updated().total(),
+                "rows_skipped": total.skipped().total(),
                 "failed": failure.is_some(),
             }),
         );
@@ -775,9 +739,9 @@ impl Pipeline<'_> {
 fn write_fields(counts: &WriteCounts, rows: usize) -> Value {
     let mut fields = Map::new();
     fields.insert("rows".into(), Value::from(rows));
-    for (table, table_counts) in counts.tables() {
+    for (table, table_counts) in counts.iter() {
         fields.insert(
-            table.to_string(),
+            table.name().to_string(),
             json!({ "written": table_counts.written, "updated": table_counts.updated, "skipped": table_counts.skipped }),
         );
     }
@@ -810,7 +774,7 @@ struct ChannelSink<'a> {
     materializer: &'a dyn Materializer,
     provenance: ProvenanceContext,
     window: &'a TimeWindow,
-    sender: Sender<WriterMessage>,
+    sender: SyncSender<WriterMessage>,
     stop: &'a AtomicBool,
     cancel: Option<&'a AtomicBool>,
     outside_window: u64,
@@ -839,7 +803,7 @@ impl ExchangeSink for ChannelSink<'_> {
                 self.sessions_sent.insert(row.session_id.clone(), row.clone());
             }
         }
-        self.materialized.add(&RowTotals::from_batch(&batch));
+        self.materialized += &batch.lengths();
         self.sender.send(WriterMessage::Rows(batch)).map_err(|_| SinkError::Stopped)
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::ViewError;
 use super::sessions::Tokens;
 use super::stats::{DailyReport, StatsFilter, daily};
-use crate::identity::sha256_hex;
+use hindcast_core::identity::sha256_hex;
 
 /// Only days that ended at least this long ago are exported (late imports settle first).
 pub const SETTLE_TIME: SignedDuration = SignedDuration::from_hours(60);

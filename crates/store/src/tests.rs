@@ -1,8 +1,9 @@
 //! Tests of the store: migrations, idempotent writes with exact counts, merges, faults.
 
 use super::*;
-use crate::materialize::{MESSAGES_DATASET, Materializer, MessagesMaterializer, ProvenanceContext};
-use crate::testing::synthetic_exchange;
+use hindcast_core::materialize::{MESSAGES_DATASET, Materializer, MessagesMaterializer, ProvenanceContext, RowBatch};
+use hindcast_core::tables::{Table, WriteOutcomes};
+use hindcast_testing::synthetic_exchange;
 
 fn rows(session: &str, messages: usize) -> RowBatch {
     let context = ProvenanceContext { provider: "test".into(), run_id: "run-a".into() };
@@ -31,11 +32,17 @@ fn rerun_writes_zero_rows_and_counts_exactly() {
     let batch = rows("s1", 3);
     let first = store.write_rows(&batch).unwrap();
     store.commit().unwrap();
-    assert_eq!(first.written(), batch.len() as u64);
-    assert_eq!((first.sessions.written, first.messages.written, first.usage.written), (1, 3, 1));
+    assert_eq!(first.written().total(), batch.len() as u64);
+    assert_eq!(
+        (first[Table::Sessions].written, first[Table::Messages].written, first[Table::Usage].written),
+        (1, 3, 1)
+    );
     let second = store.write_rows(&batch).unwrap();
     store.commit().unwrap();
-    assert_eq!((second.written(), second.updated(), second.skipped()), (0, 0, batch.len() as u64));
+    assert_eq!(
+        (second.written().total(), second.updated().total(), second.skipped().total()),
+        (0, 0, batch.len() as u64)
+    );
     assert_eq!(count_rows(&store, "messages"), 3);
 }
 
@@ -46,8 +53,8 @@ fn reimport_of_a_grown_session_merges_metadata_and_adds_only_new_rows() {
     store.write_rows(&rows("s1", 2)).unwrap();
     let grown = store.write_rows(&rows("s1", 4)).unwrap();
     store.commit().unwrap();
-    assert_eq!(grown.messages, TableCounts { written: 2, updated: 0, skipped: 2 });
-    assert_eq!(grown.sessions, TableCounts { written: 0, updated: 1, skipped: 0 }, "ended_at moved forward");
+    assert_eq!(grown[Table::Messages], WriteOutcomes { written: 2, updated: 0, skipped: 2 });
+    assert_eq!(grown[Table::Sessions], WriteOutcomes { written: 0, updated: 1, skipped: 0 }, "ended_at moved forward");
     let ended: String = store.connection().query_row("SELECT ended_at FROM sessions", [], |row| row.get(0)).unwrap();
     assert_eq!(ended, "2026-01-01T00:03:00.000Z");
     let first_run: String =
@@ -63,9 +70,9 @@ fn usage_keeps_the_copy_with_most_output_tokens() {
     batch.usage[0].output_tokens = 3;
     store.write_rows(&batch).unwrap();
     batch.usage[0].output_tokens = 120;
-    assert_eq!(store.write_rows(&batch).unwrap().usage, TableCounts { written: 0, updated: 1, skipped: 0 });
+    assert_eq!(store.write_rows(&batch).unwrap()[Table::Usage], WriteOutcomes { written: 0, updated: 1, skipped: 0 });
     batch.usage[0].output_tokens = 7;
-    assert_eq!(store.write_rows(&batch).unwrap().usage, TableCounts { written: 0, updated: 0, skipped: 1 });
+    assert_eq!(store.write_rows(&batch).unwrap()[Table::Usage], WriteOutcomes { written: 0, updated: 0, skipped: 1 });
     store.commit().unwrap();
     let output: i64 = store.connection().query_row("SELECT output_tokens FROM usage", [], |row| row.get(0)).unwrap();
     assert_eq!(output, 120);
@@ -128,9 +135,12 @@ fn session_metadata_with_nulls_reimports_as_zero_rows() {
     batch.sessions[0].metadata = r#"{"resume_id":null,"nested":{"at":null}}"#.into();
     store.write_rows(&batch).unwrap();
     let again = store.write_rows(&batch).unwrap();
-    assert_eq!(again.sessions, TableCounts { written: 0, updated: 0, skipped: 1 });
+    assert_eq!(again[Table::Sessions], WriteOutcomes { written: 0, updated: 0, skipped: 1 });
     batch.sessions[0].metadata = r#"{"resume_id":"r-1"}"#.into();
-    assert_eq!(store.write_rows(&batch).unwrap().sessions, TableCounts { written: 0, updated: 1, skipped: 0 });
+    assert_eq!(
+        store.write_rows(&batch).unwrap()[Table::Sessions],
+        WriteOutcomes { written: 0, updated: 1, skipped: 0 }
+    );
     store.commit().unwrap();
 }
 
@@ -227,12 +237,12 @@ fn a_message_seen_again_with_more_copies_takes_the_fuller_frame_and_never_shrink
     grown.messages[1].raw_frame = Some(r#"{"mergedUuids":["b"],"uuid":"a"}"#.into());
     grown.messages[1].tool_calls += 1;
     let counts = store.write_rows(&grown).unwrap();
-    assert_eq!((counts.messages.written, counts.messages.updated), (0, 1));
+    assert_eq!((counts[Table::Messages].written, counts[Table::Messages].updated), (0, 1));
     assert_eq!(tool_calls_rollup(&store), before + 1, "the rollup follows the merged tool calls");
 
     let counts = store.write_rows(&batch).unwrap();
     assert_eq!(
-        (counts.messages.updated, counts.messages.skipped),
+        (counts[Table::Messages].updated, counts[Table::Messages].skipped),
         (0, 2),
         "a shorter view never replaces a fuller one"
     );
@@ -366,8 +376,8 @@ fn assert_built_store_equals_one_written_in_place(adjust: impl Fn(&mut Store)) {
     built.finish_import().unwrap();
 
     assert_eq!(schema_objects(built.connection()), schema_objects(in_place.connection()));
-    let expected = crate::testing::table_digests(&dir.path().join("in-place.db"));
-    let built_digests = crate::testing::table_digests(&built_path);
+    let expected = hindcast_testing::table_digests(&dir.path().join("in-place.db"));
+    let built_digests = hindcast_testing::table_digests(&built_path);
     for table in ["daily_rollup", "daily_projects", "messages", "usage", "sessions"] {
         assert!(expected[table].0 > 0, "{table} has rows to compare");
         assert_eq!(built_digests[table], expected[table], "{table}");
@@ -381,7 +391,7 @@ fn assert_built_store_equals_one_written_in_place(adjust: impl Fn(&mut Store)) {
         built.connection().query_row("SELECT sum(sessions) FROM daily_rollup", [], |row| row.get(0)).unwrap();
     assert_eq!(sessions, 4);
     let again = built.write_rows(&rows("s1", 3)).unwrap();
-    assert_eq!((again.written(), again.updated()), (0, 0), "the unique keys hold after the move");
+    assert_eq!((again.written().total(), again.updated().total()), (0, 0), "the unique keys hold after the move");
 }
 
 #[test]
@@ -413,7 +423,7 @@ fn a_first_import_forgets_the_keys_of_a_rolled_back_batch() {
     store.rollback().unwrap();
     // Written again after the rollback, the rolled-back rows are new rows, not merges.
     let again = store.write_rows(&rows("s2", 2)).unwrap();
-    assert_eq!((again.messages.written, again.parts.written, again.usage.written), (2, 2, 1));
+    assert_eq!((again[Table::Messages].written, again[Table::Parts].written, again[Table::Usage].written), (2, 2, 1));
     store.finish_import().unwrap();
     assert_eq!(count_rows(&store, "messages"), 4);
 }
@@ -531,8 +541,8 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
     let fresh = Store::open(&dir.path().join("fresh.db"), StoreOptions::default()).unwrap();
     assert_eq!(schema_objects(migrated.connection()), schema_objects(fresh.connection()));
     assert_eq!(rowids(migrated.connection()), rowids_before);
-    let expected = crate::testing::table_digests(&current);
-    let digests = crate::testing::table_digests(&older);
+    let expected = hindcast_testing::table_digests(&current);
+    let digests = hindcast_testing::table_digests(&older);
     for table in ["messages", "parts", "usage", "sessions", "daily_rollup", "daily_projects"] {
         assert!(expected[table].0 > 0, "{table} has rows to compare");
         assert_eq!(digests[table], expected[table], "{table}");
@@ -540,7 +550,10 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
     // The keys still decide, and the triggers still count.
     let again = migrated.write_rows(&rows("s2", 4)).unwrap();
     migrated.commit().unwrap();
-    assert_eq!((again.messages.written, again.messages.skipped, again.parts.written), (1, 3, 1));
+    assert_eq!(
+        (again[Table::Messages].written, again[Table::Messages].skipped, again[Table::Parts].written),
+        (1, 3, 1)
+    );
     let messages: i64 =
         migrated.connection().query_row("SELECT sum(messages) FROM daily_rollup", [], |row| row.get(0)).unwrap();
     assert_eq!(messages, count_rows(&migrated, "messages"));
@@ -594,7 +607,11 @@ fn unique_keys_created_midway_survive_a_batch_that_fails_after_them() {
     assert!(store.write_rows(&failing).is_err());
     store.rollback().unwrap();
     let again = store.write_rows(&rows("s1", 3)).unwrap();
-    assert_eq!((again.messages.skipped, again.messages.written), (3, 0), "the unique keys still decide");
+    assert_eq!(
+        (again[Table::Messages].skipped, again[Table::Messages].written),
+        (3, 0),
+        "the unique keys still decide"
+    );
     store.write_rows(&rows("s2", 2)).unwrap();
     store.finish_import().unwrap();
     let objects = schema_objects(store.connection());

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::materialize::format_timestamp;
-use crate::provider::{Environment, Provider, Root, SkipTally};
-use crate::registry::MaterializerRegistry;
-use crate::time_window::TimeWindow;
+use hindcast_core::provider::{Environment, Provider, Root, SkipTally};
+use hindcast_core::registry::MaterializerRegistry;
+use hindcast_core::time_window::TimeWindow;
+use hindcast_core::time_window::format_timestamp;
 
 /// What one provider would scan.
 #[derive(Clone, Debug, Serialize)]

@@ -1,21 +1,22 @@
 //! Scripted providers and synthetic exchanges for tests and for the failure smokes of the testbed binary.
 
 pub mod fuzz;
+pub mod oracle;
 
 use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::materialize::MESSAGES_DATASET;
-use crate::model::{
+use hindcast_core::materialize::MESSAGES_DATASET;
+use hindcast_core::model::{
     MessageFlags, MessageIdentity, MessagePart, ProjectedExchange, ProjectedMessage, ProjectedSession, ProjectedUsage,
     Role, SourceFile, SourceUnit,
 };
-use crate::provider::{
+use hindcast_core::provider::{
     Availability, DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider,
     Root,
 };
-use crate::time_window::TimeWindow;
+use hindcast_core::time_window::TimeWindow;
 
 /// A deterministic exchange: `messages` alternating user/assistant messages one minute apart from
 /// 2026-01-01T00:00:00Z, and one usage record.
@@ -197,7 +198,7 @@ pub struct CollectingSink {
 }
 
 impl ExchangeSink for CollectingSink {
-    fn emit(&mut self, dataset: &str, exchange: ProjectedExchange) -> Result<(), crate::provider::SinkError> {
+    fn emit(&mut self, dataset: &str, exchange: ProjectedExchange) -> Result<(), hindcast_core::provider::SinkError> {
         self.exchanges.push((dataset.to_string(), exchange));
         Ok(())
     }
@@ -229,15 +230,15 @@ pub fn backfill_into(
     env: &Environment,
     db: &std::path::Path,
     reparse: bool,
-) -> crate::backfill::ProviderReport {
-    use crate::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
-    let materializers = crate::registry::MaterializerRegistry::builtin();
-    let events = crate::envelope::EventLog::disabled();
+) -> hindcast_import::backfill::ProviderReport {
+    use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
+    let materializers = hindcast_core::registry::MaterializerRegistry::builtin();
+    let events = hindcast_import::envelope::EventLog::disabled();
     let context =
         RunContext { materializers: &materializers, env, events: &events, observer: &SilentObserver, cancel: None };
     let options = BackfillOptions { reparse, ..BackfillOptions::new(TimeWindow::ALL, false) };
     let mut store =
-        crate::store::Store::open_for_import(db, crate::store::StoreOptions::default()).expect("store opens");
+        hindcast_store::Store::open_for_import(db, hindcast_store::StoreOptions::default()).expect("store opens");
     let mut run = run_backfill(&[provider], Some(&mut store), &options, &context);
     run.providers.pop().expect("one provider report")
 }
@@ -266,9 +267,9 @@ pub fn table_digests(db: &std::path::Path) -> std::collections::BTreeMap<String,
 pub fn digests_of(
     db: &std::path::Path,
     tables: &[&str],
-) -> Result<std::collections::BTreeMap<String, (usize, String)>, crate::store::StoreError> {
-    let conn = crate::store::Store::open_read_only(db)?;
-    let sqlite = |source| crate::store::StoreError::Sqlite { path: db.to_path_buf(), source };
+) -> Result<std::collections::BTreeMap<String, (usize, String)>, hindcast_store::StoreError> {
+    let conn = hindcast_store::Store::open_read_only(db)?;
+    let sqlite = |source| hindcast_store::StoreError::Sqlite { path: db.to_path_buf(), source };
     let mut digests = std::collections::BTreeMap::new();
     for table in tables {
         let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).map_err(sqlite)?;
@@ -287,7 +288,8 @@ pub fn digests_of(
             .and_then(|rows| rows.collect::<Result<_, _>>())
             .map_err(sqlite)?;
         rows.sort();
-        digests.insert(table.to_string(), (rows.len(), crate::identity::sha256_hex(rows.join("\n").as_bytes())));
+        digests
+            .insert(table.to_string(), (rows.len(), hindcast_core::identity::sha256_hex(rows.join("\n").as_bytes())));
     }
     Ok(digests)
 }

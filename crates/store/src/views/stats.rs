@@ -22,7 +22,7 @@ pub struct StatsFilter {
 impl StatsFilter {
     /// Widens a time window to whole UTC days: from the day of `since` through the day of `until`
     /// (that day excluded only when `until` is exactly its midnight).
-    pub fn whole_days(window: &crate::time_window::TimeWindow, client: Option<String>) -> Self {
+    pub fn whole_days(window: &hindcast_core::time_window::TimeWindow, client: Option<String>) -> Self {
         let utc = |timestamp: jiff::Timestamp| timestamp.to_zoned(jiff::tz::TimeZone::UTC);
         let since_day = window.since.map(|since| utc(since).date().to_string());
         let until_day = window.until.map(|until| {
@@ -101,24 +101,24 @@ pub struct DailyReport {
 }
 
 /// The project key of a session (`metadata.project_path`, else the cwd), as the materializer stores it.
-const PROJECT_KEY: &str = "s.project_key";
+pub const PROJECT_KEY: &str = "s.project_key";
 
-/// The WHERE fragment shared by every counter: the client and the day window, valid times only.
-fn day_filter(column: &str) -> String {
+/// The WHERE fragment shared by every counter (and by the recomputation oracle in `hindcast-testing`): the client and the day window, valid times only.
+pub fn day_filter(column: &str) -> String {
     format!(
         "(?1 IS NULL OR s.client = ?1) AND {column} >= '{EARLIEST_VALID}' \
          AND (?2 IS NULL OR substr({column}, 1, 10) >= ?2) AND (?3 IS NULL OR substr({column}, 1, 10) < ?3)"
     )
 }
 
-const USER_PROMPT: &str = "m.role = 'user' AND NOT m.is_meta AND NOT m.is_injected AND NOT m.is_compact_summary \
+pub const USER_PROMPT: &str = "m.role = 'user' AND NOT m.is_meta AND NOT m.is_injected AND NOT m.is_compact_summary \
     AND NOT m.is_sidechain AND coalesce(s.relationship, '') <> 'subagent' \
     AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'text') \
     AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'tool_result')";
 
-const SUBAGENT_MESSAGE: &str = "(m.is_sidechain OR coalesce(s.relationship, '') = 'subagent')";
+pub const SUBAGENT_MESSAGE: &str = "(m.is_sidechain OR coalesce(s.relationship, '') = 'subagent')";
 
-fn add_tokens(tokens: &mut Tokens, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<()> {
+pub fn add_tokens(tokens: &mut Tokens, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<()> {
     tokens.input += row.get::<_, i64>(first)?;
     tokens.cached_input += row.get::<_, i64>(first + 1)?;
     tokens.cache_creation += row.get::<_, i64>(first + 2)?;
@@ -127,7 +127,7 @@ fn add_tokens(tokens: &mut Tokens, row: &rusqlite::Row<'_>, first: usize) -> rus
     Ok(())
 }
 
-const TOKEN_SUMS: &str = "coalesce(sum(u.input_tokens), 0), coalesce(sum(u.cache_read_tokens), 0), \
+pub const TOKEN_SUMS: &str = "coalesce(sum(u.input_tokens), 0), coalesce(sum(u.cache_read_tokens), 0), \
     coalesce(sum(u.cache_creation_tokens), 0), coalesce(sum(u.output_tokens), 0), coalesce(sum(u.reasoning_tokens), 0)";
 
 /// Per-day counters from the trigger-maintained rollups (`daily_rollup`, `daily_projects`): the
@@ -184,7 +184,7 @@ pub fn daily(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, Vie
     })
 }
 
-fn corrupt_timestamps(conn: &Connection, filter: &StatsFilter) -> Result<CorruptTimestamps, ViewError> {
+pub fn corrupt_timestamps(conn: &Connection, filter: &StatsFilter) -> Result<CorruptTimestamps, ViewError> {
     let corrupt = |table: &str, alias: &str, column: &str| -> Result<i64, ViewError> {
         let join =
             if alias == "s" { String::new() } else { format!(" JOIN sessions s ON s.session_id = {alias}.session_id") };
@@ -201,93 +201,7 @@ fn corrupt_timestamps(conn: &Connection, filter: &StatsFilter) -> Result<Corrupt
     })
 }
 
-/// The same counters recomputed from the raw rows (the reference the rollups are checked against).
-pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, ViewError> {
-    let args = params![filter.client, filter.since_day, filter.until_day];
-    let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
-
-    let sql = format!(
-        "SELECT substr(s.started_at, 1, 10), s.client, count(*) FROM sessions s WHERE {} GROUP BY 1, 2",
-        day_filter("s.started_at")
-    );
-    for row in conn
-        .prepare(&sql)?
-        .query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)))?
-    {
-        let (key, client, count) = row?;
-        let stats = day_entry(&mut days, key);
-        stats.sessions += count;
-        stats.clients.entry(client).or_default().sessions += count;
-    }
-
-    let sql = format!(
-        "SELECT substr(m.timestamp, 1, 10), s.client, count(*), sum({SUBAGENT_MESSAGE}), sum({USER_PROMPT}) \
-         FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} GROUP BY 1, 2",
-        day_filter("m.timestamp")
-    );
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(args)?;
-    while let Some(row) = rows.next()? {
-        let stats = day_entry(&mut days, row.get(0)?);
-        let messages: i64 = row.get(2)?;
-        stats.messages += messages;
-        stats.subagent_messages += row.get::<_, i64>(3)?;
-        stats.user_prompts += row.get::<_, i64>(4)?;
-        stats.clients.entry(row.get(1)?).or_default().messages += messages;
-    }
-
-    let sql = format!(
-        "SELECT substr(m.timestamp, 1, 10), count(*) FROM parts p JOIN messages m ON m.message_id = p.message_id \
-         JOIN sessions s ON s.session_id = m.session_id WHERE p.kind = 'tool_call' AND {} GROUP BY 1",
-        day_filter("m.timestamp")
-    );
-    for row in conn.prepare(&sql)?.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
-        let (key, count) = row?;
-        day_entry(&mut days, key).tool_calls += count;
-    }
-
-    let sql = format!(
-        "SELECT substr(u.timestamp, 1, 10), coalesce(u.model, 'unknown'), count(*), {TOKEN_SUMS} \
-         FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE {} GROUP BY 1, 2",
-        day_filter("u.timestamp")
-    );
-    let mut totals = Tokens::default();
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(args)?;
-    while let Some(row) = rows.next()? {
-        let stats = day_entry(&mut days, row.get(0)?);
-        add_tokens(&mut stats.tokens, row, 3)?;
-        add_tokens(&mut totals, row, 3)?;
-        let model = stats.models.entry(row.get(1)?).or_default();
-        model.responses += row.get::<_, i64>(2)?;
-        add_tokens(&mut model.tokens, row, 3)?;
-    }
-
-    let sql = format!(
-        "SELECT day, count(DISTINCT project) FROM ( \
-           SELECT substr(m.timestamp, 1, 10) AS day, {PROJECT_KEY} AS project \
-             FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} \
-           UNION SELECT substr(s.started_at, 1, 10), {PROJECT_KEY} FROM sessions s WHERE {} \
-         ) WHERE project IS NOT NULL GROUP BY day",
-        day_filter("m.timestamp"),
-        day_filter("s.started_at")
-    );
-    for row in conn.prepare(&sql)?.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
-        let (key, count) = row?;
-        day_entry(&mut days, key).projects = count;
-    }
-
-    let corrupt_timestamps = corrupt_timestamps(conn, filter)?;
-    Ok(DailyReport {
-        since_day: filter.since_day.clone(),
-        until_day: filter.until_day.clone(),
-        days: days.into_values().collect(),
-        totals,
-        corrupt_timestamps,
-    })
-}
-
-fn day_entry(days: &mut BTreeMap<String, DayStats>, key: String) -> &mut DayStats {
+pub fn day_entry(days: &mut BTreeMap<String, DayStats>, key: String) -> &mut DayStats {
     days.entry(key.clone()).or_insert_with(|| DayStats { day: key, ..DayStats::default() })
 }
 

@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::envelope::{EVENT_NAMES, read_events};
-use crate::materialize::MESSAGES_DATASET;
-use crate::store::StoreOptions;
-use crate::testing::{Behavior, ScriptedProvider};
+use hindcast_core::materialize::MESSAGES_DATASET;
+use hindcast_core::tables::Table;
+use hindcast_store::StoreOptions;
+use hindcast_testing::{Behavior, ScriptedProvider};
 use std::sync::atomic::AtomicBool;
 
 fn scripted(name: &str, dataset: &str, behavior: Behavior) -> Arc<dyn Provider> {
@@ -94,24 +95,26 @@ fn ok_provider_writes_rows_and_rerun_writes_zero() {
     assert_eq!(first.status, Status::Ok);
     let a = report(&first, "a");
     assert_eq!((a.units_seen, a.sessions_seen, a.items_seen), (3, 3, 12));
-    assert_eq!(
-        a.rows_written,
-        RowTotals { total: 3 + 12 + 12 + 3, sessions: 3, messages: 12, parts: 12, usage: 3, ..RowTotals::default() }
-    );
+    let expected = RowTotals::from_fn(|table| match table {
+        Table::Sessions | Table::Usage => 3,
+        Table::Messages | Table::Parts => 12,
+        _ => 0,
+    });
+    assert_eq!((a.rows_written, a.rows_written.total()), (expected, 3 + 12 + 12 + 3));
     assert_eq!(a.rows_written, a.rows_materialized);
     assert_eq!(harness.count("messages"), 12);
 
     let second = harness.run(&providers, StoreOptions::default(), false);
     let a = report(&second, "a");
     assert_eq!((a.sources_unchanged, a.bytes_unchanged), (3, 3_000), "the manifest skips unchanged sources unread");
-    assert_eq!((a.sessions_seen, a.rows_materialized.total, a.rows_written.total), (0, 0, 0));
+    assert_eq!((a.sessions_seen, a.rows_materialized.total(), a.rows_written.total()), (0, 0, 0));
 
     let third = harness.run_with(&providers, StoreOptions::default(), |options| options.reparse = true);
     let a = report(&third, "a");
     assert_eq!(a.sources_unchanged, 0, "--reparse ignores the manifest");
-    assert_eq!(a.rows_written.total, 0);
-    assert_eq!(a.rows_updated.total, 0);
-    assert_eq!(a.rows_skipped.total, 30);
+    assert_eq!(a.rows_written.total(), 0);
+    assert_eq!(a.rows_updated.total(), 0);
+    assert_eq!(a.rows_skipped.total(), 30);
 }
 
 #[test]
@@ -126,8 +129,8 @@ fn a_session_handed_over_in_parts_is_stored_as_if_whole_with_one_session_row() {
     let split = run(&parted, Behavior::InParts { sessions: 2, messages: 30, parts: 4 });
     assert_eq!(split.rows_written, expected.rows_written, "each session row is written once, not once per part");
     assert_eq!(split.rows_materialized, expected.rows_materialized);
-    assert_eq!((split.rows_skipped.total, split.rows_written.sessions), (0, 2));
-    assert_eq!(crate::testing::table_digests(&parted.db), crate::testing::table_digests(&whole.db));
+    assert_eq!((split.rows_skipped.total(), split.rows_written[Table::Sessions]), (0, 2));
+    assert_eq!(hindcast_testing::table_digests(&parted.db), hindcast_testing::table_digests(&whole.db));
 }
 
 #[test]
@@ -151,13 +154,13 @@ fn every_failure_mode_fails_its_provider_and_others_still_run() {
     for (provider, needle) in expectations {
         let failed = report(&run, provider);
         assert_eq!(failed.status, Status::Failed, "{provider}");
-        assert_eq!(failed.rows_written.total, 0, "{provider}");
+        assert_eq!(failed.rows_written.total(), 0, "{provider}");
         let error = failed.error.as_deref().unwrap_or_default();
         assert!(error.contains(needle), "{provider}: {error}");
     }
     let good = report(&run, "good");
     assert_eq!(good.status, Status::Ok);
-    assert_eq!(good.rows_written.sessions, 2);
+    assert_eq!(good.rows_written[Table::Sessions], 2);
     assert_eq!(harness.count("sessions"), 2);
 }
 
@@ -171,7 +174,7 @@ fn store_write_error_fails_the_provider_and_keeps_committed_batches_whole() {
     assert_eq!(large.status, Status::Failed);
     let error = large.error.as_deref().unwrap_or_default();
     assert!(error.contains("store write failed"), "{error}");
-    assert!(large.rows_written.total < large.rows_materialized.total.max(1));
+    assert!(large.rows_written.total() < large.rows_materialized.total().max(1));
     let conn = Store::open_read_only(&harness.db).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
@@ -190,8 +193,8 @@ fn dry_run_materializes_without_a_store() {
     let run = harness.run(&providers, StoreOptions::default(), true);
     assert_eq!(run.status, Status::Ok);
     let a = report(&run, "a");
-    assert_eq!(a.rows_materialized.sessions, 2);
-    assert_eq!(a.rows_written.total, 0);
+    assert_eq!(a.rows_materialized[Table::Sessions], 2);
+    assert_eq!(a.rows_written.total(), 0);
     assert!(!harness.db.exists());
 }
 
@@ -208,20 +211,20 @@ fn a_run_emits_all_nine_envelope_events_with_counts() {
     }
     assert!(read.events.iter().all(|event| event["run_id"] == run.run_id.as_str()));
     let finish = read.events.iter().find(|event| event["event"] == "backfill.provider_finish").unwrap();
-    assert_eq!(finish["rows_written"], report(&run, "a").rows_written.total);
+    assert_eq!(finish["rows_written"], report(&run, "a").rows_written.total());
     assert_eq!(finish["dataset"], "messages");
 }
 
 #[test]
 fn window_drops_messages_outside_it() {
-    let mut exchange = crate::testing::synthetic_exchange("c", "s", 4);
+    let mut exchange = hindcast_testing::synthetic_exchange("c", "s", 4);
     let window = TimeWindow::new(Some("2026-01-01T00:02:00Z".parse().unwrap()), None).unwrap();
     let (kept, dropped) = retain_window(&mut exchange, &window);
     assert!(kept);
     assert_eq!(dropped, 2);
     assert_eq!(exchange.messages.len(), 2);
     let late = TimeWindow::new(Some("2027-01-01T00:00:00Z".parse().unwrap()), None).unwrap();
-    let mut exchange = crate::testing::synthetic_exchange("c", "s", 4);
+    let mut exchange = hindcast_testing::synthetic_exchange("c", "s", 4);
     assert_eq!(retain_window(&mut exchange, &late), (false, 4));
 }
 
@@ -263,14 +266,14 @@ fn a_cancelled_first_import_moves_its_committed_batches_into_place_and_the_next_
     let run = run_backfill(&providers, Some(&mut store), &options, &context);
     assert!(run.cancelled && !store.is_building(), "a cancelled first import is still moved into place");
     drop(store);
-    assert!(!crate::store::building_path(&harness.db).exists());
+    assert!(!hindcast_store::building_path(&harness.db).exists());
     let kept = harness.count("sessions");
     assert!((1..30).contains(&kept), "the committed part of the import is kept ({kept} of 30 sessions)");
 
     let rerun = harness.run(&providers, StoreOptions::default(), false);
     assert_eq!(rerun.status, Status::Ok);
     assert_eq!(harness.count("sessions"), 30);
-    assert_eq!(report(&rerun, "a").rows_written.sessions, (30 - kept) as u64);
+    assert_eq!(report(&rerun, "a").rows_written[Table::Sessions], (30 - kept) as u64);
 }
 
 #[test]
@@ -296,4 +299,19 @@ fn a_first_import_commits_in_building_sized_transactions_and_a_later_run_in_smal
     let later = commits(&harness)[1];
     assert!(later > 1, "into the existing store: {later} commits of about 10 rows");
     assert_eq!(harness.count("sessions"), 24);
+}
+
+#[test]
+fn errors_that_contain_semicolons_are_each_kept_and_counted_once() {
+    let provider = ScriptedProvider::new("a", MESSAGES_DATASET, Behavior::Ok { sessions: 1 });
+    let mut report = ProviderReport::new(&provider, &Environment::with_home("/nonexistent"));
+    for index in 0..KEPT_ERRORS {
+        report.fail(format!("error {index}; its cause; its remedy"));
+    }
+    let shown = report.error.clone().unwrap_or_default();
+    assert!(shown.contains(&format!("error {}", KEPT_ERRORS - 1)), "{shown}");
+    assert!(!shown.contains("omitted"), "{shown}");
+    report.fail("one more".into());
+    assert_eq!(report.errors.len(), KEPT_ERRORS + 1);
+    assert!(report.error.unwrap_or_default().ends_with("; (further errors omitted)"));
 }

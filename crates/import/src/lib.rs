@@ -1,0 +1,7 @@
+//! hindcast's import pipeline: discovery, the manifest plan per unit, parallel parsing (rayon),
+//! materializing, and the single writer thread that applies rows to the store; the run envelope
+//! and the discovery preview of `backfill --plan`.
+
+pub mod backfill;
+pub mod envelope;
+pub mod preview;
