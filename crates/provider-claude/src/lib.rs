@@ -1,22 +1,30 @@
 //! The Claude Code provider: discovers transcripts under the Claude config dirs and parses them.
 
+mod content;
 mod discover;
+mod draft;
 mod parse;
 mod project;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use hindcast_core::jsonl::LineStart;
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::SourceUnit;
 use hindcast_core::provider::{
-    DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root,
+    DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root, escaped,
 };
 use hindcast_core::registry::{ProviderRegistry, RegistryError};
+use hindcast_core::resume::ResumePoint;
 use hindcast_core::time_window::TimeWindow;
 
 pub use discover::{FileKind, classify};
+use draft::{Continuation, ContinuationState, ProjectedDraft};
+use parse::{FLUSH_BYTES, Flush, fill_parts, kind_of, read_sidecar, read_transcript};
 
 /// The provider's registry name and client name.
 pub const NAME: &str = "claude";
@@ -61,6 +69,85 @@ impl Provider for ClaudeProvider {
         context: &ParseContext<'_>,
         sink: &mut dyn ExchangeSink,
     ) -> Result<ParseReport, ParseError> {
-        parse::parse_unit(unit, context, sink)
+        parse_unit(unit, context, sink)
     }
+}
+
+/// The continuation of every appended file of the plan, or `None` (parse the whole unit) when one
+/// of them does not carry a state this version understands.
+fn continuations(unit: &SourceUnit, points: &HashMap<PathBuf, ResumePoint>) -> Option<HashMap<PathBuf, Continuation>> {
+    unit.files
+        .iter()
+        .filter_map(|source| points.get(&source.path).map(|point| (source, point)))
+        .map(|(source, point)| {
+            let state: ContinuationState = serde_json::from_value(point.state.clone()).ok()?;
+            Some((source.path.clone(), Continuation { offset: point.offset, line: state.line, state }))
+        })
+        .collect()
+}
+
+/// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide),
+/// or, when the run continues appended files, only the lines after their checkpoints.
+pub fn parse_unit(
+    unit: &SourceUnit,
+    context: &ParseContext<'_>,
+    sink: &mut dyn ExchangeSink,
+) -> Result<ParseReport, ParseError> {
+    let mut report = ParseReport::default();
+    let mut files = Vec::new();
+    let mut sidecars = Vec::new();
+    let continuations = context.resume.and_then(|plan| continuations(unit, &plan.points));
+    for source in &unit.files {
+        let continuation = match &continuations {
+            // Only appended files are read; the others are unchanged since the last import.
+            Some(continuations) => match continuations.get(&source.path) {
+                Some(continuation) => Some(continuation.clone()),
+                None => continue,
+            },
+            None => None,
+        };
+        if kind_of(source) == FileKind::SubagentMeta {
+            sidecars.extend(read_sidecar(source, &mut report));
+        } else if let Some(file) = read_transcript(source, continuation, &mut report)? {
+            files.push(file);
+        }
+    }
+    for (stem, sidecar) in sidecars {
+        if let Some(file) = files.iter_mut().find(|file| file.kind == FileKind::Subagent && file.stem == stem) {
+            file.sidecar = Some(sidecar);
+        }
+    }
+    let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
+    let drafts = project::project(&files, &mut report);
+    drop(files);
+    hindcast_core::failpoint::hit_in(hindcast_core::failpoint::CLAUDE_BETWEEN_PASSES, &unit.key);
+
+    // Second pass: each file is read again for the content of its messages, then its sessions are
+    // emitted, in projection order. Only one file's text is in memory at a time.
+    let mut drafts_of_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    for (index, draft) in drafts.iter().enumerate() {
+        drafts_of_file.entry(draft.file.clone()).or_default().push(index);
+    }
+    let mut drafts: Vec<Option<ProjectedDraft>> = drafts.into_iter().map(Some).collect();
+    let mut unsettled: HashSet<PathBuf> = HashSet::new();
+    let mut filled: HashSet<PathBuf> = HashSet::new();
+    for index in 0..drafts.len() {
+        let Some(path) = drafts[index].as_ref().map(|draft| draft.file.clone()) else { continue };
+        if filled.insert(path.clone()) {
+            let mut flush = Flush { sink: &mut *sink, every_bytes: FLUSH_BYTES };
+            if !fill_parts(&path, starts[&path], &drafts_of_file[&path], &mut drafts, &mut report, Some(&mut flush))? {
+                report.warnings.push(format!(
+                    "{} changed while it was read; the next run reads it again (its sessions are completed then)",
+                    escaped(&path)
+                ));
+                report.unsettled.push(path.clone());
+                unsettled.insert(path.clone());
+            }
+        }
+        let Some(draft) = drafts[index].take() else { continue };
+        if !unsettled.contains(&path) {
+            sink.emit(MESSAGES_DATASET, draft.exchange)?;
+        }
+    }
+    Ok(report)
 }

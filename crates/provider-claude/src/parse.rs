@@ -1,6 +1,6 @@
 //! Reads a Claude Code project directory's transcript files into typed lines, then projects them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use std::io::{Seek, SeekFrom};
@@ -8,16 +8,34 @@ use std::io::{Seek, SeekFrom};
 use hindcast_core::json_text;
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
 use hindcast_core::materialize::MESSAGES_DATASET;
-use hindcast_core::model::{RawFrame, SourceFile, SourceUnit};
-use hindcast_core::provider::{
-    ExchangeSink, ParseContext, ParseError, ParseReport, SinkError, SkipLocation, escaped, open_source,
-};
-use hindcast_core::resume::ResumePoint;
+use hindcast_core::model::{RawFrame, SourceFile};
+use hindcast_core::provider::{ExchangeSink, ParseError, ParseReport, SinkError, SkipLocation, open_source};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use crate::content::{OMITTED_BYTES, content_parts, content_text, raw_frame, usage_counts};
 use crate::discover::FileKind;
-use crate::project::{Continuation, ContinuationState, ProjectedDraft, content_parts, raw_frame};
+use crate::draft::{Continuation, ProjectedDraft};
+
+/// Line types that are understood but are not transcript messages.
+pub const NON_MESSAGE_TYPES: &[&str] = &[
+    "progress",
+    "file-history-snapshot",
+    "file-history-delta",
+    "queue-operation",
+    "attachment",
+    "last-prompt",
+    "mode",
+    "pr-link",
+    "agent-color",
+    "agent-setting",
+    "frame-link",
+    "relocated",
+    "worktree-state",
+    "atis-latch",
+    "saved_hook_context",
+    "fork-context-ref",
+];
 
 /// One JSON line of a transcript with its envelope fields lifted out.
 #[derive(Clone, Debug)]
@@ -100,8 +118,8 @@ impl LineMessage {
         Some(Self {
             id: text("id"),
             model: text("model"),
-            usage: message.get("usage").and_then(crate::project::usage_counts),
-            text: if user { crate::project::content_text(content) } else { None },
+            usage: message.get("usage").and_then(usage_counts),
+            text: if user { content_text(content) } else { None },
             blocks: content.as_array().map(|blocks| ToolBlocks::of(blocks)),
         })
     }
@@ -152,7 +170,7 @@ impl Line {
                 .and_then(|message| LineMessage::of(message, user))
         } else {
             let message = value.get("message").cloned().and_then(|message| LineMessage::of(message, false));
-            if crate::project::NON_MESSAGE_TYPES.contains(&line.kind.as_str()) {
+            if NON_MESSAGE_TYPES.contains(&line.kind.as_str()) {
                 keep_non_message_fields(&mut value);
             }
             message
@@ -180,9 +198,6 @@ pub struct TranscriptFile {
     /// Set when only the lines after a checkpoint were read: how to continue the file's session.
     pub continuation: Option<Continuation>,
 }
-
-/// Key under which a slimmed field keeps the size of what it held.
-pub const OMITTED_BYTES: &str = "__omitted_bytes";
 
 /// Drops what the first pass does not need from a line, keeping what it reads: user prompt texts
 /// (root prompts, warmup probes), tool call ids and `input.prompt` (spawning calls), tool result
@@ -290,7 +305,7 @@ impl TranscriptFile {
     }
 }
 
-fn kind_of(file: &SourceFile) -> FileKind {
+pub fn kind_of(file: &SourceFile) -> FileKind {
     match file.kind.as_str() {
         "session" => FileKind::Session,
         "agent" => FileKind::ProjectAgent,
@@ -332,7 +347,7 @@ pub fn read_transcript(
     }))
 }
 
-fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(String, Value)> {
+pub fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(String, Value)> {
     let text = match std::fs::read_to_string(&source.path) {
         Ok(text) => text,
         Err(error) => {
@@ -356,92 +371,13 @@ fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(String
     }
 }
 
-/// The continuation of every appended file of the plan, or `None` (parse the whole unit) when one
-/// of them does not carry a state this version understands.
-fn continuations(unit: &SourceUnit, points: &HashMap<PathBuf, ResumePoint>) -> Option<HashMap<PathBuf, Continuation>> {
-    unit.files
-        .iter()
-        .filter_map(|source| points.get(&source.path).map(|point| (source, point)))
-        .map(|(source, point)| {
-            let state: ContinuationState = serde_json::from_value(point.state.clone()).ok()?;
-            Some((source.path.clone(), Continuation { offset: point.offset, line: state.line, state }))
-        })
-        .collect()
-}
-
-/// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide),
-/// or, when the run continues appended files, only the lines after their checkpoints.
-pub fn parse_unit(
-    unit: &SourceUnit,
-    context: &ParseContext<'_>,
-    sink: &mut dyn ExchangeSink,
-) -> Result<ParseReport, ParseError> {
-    let mut report = ParseReport::default();
-    let mut files = Vec::new();
-    let mut sidecars = Vec::new();
-    let continuations = context.resume.and_then(|plan| continuations(unit, &plan.points));
-    for source in &unit.files {
-        let continuation = match &continuations {
-            // Only appended files are read; the others are unchanged since the last import.
-            Some(continuations) => match continuations.get(&source.path) {
-                Some(continuation) => Some(continuation.clone()),
-                None => continue,
-            },
-            None => None,
-        };
-        if kind_of(source) == FileKind::SubagentMeta {
-            sidecars.extend(read_sidecar(source, &mut report));
-        } else if let Some(file) = read_transcript(source, continuation, &mut report)? {
-            files.push(file);
-        }
-    }
-    for (stem, sidecar) in sidecars {
-        if let Some(file) = files.iter_mut().find(|file| file.kind == FileKind::Subagent && file.stem == stem) {
-            file.sidecar = Some(sidecar);
-        }
-    }
-    let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
-    let drafts = crate::project::project(&files, &mut report);
-    drop(files);
-    hindcast_core::failpoint::hit_in(hindcast_core::failpoint::CLAUDE_BETWEEN_PASSES, &unit.key);
-
-    // Second pass: each file is read again for the content of its messages, then its sessions are
-    // emitted, in projection order. Only one file's text is in memory at a time.
-    let mut drafts_of_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
-    for (index, draft) in drafts.iter().enumerate() {
-        drafts_of_file.entry(draft.file.clone()).or_default().push(index);
-    }
-    let mut drafts: Vec<Option<ProjectedDraft>> = drafts.into_iter().map(Some).collect();
-    let mut unsettled: HashSet<PathBuf> = HashSet::new();
-    let mut filled: HashSet<PathBuf> = HashSet::new();
-    for index in 0..drafts.len() {
-        let Some(path) = drafts[index].as_ref().map(|draft| draft.file.clone()) else { continue };
-        if filled.insert(path.clone()) {
-            let mut flush = Flush { sink: &mut *sink, every_bytes: FLUSH_BYTES };
-            if !fill_parts(&path, starts[&path], &drafts_of_file[&path], &mut drafts, &mut report, Some(&mut flush))? {
-                report.warnings.push(format!(
-                    "{} changed while it was read; the next run reads it again (its sessions are completed then)",
-                    escaped(&path)
-                ));
-                report.unsettled.push(path.clone());
-                unsettled.insert(path.clone());
-            }
-        }
-        let Some(draft) = drafts[index].take() else { continue };
-        if !unsettled.contains(&path) {
-            sink.emit(MESSAGES_DATASET, draft.exchange)?;
-        }
-    }
-    Ok(report)
-}
-
 /// How much of a file the second pass reads before it hands the messages completed so far to the
 /// sink, so a long session is written while the rest of its file is still read and memory stays
 /// bounded by this, not by the longest session.
-const FLUSH_BYTES: u64 = 4 << 20;
+pub const FLUSH_BYTES: u64 = 4 << 20;
 
 /// Where the second pass sends the completed front of a long session, and how often.
-pub(crate) struct Flush<'a> {
+pub struct Flush<'a> {
     pub sink: &'a mut dyn ExchangeSink,
     pub every_bytes: u64,
 }
@@ -461,7 +397,7 @@ fn add_merged_uuid(frame: &mut Value, uuid: &str) {
 /// completed so far leave their drafts for the sink (`ProjectedExchange::split_front`); the drafts
 /// keep the rest. Returns false when the file no longer holds the lines the first pass saw (it
 /// stops there; what was flushed before holds only lines that were checked).
-pub(crate) fn fill_parts(
+pub fn fill_parts(
     path: &Path,
     start: LineStart,
     file_drafts: &[usize],

@@ -1,72 +1,27 @@
 //! Turns a project directory's transcript lines into projected exchanges: sessions and subagents,
 //! uuid de-duplication across resumed copies, split-response merging, titles, the DAG and usage.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
 
-use hindcast_core::json_text;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
     ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
 };
 use hindcast_core::provider::{FileCheckpoint, ParseReport, SkipLocation};
+use indexmap::IndexMap;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::content::{raw_frame, usage_counts};
 use crate::discover::FileKind;
-use crate::parse::{Line, TranscriptFile};
-
-/// Line types that are understood but are not transcript messages.
-pub(crate) const NON_MESSAGE_TYPES: &[&str] = &[
-    "progress",
-    "file-history-snapshot",
-    "file-history-delta",
-    "queue-operation",
-    "attachment",
-    "last-prompt",
-    "mode",
-    "pr-link",
-    "agent-color",
-    "agent-setting",
-    "frame-link",
-    "relocated",
-    "worktree-state",
-    "atis-latch",
-    "saved_hook_context",
-    "fork-context-ref",
-];
+use crate::draft::{ContinuationState, ProjectedDraft, SessionFacts};
+use crate::parse::{Line, NON_MESSAGE_TYPES, TranscriptFile};
 
 /// Line types that carry session metadata.
 const METADATA_TYPES: &[&str] = &["summary", "custom-title", "ai-title", "agent-name", "permission-mode"];
 
 /// The model name Claude Code writes on locally generated (unbilled) messages.
 const SYNTHETIC_MODEL: &str = "<synthetic>";
-
-/// What the next parse of a file needs to continue its session after the checkpoint: the session,
-/// how many of its messages and lines come before the checkpoint, and what was learnt so far.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ContinuationState {
-    native_id: String,
-    /// Number of the line at the checkpoint.
-    pub line: u64,
-    seq_base: u64,
-    ordinal_base: u64,
-    facts: SessionFacts,
-    metadata: Map<String, Value>,
-    /// Lines at or after the checkpoint that the full parse did not import under their own uuid:
-    /// `None` for copies of earlier lines, else the session-scoped key they were imported under.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    dispositions: BTreeMap<String, Option<String>>,
-}
-
-/// A file read from its checkpoint.
-#[derive(Clone, Debug)]
-pub struct Continuation {
-    pub offset: u64,
-    pub line: u64,
-    pub state: ContinuationState,
-}
 
 /// What a draft session is.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,22 +79,6 @@ fn most_common_session_id(file: &TranscriptFile) -> Option<String> {
     let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     ranked.first().map(|(id, _)| (*id).to_string())
-}
-
-/// The text of a user message's content (string, or the text blocks of an array).
-pub(crate) fn content_text(content: &Value) -> Option<String> {
-    match content {
-        Value::String(text) => Some(text.clone()),
-        Value::Array(blocks) => {
-            let texts: Vec<&str> = blocks
-                .iter()
-                .filter(|block| block["type"] == "text")
-                .filter_map(|block| block["text"].as_str())
-                .collect();
-            (!texts.is_empty()).then(|| texts.join("\n"))
-        }
-        _ => None,
-    }
 }
 
 fn first_user_text(lines: &[&Line]) -> Option<String> {
@@ -359,143 +298,6 @@ fn deduplicate(drafts: &mut [Draft<'_>], report: &mut ParseReport) -> Vec<Vec<Di
     dispositions
 }
 
-/// The native envelope of a (slimmed) line without bulky content: message content, tool result
-/// bodies, snapshots and long system text are replaced by their size. Consumes the line, so
-/// what the frame keeps is moved, not copied.
-pub(crate) fn raw_frame(line: Value) -> Value {
-    let Value::Object(fields) = line else { return Value::Null };
-    let frame = fields
-        .into_iter()
-        .map(|(key, value)| {
-            let slimmed = match key.as_str() {
-                "message" => match value {
-                    Value::Object(mut message) => {
-                        message.remove("content");
-                        Value::Object(message)
-                    }
-                    other => other,
-                },
-                "toolUseResult" | "snapshot" => {
-                    let omitted = value.get(crate::parse::OMITTED_BYTES).and_then(Value::as_u64);
-                    json!({ "omitted_bytes": omitted.unwrap_or(json_text::text_len(&value) as u64) })
-                }
-                "content" if value.as_str().is_none_or(|text| text.len() > 1024) => {
-                    json!({ "omitted_bytes": json_text::text_len(&value) })
-                }
-                _ => value,
-            };
-            (key, slimmed)
-        })
-        .collect();
-    Value::Object(frame)
-}
-
-/// Takes the string at `key` out of `block` (`None` when it is missing or not a string).
-fn take_text(block: &mut Value, key: &str) -> Option<String> {
-    match block.get_mut(key).map(Value::take) {
-        Some(Value::String(text)) => Some(text),
-        _ => None,
-    }
-}
-
-/// One content block as a part, its text moved into the part. Unknown block types are kept as
-/// `other` and counted.
-fn block_part(mut block: Value, report: &mut ParseReport) -> MessagePart {
-    let block_type = block["type"].as_str().unwrap_or("(missing type)").to_owned();
-    let block_type = block_type.as_str();
-    match block_type {
-        "text" => MessagePart { text: take_text(&mut block, "text"), ..MessagePart::new(PartKind::Text) },
-        "thinking" => MessagePart { text: take_text(&mut block, "thinking"), ..MessagePart::new(PartKind::Thinking) },
-        "redacted_thinking" => MessagePart {
-            metadata: Some(json!({ "redacted": true, "data_bytes": block["data"].as_str().map_or(0, str::len) })),
-            ..MessagePart::new(PartKind::Thinking)
-        },
-        "tool_use" | "server_tool_use" => MessagePart {
-            tool_name: take_text(&mut block, "name"),
-            tool_call_id: take_text(&mut block, "id"),
-            tool_input: block.get_mut("input").map(Value::take),
-            metadata: (block_type == "server_tool_use").then(|| json!({ "server": true })),
-            ..MessagePart::new(PartKind::ToolCall)
-        },
-        "tool_result" | "web_search_tool_result" | "advisor_tool_result" => tool_result_part(&mut block, block_type),
-        "image" => MessagePart { metadata: Some(image_metadata(&block)), ..MessagePart::new(PartKind::Image) },
-        _ => {
-            report.unknown_records += 1;
-            let mut metadata = json!({ "type": block_type });
-            if block_type == "document" {
-                metadata["media_type"] = block["source"]["media_type"].clone();
-            }
-            MessagePart { metadata: Some(metadata), ..MessagePart::new(PartKind::Other) }
-        }
-    }
-}
-
-/// Kind, media type and decoded size of an image; the base64 data itself is not stored.
-fn image_metadata(block: &Value) -> Value {
-    let source = &block["source"];
-    let encoded = source["data"].as_str().map_or(0, str::len);
-    json!({
-        "source_type": source["type"],
-        "media_type": source["media_type"],
-        "byte_size": encoded / 4 * 3,
-    })
-}
-
-fn tool_result_part(block: &mut Value, block_type: &str) -> MessagePart {
-    let content = block.get_mut("content").map_or(Value::Null, Value::take);
-    let (text, images) = match content {
-        Value::String(text) => (Some(text), 0),
-        Value::Array(items) => {
-            let texts: Vec<&str> = items.iter().filter_map(|item| item["text"].as_str()).collect();
-            let images = items.iter().filter(|item| item["type"] == "image").count();
-            ((!texts.is_empty()).then(|| texts.join("\n")), images)
-        }
-        _ => (None, 0),
-    };
-    let mut metadata = Map::new();
-    if images > 0 {
-        metadata.insert("images".into(), json!(images));
-    }
-    if block_type != "tool_result" {
-        metadata.insert("type".into(), json!(block_type));
-    }
-    MessagePart {
-        text,
-        tool_call_id: take_text(block, "tool_use_id"),
-        is_error: block["is_error"].as_bool(),
-        metadata: (!metadata.is_empty()).then_some(Value::Object(metadata)),
-        ..MessagePart::new(PartKind::ToolResult)
-    }
-}
-
-/// The parts of a user or assistant line's `message.content`, its texts moved into them.
-pub fn content_parts(content: Value, report: &mut ParseReport) -> Vec<MessagePart> {
-    match content {
-        Value::String(text) => vec![MessagePart::text(text)],
-        Value::Array(blocks) => blocks.into_iter().map(|block| block_part(block, report)).collect(),
-        Value::Null => Vec::new(),
-        other => vec![MessagePart { metadata: Some(json!({ "content": other })), ..MessagePart::new(PartKind::Other) }],
-    }
-}
-
-/// Session metadata gathered while walking a draft's lines.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct SessionFacts {
-    cwd: Option<String>,
-    git_branch: Option<String>,
-    versions: Vec<String>,
-    entrypoint: Option<String>,
-    permission_mode: Option<String>,
-    models: Vec<String>,
-    slug: Option<String>,
-    custom_title: Option<String>,
-    ai_title: Option<String>,
-    agent_name: Option<String>,
-    team_name: Option<String>,
-    started_at: Option<Timestamp>,
-    ended_at: Option<Timestamp>,
-}
-
 fn push_distinct(list: &mut Vec<String>, value: &str) {
     if !list.iter().any(|known| known == value) {
         list.push(value.to_string());
@@ -554,14 +356,6 @@ struct UsageCandidate {
     usage: ProjectedUsage,
 }
 
-/// The input, output, cache-read and cache-creation token counts of a `usage` object.
-pub(crate) fn usage_counts(usage: &Value) -> Option<[u64; 4]> {
-    usage.is_object().then(|| {
-        ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
-            .map(|key| hindcast_core::model::token_count(&usage[key]))
-    })
-}
-
 /// Where a billed response was seen.
 struct UsageSighting<'a> {
     message_id: Option<&'a str>,
@@ -600,51 +394,60 @@ impl<'a> UsageSighting<'a> {
     }
 }
 
-/// Records one sighting of a billed response: one record per `(message.id, requestId)` (or
-/// `message.id` alone without a request id), keeping the copy with the most output tokens.
-/// `<synthetic>` messages carry no usage. The first sighting decides the session.
-fn observe_usage(
-    sighting: UsageSighting<'_>,
-    draft: usize,
-    message_key: Option<&str>,
-    usage: &mut HashMap<String, UsageCandidate>,
-    order: &mut Vec<String>,
-) {
-    let (Some(message_id), Some(model), Some(tokens)) = (sighting.message_id, sighting.model, sighting.usage) else {
-        return;
-    };
-    if model == SYNTHETIC_MODEL {
-        return;
-    }
-    let key = match sighting.request_id.filter(|request| !request.is_empty()) {
-        Some(request) => format!("{message_id}/{request}"),
-        None => message_id.to_string(),
-    };
-    let [input, output, cache_read, cache_creation] = tokens;
-    let record = ProjectedUsage {
-        key: key.clone(),
-        message_key: message_key.map(str::to_string),
-        model: Some(model.to_string()),
-        timestamp: sighting.timestamp,
-        input_tokens: input + cache_read + cache_creation,
-        output_tokens: output,
-        cache_read_tokens: cache_read,
-        cache_creation_tokens: cache_creation,
-        reasoning_tokens: 0,
-    };
-    match usage.get_mut(&key) {
-        Some(existing) => {
-            if output > existing.usage.output_tokens {
-                existing.usage = ProjectedUsage {
-                    message_key: existing.usage.message_key.take().or(record.message_key),
-                    timestamp: existing.usage.timestamp.or(record.timestamp),
-                    ..record
-                };
+/// The project's billed responses, one record per `(message.id, requestId)` (or `message.id` alone
+/// without a request id), in the order they were first seen.
+#[derive(Default)]
+struct UsageLedger {
+    records: IndexMap<String, UsageCandidate>,
+}
+
+impl UsageLedger {
+    /// Records one sighting of a billed response, keeping the copy with the most output tokens.
+    /// `<synthetic>` messages carry no usage. The first sighting decides the session.
+    fn observe(&mut self, sighting: UsageSighting<'_>, draft: usize, message_key: Option<&str>) {
+        let (Some(message_id), Some(model), Some(tokens)) = (sighting.message_id, sighting.model, sighting.usage)
+        else {
+            return;
+        };
+        if model == SYNTHETIC_MODEL {
+            return;
+        }
+        let key = match sighting.request_id.filter(|request| !request.is_empty()) {
+            Some(request) => format!("{message_id}/{request}"),
+            None => message_id.to_string(),
+        };
+        let [input, output, cache_read, cache_creation] = tokens;
+        let record = ProjectedUsage {
+            key: key.clone(),
+            message_key: message_key.map(str::to_string),
+            model: Some(model.to_string()),
+            timestamp: sighting.timestamp,
+            input_tokens: input + cache_read + cache_creation,
+            output_tokens: output,
+            cache_read_tokens: cache_read,
+            cache_creation_tokens: cache_creation,
+            reasoning_tokens: 0,
+        };
+        match self.records.get_mut(&key) {
+            Some(existing) => {
+                if output > existing.usage.output_tokens {
+                    existing.usage = ProjectedUsage {
+                        message_key: existing.usage.message_key.take().or(record.message_key),
+                        timestamp: existing.usage.timestamp.or(record.timestamp),
+                        ..record
+                    };
+                }
+            }
+            None => {
+                self.records.insert(key, UsageCandidate { draft, usage: record });
             }
         }
-        None => {
-            order.push(key.clone());
-            usage.insert(key, UsageCandidate { draft, usage: record });
+    }
+
+    /// Hands each record to the exchange of the draft that first saw it.
+    fn attribute(self, exchanges: &mut [ProjectedDraft]) {
+        for candidate in self.records.into_values() {
+            exchanges[candidate.draft].exchange.usage.push(candidate.usage);
         }
     }
 }
@@ -706,97 +509,172 @@ fn checkpoint_of(
     })
 }
 
-/// A projected session whose user and assistant messages still lack their parts: `part_lines[i]`
-/// lists the lines of `file` whose content becomes the parts of message `i`.
-pub struct ProjectedDraft {
-    pub exchange: ProjectedExchange,
-    pub file: PathBuf,
-    pub part_lines: Vec<Vec<u64>>,
+/// Project-wide indexes built before any session is projected: the DAG (uuid -> parent),
+/// summaries by leaf uuid, and the tool calls that spawned agents.
+struct ProjectIndex<'a> {
+    parent_of: HashMap<&'a str, &'a str>,
+    summaries: Vec<(&'a str, &'a str)>,
+    /// Trunk tool results name the agent they ran (`toolUseResult.agentId`).
+    spawned_by_agent: HashMap<&'a str, &'a str>,
+    /// Task prompts of inline sidechains, to the call that sent them.
+    task_prompts: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> ProjectIndex<'a> {
+    fn build(files: &'a [TranscriptFile]) -> Self {
+        let mut index = Self {
+            parent_of: HashMap::new(),
+            summaries: Vec::new(),
+            spawned_by_agent: HashMap::new(),
+            task_prompts: HashMap::new(),
+        };
+        for line in files.iter().flat_map(|file| &file.lines) {
+            if let Some(uuid) = line.uuid.as_deref()
+                && let Some(parent) = line.parent_uuid.as_deref().or(line.logical_parent_uuid.as_deref())
+            {
+                index.parent_of.entry(uuid).or_insert(parent);
+            }
+            if line.kind == "summary"
+                && let (Some(leaf), Some(text)) = (line.str_field("leafUuid"), line.str_field("summary"))
+            {
+                index.summaries.push((leaf, text));
+            }
+        }
+        for line in files.iter().filter(|file| file.kind == FileKind::Session).flat_map(|file| &file.lines) {
+            let Some(blocks) = line.message.as_ref().and_then(|message| message.blocks.as_ref()) else { continue };
+            if let Some(agent) = line.result_agent_id.as_deref()
+                && let Some(call) = blocks.first_result_call.as_deref()
+            {
+                index.spawned_by_agent.entry(agent).or_insert(call);
+            }
+            for (prompt, id) in &blocks.prompted_calls {
+                index.task_prompts.entry(prompt).or_insert(id);
+            }
+        }
+        index
+    }
+}
+
+/// The messages of one draft as its lines were walked.
+struct DraftMessages {
+    pending: Vec<PendingMessage>,
+    facts: SessionFacts,
+    /// The latest assistant response (a continuation restarts there: it may still grow).
+    latest_response: Option<usize>,
+    /// uuid -> identity key within this session.
+    local: HashMap<String, String>,
+}
+
+/// A project being projected: its drafts and what is learnt across them.
+struct Projection<'a> {
+    drafts: Vec<Draft<'a>>,
+    dispositions: Vec<Vec<Disposition>>,
+    index: ProjectIndex<'a>,
+    usage: UsageLedger,
+    /// Billed responses seen outside a session's own assistant lines (streamed `agent_progress`
+    /// copies, warmup agents): counted after every transcript, so a subagent's own file wins.
+    late_usage: Vec<(usize, &'a Line)>,
+    /// uuid -> identity key project-wide (first owner wins).
+    key_of: HashMap<String, String>,
+    /// uuid -> identity key per session (a session's own keys win when it resolves its parents,
+    /// e.g. its own copy of a line shared after `/clear`).
+    local_key_of: Vec<HashMap<String, String>>,
+    sessions: Vec<(ProjectedSession, Vec<PendingMessage>)>,
+    /// Files that hold exactly one session can be continued from a checkpoint when they grow.
+    single_session_file: Vec<bool>,
+    checkpoints: Vec<FileCheckpoint>,
 }
 
 /// Turns the project's transcripts into exchanges, one per session and subagent.
 pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<ProjectedDraft> {
-    let (mut drafts, warmups) = drafts(files, report);
-    let dispositions = deduplicate(&mut drafts, report);
+    let mut projection = Projection::new(files, report);
+    for index in 0..projection.drafts.len() {
+        projection.project_draft(index, report);
+    }
+    projection.apply_summary_titles();
+    projection.finish(report)
+}
 
-    // Project-wide indexes: the DAG (uuid -> parent) and summaries by leaf uuid.
-    let mut parent_of: HashMap<&str, &str> = HashMap::new();
-    let mut summaries: Vec<(&str, &str)> = Vec::new();
-    for line in files.iter().flat_map(|file| &file.lines) {
-        if let Some(uuid) = line.uuid.as_deref()
-            && let Some(parent) = line.parent_uuid.as_deref().or(line.logical_parent_uuid.as_deref())
-        {
-            parent_of.entry(uuid).or_insert(parent);
+impl<'a> Projection<'a> {
+    fn new(files: &'a [TranscriptFile], report: &mut ParseReport) -> Self {
+        let (mut drafts, warmups) = drafts(files, report);
+        let dispositions = deduplicate(&mut drafts, report);
+        let mut late_usage = Vec::new();
+        for (parent, file) in &warmups {
+            match drafts.iter().position(|draft| draft.native_id == *parent) {
+                Some(index) => late_usage.extend(file.lines.iter().map(|line| (index, line))),
+                None => report.warnings.push(format!(
+                    "{}: usage of a warmup agent whose parent session {parent} is not in this project is not counted",
+                    file.path.display()
+                )),
+            }
         }
-        if line.kind == "summary"
-            && let (Some(leaf), Some(text)) = (line.str_field("leafUuid"), line.str_field("summary"))
-        {
-            summaries.push((leaf, text));
+        let count = drafts.len();
+        let mut drafts_per_file: HashMap<&std::path::Path, usize> = HashMap::new();
+        for draft in &drafts {
+            *drafts_per_file.entry(draft.file.path.as_path()).or_default() += 1;
         }
-    }
-    // Spawning tool calls: trunk tool results name the agent they ran (`toolUseResult.agentId`).
-    let mut spawned_by_agent: HashMap<&str, &str> = HashMap::new();
-    let mut task_prompts: HashMap<&str, &str> = HashMap::new();
-    for line in files.iter().filter(|file| file.kind == FileKind::Session).flat_map(|file| &file.lines) {
-        let Some(blocks) = line.message.as_ref().and_then(|message| message.blocks.as_ref()) else { continue };
-        if let Some(agent) = line.result_agent_id.as_deref()
-            && let Some(call) = blocks.first_result_call.as_deref()
-        {
-            spawned_by_agent.entry(agent).or_insert(call);
-        }
-        for (prompt, id) in &blocks.prompted_calls {
-            task_prompts.entry(prompt).or_insert(id);
+        let single_session_file =
+            drafts.iter().map(|draft| drafts_per_file.get(draft.file.path.as_path()) == Some(&1)).collect();
+        Self {
+            drafts,
+            dispositions,
+            index: ProjectIndex::build(files),
+            usage: UsageLedger::default(),
+            late_usage,
+            key_of: HashMap::new(),
+            local_key_of: Vec::with_capacity(count),
+            sessions: Vec::with_capacity(count),
+            single_session_file,
+            checkpoints: Vec::new(),
         }
     }
 
-    // Billed responses seen outside a session's own assistant lines (streamed `agent_progress`
-    // copies, warmup agents): counted after every transcript, so a subagent's own file wins.
-    let mut late_usage: Vec<(usize, &Line)> = Vec::new();
-    for (parent, file) in &warmups {
-        match drafts.iter().position(|draft| draft.native_id == *parent) {
-            Some(index) => late_usage.extend(file.lines.iter().map(|line| (index, line))),
-            None => report.warnings.push(format!(
-                "{}: usage of a warmup agent whose parent session {parent} is not in this project is not counted",
-                file.path.display()
-            )),
+    /// Projects draft `index`: its messages, its session row and, for a file that holds only this
+    /// session, the checkpoint a later run continues from.
+    fn project_draft(&mut self, index: usize, report: &mut ParseReport) {
+        let messages = self.assemble_messages(index, report);
+        let session = self.session(index, &messages.facts);
+        let draft = &self.drafts[index];
+        if self.single_session_file[index] && matches!(draft.kind, DraftKind::Main | DraftKind::Agent { .. }) {
+            self.checkpoints.extend(checkpoint_of(
+                draft,
+                &self.dispositions[index],
+                &messages.pending,
+                messages.latest_response,
+                &messages.facts,
+                &session.metadata,
+            ));
         }
+        self.sessions.push((session, messages.pending));
+        self.local_key_of.push(messages.local);
     }
-    let mut usage: HashMap<String, UsageCandidate> = HashMap::new();
-    let mut usage_order: Vec<String> = Vec::new();
-    // uuid -> identity key: per session (a session's own keys win when it resolves its parents,
-    // e.g. its own copy of a line shared after `/clear`), and project-wide (first owner wins).
-    let mut key_of: HashMap<String, String> = HashMap::new();
-    let mut local_key_of: Vec<HashMap<String, String>> = Vec::with_capacity(drafts.len());
-    let mut sessions: Vec<(ProjectedSession, Vec<PendingMessage>)> = Vec::with_capacity(drafts.len());
 
-    // Files that hold exactly one session can be continued from a checkpoint when they grow.
-    let mut drafts_per_file: HashMap<&std::path::Path, usize> = HashMap::new();
-    for draft in &drafts {
-        *drafts_per_file.entry(draft.file.path.as_path()).or_default() += 1;
-    }
-    let mut checkpoints = Vec::new();
-    for (index, draft) in drafts.iter().enumerate() {
+    /// Walks a draft's lines into messages: copies only count their usage, metadata lines feed
+    /// the facts, split responses join their first line, the rest become messages.
+    fn assemble_messages(&mut self, index: usize, report: &mut ParseReport) -> DraftMessages {
+        let draft = &self.drafts[index];
+        let marks = &self.dispositions[index];
         let seed = draft.file.continuation.as_ref().map(|continuation| &continuation.state);
         let ordinal_base = seed.map_or(0, |seed| seed.ordinal_base);
-        let mut facts = seed.map(|seed| seed.facts.clone()).unwrap_or_default();
-        let mut latest_response: Option<usize> = None;
-        let mut pending: Vec<PendingMessage> = Vec::new();
+        let mut assembled = DraftMessages {
+            pending: Vec::new(),
+            facts: seed.map(|seed| seed.facts.clone()).unwrap_or_default(),
+            latest_response: None,
+            local: HashMap::new(),
+        };
         let mut group_of: HashMap<String, usize> = HashMap::new();
-        let mut local: HashMap<String, String> = HashMap::new();
-        let kept_any_timestamp = draft
-            .lines
-            .iter()
-            .zip(&dispositions[index])
-            .any(|(line, mark)| line.timestamp.is_some() && *mark != Disposition::Copy);
-        for (local_ordinal, (line, mark)) in draft.lines.iter().zip(&dispositions[index]).enumerate() {
+        let kept_any_timestamp =
+            draft.lines.iter().zip(marks).any(|(line, mark)| line.timestamp.is_some() && *mark != Disposition::Copy);
+        for (local_ordinal, (&line, mark)) in draft.lines.iter().zip(marks).enumerate() {
             let ordinal = ordinal_base + local_ordinal as u64;
-            facts.observe(line, !kept_any_timestamp || *mark != Disposition::Copy);
+            assembled.facts.observe(line, !kept_any_timestamp || *mark != Disposition::Copy);
             let key = match mark {
                 Disposition::Copy => {
                     if line.kind == "assistant" {
-                        let existing = line.uuid.as_ref().and_then(|uuid| key_of.get(uuid)).cloned();
+                        let existing = line.uuid.as_ref().and_then(|uuid| self.key_of.get(uuid)).cloned();
                         if let Some(sighting) = UsageSighting::of_line(line) {
-                            observe_usage(sighting, index, existing.as_deref(), &mut usage, &mut usage_order);
+                            self.usage.observe(sighting, index, existing.as_deref());
                         }
                     }
                     continue;
@@ -810,7 +688,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             }
             if NON_MESSAGE_TYPES.contains(&kind) {
                 if kind == "progress" {
-                    late_usage.push((index, line));
+                    self.late_usage.push((index, line));
                 }
                 report.ignore(kind);
                 continue;
@@ -830,88 +708,42 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                 if let Some(group) = &group
                     && let Some(&position) = group_of.get(group)
                 {
-                    latest_response = Some(position);
+                    assembled.latest_response = Some(position);
                     // The line joins the response: its content and its uuid (in the frame's
                     // `mergedUuids`) are added in the second pass.
-                    pending[position].part_lines.push(line.number);
-                    let merged = &mut pending[position].message;
+                    let joined = &mut assembled.pending[position];
+                    joined.part_lines.push(line.number);
+                    let joined_key = joined.message.identity.key.clone();
                     if let Some(uuid) = &line.uuid {
-                        local.insert(uuid.clone(), merged.identity.key.clone());
-                        key_of.entry(uuid.clone()).or_insert_with(|| merged.identity.key.clone());
+                        assembled.local.insert(uuid.clone(), joined_key.clone());
+                        self.key_of.entry(uuid.clone()).or_insert_with(|| joined_key.clone());
                     }
                     if let Some(sighting) = UsageSighting::of_line(line) {
-                        let key = merged.identity.key.clone();
-                        observe_usage(sighting, index, Some(&key), &mut usage, &mut usage_order);
+                        self.usage.observe(sighting, index, Some(&joined_key));
                     }
                     continue;
                 }
                 if let Some(group) = group {
-                    group_of.insert(group, pending.len());
+                    group_of.insert(group, assembled.pending.len());
                 }
-                latest_response = Some(pending.len());
+                assembled.latest_response = Some(assembled.pending.len());
                 if let Some(sighting) = UsageSighting::of_line(line) {
-                    observe_usage(sighting, index, Some(&identity.key), &mut usage, &mut usage_order);
+                    self.usage.observe(sighting, index, Some(&identity.key));
                 }
             }
-            let subtype = line.str_field("subtype");
-            // The parts of user and assistant lines are read from their content in a second pass
-            // (`fill_parts`), one file at a time, so a project's text is never all in memory.
-            let mut part_lines = Vec::new();
-            let (role, parts) = match kind {
-                "user" | "assistant" => {
-                    part_lines.push(line.number);
-                    (if kind == "user" { Role::User } else { Role::Assistant }, Vec::new())
-                }
-                "system" => {
-                    let mut part = MessagePart::new(PartKind::Text);
-                    part.text = line.str_field("content").map(str::to_string);
-                    if let Some(metadata) = line.value.get("compactMetadata") {
-                        part.metadata = Some(json!({ "compact": metadata }));
-                    }
-                    (Role::System, vec![part])
-                }
-                _ => {
-                    report.unknown_records += 1;
-                    let part =
-                        MessagePart { metadata: Some(json!({ "type": kind })), ..MessagePart::new(PartKind::Other) };
-                    (Role::Other, vec![part])
-                }
-            };
-            let flags = MessageFlags {
-                sidechain: line.is_sidechain,
-                meta: line.is_meta,
-                injected: false,
-                compact_summary: line.value.get("isCompactSummary").and_then(Value::as_bool).unwrap_or(false),
-                compact_boundary: kind == "system" && subtype == Some("compact_boundary"),
-                api_error: line.value.get("isApiErrorMessage").and_then(Value::as_bool).unwrap_or(false)
-                    || (kind == "system" && subtype == Some("api_error")),
-            };
             if let Some(uuid) = &line.uuid {
-                local.insert(uuid.clone(), identity.key.clone());
-                key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
+                assembled.local.insert(uuid.clone(), identity.key.clone());
+                self.key_of.entry(uuid.clone()).or_insert_with(|| identity.key.clone());
             }
-            // User and assistant frames are taken in the second pass, with their content.
-            let raw_frame = part_lines.is_empty().then(|| RawFrame::new(&raw_frame(line.value.clone())));
-            pending.push(PendingMessage {
-                part_lines,
-                first_line: (line.offset, line.number),
-                ordinal,
-                parent_uuid: line.parent_uuid.clone().or_else(|| line.logical_parent_uuid.clone()),
-                message: ProjectedMessage {
-                    native_id: line.uuid.clone(),
-                    identity,
-                    parent_key: None,
-                    role,
-                    timestamp: line.timestamp,
-                    model: line.message.as_ref().and_then(|message| message.model.clone()),
-                    flags,
-                    raw_frame,
-                    parts,
-                    source_path: None,
-                },
-            });
+            assembled.pending.push(pending_message(line, identity, ordinal, report));
         }
+        assembled
+    }
 
+    /// The session row of draft `index` from what its lines said.
+    fn session(&self, index: usize, facts: &SessionFacts) -> ProjectedSession {
+        let draft = &self.drafts[index];
+        let seed = draft.file.continuation.as_ref().map(|continuation| &continuation.state);
         let mut metadata = seed.map(|seed| seed.metadata.clone()).unwrap_or_default();
         if facts.versions.len() > 1 {
             metadata.insert("versions".into(), json!(facts.versions));
@@ -941,15 +773,17 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
                     link.spawning_tool_call_id = sidecar
                         .and_then(|sidecar| sidecar.get("toolUseId"))
                         .and_then(Value::as_str)
-                        .or_else(|| spawned_by_agent.get(agent_id.as_str()).copied())
+                        .or_else(|| self.index.spawned_by_agent.get(agent_id.as_str()).copied())
                         .map(str::to_string);
                 }
             }
             DraftKind::InlineSidechain { root_prompt } => {
                 metadata.insert("layout".into(), json!("inline-sidechain-1.0"));
                 if let Some(link) = parent.as_mut() {
-                    link.spawning_tool_call_id =
-                        root_prompt.as_deref().and_then(|prompt| task_prompts.get(prompt).copied()).map(str::to_string);
+                    link.spawning_tool_call_id = root_prompt
+                        .as_deref()
+                        .and_then(|prompt| self.index.task_prompts.get(prompt).copied())
+                        .map(str::to_string);
                 }
             }
             DraftKind::Main => {}
@@ -957,7 +791,7 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
         if let Some(name) = &facts.agent_name {
             metadata.insert("agent_name".into(), json!(name));
         }
-        let session = ProjectedSession {
+        ProjectedSession {
             client: crate::NAME.to_string(),
             native_id: draft.native_id.clone(),
             source_path: draft.file.path.clone(),
@@ -974,94 +808,142 @@ pub fn project(files: &[TranscriptFile], report: &mut ParseReport) -> Vec<Projec
             ended_at: facts.ended_at,
             parent,
             metadata,
-        };
-        let single_session_file = drafts_per_file.get(draft.file.path.as_path()) == Some(&1);
-        if single_session_file && matches!(draft.kind, DraftKind::Main | DraftKind::Agent { .. }) {
-            checkpoints.extend(checkpoint_of(
-                draft,
-                &dispositions[index],
-                &pending,
-                latest_response,
-                &facts,
-                &session.metadata,
-            ));
-        }
-        sessions.push((session, pending));
-        local_key_of.push(local);
-    }
-
-    // Titles from `summary` lines, matched to the session that owns their leaf, project-wide.
-    for (leaf, text) in summaries {
-        let Some(leaf_key) = key_of.get(leaf) else { continue };
-        if let Some((session, _)) = sessions
-            .iter_mut()
-            .find(|(_, messages)| messages.iter().any(|pending| pending.message.identity.key == *leaf_key))
-            && session.title.is_none()
-        {
-            session.title = Some(text.to_string());
         }
     }
 
-    // Resolve parents through lines that are not messages (progress, attachments, copies). A
-    // continued file's first lines point before the checkpoint, at messages keyed by their uuid.
-    let resolve = |session: usize, start: &str| -> Option<String> {
+    /// Titles from `summary` lines, matched to the session that owns their leaf, project-wide.
+    fn apply_summary_titles(&mut self) {
+        for &(leaf, text) in &self.index.summaries {
+            let Some(leaf_key) = self.key_of.get(leaf) else { continue };
+            if let Some((session, _)) = self
+                .sessions
+                .iter_mut()
+                .find(|(_, messages)| messages.iter().any(|pending| pending.message.identity.key == *leaf_key))
+                && session.title.is_none()
+            {
+                session.title = Some(text.to_string());
+            }
+        }
+    }
+
+    /// The identity key `start` resolves to for session `session`, through lines that are not
+    /// messages (progress, attachments, copies). A continued file's first lines point before the
+    /// checkpoint, at messages keyed by their uuid.
+    fn resolve_parent(&self, session: usize, start: &str) -> Option<String> {
         let mut current = start;
         for _ in 0..10_000 {
-            if let Some(key) = local_key_of[session].get(current).or_else(|| key_of.get(current)) {
+            if let Some(key) = self.local_key_of[session].get(current).or_else(|| self.key_of.get(current)) {
                 return Some(key.clone());
             }
-            match parent_of.get(current) {
+            match self.index.parent_of.get(current) {
                 Some(parent) => current = parent,
-                None if drafts[session].file.continuation.is_some() => return Some(current.to_string()),
+                None if self.drafts[session].file.continuation.is_some() => return Some(current.to_string()),
                 None => return None,
             }
         }
         None
-    };
-    let mut exchanges: Vec<ProjectedDraft> = sessions
-        .into_iter()
-        .enumerate()
-        .map(|(index, (session, pending))| {
-            let mut part_lines = Vec::with_capacity(pending.len());
-            let messages = pending
-                .into_iter()
-                .map(|PendingMessage { mut message, parent_uuid, part_lines: lines, .. }| {
-                    message.parent_key = parent_uuid
-                        .as_deref()
-                        .and_then(|parent| resolve(index, parent))
-                        .filter(|key| *key != message.identity.key);
-                    part_lines.push(lines);
-                    message
-                })
-                .collect();
-            let continuation = drafts[index].file.continuation.as_ref();
-            ProjectedDraft {
-                exchange: ProjectedExchange {
-                    seq_base: continuation.map_or(0, |continuation| continuation.state.seq_base),
-                    session,
-                    messages,
-                    usage: Vec::new(),
-                    ..ProjectedExchange::default()
-                },
-                file: drafts[index].file.path.clone(),
-                part_lines,
+    }
+
+    /// Resolves every message's parent, attributes the usage and reports what was projected.
+    fn finish(mut self, report: &mut ParseReport) -> Vec<ProjectedDraft> {
+        let sessions = std::mem::take(&mut self.sessions);
+        let mut exchanges: Vec<ProjectedDraft> = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(index, (session, pending))| {
+                let mut part_lines = Vec::with_capacity(pending.len());
+                let messages = pending
+                    .into_iter()
+                    .map(|PendingMessage { mut message, parent_uuid, part_lines: lines, .. }| {
+                        message.parent_key = parent_uuid
+                            .as_deref()
+                            .and_then(|parent| self.resolve_parent(index, parent))
+                            .filter(|key| *key != message.identity.key);
+                        part_lines.push(lines);
+                        message
+                    })
+                    .collect();
+                let draft = &self.drafts[index];
+                let continuation = draft.file.continuation.as_ref();
+                ProjectedDraft {
+                    exchange: ProjectedExchange {
+                        seq_base: continuation.map_or(0, |continuation| continuation.state.seq_base),
+                        session,
+                        messages,
+                        usage: Vec::new(),
+                        ..ProjectedExchange::default()
+                    },
+                    file: draft.file.path.clone(),
+                    part_lines,
+                }
+            })
+            .collect();
+        for (index, line) in std::mem::take(&mut self.late_usage) {
+            let sighting =
+                if line.kind == "progress" { UsageSighting::of_progress(line) } else { UsageSighting::of_line(line) };
+            if let Some(sighting) = sighting {
+                self.usage.observe(sighting, index, None);
             }
-        })
-        .collect();
-    for (index, line) in late_usage {
-        let sighting =
-            if line.kind == "progress" { UsageSighting::of_progress(line) } else { UsageSighting::of_line(line) };
-        if let Some(sighting) = sighting {
-            observe_usage(sighting, index, None, &mut usage, &mut usage_order);
         }
+        self.usage.attribute(&mut exchanges);
+        report.checkpoints.extend(self.checkpoints);
+        report.sessions_seen += exchanges.len() as u64;
+        report.items_seen += exchanges.iter().map(|draft| draft.exchange.messages.len() as u64).sum::<u64>();
+        exchanges
     }
-    for key in usage_order {
-        if let Some(candidate) = usage.remove(&key) {
-            exchanges[candidate.draft].exchange.usage.push(candidate.usage);
+}
+
+/// The message a kept line becomes. User and assistant lines get their parts and frames in the
+/// second pass (`fill_parts`), one file at a time, so a project's text is never all in memory.
+fn pending_message(line: &Line, identity: MessageIdentity, ordinal: u64, report: &mut ParseReport) -> PendingMessage {
+    let kind = line.kind.as_str();
+    let subtype = line.str_field("subtype");
+    let mut part_lines = Vec::new();
+    let (role, parts) = match kind {
+        "user" | "assistant" => {
+            part_lines.push(line.number);
+            (if kind == "user" { Role::User } else { Role::Assistant }, Vec::new())
         }
+        "system" => {
+            let mut part = MessagePart::new(PartKind::Text);
+            part.text = line.str_field("content").map(str::to_string);
+            if let Some(metadata) = line.value.get("compactMetadata") {
+                part.metadata = Some(json!({ "compact": metadata }));
+            }
+            (Role::System, vec![part])
+        }
+        _ => {
+            report.unknown_records += 1;
+            let part = MessagePart { metadata: Some(json!({ "type": kind })), ..MessagePart::new(PartKind::Other) };
+            (Role::Other, vec![part])
+        }
+    };
+    let flags = MessageFlags {
+        sidechain: line.is_sidechain,
+        meta: line.is_meta,
+        injected: false,
+        compact_summary: line.value.get("isCompactSummary").and_then(Value::as_bool).unwrap_or(false),
+        compact_boundary: kind == "system" && subtype == Some("compact_boundary"),
+        api_error: line.value.get("isApiErrorMessage").and_then(Value::as_bool).unwrap_or(false)
+            || (kind == "system" && subtype == Some("api_error")),
+    };
+    let raw_frame = part_lines.is_empty().then(|| RawFrame::new(&raw_frame(line.value.clone())));
+    PendingMessage {
+        part_lines,
+        first_line: (line.offset, line.number),
+        ordinal,
+        parent_uuid: line.parent_uuid.clone().or_else(|| line.logical_parent_uuid.clone()),
+        message: ProjectedMessage {
+            native_id: line.uuid.clone(),
+            identity,
+            parent_key: None,
+            role,
+            timestamp: line.timestamp,
+            model: line.message.as_ref().and_then(|message| message.model.clone()),
+            flags,
+            raw_frame,
+            parts,
+            source_path: None,
+        },
     }
-    report.checkpoints.extend(checkpoints);
-    report.sessions_seen += exchanges.len() as u64;
-    report.items_seen += exchanges.iter().map(|draft| draft.exchange.messages.len() as u64).sum::<u64>();
-    exchanges
 }
