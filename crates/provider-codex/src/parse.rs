@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from};
@@ -14,6 +14,8 @@ use jiff::Timestamp;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use crate::rollout::{ThreadHead, head_from_meta, meta_of_first_record, parse_rollout_name};
 
 /// The format generation of a rollout file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +162,11 @@ pub fn first_object(path: &Path) -> Option<Value> {
     }
 }
 
+/// Reads the head facts out of a rollout's first record (one line per file).
+pub fn read_thread_head(path: &Path) -> ThreadHead {
+    first_object(path).map(|first| head_from_meta(&meta_of_first_record(first))).unwrap_or_default()
+}
+
 /// Reads one rollout file into items (`None` when it vanished). Bad lines are skipped and counted.
 pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Generation, Vec<Item>)>, ParseError> {
     let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
@@ -285,7 +292,7 @@ fn read_document(path: &Path, mut reader: Box<dyn Read>, report: &mut ParseRepor
 }
 
 /// The thread a file belongs to: its first session meta's id, else the file-name UUID, else the stem.
-fn thread_of(items: &[Item], path: &Path) -> String {
+pub fn thread_of(items: &[Item], path: &Path) -> String {
     items
         .iter()
         .find(|item| item.kind == ItemKind::SessionMeta)
@@ -293,88 +300,7 @@ fn thread_of(items: &[Item], path: &Path) -> String {
         .filter(|id| !id.trim().is_empty())
         .or_else(|| {
             let name = path.file_name()?.to_string_lossy().into_owned();
-            crate::discover::parse_rollout_name(&name).map(|name| name.thread_id)
+            parse_rollout_name(&name).map(|name| name.thread_id)
         })
         .unwrap_or_else(|| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default())
-}
-
-/// Parses one family of threads (a thread with its forks and sub-agents).
-pub fn parse_unit(
-    unit: &hindcast_core::model::SourceUnit,
-    _context: &hindcast_core::provider::ParseContext<'_>,
-    sink: &mut dyn hindcast_core::provider::ExchangeSink,
-) -> Result<ParseReport, ParseError> {
-    let mut report = ParseReport::default();
-    // Segments of one thread, in file-name order, concatenated.
-    let mut threads: Vec<(String, Generation, PathBuf, usize, Vec<Item>)> = Vec::new();
-    for file in &unit.files {
-        let Some((generation, items)) = read_rollout(&file.path, &mut report)? else { continue };
-        if items.is_empty() {
-            report.ignore("empty rollout file");
-            continue;
-        }
-        let thread = thread_of(&items, &file.path);
-        match threads.iter_mut().find(|(id, ..)| *id == thread) {
-            Some((_, _, _, segments, existing)) => {
-                *segments += 1;
-                existing.extend(items);
-            }
-            None => threads.push((thread, generation, file.path.clone(), 1, items)),
-        }
-    }
-    // Each thread's items are dropped as soon as it is projected (its bulky text moved out).
-    let mut projected: Vec<crate::project::ProjectedThread> = threads
-        .into_iter()
-        .map(|(thread, generation, path, segments, items)| {
-            crate::project::project_thread(&thread, generation, path, segments, items, &mut report)
-        })
-        .collect();
-    link_reviews(&mut projected, &mut report);
-    for thread in projected {
-        sink.emit(hindcast_core::materialize::MESSAGES_DATASET, thread.exchange)?;
-    }
-    Ok(report)
-}
-
-/// Links `/review` sub-agents (which name no parent) to the thread whose `entered_review_mode`
-/// was written at the sub-agent's start: the same millisecond, else within one second.
-fn link_reviews(threads: &mut [crate::project::ProjectedThread], report: &mut ParseReport) {
-    use hindcast_core::model::{Relationship, SessionLink};
-    for index in 0..threads.len() {
-        let Some(started) = threads[index].review_started_at else { continue };
-        if threads[index].exchange.session.parent.is_some() {
-            continue;
-        }
-        let distance = |entry: &Timestamp| entry.duration_since(started).abs();
-        let best = threads
-            .iter()
-            .enumerate()
-            .filter(|(other, _)| *other != index)
-            .flat_map(|(other, thread)| thread.review_entries.iter().map(move |entry| (other, distance(entry))))
-            .filter(|(_, gap)| *gap <= jiff::SignedDuration::from_secs(1))
-            .min_by_key(|(_, gap)| *gap);
-        let native_id = threads[index].exchange.session.native_id.clone();
-        match best {
-            Some((parent, gap)) => {
-                let parent_id = threads[parent].exchange.session.native_id.clone();
-                let session = &mut threads[index].exchange.session;
-                session.parent = Some(SessionLink {
-                    parent_native_id: parent_id,
-                    relationship: Relationship::Subagent,
-                    spawning_tool_call_id: None,
-                });
-                session.metadata.insert(
-                    "linked_by".into(),
-                    serde_json::json!(if gap.is_zero() {
-                        "review timestamp (exact)"
-                    } else {
-                        "review timestamp (within 1 s)"
-                    }),
-                );
-            }
-            None => report.warnings.push(format!(
-                "codex review sub-agent {native_id} is unlinked: no thread entered review mode at {started}"
-            )),
-        }
-    }
 }

@@ -14,8 +14,8 @@ use hindcast_core::provider::ParseReport;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
-use crate::discover::{head_from_meta, subagent_source};
 use crate::parse::{Generation, Item, ItemKind};
+use crate::rollout::{head_from_meta, subagent_source};
 
 /// Text openings of harness-injected context (codex-rs `*_OPEN_TAG`s and context `START_MARKER`s).
 const INJECTED_MARKERS: &[&str] = &[
@@ -260,7 +260,7 @@ fn output_failed(text: &str) -> Option<bool> {
 }
 
 /// What every message takes from the item it comes from, computed before any bulky field moves out.
-struct Frame {
+struct ItemFrame {
     identity: MessageIdentity,
     native_id: Option<String>,
     timestamp: Option<Timestamp>,
@@ -268,7 +268,7 @@ struct Frame {
     source_path: Option<PathBuf>,
 }
 
-impl Frame {
+impl ItemFrame {
     fn of(item: &Item, payload: &Value, thread_id: &str, ordinal: usize, session_path: &Path) -> Self {
         let native_id = text_field(payload, "id");
         let identity = match &native_id {
@@ -433,6 +433,38 @@ fn copied_history(items: &[Item], thread_id: &str) -> Vec<bool> {
     copied
 }
 
+/// One thread being projected: what is known before its items are walked, and what they add.
+struct ThreadProjection<'a> {
+    thread_id: &'a str,
+    source_path: PathBuf,
+    /// Spawned sub-agents replay their parent's last token count when they start.
+    is_spawned: bool,
+    /// A rollout with `user_message` events marks user response items without one as injected.
+    has_user_events: bool,
+    /// Assistant response items make `agent_message` events copies.
+    has_assistant_items: bool,
+    /// `token_count` events make `token_usage_record` lines copies.
+    has_token_counts: bool,
+    paired_item: Vec<bool>,
+    paired_event: Vec<bool>,
+    copied: Vec<bool>,
+    first_timestamp: Option<Timestamp>,
+    messages: Vec<ProjectedMessage>,
+    usage: Vec<ProjectedUsage>,
+    tracker: UsageTracker,
+    models: Vec<String>,
+    model: Option<String>,
+    sandbox: Option<String>,
+    approval: Option<String>,
+    cwd: Option<String>,
+    title: Option<String>,
+    /// Tool names by call id, so outputs name their tool.
+    tool_names: HashMap<String, String>,
+    review_entries: Vec<Timestamp>,
+    started_at: Option<Timestamp>,
+    ended_at: Option<Timestamp>,
+}
+
 /// Projects one thread.
 pub fn project_thread(
     thread_id: &str,
@@ -443,329 +475,433 @@ pub fn project_thread(
     report: &mut ParseReport,
 ) -> ProjectedThread {
     let meta = items.iter().find(|item| item.kind == ItemKind::SessionMeta).map(Item::payload).unwrap_or(Value::Null);
-    let meta = &meta;
-    let head = head_from_meta(meta);
-    let subagent = subagent_source(meta);
-    let is_spawned = subagent.is_some_and(|source| source.get("thread_spawn").is_some());
-    let has_user_events =
-        items.iter().any(|item| item.kind == ItemKind::EventMsg && item.payload_type() == "user_message");
-    let has_assistant_items = items.iter().any(|item| {
-        item.kind == ItemKind::ResponseItem && item.payload_type() == "message" && item.role() == Some("assistant")
-    });
-    let has_token_counts =
-        items.iter().any(|item| item.kind == ItemKind::EventMsg && item.payload_type() == "token_count");
-    let (paired_item, paired_event) = pair_user_prompts(&items);
-    let copied = copied_history(&items, thread_id);
-    let first_timestamp = items.iter().find_map(|item| item.timestamp);
-
-    let mut messages: Vec<ProjectedMessage> = Vec::new();
-    let mut usage: Vec<ProjectedUsage> = Vec::new();
-    let mut tracker = UsageTracker { previous: None };
-    let mut models: Vec<String> = Vec::new();
-    let mut model: Option<String> = None;
-    let (mut sandbox, mut approval, mut cwd, mut title) = (None, None, text_field(meta, "cwd"), None);
-    let mut tool_names: HashMap<String, String> = HashMap::new();
-    let mut review_entries = Vec::new();
-    let (mut started_at, mut ended_at) = (head.started_at, None::<Timestamp>);
-
+    let mut projection = ThreadProjection::new(thread_id, source_path, &meta, &items);
     // Each item is parsed here, once, and dropped after its turn: its bulky text moves into parts.
     for (ordinal, item) in items.into_iter().enumerate() {
-        let mut payload = item.payload();
-        if let Some(at) = item.timestamp {
-            started_at = Some(started_at.map_or(at, |start| start.min(at)));
-            ended_at = Some(ended_at.map_or(at, |end| end.max(at)));
+        projection.on_item(ordinal, item, report);
+    }
+    projection.finish(&meta, generation, segments, report)
+}
+
+impl<'a> ThreadProjection<'a> {
+    fn new(thread_id: &'a str, source_path: PathBuf, meta: &Value, items: &[Item]) -> Self {
+        let event =
+            |kind: &str| items.iter().any(|item| item.kind == ItemKind::EventMsg && item.payload_type() == kind);
+        let (paired_item, paired_event) = pair_user_prompts(items);
+        Self {
+            thread_id,
+            source_path,
+            is_spawned: subagent_source(meta).is_some_and(|source| source.get("thread_spawn").is_some()),
+            has_user_events: event("user_message"),
+            has_assistant_items: items.iter().any(|item| {
+                item.kind == ItemKind::ResponseItem
+                    && item.payload_type() == "message"
+                    && item.role() == Some("assistant")
+            }),
+            has_token_counts: event("token_count"),
+            paired_item,
+            paired_event,
+            copied: copied_history(items, thread_id),
+            first_timestamp: items.iter().find_map(|item| item.timestamp),
+            messages: Vec::new(),
+            usage: Vec::new(),
+            tracker: UsageTracker { previous: None },
+            models: Vec::new(),
+            model: None,
+            sandbox: None,
+            approval: None,
+            cwd: text_field(meta, "cwd"),
+            title: None,
+            tool_names: HashMap::new(),
+            review_entries: Vec::new(),
+            started_at: head_from_meta(meta).started_at,
+            ended_at: None,
         }
-        let payload_type = item.payload_type();
-        if copied[ordinal] {
-            if item.kind == ItemKind::EventMsg && payload_type == "token_count" {
-                tracker.seed(payload.get("info").unwrap_or(&Value::Null));
+    }
+
+    /// Adds a message; its parent is the message before it.
+    fn push_message(&mut self, frame: ItemFrame, role: Role, parts: Vec<MessagePart>, flags: MessageFlags) {
+        let parent_key = self.messages.last().map(|previous| previous.identity.key.clone());
+        self.messages.push(ProjectedMessage {
+            identity: frame.identity,
+            native_id: frame.native_id,
+            parent_key,
+            role,
+            timestamp: frame.timestamp,
+            model: (role == Role::Assistant).then(|| self.model.clone()).flatten(),
+            flags,
+            raw_frame: Some(RawFrame::new(&frame.raw_frame)),
+            parts,
+            source_path: frame.source_path,
+        });
+    }
+
+    fn frame(&self, item: &Item, payload: &Value, ordinal: usize) -> ItemFrame {
+        ItemFrame::of(item, payload, self.thread_id, ordinal, &self.source_path)
+    }
+
+    /// An item the thread does not understand: kept as an `other` message and counted.
+    fn push_unknown(&mut self, frame: ItemFrame, metadata: Value, report: &mut ParseReport) {
+        report.unknown_records += 1;
+        let part = MessagePart { metadata: Some(metadata), ..MessagePart::new(PartKind::Other) };
+        self.push_message(frame, Role::Other, vec![part], MessageFlags::default());
+    }
+
+    fn on_item(&mut self, ordinal: usize, item: Item, report: &mut ParseReport) {
+        let payload = item.payload();
+        if let Some(at) = item.timestamp {
+            self.started_at = Some(self.started_at.map_or(at, |start| start.min(at)));
+            self.ended_at = Some(self.ended_at.map_or(at, |end| end.max(at)));
+        }
+        if self.copied[ordinal] {
+            if item.kind == ItemKind::EventMsg && item.payload_type() == "token_count" {
+                self.tracker.seed(payload.get("info").unwrap_or(&Value::Null));
             }
             report.ignore("copied parent history (fork)");
-            continue;
+            return;
         }
-        let mut message = |frame: Frame, role: Role, parts: Vec<MessagePart>, flags: MessageFlags| {
-            let parent_key = messages.last().map(|previous: &ProjectedMessage| previous.identity.key.clone());
-            messages.push(ProjectedMessage {
-                identity: frame.identity,
-                native_id: frame.native_id,
-                parent_key,
-                role,
-                timestamp: frame.timestamp,
-                model: (role == Role::Assistant).then(|| model.clone()).flatten(),
-                flags,
-                raw_frame: Some(RawFrame::new(&frame.raw_frame)),
-                parts,
-                source_path: frame.source_path,
-            });
-        };
-        let frame = |item: &Item, payload: &Value| Frame::of(item, payload, thread_id, ordinal, &source_path);
         match &item.kind {
             ItemKind::SessionMeta => {
-                if ordinal > 0 && text_field(&payload, "id").as_deref() == Some(thread_id) {
+                if ordinal > 0 && text_field(&payload, "id").as_deref() == Some(self.thread_id) {
                     report.ignore("session_meta of a later segment");
                 }
             }
-            ItemKind::TurnContext => {
-                if let Some(name) = text_field(&payload, "model") {
-                    if !models.contains(&name) {
-                        models.push(name.clone());
-                    }
-                    model = Some(name);
-                }
-                sandbox = payload.get("sandbox_policy").and_then(sandbox_tag).or(sandbox);
-                approval = payload.get("approval_policy").and_then(approval_tag).or(approval);
-                if cwd.is_none() {
-                    cwd = text_field(&payload, "cwd");
-                }
-            }
+            ItemKind::TurnContext => self.on_turn_context(&payload),
             ItemKind::State => report.ignore("state record (G2)"),
             ItemKind::Compacted => {
                 let replaced = payload.get("replacement_history").and_then(Value::as_array).map_or(0, Vec::len);
                 let mut part = MessagePart::new(PartKind::Text);
                 part.text = text_field(&payload, "message");
                 part.metadata = Some(json!({ "replacement_history_items": replaced }));
-                message(
-                    frame(&item, &payload),
-                    Role::System,
-                    vec![part],
-                    MessageFlags { compact_boundary: true, ..MessageFlags::default() },
-                );
+                let flags = MessageFlags { compact_boundary: true, ..MessageFlags::default() };
+                self.push_message(self.frame(&item, &payload, ordinal), Role::System, vec![part], flags);
             }
-            ItemKind::ResponseItem => match payload_type {
-                "message" => {
-                    let role_name = payload.get("role").and_then(Value::as_str).unwrap_or("");
-                    let content = payload.get("content").unwrap_or(&Value::Null);
-                    let text = content_text(content).unwrap_or_default();
-                    let (role, injected) = match role_name {
-                        "assistant" => (Role::Assistant, false),
-                        "developer" => (Role::Developer, true),
-                        "system" => (Role::System, true),
-                        "user" if paired_item[ordinal] => (Role::User, false),
-                        "user" => (Role::User, has_user_events || is_injected_text(&text)),
-                        _ => (Role::Other, false),
-                    };
-                    message(
-                        frame(&item, &payload),
-                        role,
-                        message_parts(content),
-                        MessageFlags { injected, meta: injected, ..MessageFlags::default() },
-                    );
-                }
-                "reasoning" => {
-                    let mut parts: Vec<MessagePart> = Vec::new();
-                    for key in ["summary", "content"] {
-                        for entry in payload.get(key).and_then(Value::as_array).into_iter().flatten() {
-                            let mut part = MessagePart::new(PartKind::Thinking);
-                            part.text = text_field(entry, "text");
-                            part.metadata = Some(json!({ "type": entry.get("type") }));
-                            parts.push(part);
-                        }
-                    }
-                    if let Some(blob) = payload.get("encrypted_content").and_then(Value::as_str) {
-                        parts.push(MessagePart {
-                            metadata: Some(json!({ "encrypted_bytes": blob.len() })),
-                            ..MessagePart::new(PartKind::Thinking)
-                        });
-                    }
-                    message(frame(&item, &payload), Role::Assistant, parts, MessageFlags::default());
-                }
-                "function_call"
-                | "custom_tool_call"
-                | "local_shell_call"
-                | "web_search_call"
-                | "tool_search_call"
-                | "image_generation_call" => {
-                    let call_id = text_field(&payload, "call_id").or_else(|| text_field(&payload, "id"));
-                    let name = text_field(&payload, "name").unwrap_or_else(|| match payload_type {
-                        "local_shell_call" => "local_shell".into(),
-                        "web_search_call" => "web_search".into(),
-                        "tool_search_call" => "tool_search".into(),
-                        _ => "image_generation".into(),
-                    });
-                    let input = match payload_type {
-                        "function_call" => payload.get("arguments").map(|arguments| match arguments.as_str() {
-                            Some(text) => {
-                                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
-                            }
-                            None => arguments.clone(),
-                        }),
-                        "custom_tool_call" => payload.get("input").cloned(),
-                        "image_generation_call" => Some(json!({ "revised_prompt": payload.get("revised_prompt") })),
-                        _ => payload.get("action").or_else(|| payload.get("arguments")).cloned(),
-                    };
-                    if let Some(id) = &call_id {
-                        tool_names.insert(id.clone(), name.clone());
-                    }
-                    let part = MessagePart {
-                        tool_name: Some(name),
-                        tool_call_id: call_id,
-                        tool_input: input,
-                        metadata: Some(json!({ "type": payload_type, "status": payload.get("status") })),
-                        ..MessagePart::new(PartKind::ToolCall)
-                    };
-                    message(frame(&item, &payload), Role::Assistant, vec![part], MessageFlags::default());
-                }
-                "function_call_output" | "custom_tool_call_output" | "tool_search_output" => {
-                    let call_id = text_field(&payload, "call_id");
-                    let output_frame = frame(&item, &payload);
-                    // The output is the bulk of a rollout: it moves into the part instead of being copied.
-                    let output = match payload.get_mut("output") {
-                        Some(output) => output.take(),
-                        None => payload.get("tools").cloned().unwrap_or(Value::Null),
-                    };
-                    let images = output.as_array().map_or(0, |items| {
-                        items
-                            .iter()
-                            .filter(|entry| entry.get("type").and_then(Value::as_str) == Some("input_image"))
-                            .count()
-                    });
-                    let text = match output {
-                        Value::String(text) => Some(text),
-                        Value::Null => None,
-                        other => content_text(&other).or_else(|| Some(other.to_string())),
-                    };
-                    let part = MessagePart {
-                        is_error: text.as_deref().and_then(output_failed),
-                        text,
-                        tool_name: call_id.as_ref().and_then(|id| tool_names.get(id)).cloned(),
-                        tool_call_id: call_id,
-                        metadata: (images > 0).then(|| json!({ "images": images })),
-                        ..MessagePart::new(PartKind::ToolResult)
-                    };
-                    message(output_frame, Role::Tool, vec![part], MessageFlags::default());
-                }
-                kind if BOOKKEEPING_ITEMS.contains(&kind) => report.ignore(kind),
-                other => {
-                    report.unknown_records += 1;
-                    let part =
-                        MessagePart { metadata: Some(json!({ "type": other })), ..MessagePart::new(PartKind::Other) };
-                    message(frame(&item, &payload), Role::Other, vec![part], MessageFlags::default());
-                }
-            },
-            ItemKind::EventMsg => match payload_type {
-                "user_message" if paired_event[ordinal] => {
-                    report.ignore("user_message event (copy of the response item)")
-                }
-                "user_message" => {
-                    let mut parts: Vec<MessagePart> =
-                        text_field(&payload, "message").map(MessagePart::text).into_iter().collect();
-                    for image in payload.get("images").and_then(Value::as_array).into_iter().flatten() {
-                        parts.push(image_part(&json!({ "image_url": image })));
-                    }
-                    message(frame(&item, &payload), Role::User, parts, MessageFlags::default());
-                }
-                "agent_message" if has_assistant_items => {
-                    report.ignore("agent_message event (copy of the response item)")
-                }
-                "agent_message" => {
-                    let parts = text_field(&payload, "message").map(MessagePart::text).into_iter().collect();
-                    message(frame(&item, &payload), Role::Assistant, parts, MessageFlags::default());
-                }
-                "token_count" => {
-                    let copied_spawn_replay = is_spawned
-                        && tracker.previous.is_none()
-                        && matches!((first_timestamp, item.timestamp), (Some(first), Some(at)) if at.duration_since(first) <= COPY_BURST);
-                    let info = payload.get("info").unwrap_or(&Value::Null);
-                    if copied_spawn_replay && !info.is_null() {
-                        tracker.seed(info);
-                        report.ignore("replayed parent token_count (spawned sub-agent)");
-                    } else if let Some(delta) = tracker.observe(info, report) {
-                        usage.push(usage_record(thread_id, &item, &delta, model.clone()));
-                    }
-                }
-                "thread_name_updated" => title = text_field(&payload, "thread_name").or(title),
-                "entered_review_mode" => {
-                    review_entries.extend(item.timestamp);
-                    report.ignore("entered_review_mode");
-                }
-                known if KNOWN_EVENTS.contains(&known) => report.ignore(known),
-                other => {
-                    report.unknown_records += 1;
-                    let part =
-                        MessagePart { metadata: Some(json!({ "event": other })), ..MessagePart::new(PartKind::Other) };
-                    message(frame(&item, &payload), Role::Other, vec![part], MessageFlags::default());
-                }
-            },
+            ItemKind::ResponseItem => self.on_response_item(ordinal, &item, payload, report),
+            ItemKind::EventMsg => self.on_event(ordinal, &item, &payload, report),
             ItemKind::Other(name) if name == "token_usage_record" => {
-                if has_token_counts {
+                if self.has_token_counts {
                     report.ignore("token_usage_record (counted from token_count)");
-                } else if let Some(delta) = tracker.observe(&payload, report) {
-                    usage.push(usage_record(thread_id, &item, &delta, model.clone()));
+                } else if let Some(delta) = self.tracker.observe(&payload, report) {
+                    self.usage.push(usage_record(self.thread_id, &item, &delta, self.model.clone()));
                 }
             }
             ItemKind::Other(name) if KNOWN_LINE_TYPES.contains(&name.as_str()) => report.ignore(name),
             ItemKind::Other(name) => {
-                report.unknown_records += 1;
-                let part = MessagePart { metadata: Some(json!({ "type": name })), ..MessagePart::new(PartKind::Other) };
-                message(frame(&item, &payload), Role::Other, vec![part], MessageFlags::default());
+                let frame = self.frame(&item, &payload, ordinal);
+                self.push_unknown(frame, json!({ "type": name }), report);
             }
         }
     }
 
-    let git = meta.get("git");
-    let git_text = |key: &str| git.and_then(|git| text_field(git, key));
-    let mut metadata = Map::new();
-    metadata.insert("vendor".into(), json!("openai"));
-    metadata.insert("format".into(), json!(generation.as_str()));
-    for key in [
-        "model_provider",
-        "source",
-        "thread_source",
-        "agent_nickname",
-        "agent_role",
-        "agent_path",
-        "history_mode",
-        "memory_mode",
-    ] {
-        if let Some(value) = meta.get(key).filter(|value| !value.is_null()) {
-            metadata.insert(key.into(), value.clone());
+    /// The model, sandbox and approval policies in force from here on.
+    fn on_turn_context(&mut self, payload: &Value) {
+        if let Some(name) = text_field(payload, "model") {
+            if !self.models.contains(&name) {
+                self.models.push(name.clone());
+            }
+            self.model = Some(name);
+        }
+        self.sandbox = payload.get("sandbox_policy").and_then(sandbox_tag).or(self.sandbox.take());
+        self.approval = payload.get("approval_policy").and_then(approval_tag).or(self.approval.take());
+        if self.cwd.is_none() {
+            self.cwd = text_field(payload, "cwd");
         }
     }
-    if segments > 1 {
-        metadata.insert("segments".into(), json!(segments));
+
+    fn on_response_item(&mut self, ordinal: usize, item: &Item, mut payload: Value, report: &mut ParseReport) {
+        let payload_type = item.payload_type();
+        match payload_type {
+            "message" => {
+                let role_name = payload.get("role").and_then(Value::as_str).unwrap_or("");
+                let content = payload.get("content").unwrap_or(&Value::Null);
+                let text = content_text(content).unwrap_or_default();
+                let (role, injected) = match role_name {
+                    "assistant" => (Role::Assistant, false),
+                    "developer" => (Role::Developer, true),
+                    "system" => (Role::System, true),
+                    "user" if self.paired_item[ordinal] => (Role::User, false),
+                    "user" => (Role::User, self.has_user_events || is_injected_text(&text)),
+                    _ => (Role::Other, false),
+                };
+                let flags = MessageFlags { injected, meta: injected, ..MessageFlags::default() };
+                self.push_message(self.frame(item, &payload, ordinal), role, message_parts(content), flags);
+            }
+            "reasoning" => {
+                let frame = self.frame(item, &payload, ordinal);
+                self.push_message(frame, Role::Assistant, reasoning_parts(&payload), MessageFlags::default());
+            }
+            "function_call"
+            | "custom_tool_call"
+            | "local_shell_call"
+            | "web_search_call"
+            | "tool_search_call"
+            | "image_generation_call" => {
+                let part = tool_call_part(payload_type, &payload);
+                if let (Some(id), Some(name)) = (&part.tool_call_id, &part.tool_name) {
+                    self.tool_names.insert(id.clone(), name.clone());
+                }
+                self.push_message(
+                    self.frame(item, &payload, ordinal),
+                    Role::Assistant,
+                    vec![part],
+                    MessageFlags::default(),
+                );
+            }
+            "function_call_output" | "custom_tool_call_output" | "tool_search_output" => {
+                let output_frame = self.frame(item, &payload, ordinal);
+                let part = tool_output_part(&mut payload, &self.tool_names);
+                self.push_message(output_frame, Role::Tool, vec![part], MessageFlags::default());
+            }
+            kind if BOOKKEEPING_ITEMS.contains(&kind) => report.ignore(kind),
+            other => {
+                let frame = self.frame(item, &payload, ordinal);
+                self.push_unknown(frame, json!({ "type": other }), report);
+            }
+        }
     }
-    let relationship = if meta.get("forked_from_id").is_some() || meta.get("history_base").is_some() {
-        Relationship::Fork
-    } else {
-        Relationship::Subagent
-    };
-    let parent = head.parent_thread_id.clone().map(|parent| SessionLink {
-        parent_native_id: parent,
-        relationship,
-        spawning_tool_call_id: None,
+
+    fn on_event(&mut self, ordinal: usize, item: &Item, payload: &Value, report: &mut ParseReport) {
+        match item.payload_type() {
+            "user_message" if self.paired_event[ordinal] => {
+                report.ignore("user_message event (copy of the response item)")
+            }
+            "user_message" => {
+                let mut parts: Vec<MessagePart> =
+                    text_field(payload, "message").map(MessagePart::text).into_iter().collect();
+                for image in payload.get("images").and_then(Value::as_array).into_iter().flatten() {
+                    parts.push(image_part(&json!({ "image_url": image })));
+                }
+                self.push_message(self.frame(item, payload, ordinal), Role::User, parts, MessageFlags::default());
+            }
+            "agent_message" if self.has_assistant_items => {
+                report.ignore("agent_message event (copy of the response item)")
+            }
+            "agent_message" => {
+                let parts = text_field(payload, "message").map(MessagePart::text).into_iter().collect();
+                self.push_message(self.frame(item, payload, ordinal), Role::Assistant, parts, MessageFlags::default());
+            }
+            "token_count" => {
+                let copied_spawn_replay = self.is_spawned
+                    && self.tracker.previous.is_none()
+                    && matches!((self.first_timestamp, item.timestamp), (Some(first), Some(at)) if at.duration_since(first) <= COPY_BURST);
+                let info = payload.get("info").unwrap_or(&Value::Null);
+                if copied_spawn_replay && !info.is_null() {
+                    self.tracker.seed(info);
+                    report.ignore("replayed parent token_count (spawned sub-agent)");
+                } else if let Some(delta) = self.tracker.observe(info, report) {
+                    self.usage.push(usage_record(self.thread_id, item, &delta, self.model.clone()));
+                }
+            }
+            "thread_name_updated" => self.title = text_field(payload, "thread_name").or(self.title.take()),
+            "entered_review_mode" => {
+                self.review_entries.extend(item.timestamp);
+                report.ignore("entered_review_mode");
+            }
+            known if KNOWN_EVENTS.contains(&known) => report.ignore(known),
+            other => {
+                let frame = self.frame(item, payload, ordinal);
+                self.push_unknown(frame, json!({ "event": other }), report);
+            }
+        }
+    }
+
+    /// The session from the thread's meta and what its items said.
+    fn finish(
+        self,
+        meta: &Value,
+        generation: Generation,
+        segments: usize,
+        report: &mut ParseReport,
+    ) -> ProjectedThread {
+        let head = head_from_meta(meta);
+        let git = meta.get("git");
+        let git_text = |key: &str| git.and_then(|git| text_field(git, key));
+        let mut metadata = Map::new();
+        metadata.insert("vendor".into(), json!("openai"));
+        metadata.insert("format".into(), json!(generation.as_str()));
+        for key in [
+            "model_provider",
+            "source",
+            "thread_source",
+            "agent_nickname",
+            "agent_role",
+            "agent_path",
+            "history_mode",
+            "memory_mode",
+        ] {
+            if let Some(value) = meta.get(key).filter(|value| !value.is_null()) {
+                metadata.insert(key.into(), value.clone());
+            }
+        }
+        if segments > 1 {
+            metadata.insert("segments".into(), json!(segments));
+        }
+        let relationship = if meta.get("forked_from_id").is_some() || meta.get("history_base").is_some() {
+            Relationship::Fork
+        } else {
+            Relationship::Subagent
+        };
+        let parent = head.parent_thread_id.clone().map(|parent| SessionLink {
+            parent_native_id: parent,
+            relationship,
+            spawning_tool_call_id: None,
+        });
+        if subagent_source(meta).is_some() && parent.is_none() && !head.is_review {
+            report
+                .warnings
+                .push(format!("codex sub-agent {} names no parent thread; it is imported unlinked", self.thread_id));
+        }
+        let session = ProjectedSession {
+            client: crate::NAME.to_string(),
+            native_id: self.thread_id.to_string(),
+            source_path: self.source_path,
+            title: self.title,
+            cwd: self.cwd,
+            git: GitInfo {
+                branch: git_text("branch"),
+                commit: git_text("commit_hash"),
+                origin_url: git_text("repository_url"),
+                dirty: git.and_then(|git| git.get("dirty")).and_then(Value::as_bool),
+            },
+            client_version: text_field(meta, "cli_version"),
+            entrypoint: text_field(meta, "originator"),
+            models: self.models,
+            permission_mode: None,
+            sandbox_mode: self.sandbox,
+            approval_mode: self.approval,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            parent,
+            metadata,
+        };
+        report.sessions_seen += 1;
+        report.items_seen += self.messages.len() as u64;
+        ProjectedThread {
+            review_started_at: head.is_review.then_some(head.started_at).flatten(),
+            review_entries: self.review_entries,
+            exchange: ProjectedExchange {
+                session,
+                messages: self.messages,
+                usage: self.usage,
+                ..ProjectedExchange::default()
+            },
+        }
+    }
+}
+
+/// A reasoning item's summary and content texts as thinking parts, and the size of its encrypted blob.
+fn reasoning_parts(payload: &Value) -> Vec<MessagePart> {
+    let mut parts: Vec<MessagePart> = Vec::new();
+    for key in ["summary", "content"] {
+        for entry in payload.get(key).and_then(Value::as_array).into_iter().flatten() {
+            let mut part = MessagePart::new(PartKind::Thinking);
+            part.text = text_field(entry, "text");
+            part.metadata = Some(json!({ "type": entry.get("type") }));
+            parts.push(part);
+        }
+    }
+    if let Some(blob) = payload.get("encrypted_content").and_then(Value::as_str) {
+        parts.push(MessagePart {
+            metadata: Some(json!({ "encrypted_bytes": blob.len() })),
+            ..MessagePart::new(PartKind::Thinking)
+        });
+    }
+    parts
+}
+
+/// A tool call of any kind as a part: its name (named after the kind where the item has none),
+/// call id and input (function arguments parsed when they are JSON).
+fn tool_call_part(payload_type: &str, payload: &Value) -> MessagePart {
+    let call_id = text_field(payload, "call_id").or_else(|| text_field(payload, "id"));
+    let name = text_field(payload, "name").unwrap_or_else(|| match payload_type {
+        "local_shell_call" => "local_shell".into(),
+        "web_search_call" => "web_search".into(),
+        "tool_search_call" => "tool_search".into(),
+        _ => "image_generation".into(),
     });
-    if subagent.is_some() && parent.is_none() && !head.is_review {
-        report.warnings.push(format!("codex sub-agent {thread_id} names no parent thread; it is imported unlinked"));
-    }
-    let session = ProjectedSession {
-        client: crate::NAME.to_string(),
-        native_id: thread_id.to_string(),
-        source_path,
-        title,
-        cwd,
-        git: GitInfo {
-            branch: git_text("branch"),
-            commit: git_text("commit_hash"),
-            origin_url: git_text("repository_url"),
-            dirty: git.and_then(|git| git.get("dirty")).and_then(Value::as_bool),
-        },
-        client_version: text_field(meta, "cli_version"),
-        entrypoint: text_field(meta, "originator"),
-        models,
-        permission_mode: None,
-        sandbox_mode: sandbox,
-        approval_mode: approval,
-        started_at,
-        ended_at,
-        parent,
-        metadata,
+    let input = match payload_type {
+        "function_call" => payload.get("arguments").map(|arguments| match arguments.as_str() {
+            Some(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())),
+            None => arguments.clone(),
+        }),
+        "custom_tool_call" => payload.get("input").cloned(),
+        "image_generation_call" => Some(json!({ "revised_prompt": payload.get("revised_prompt") })),
+        _ => payload.get("action").or_else(|| payload.get("arguments")).cloned(),
     };
-    report.sessions_seen += 1;
-    report.items_seen += messages.len() as u64;
-    ProjectedThread {
-        review_started_at: head.is_review.then_some(head.started_at).flatten(),
-        review_entries,
-        exchange: ProjectedExchange { session, messages, usage, ..ProjectedExchange::default() },
+    MessagePart {
+        tool_name: Some(name),
+        tool_call_id: call_id,
+        tool_input: input,
+        metadata: Some(json!({ "type": payload_type, "status": payload.get("status") })),
+        ..MessagePart::new(PartKind::ToolCall)
+    }
+}
+
+/// A tool output as a part, named after its call's tool. The output is the bulk of a rollout: it
+/// moves out of `payload` into the part instead of being copied.
+fn tool_output_part(payload: &mut Value, tool_names: &HashMap<String, String>) -> MessagePart {
+    let call_id = text_field(payload, "call_id");
+    let output = match payload.get_mut("output") {
+        Some(output) => output.take(),
+        None => payload.get("tools").cloned().unwrap_or(Value::Null),
+    };
+    let images = output.as_array().map_or(0, |items| {
+        items.iter().filter(|entry| entry.get("type").and_then(Value::as_str) == Some("input_image")).count()
+    });
+    let text = match output {
+        Value::String(text) => Some(text),
+        Value::Null => None,
+        other => content_text(&other).or_else(|| Some(other.to_string())),
+    };
+    MessagePart {
+        is_error: text.as_deref().and_then(output_failed),
+        text,
+        tool_name: call_id.as_ref().and_then(|id| tool_names.get(id)).cloned(),
+        tool_call_id: call_id,
+        metadata: (images > 0).then(|| json!({ "images": images })),
+        ..MessagePart::new(PartKind::ToolResult)
+    }
+}
+
+/// Links `/review` sub-agents (which name no parent) to the thread whose `entered_review_mode`
+/// was written at the sub-agent's start: the same millisecond, else within one second.
+pub fn link_reviews(threads: &mut [ProjectedThread], report: &mut ParseReport) {
+    for index in 0..threads.len() {
+        let Some(started) = threads[index].review_started_at else { continue };
+        if threads[index].exchange.session.parent.is_some() {
+            continue;
+        }
+        let distance = |entry: &Timestamp| entry.duration_since(started).abs();
+        let best = threads
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .flat_map(|(other, thread)| thread.review_entries.iter().map(move |entry| (other, distance(entry))))
+            .filter(|(_, gap)| *gap <= jiff::SignedDuration::from_secs(1))
+            .min_by_key(|(_, gap)| *gap);
+        let native_id = threads[index].exchange.session.native_id.clone();
+        match best {
+            Some((parent, gap)) => {
+                let parent_id = threads[parent].exchange.session.native_id.clone();
+                let session = &mut threads[index].exchange.session;
+                session.parent = Some(SessionLink {
+                    parent_native_id: parent_id,
+                    relationship: Relationship::Subagent,
+                    spawning_tool_call_id: None,
+                });
+                session.metadata.insert(
+                    "linked_by".into(),
+                    serde_json::json!(if gap.is_zero() {
+                        "review timestamp (exact)"
+                    } else {
+                        "review timestamp (within 1 s)"
+                    }),
+                );
+            }
+            None => report.warnings.push(format!(
+                "codex review sub-agent {native_id} is unlinked: no thread entered review mode at {started}"
+            )),
+        }
     }
 }
 
