@@ -2,10 +2,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use hindcast_core::model::SourceUnit;
-use hindcast_core::provider::{Discovery, Environment, Root, SkipLocation};
+use hindcast_core::model::{SourceFile, SourceUnit};
+use hindcast_core::provider::{Discovery, Environment, ParseReport, Root, SkipLocation};
 use hindcast_core::time_window::TimeWindow;
-use hindcast_core::walk::walk_files;
+use hindcast_core::walk::{inode_of, walk_files};
+
+use crate::parse::{LOCAL_SETTINGS_KIND, local_settings_files, read_yaml};
 
 const MAX_DEPTH: usize = 5;
 
@@ -109,7 +111,7 @@ pub fn roots(env: &Environment) -> Vec<Root> {
 
 /// Lists the store as one unit: configs first, then sessions in path order. Session records carry
 /// their own timestamps, so the window is applied when parsing, not by file time.
-pub fn discover(roots: &[Root], _window: &TimeWindow) -> Discovery {
+pub fn discover(roots: &[Root], env: &Environment, _window: &TimeWindow) -> Discovery {
     let mut discovery = Discovery::default();
     for root in roots.iter().filter(|root| root.exists) {
         let mut configs = Vec::new();
@@ -130,12 +132,35 @@ pub fn discover(roots: &[Root], _window: &TimeWindow) -> Discovery {
                 _ => {}
             }
         }
+        configs.extend(local_settings_sources(&configs, env));
         if !sessions.is_empty() || !configs.is_empty() {
             configs.extend(sessions);
             discovery.units.push(SourceUnit { key: root.path.display().to_string(), files: configs });
         }
     }
     discovery
+}
+
+/// The local settings files of the projects the store's `config.yaml` registers, as sources of the
+/// unit: they live in the projects' own directories, and a change to one must re-import the store
+/// like a change to the store's own files.
+fn local_settings_sources(configs: &[SourceFile], env: &Environment) -> Vec<SourceFile> {
+    let Some(config) = configs.iter().find(|file| file.kind == FileKind::Config.as_str()) else { return Vec::new() };
+    // Unreadable or invalid, the config is reported by the parse; here it only lists projects.
+    let registry = read_yaml(&config.path, &mut ParseReport::default());
+    local_settings_files(&registry, env)
+        .into_iter()
+        .filter_map(|path| {
+            let metadata = std::fs::metadata(&path).ok()?;
+            Some(SourceFile {
+                size: metadata.len(),
+                modified: metadata.modified().ok().and_then(|time| jiff::Timestamp::try_from(time).ok()),
+                inode: inode_of(&metadata),
+                kind: LOCAL_SETTINGS_KIND.to_string(),
+                path,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -178,7 +203,8 @@ mod tests {
         let store = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/corpus/legacy/synthesized/home/.agent-orchestrator");
         assert!(store.is_dir(), "the shared corpus is expected at {}", store.display());
-        let discovery = discover(&[Root::new(store, "test")], &TimeWindow::ALL);
+        let discovery =
+            discover(&[Root::new(store, "test")], &Environment::with_home("/nonexistent"), &TimeWindow::ALL);
         assert_eq!(discovery.units.len(), 1);
         assert_eq!(discovery.files_skipped.count, 2);
         assert_eq!(discovery.files_by_kind.get("session_v2"), Some(&7));

@@ -48,7 +48,7 @@ impl Provider for LegacyProvider {
     }
 
     fn discover(&self, env: &Environment, window: &TimeWindow) -> Result<Discovery, DiscoverError> {
-        Ok(discover::discover(&self.roots(env), window))
+        Ok(discover::discover(&self.roots(env), env, window))
     }
 
     fn parse(

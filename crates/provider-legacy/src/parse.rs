@@ -1,11 +1,14 @@
 //! Reads the legacy store's files (YAML config, portfolio JSON, session records in every
 //! encoding) into decoded records, then projects them. Never writes, renames or locks anything.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::SourceUnit;
-use hindcast_core::provider::{ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source};
+use hindcast_core::provider::{
+    Environment, ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source,
+};
 use serde_json::{Map, Value};
 
 /// Fields that legacy stores as JSON text inside a string and that are decoded again.
@@ -63,6 +66,44 @@ pub struct StoreConfig {
     pub config: Value,
     pub preferences: Value,
     pub registered: Value,
+    /// Each registered project's own `agent-orchestrator.yaml`, by the project's directory.
+    pub local_settings: BTreeMap<PathBuf, LocalSettings>,
+}
+
+/// A project's local settings file as read: its value (`Null` when unreadable) and where it could
+/// not be read (reported as import notes of the project).
+#[derive(Clone, Debug, Default)]
+pub struct LocalSettings {
+    pub value: Value,
+    pub unreadable: Vec<SkipLocation>,
+}
+
+/// The source kind of a project's local settings file in the unit.
+pub const LOCAL_SETTINGS_KIND: &str = "local_settings";
+
+/// A registered project path with `~/` taken as the home directory.
+pub fn expand_home(path: &str, env: &Environment) -> PathBuf {
+    match (path.strip_prefix("~/"), env.home()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The local settings files of the projects `config` registers: `agent-orchestrator.yaml` (or
+/// `.yml`) in each project's directory, where one exists.
+pub fn local_settings_files(config: &Value, env: &Environment) -> Vec<PathBuf> {
+    let projects = config.get("projects").and_then(Value::as_object);
+    projects
+        .into_iter()
+        .flat_map(|projects| projects.values())
+        .filter_map(|entry| entry.get("path").and_then(Value::as_str).filter(|path| !path.is_empty()))
+        .filter_map(|path| {
+            let dir = expand_home(path, env);
+            [dir.join("agent-orchestrator.yaml"), dir.join("agent-orchestrator.yml")]
+                .into_iter()
+                .find(|candidate| candidate.is_file())
+        })
+        .collect()
 }
 
 fn components(path: &Path) -> Vec<String> {
@@ -261,6 +302,13 @@ pub fn parse_unit(
                 store.preferences = read_json_file(&file.path, &mut report)
             }
             "portfolio" => store.registered = read_json_file(&file.path, &mut report),
+            LOCAL_SETTINGS_KIND => {
+                let mut scratch = ParseReport::default();
+                let value = read_yaml(&file.path, &mut scratch);
+                let dir = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let settings = LocalSettings { value, unreadable: scratch.lines_skipped.first };
+                store.local_settings.entry(dir).or_insert(settings);
+            }
             _ => records.extend(read_session(&root, &file.path, &mut report)?),
         }
     }

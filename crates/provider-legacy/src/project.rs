@@ -3,7 +3,6 @@
 //! permission and harness remaps, resume ids, and an import note for every lossy mapping.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use hindcast_core::model::{
     GitInfo, ImportNote, ProjectedExchange, ProjectedProject, ProjectedSession, SessionReference,
@@ -12,7 +11,7 @@ use hindcast_core::provider::{Environment, ParseReport};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::parse::{Encoding, SessionRecord, StoreConfig};
+use crate::parse::{Encoding, SessionRecord, StoreConfig, expand_home};
 
 /// Harness names with a canonical home (the rewrite's list); others are dropped with a note.
 const KNOWN_HARNESSES: &[&str] = &[
@@ -78,13 +77,6 @@ fn map_permission(legacy: &str) -> (Option<&'static str>, Option<String>) {
 /// Legacy `generateSessionPrefix` is not needed: importers use the first 12 characters of the id.
 fn fallback_prefix(project_id: &str) -> String {
     project_id.chars().take(12).collect()
-}
-
-fn expand_home(path: &str, env: &Environment) -> PathBuf {
-    match (path.strip_prefix("~/"), env.home()) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => PathBuf::from(path),
-    }
 }
 
 /// A project as assembled from the registry, the overlays and its local file.
@@ -156,16 +148,13 @@ fn project_facts(
             prefix
         }
     };
-    // The project's own behaviour file, when readable.
+    // The project's own behaviour file, as discovery found it and the parse read it.
     let mut local = Value::Null;
     if let Some(path) = &path {
-        let dir = expand_home(path, env);
-        let candidates = [dir.join("agent-orchestrator.yaml"), dir.join("agent-orchestrator.yml")];
-        match candidates.iter().find(|candidate| candidate.is_file()) {
-            Some(file) => {
-                let mut scratch = ParseReport::default();
-                local = crate::parse::read_yaml(file, &mut scratch);
-                for location in scratch.lines_skipped.first {
+        match store.local_settings.get(&expand_home(path, env)) {
+            Some(settings) => {
+                local = settings.value.clone();
+                for location in &settings.unreadable {
                     notes.push(note("settings", format!("local settings unreadable: {location}")));
                 }
             }
