@@ -14,6 +14,7 @@ pub fn run() -> Result<()> {
     check_provider_features(&mut problems)?;
     check_crate_descriptions(&mut problems)?;
     check_no_corpus_copies(&mut problems)?;
+    check_provider_contract_dependencies(&mut problems)?;
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -110,6 +111,50 @@ fn check_no_corpus_copies(problems: &mut Vec<String>) -> Result<()> {
         if path.is_file() && corpus_hashes.contains(&sha256_file(&path)?) {
             problems
                 .push(format!("{file}: a copy of a third-party file from ../shared/corpus; read it by path instead"));
+        }
+    }
+    Ok(())
+}
+
+/// Packages the provider contract and the providers must never link: hindcast's store, pipeline
+/// and test support, SQLite and the thread pool. "Providers never open the store" is a fact of the
+/// build, not a convention.
+const FORBIDDEN_FOR_PROVIDERS: &[&str] =
+    &["hindcast-store", "hindcast-import", "hindcast-testing", "rusqlite", "libsqlite3-sys", "rayon"];
+
+/// Providers whose client keeps its history in SQLite may read it with rusqlite (never hindcast's
+/// store); none does yet.
+const READS_SQLITE_SOURCES: &[&str] = &[];
+
+/// `cargo tree -e normal` of `hindcast-core` and of every `crates/provider-*` crate holds none of
+/// `FORBIDDEN_FOR_PROVIDERS`.
+fn check_provider_contract_dependencies(problems: &mut Vec<String>) -> Result<()> {
+    let root = workspace_root();
+    let mut packages = vec!["hindcast-core".to_string()];
+    for entry in std::fs::read_dir(root.join("crates"))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(provider) = name.strip_prefix("provider-") {
+            packages.push(format!("hindcast-provider-{provider}"));
+        }
+    }
+    packages.sort();
+    for package in &packages {
+        let output = std::process::Command::new("cargo")
+            .args(["tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"])
+            .current_dir(&root)
+            .output()
+            .with_context(|| format!("running cargo tree -p {package}"))?;
+        if !output.status.success() {
+            bail!("cargo tree -p {package} failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        let linked: BTreeSet<&str> = tree.lines().filter_map(|line| line.split_whitespace().next()).collect();
+        for forbidden in FORBIDDEN_FOR_PROVIDERS {
+            let allowed =
+                READS_SQLITE_SOURCES.contains(&package.as_str()) && matches!(*forbidden, "rusqlite" | "libsqlite3-sys");
+            if linked.contains(forbidden) && !allowed {
+                problems.push(format!("{package}: depends on {forbidden} (the provider contract must not)"));
+            }
         }
     }
     Ok(())

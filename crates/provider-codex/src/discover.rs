@@ -85,14 +85,17 @@ fn families(threads: &BTreeMap<String, (ThreadHead, Option<Timestamp>)>) -> BTre
     for (id, (head, _)) in threads {
         let parent = head.parent_thread_id.clone().filter(|parent| threads.contains_key(parent)).or_else(|| {
             // A review sub-agent belongs with the latest thread in the same cwd that started before
-            // it and was still being written when it started.
+            // it and was still being written when it started. Only review sub-agents look (a scan
+            // of every thread for every thread made discovery quadratic in the threads).
+            if !head.is_review {
+                return None;
+            }
             let started = head.started_at?;
             threads
                 .iter()
                 .filter(|(other, (candidate, modified))| {
                     *other != id
                         && !candidate.is_review
-                        && head.is_review
                         && candidate.cwd == head.cwd
                         && candidate.started_at.is_some_and(|start| start <= started)
                         && modified.is_none_or(|modified| modified >= started)
