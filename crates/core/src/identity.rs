@@ -4,6 +4,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::model::{ImportNote, SessionReference};
+
 /// `sha256(namespace, parts...)` as lowercase hex. Each component is length-prefixed so that
 /// `("ab", "c")` and `("a", "bc")` never collide.
 pub fn stable_id(namespace: &str, parts: &[&str]) -> String {
@@ -44,6 +46,33 @@ pub fn part_id(message_id: &str, part_index: usize) -> String {
 /// The stored id of a usage record, from its billed-response key.
 pub fn usage_id(client: &str, usage_key: &str) -> String {
     stable_id("hindcast/usage/v1", &[client, usage_key])
+}
+
+/// The stored id of a project.
+pub fn project_id(client: &str, native_project_id: &str) -> String {
+    stable_id("hindcast/project/v1", &[client, native_project_id])
+}
+
+/// The stored id of an import note: everything it says.
+pub fn note_id(client: &str, note: &ImportNote) -> String {
+    stable_id(
+        "hindcast/note/v1",
+        &[
+            client,
+            note.project.as_deref().unwrap_or(""),
+            note.session.as_deref().unwrap_or(""),
+            &note.field,
+            &note.note,
+        ],
+    )
+}
+
+/// The stored id of a session's reference to another client's session.
+pub fn session_ref_id(session_id: &str, reference: &SessionReference) -> String {
+    stable_id(
+        "hindcast/session-ref/v1",
+        &[session_id, &reference.kind, &reference.target_client, &reference.target_native_id],
+    )
 }
 
 #[cfg(test)]

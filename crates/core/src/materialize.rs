@@ -4,7 +4,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::identity;
-use crate::model::{ProjectedExchange, RawFrame};
+use crate::model::{
+    PartKind, ProjectedExchange, ProjectedMessage, ProjectedProject, ProjectedSession, ProjectedUsage, RawFrame,
+    Relationship, Role, SessionReference,
+};
 use crate::tables::{PerTable, Table};
 use crate::time_window::format_timestamp;
 
@@ -257,57 +260,11 @@ impl Materializer for MessagesMaterializer {
             });
         }
         let session = &exchange.session;
-        let provenance = |source_hash: &str, native_id: Option<&str>| Provenance {
-            provider: context.provider.clone(),
-            source_path_sha256: source_hash.to_string(),
-            native_id: native_id.map(str::to_string),
-            run_id: context.run_id.clone(),
+        let mut batch = RowBatch {
+            projects: project_rows(&exchange.projects, context),
+            import_notes: note_rows(&exchange, context),
+            ..RowBatch::default()
         };
-        let mut batch = RowBatch::default();
-        let client_of_extras =
-            exchange.projects.first().map(|project| project.client.as_str()).unwrap_or(&session.client);
-        for project in &exchange.projects {
-            batch.projects.push(ProjectRow {
-                project_id: identity::stable_id("hindcast/project/v1", &[&project.client, &project.native_id]),
-                client: project.client.clone(),
-                native_id: project.native_id.clone(),
-                path: project.path.clone(),
-                display_name: project.display_name.clone(),
-                session_prefix: project.session_prefix.clone(),
-                default_branch: project.default_branch.clone(),
-                registered_at: project.registered_at.map(format_timestamp),
-                settings: json_text(&project.settings),
-                provenance: provenance(&identity::source_path_sha256(&project.source_path), Some(&project.native_id)),
-            });
-        }
-        let source_hash_of_extras = exchange
-            .projects
-            .first()
-            .map(|project| identity::source_path_sha256(&project.source_path))
-            .unwrap_or_else(|| identity::source_path_sha256(&session.source_path));
-        for note in &exchange.notes {
-            let project_id =
-                note.project.as_deref().map(|id| identity::stable_id("hindcast/project/v1", &[client_of_extras, id]));
-            let session_id = note.session.as_deref().map(|id| identity::session_id(client_of_extras, id));
-            batch.import_notes.push(ImportNoteRow {
-                note_id: identity::stable_id(
-                    "hindcast/note/v1",
-                    &[
-                        client_of_extras,
-                        note.project.as_deref().unwrap_or(""),
-                        note.session.as_deref().unwrap_or(""),
-                        &note.field,
-                        &note.note,
-                    ],
-                ),
-                client: client_of_extras.to_string(),
-                project_id,
-                session_id,
-                field: note.field.clone(),
-                note: note.note.clone(),
-                provenance: provenance(&source_hash_of_extras, note.session.as_deref().or(note.project.as_deref())),
-            });
-        }
         if session.native_id.is_empty() {
             if exchange.messages.is_empty() && exchange.usage.is_empty() && exchange.references.is_empty() {
                 return Ok(batch);
@@ -323,135 +280,224 @@ impl Materializer for MessagesMaterializer {
                 message: "a session needs a client and a native id".into(),
             });
         }
-        let client = session.client.as_str();
-        let session_id = identity::session_id(client, &session.native_id);
-        let session_source_hash = identity::source_path_sha256(&session.source_path);
-        for reference in &exchange.references {
-            batch.session_refs.push(SessionRefRow {
-                ref_id: identity::stable_id(
-                    "hindcast/session-ref/v1",
-                    &[&session_id, &reference.kind, &reference.target_client, &reference.target_native_id],
-                ),
-                session_id: session_id.clone(),
-                kind: reference.kind.clone(),
-                target_client: reference.target_client.clone(),
-                target_native_id: reference.target_native_id.clone(),
-                target_session_id: identity::session_id(&reference.target_client, &reference.target_native_id),
-                provenance: provenance(&session_source_hash, Some(&reference.target_native_id)),
-            });
-        }
-
-        batch.sessions.push(SessionRow {
-            session_id: session_id.clone(),
-            client: client.to_string(),
-            native_id: session.native_id.clone(),
-            title: session.title.clone(),
-            cwd: session.cwd.clone(),
-            git_branch: session.git.branch.clone(),
-            git_commit: session.git.commit.clone(),
-            git_origin_url: session.git.origin_url.clone(),
-            git_dirty: session.git.dirty,
-            client_version: session.client_version.clone(),
-            entrypoint: session.entrypoint.clone(),
-            models: json_text(&Value::from(session.models.clone())),
-            permission_mode: session.permission_mode.clone(),
-            sandbox_mode: session.sandbox_mode.clone(),
-            approval_mode: session.approval_mode.clone(),
-            started_at: session.started_at.map(format_timestamp),
-            ended_at: session.ended_at.map(format_timestamp),
-            parent_session_id: session.parent.as_ref().map(|link| identity::session_id(client, &link.parent_native_id)),
-            relationship: session.parent.as_ref().map(|link| link.relationship.as_str().to_string()),
-            parent_tool_call_id: session.parent.as_ref().and_then(|link| link.spawning_tool_call_id.clone()),
-            metadata: json_text(&Value::Object(session.metadata.clone())),
-            project_key: session
-                .metadata
-                .get("project_path")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| session.cwd.clone()),
-            provenance: provenance(&session_source_hash, Some(&session.native_id)),
-        });
-        let subagent_session =
-            session.parent.as_ref().is_some_and(|link| link.relationship == crate::model::Relationship::Subagent);
-
-        // Sized up front: a long session has tens of thousands of rows, and a doubling vector
-        // would hold up to twice their size while it grows.
-        batch.messages.reserve_exact(exchange.messages.len());
-        batch.parts.reserve_exact(exchange.messages.iter().map(|message| message.parts.len()).sum());
-        batch.usage.reserve_exact(exchange.usage.len());
-        for (seq, message) in exchange.messages.into_iter().enumerate() {
-            let message_id = identity::message_id(client, &message.identity.key);
-            let source_hash = message
-                .source_path
-                .as_deref()
-                .map(identity::source_path_sha256)
-                .unwrap_or_else(|| session_source_hash.clone());
-            let native_id = message.native_id.as_deref();
-            let is_user_prompt = message.role == crate::model::Role::User
-                && !(message.flags.meta
-                    || message.flags.injected
-                    || message.flags.compact_summary
-                    || message.flags.sidechain
-                    || subagent_session)
-                && message.parts.iter().any(|part| part.kind == crate::model::PartKind::Text)
-                && !message.parts.iter().any(|part| part.kind == crate::model::PartKind::ToolResult);
-            let tool_calls =
-                message.parts.iter().filter(|part| part.kind == crate::model::PartKind::ToolCall).count() as u64;
-            for (part_index, part) in message.parts.into_iter().enumerate() {
-                batch.parts.push(PartRow {
-                    part_id: identity::part_id(&message_id, part_index),
-                    message_id: message_id.clone(),
-                    part_index: part_index as u64,
-                    kind: part.kind.as_str(),
-                    text: part.text,
-                    tool_name: part.tool_name,
-                    tool_call_id: part.tool_call_id,
-                    tool_input: part.tool_input.as_ref().map(json_text),
-                    is_error: part.is_error,
-                    metadata: part.metadata.as_ref().map(json_text),
-                    provenance: provenance(&source_hash, native_id),
-                });
-            }
-            batch.messages.push(MessageRow {
-                message_id,
-                session_id: session_id.clone(),
-                parent_message_id: message.parent_key.as_deref().map(|key| identity::message_id(client, key)),
-                seq: exchange.seq_base + seq as u64,
-                role: message.role.as_str(),
-                timestamp: message.timestamp.map(format_timestamp),
-                model: message.model,
-                is_sidechain: message.flags.sidechain,
-                is_meta: message.flags.meta,
-                is_injected: message.flags.injected,
-                is_compact_summary: message.flags.compact_summary,
-                is_compact_boundary: message.flags.compact_boundary,
-                is_api_error: message.flags.api_error,
-                is_user_prompt,
-                tool_calls,
-                is_subagent: message.flags.sidechain || subagent_session,
-                identity_source: message.identity.source.as_str(),
-                raw_frame: message.raw_frame.map(RawFrame::into_text),
-                provenance: provenance(&source_hash, native_id),
-            });
-        }
-
-        for usage in &exchange.usage {
-            batch.usage.push(UsageRow {
-                usage_id: identity::usage_id(client, &usage.key),
-                session_id: session_id.clone(),
-                message_id: usage.message_key.as_deref().map(|key| identity::message_id(client, key)),
-                model: usage.model.clone(),
-                timestamp: usage.timestamp.map(format_timestamp),
-                input_tokens: usage.input_tokens,
-                output_tokens: usage.output_tokens,
-                cache_read_tokens: usage.cache_read_tokens,
-                cache_creation_tokens: usage.cache_creation_tokens,
-                reasoning_tokens: usage.reasoning_tokens,
-                provenance: provenance(&session_source_hash, Some(&usage.key)),
-            });
-        }
+        let scope = SessionScope::of(session, context);
+        batch.session_refs = session_ref_rows(&exchange.references, &scope);
+        batch.sessions.push(session_row(session, &scope));
+        batch.usage = usage_rows(&exchange.usage, &scope);
+        message_rows(exchange.messages, exchange.seq_base, &scope, &mut batch);
         Ok(batch)
     }
+}
+
+/// The provenance of a row: the run and provider that wrote it and the source it came from.
+fn provenance(context: &ProvenanceContext, source_hash: &str, native_id: Option<&str>) -> Provenance {
+    Provenance {
+        provider: context.provider.clone(),
+        source_path_sha256: source_hash.to_string(),
+        native_id: native_id.map(str::to_string),
+        run_id: context.run_id.clone(),
+    }
+}
+
+/// What every row of one session shares: its client, id, source and whether it is a sub-agent.
+struct SessionScope<'a> {
+    context: &'a ProvenanceContext,
+    client: &'a str,
+    session_id: String,
+    source_hash: String,
+    subagent: bool,
+}
+
+impl<'a> SessionScope<'a> {
+    fn of(session: &'a ProjectedSession, context: &'a ProvenanceContext) -> Self {
+        Self {
+            context,
+            client: &session.client,
+            session_id: identity::session_id(&session.client, &session.native_id),
+            source_hash: identity::source_path_sha256(&session.source_path),
+            subagent: session.parent.as_ref().is_some_and(|link| link.relationship == Relationship::Subagent),
+        }
+    }
+
+    fn provenance(&self, source_hash: &str, native_id: Option<&str>) -> Provenance {
+        provenance(self.context, source_hash, native_id)
+    }
+}
+
+fn project_rows(projects: &[ProjectedProject], context: &ProvenanceContext) -> Vec<ProjectRow> {
+    projects
+        .iter()
+        .map(|project| ProjectRow {
+            project_id: identity::project_id(&project.client, &project.native_id),
+            client: project.client.clone(),
+            native_id: project.native_id.clone(),
+            path: project.path.clone(),
+            display_name: project.display_name.clone(),
+            session_prefix: project.session_prefix.clone(),
+            default_branch: project.default_branch.clone(),
+            registered_at: project.registered_at.map(format_timestamp),
+            settings: json_text(&project.settings),
+            provenance: provenance(
+                context,
+                &identity::source_path_sha256(&project.source_path),
+                Some(&project.native_id),
+            ),
+        })
+        .collect()
+}
+
+/// Notes belong to the client and source of the exchange's first project, else of its session.
+fn note_rows(exchange: &ProjectedExchange, context: &ProvenanceContext) -> Vec<ImportNoteRow> {
+    let first_project = exchange.projects.first();
+    let client = first_project.map_or(exchange.session.client.as_str(), |project| project.client.as_str());
+    let source_hash = identity::source_path_sha256(
+        first_project.map_or(exchange.session.source_path.as_path(), |project| project.source_path.as_path()),
+    );
+    exchange
+        .notes
+        .iter()
+        .map(|note| ImportNoteRow {
+            note_id: identity::note_id(client, note),
+            client: client.to_string(),
+            project_id: note.project.as_deref().map(|id| identity::project_id(client, id)),
+            session_id: note.session.as_deref().map(|id| identity::session_id(client, id)),
+            field: note.field.clone(),
+            note: note.note.clone(),
+            provenance: provenance(context, &source_hash, note.session.as_deref().or(note.project.as_deref())),
+        })
+        .collect()
+}
+
+fn session_ref_rows(references: &[SessionReference], scope: &SessionScope<'_>) -> Vec<SessionRefRow> {
+    references
+        .iter()
+        .map(|reference| SessionRefRow {
+            ref_id: identity::session_ref_id(&scope.session_id, reference),
+            session_id: scope.session_id.clone(),
+            kind: reference.kind.clone(),
+            target_client: reference.target_client.clone(),
+            target_native_id: reference.target_native_id.clone(),
+            target_session_id: identity::session_id(&reference.target_client, &reference.target_native_id),
+            provenance: scope.provenance(&scope.source_hash, Some(&reference.target_native_id)),
+        })
+        .collect()
+}
+
+fn session_row(session: &ProjectedSession, scope: &SessionScope<'_>) -> SessionRow {
+    SessionRow {
+        session_id: scope.session_id.clone(),
+        client: scope.client.to_string(),
+        native_id: session.native_id.clone(),
+        title: session.title.clone(),
+        cwd: session.cwd.clone(),
+        git_branch: session.git.branch.clone(),
+        git_commit: session.git.commit.clone(),
+        git_origin_url: session.git.origin_url.clone(),
+        git_dirty: session.git.dirty,
+        client_version: session.client_version.clone(),
+        entrypoint: session.entrypoint.clone(),
+        models: json_text(&Value::from(session.models.clone())),
+        permission_mode: session.permission_mode.clone(),
+        sandbox_mode: session.sandbox_mode.clone(),
+        approval_mode: session.approval_mode.clone(),
+        started_at: session.started_at.map(format_timestamp),
+        ended_at: session.ended_at.map(format_timestamp),
+        parent_session_id: session
+            .parent
+            .as_ref()
+            .map(|link| identity::session_id(scope.client, &link.parent_native_id)),
+        relationship: session.parent.as_ref().map(|link| link.relationship.as_str().to_string()),
+        parent_tool_call_id: session.parent.as_ref().and_then(|link| link.spawning_tool_call_id.clone()),
+        metadata: json_text(&Value::Object(session.metadata.clone())),
+        project_key: session
+            .metadata
+            .get("project_path")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| session.cwd.clone()),
+        provenance: scope.provenance(&scope.source_hash, Some(&session.native_id)),
+    }
+}
+
+/// The message rows and their part rows, in order; texts move from the exchange into the rows.
+fn message_rows(messages: Vec<ProjectedMessage>, seq_base: u64, scope: &SessionScope<'_>, batch: &mut RowBatch) {
+    // Sized up front: a long session has tens of thousands of rows, and a doubling vector
+    // would hold up to twice their size while it grows.
+    batch.messages.reserve_exact(messages.len());
+    batch.parts.reserve_exact(messages.iter().map(|message| message.parts.len()).sum());
+    for (seq, message) in messages.into_iter().enumerate() {
+        let message_id = identity::message_id(scope.client, &message.identity.key);
+        let source_hash = message
+            .source_path
+            .as_deref()
+            .map(identity::source_path_sha256)
+            .unwrap_or_else(|| scope.source_hash.clone());
+        let native_id = message.native_id.as_deref();
+        let is_user_prompt = message.role == Role::User
+            && !(message.flags.meta
+                || message.flags.injected
+                || message.flags.compact_summary
+                || message.flags.sidechain
+                || scope.subagent)
+            && message.parts.iter().any(|part| part.kind == PartKind::Text)
+            && !message.parts.iter().any(|part| part.kind == PartKind::ToolResult);
+        let tool_calls = message.parts.iter().filter(|part| part.kind == PartKind::ToolCall).count() as u64;
+        for (part_index, part) in message.parts.into_iter().enumerate() {
+            batch.parts.push(PartRow {
+                part_id: identity::part_id(&message_id, part_index),
+                message_id: message_id.clone(),
+                part_index: part_index as u64,
+                kind: part.kind.as_str(),
+                text: part.text,
+                tool_name: part.tool_name,
+                tool_call_id: part.tool_call_id,
+                tool_input: part.tool_input.as_ref().map(json_text),
+                is_error: part.is_error,
+                metadata: part.metadata.as_ref().map(json_text),
+                provenance: scope.provenance(&source_hash, native_id),
+            });
+        }
+        batch.messages.push(MessageRow {
+            message_id,
+            session_id: scope.session_id.clone(),
+            parent_message_id: message.parent_key.as_deref().map(|key| identity::message_id(scope.client, key)),
+            seq: seq_base + seq as u64,
+            role: message.role.as_str(),
+            timestamp: message.timestamp.map(format_timestamp),
+            model: message.model,
+            is_sidechain: message.flags.sidechain,
+            is_meta: message.flags.meta,
+            is_injected: message.flags.injected,
+            is_compact_summary: message.flags.compact_summary,
+            is_compact_boundary: message.flags.compact_boundary,
+            is_api_error: message.flags.api_error,
+            is_user_prompt,
+            tool_calls,
+            is_subagent: message.flags.sidechain || scope.subagent,
+            identity_source: message.identity.source.as_str(),
+            raw_frame: message.raw_frame.map(RawFrame::into_text),
+            provenance: scope.provenance(&source_hash, native_id),
+        });
+    }
+}
+
+fn usage_rows(usage: &[ProjectedUsage], scope: &SessionScope<'_>) -> Vec<UsageRow> {
+    usage
+        .iter()
+        .map(|usage| UsageRow {
+            usage_id: identity::usage_id(scope.client, &usage.key),
+            session_id: scope.session_id.clone(),
+            message_id: usage.message_key.as_deref().map(|key| identity::message_id(scope.client, key)),
+            model: usage.model.clone(),
+            timestamp: usage.timestamp.map(format_timestamp),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            cache_creation_tokens: usage.cache_creation_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            provenance: scope.provenance(&scope.source_hash, Some(&usage.key)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
