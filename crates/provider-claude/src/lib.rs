@@ -88,7 +88,7 @@ fn continuations(unit: &SourceUnit, points: &HashMap<PathBuf, ResumePoint>) -> O
 
 /// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide),
 /// or, when the run continues appended files, only the lines after their checkpoints.
-pub fn parse_unit(
+fn parse_unit(
     unit: &SourceUnit,
     context: &ParseContext<'_>,
     sink: &mut dyn ExchangeSink,

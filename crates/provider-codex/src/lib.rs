@@ -7,7 +7,6 @@ mod rollout;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use hindcast_core::materialize::MESSAGES_DATASET;
@@ -64,39 +63,15 @@ impl Provider for CodexProvider {
 }
 
 /// Parses one family of threads (a thread with its forks and sub-agents).
-pub fn parse_unit(
+fn parse_unit(
     unit: &SourceUnit,
     _context: &ParseContext<'_>,
     sink: &mut dyn ExchangeSink,
 ) -> Result<ParseReport, ParseError> {
     let mut report = ParseReport::default();
-    // Segments of one thread, in file-name order, concatenated.
-    let mut threads: Vec<(String, parse::Generation, PathBuf, usize, Vec<parse::Item>)> = Vec::new();
-    for file in &unit.files {
-        let Some((generation, items)) = parse::read_rollout(&file.path, &mut report)? else { continue };
-        if items.is_empty() {
-            report.ignore("empty rollout file");
-            continue;
-        }
-        let thread = parse::thread_of(&items, &file.path);
-        match threads.iter_mut().find(|(id, ..)| *id == thread) {
-            Some((_, _, _, segments, existing)) => {
-                *segments += 1;
-                existing.extend(items);
-            }
-            None => threads.push((thread, generation, file.path.clone(), 1, items)),
-        }
-    }
-    // Each thread's items are dropped as soon as it is projected (its bulky text moved out).
-    let mut projected: Vec<project::ProjectedThread> = threads
-        .into_iter()
-        .map(|(thread, generation, path, segments, items)| {
-            project::project_thread(&thread, generation, path, segments, items, &mut report)
-        })
-        .collect();
-    project::link_reviews(&mut projected, &mut report);
-    for thread in projected {
-        sink.emit(MESSAGES_DATASET, thread.exchange)?;
+    let threads = parse::read_threads(unit, &mut report)?;
+    for exchange in project::project(threads, &mut report) {
+        sink.emit(MESSAGES_DATASET, exchange)?;
     }
     Ok(report)
 }

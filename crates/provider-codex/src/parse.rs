@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from};
+use hindcast_core::model::SourceUnit;
 use hindcast_core::provider::{ParseError, ParseReport, SkipLocation, open_source};
 use jiff::Timestamp;
 use serde::de::IgnoredAny;
@@ -292,7 +293,7 @@ fn read_document(path: &Path, mut reader: Box<dyn Read>, report: &mut ParseRepor
 }
 
 /// The thread a file belongs to: its first session meta's id, else the file-name UUID, else the stem.
-pub fn thread_of(items: &[Item], path: &Path) -> String {
+fn thread_of(items: &[Item], path: &Path) -> String {
     items
         .iter()
         .find(|item| item.kind == ItemKind::SessionMeta)
@@ -303,4 +304,35 @@ pub fn thread_of(items: &[Item], path: &Path) -> String {
             parse_rollout_name(&name).map(|name| name.thread_id)
         })
         .unwrap_or_else(|| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// The records of one thread: its segments' items in file-name order, concatenated.
+pub struct RolloutThread {
+    pub id: String,
+    pub generation: Generation,
+    /// The thread's first file.
+    pub path: PathBuf,
+    pub segments: usize,
+    pub items: Vec<Item>,
+}
+
+/// Reads every rollout of a unit (a family of threads) and groups the items by thread.
+pub fn read_threads(unit: &SourceUnit, report: &mut ParseReport) -> Result<Vec<RolloutThread>, ParseError> {
+    let mut threads: Vec<RolloutThread> = Vec::new();
+    for file in &unit.files {
+        let Some((generation, items)) = read_rollout(&file.path, report)? else { continue };
+        if items.is_empty() {
+            report.ignore("empty rollout file");
+            continue;
+        }
+        let id = thread_of(&items, &file.path);
+        match threads.iter_mut().find(|thread| thread.id == id) {
+            Some(thread) => {
+                thread.segments += 1;
+                thread.items.extend(items);
+            }
+            None => threads.push(RolloutThread { id, generation, path: file.path.clone(), segments: 1, items }),
+        }
+    }
+    Ok(threads)
 }

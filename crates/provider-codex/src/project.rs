@@ -14,7 +14,7 @@ use hindcast_core::provider::ParseReport;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
-use crate::parse::{Generation, Item, ItemKind};
+use crate::parse::{Generation, Item, ItemKind, RolloutThread};
 use crate::rollout::{head_from_meta, subagent_source};
 
 /// Text openings of harness-injected context (codex-rs `*_OPEN_TAG`s and context `START_MARKER`s).
@@ -465,17 +465,20 @@ struct ThreadProjection<'a> {
     ended_at: Option<Timestamp>,
 }
 
+/// Projects a family of threads, one exchange each, with its review sub-agents linked. Each
+/// thread's items are dropped as soon as it is projected (its bulky text moved out).
+pub fn project(threads: Vec<RolloutThread>, report: &mut ParseReport) -> Vec<ProjectedExchange> {
+    let mut projected: Vec<ProjectedThread> =
+        threads.into_iter().map(|thread| project_thread(thread, report)).collect();
+    link_reviews(&mut projected, report);
+    projected.into_iter().map(|thread| thread.exchange).collect()
+}
+
 /// Projects one thread.
-pub fn project_thread(
-    thread_id: &str,
-    generation: Generation,
-    source_path: PathBuf,
-    segments: usize,
-    items: Vec<Item>,
-    report: &mut ParseReport,
-) -> ProjectedThread {
+fn project_thread(thread: RolloutThread, report: &mut ParseReport) -> ProjectedThread {
+    let RolloutThread { id, generation, path, segments, items } = thread;
     let meta = items.iter().find(|item| item.kind == ItemKind::SessionMeta).map(Item::payload).unwrap_or(Value::Null);
-    let mut projection = ThreadProjection::new(thread_id, source_path, &meta, &items);
+    let mut projection = ThreadProjection::new(&id, path, &meta, &items);
     // Each item is parsed here, once, and dropped after its turn: its bulky text moves into parts.
     for (ordinal, item) in items.into_iter().enumerate() {
         projection.on_item(ordinal, item, report);
@@ -865,7 +868,7 @@ fn tool_output_part(payload: &mut Value, tool_names: &HashMap<String, String>) -
 
 /// Links `/review` sub-agents (which name no parent) to the thread whose `entered_review_mode`
 /// was written at the sub-agent's start: the same millisecond, else within one second.
-pub fn link_reviews(threads: &mut [ProjectedThread], report: &mut ParseReport) {
+fn link_reviews(threads: &mut [ProjectedThread], report: &mut ParseReport) {
     for index in 0..threads.len() {
         let Some(started) = threads[index].review_started_at else { continue };
         if threads[index].exchange.session.parent.is_some() {

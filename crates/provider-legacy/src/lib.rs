@@ -57,6 +57,20 @@ impl Provider for LegacyProvider {
         context: &ParseContext<'_>,
         sink: &mut dyn ExchangeSink,
     ) -> Result<ParseReport, ParseError> {
-        parse::parse_unit(unit, context, sink)
+        parse_unit(unit, context, sink)
     }
+}
+
+/// Parses the whole store as one unit (projects and orchestrator detection need every session).
+fn parse_unit(
+    unit: &SourceUnit,
+    context: &ParseContext<'_>,
+    sink: &mut dyn ExchangeSink,
+) -> Result<ParseReport, ParseError> {
+    let mut report = ParseReport::default();
+    let store = parse::read_store(unit, context.env, &mut report)?;
+    for exchange in project::project(store, &mut report) {
+        sink.emit(MESSAGES_DATASET, exchange)?;
+    }
+    Ok(report)
 }

@@ -4,11 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use hindcast_core::materialize::MESSAGES_DATASET;
 use hindcast_core::model::SourceUnit;
-use hindcast_core::provider::{
-    Environment, ExchangeSink, ParseContext, ParseError, ParseReport, SkipLocation, open_source,
-};
+use hindcast_core::provider::{Environment, ParseError, ParseReport, SkipLocation, open_source};
 use serde_json::{Map, Value};
 
 /// Fields that legacy stores as JSON text inside a string and that are decoded again.
@@ -68,6 +65,15 @@ pub struct StoreConfig {
     pub registered: Value,
     /// Each registered project's own `agent-orchestrator.yaml`, by the project's directory.
     pub local_settings: BTreeMap<PathBuf, LocalSettings>,
+    /// The home directory `~/` in registered project paths stands for.
+    pub home: Option<PathBuf>,
+}
+
+/// Everything a legacy store holds, as read: its configs and its session records.
+#[derive(Clone, Debug, Default)]
+pub struct LegacyStore {
+    pub config: StoreConfig,
+    pub sessions: Vec<SessionRecord>,
 }
 
 /// A project's local settings file as read: its value (`Null` when unreadable) and where it could
@@ -82,8 +88,8 @@ pub struct LocalSettings {
 pub const LOCAL_SETTINGS_KIND: &str = "local_settings";
 
 /// A registered project path with `~/` taken as the home directory.
-pub fn expand_home(path: &str, env: &Environment) -> PathBuf {
-    match (path.strip_prefix("~/"), env.home()) {
+pub fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~/"), home) {
         (Some(rest), Some(home)) => home.join(rest),
         _ => PathBuf::from(path),
     }
@@ -98,7 +104,7 @@ pub fn local_settings_files(config: &Value, env: &Environment) -> Vec<PathBuf> {
         .flat_map(|projects| projects.values())
         .filter_map(|entry| entry.get("path").and_then(Value::as_str).filter(|path| !path.is_empty()))
         .filter_map(|path| {
-            let dir = expand_home(path, env);
+            let dir = expand_home(path, env.home());
             [dir.join("agent-orchestrator.yaml"), dir.join("agent-orchestrator.yml")]
                 .into_iter()
                 .find(|candidate| candidate.is_file())
@@ -282,26 +288,22 @@ pub fn read_yaml(path: &Path, report: &mut ParseReport) -> Value {
     }
 }
 
-/// Parses the whole store as one unit (projects and orchestrator detection need every session).
-pub fn parse_unit(
-    unit: &SourceUnit,
-    context: &ParseContext<'_>,
-    sink: &mut dyn ExchangeSink,
-) -> Result<ParseReport, ParseError> {
-    let mut report = ParseReport::default();
+/// Reads the whole store of a unit: configs, the projects' local settings and every session record.
+pub fn read_store(unit: &SourceUnit, env: &Environment, report: &mut ParseReport) -> Result<LegacyStore, ParseError> {
     let root = PathBuf::from(&unit.key);
-    let mut store = StoreConfig { root: root.clone(), ..StoreConfig::default() };
-    let mut records = Vec::new();
+    let mut store =
+        StoreConfig { root: root.clone(), home: env.home().map(Path::to_path_buf), ..StoreConfig::default() };
+    let mut sessions = Vec::new();
     for file in &unit.files {
         match file.kind.as_str() {
             "config" => {
-                store.config = read_yaml(&file.path, &mut report);
+                store.config = read_yaml(&file.path, report);
                 store.config_path = Some(file.path.clone());
             }
             "portfolio" if file.path.ends_with("preferences.json") => {
-                store.preferences = read_json_file(&file.path, &mut report)
+                store.preferences = read_json_file(&file.path, report)
             }
-            "portfolio" => store.registered = read_json_file(&file.path, &mut report),
+            "portfolio" => store.registered = read_json_file(&file.path, report),
             LOCAL_SETTINGS_KIND => {
                 let mut scratch = ParseReport::default();
                 let value = read_yaml(&file.path, &mut scratch);
@@ -309,14 +311,11 @@ pub fn parse_unit(
                 let settings = LocalSettings { value, unreadable: scratch.lines_skipped.first };
                 store.local_settings.entry(dir).or_insert(settings);
             }
-            _ => records.extend(read_session(&root, &file.path, &mut report)?),
+            _ => sessions.extend(read_session(&root, &file.path, report)?),
         }
     }
-    warn_if_running(&root, &mut report);
-    for exchange in crate::project::project(&store, records, context.env, &mut report) {
-        sink.emit(MESSAGES_DATASET, exchange)?;
-    }
-    Ok(report)
+    warn_if_running(&root, report);
+    Ok(LegacyStore { config: store, sessions })
 }
 
 /// A live legacy process may still be writing; reads are safe, and a rerun picks up changes.

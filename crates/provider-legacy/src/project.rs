@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use hindcast_core::model::{
     GitInfo, ImportNote, ProjectedExchange, ProjectedProject, ProjectedSession, SessionReference,
 };
-use hindcast_core::provider::{Environment, ParseReport};
+use hindcast_core::provider::ParseReport;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::parse::{Encoding, SessionRecord, StoreConfig, expand_home};
+use crate::parse::{Encoding, LegacyStore, SessionRecord, StoreConfig, expand_home};
 
 /// Harness names with a canonical home (the rewrite's list); others are dropped with a note.
 const KNOWN_HARNESSES: &[&str] = &[
@@ -111,13 +111,73 @@ fn merge_defaults(local: &Value, defaults: &Value) -> Value {
     Value::Object(effective)
 }
 
-fn project_facts(
-    id: &str,
-    entry: &Value,
-    store: &StoreConfig,
-    env: &Environment,
-    notes: &mut Vec<ImportNote>,
-) -> ProjectFacts {
+/// The canonical mapping of a project's effective settings (`mapped`) and the permission each
+/// role runs with; every loss is a note.
+fn map_settings(
+    effective: &Value,
+    local: &Value,
+    note: &mut dyn FnMut(&str, String),
+) -> (Map<String, Value>, BTreeMap<&'static str, String>) {
+    let mut mapped = Map::new();
+    let mut permissions = BTreeMap::new();
+    for key in ["env", "symlinks", "postCreate"] {
+        if let Some(value) = effective.get(key) {
+            mapped.insert(key.into(), value.clone());
+        }
+    }
+    fn map_agent_config(config: Option<&Value>, role: &str, note: &mut dyn FnMut(&str, String)) -> Option<Value> {
+        let config = config?.as_object()?;
+        let mut out = Map::new();
+        if let Some(model) = config.get("model") {
+            out.insert("model".into(), model.clone());
+        }
+        if let Some(permission) = text(config.get("permissions")) {
+            let (canonical, loss) = map_permission(&permission);
+            if let Some(canonical) = canonical {
+                out.insert("permissions".into(), json!(canonical));
+            }
+            if let Some(loss) = loss {
+                note(&format!("{role}.agentConfig.permissions"), loss);
+            }
+        }
+        Some(Value::Object(out))
+    }
+    if let Some(config) = map_agent_config(effective.get("agentConfig"), "project", note) {
+        if let Some(permission) = text(config.get("permissions")) {
+            permissions.insert("worker", permission.clone());
+            permissions.insert("orchestrator", permission);
+        }
+        mapped.insert("agentConfig".into(), config);
+    }
+    for role in ["worker", "orchestrator"] {
+        let Some(block) = effective.get(role) else { continue };
+        let mut out = Map::new();
+        if let Some(agent) = text(block.get("agent")) {
+            if KNOWN_HARNESSES.contains(&agent.as_str()) {
+                out.insert("harness".into(), json!(agent));
+            } else {
+                note(&format!("{role}.agent"), format!("{role} agent \"{agent}\" has no known harness; dropped"));
+            }
+        }
+        if let Some(config) = map_agent_config(block.get("agentConfig"), role, note) {
+            if let Some(permission) = text(config.get("permissions")) {
+                permissions.insert(if role == "worker" { "worker" } else { "orchestrator" }, permission);
+            }
+            out.insert("agentConfig".into(), config);
+        }
+        mapped.insert(role.into(), Value::Object(out));
+    }
+    let unmapped: Vec<&str> = UNMAPPED_SETTINGS.iter().copied().filter(|key| local.get(*key).is_some()).collect();
+    if !unmapped.is_empty() {
+        note(
+            "settings",
+            format!("settings with no canonical field (kept verbatim in settings.local): {}", unmapped.join(", ")),
+        );
+    }
+    (mapped, permissions)
+}
+
+fn project_facts(id: &str, entry: &Value, store: &StoreConfig, notes: &mut Vec<ImportNote>) -> ProjectFacts {
     let note = |field: &str, text: String| ImportNote {
         project: Some(id.to_string()),
         session: None,
@@ -151,7 +211,7 @@ fn project_facts(
     // The project's own behaviour file, as discovery found it and the parse read it.
     let mut local = Value::Null;
     if let Some(path) = &path {
-        match store.local_settings.get(&expand_home(path, env)) {
+        match store.local_settings.get(&expand_home(path, store.home.as_deref())) {
             Some(settings) => {
                 local = settings.value.clone();
                 for location in &settings.unreadable {
@@ -167,67 +227,8 @@ fn project_facts(
     let defaults = store.config.get("defaults").cloned().unwrap_or(Value::Null);
     let effective = merge_defaults(&local, &defaults);
 
-    // Canonical mapping; every loss is a note.
-    let mut mapped = Map::new();
-    let mut permissions = BTreeMap::new();
     let default_branch = text(entry.get("defaultBranch")).or_else(|| text(local.get("defaultBranch")));
-    for key in ["env", "symlinks", "postCreate"] {
-        if let Some(value) = effective.get(key) {
-            mapped.insert(key.into(), value.clone());
-        }
-    }
-    let map_agent_config = |config: Option<&Value>, role: &str, notes: &mut Vec<ImportNote>| -> Option<Value> {
-        let config = config?.as_object()?;
-        let mut out = Map::new();
-        if let Some(model) = config.get("model") {
-            out.insert("model".into(), model.clone());
-        }
-        if let Some(permission) = text(config.get("permissions")) {
-            let (canonical, loss) = map_permission(&permission);
-            if let Some(canonical) = canonical {
-                out.insert("permissions".into(), json!(canonical));
-            }
-            if let Some(loss) = loss {
-                notes.push(note(&format!("{role}.agentConfig.permissions"), loss));
-            }
-        }
-        Some(Value::Object(out))
-    };
-    if let Some(config) = map_agent_config(effective.get("agentConfig"), "project", notes) {
-        if let Some(permission) = text(config.get("permissions")) {
-            permissions.insert("worker", permission.clone());
-            permissions.insert("orchestrator", permission);
-        }
-        mapped.insert("agentConfig".into(), config);
-    }
-    for role in ["worker", "orchestrator"] {
-        let Some(block) = effective.get(role) else { continue };
-        let mut out = Map::new();
-        if let Some(agent) = text(block.get("agent")) {
-            if KNOWN_HARNESSES.contains(&agent.as_str()) {
-                out.insert("harness".into(), json!(agent));
-            } else {
-                notes.push(note(
-                    &format!("{role}.agent"),
-                    format!("{role} agent \"{agent}\" has no known harness; dropped"),
-                ));
-            }
-        }
-        if let Some(config) = map_agent_config(block.get("agentConfig"), role, notes) {
-            if let Some(permission) = text(config.get("permissions")) {
-                permissions.insert(if role == "worker" { "worker" } else { "orchestrator" }, permission);
-            }
-            out.insert("agentConfig".into(), config);
-        }
-        mapped.insert(role.into(), Value::Object(out));
-    }
-    let unmapped: Vec<&str> = UNMAPPED_SETTINGS.iter().copied().filter(|key| local.get(*key).is_some()).collect();
-    if !unmapped.is_empty() {
-        notes.push(note(
-            "settings",
-            format!("settings with no canonical field (kept verbatim in settings.local): {}", unmapped.join(", ")),
-        ));
-    }
+    let (mapped, permissions) = map_settings(&effective, &local, &mut |field, text| notes.push(note(field, text)));
     let origin_url = text(entry.get("repo").and_then(|repo| repo.get("originUrl")))
         .or_else(|| entry.get("repo").and_then(Value::as_str).map(str::to_string))
         .or_else(|| text(entry.get("originUrl")));
@@ -342,17 +343,14 @@ struct Mapped {
 }
 
 /// Projects the whole store.
-pub fn project(
-    store: &StoreConfig,
-    records: Vec<SessionRecord>,
-    env: &Environment,
-    report: &mut ParseReport,
-) -> Vec<ProjectedExchange> {
+pub fn project(legacy: LegacyStore, report: &mut ParseReport) -> Vec<ProjectedExchange> {
+    let LegacyStore { config: store, sessions: records } = legacy;
+    let store = &store;
     let mut project_notes = Vec::new();
     let mut facts: BTreeMap<String, ProjectFacts> = BTreeMap::new();
     if let Some(projects) = store.config.get("projects").and_then(Value::as_object) {
         for (id, entry) in projects {
-            facts.insert(id.clone(), project_facts(id, entry, store, env, &mut project_notes));
+            facts.insert(id.clone(), project_facts(id, entry, store, &mut project_notes));
         }
     }
     // Projects seen only through their session files.
@@ -366,7 +364,7 @@ pub fn project(
             note: "project is not in config.yaml; imported from its session files only".into(),
         });
         let entry = json!({});
-        facts.insert(id.clone(), project_facts(&id, &entry, store, env, &mut project_notes));
+        facts.insert(id.clone(), project_facts(&id, &entry, store, &mut project_notes));
     }
 
     let mut mapped: Vec<Mapped> = records.into_iter().map(|record| map_session(record, &facts)).collect();
@@ -415,6 +413,161 @@ fn note_line(note: &ImportNote) -> String {
     format!("{subject}: {}: {}", note.field, note.note)
 }
 
+/// Harnesses whose sessions can be resumed: the record field holding the harness's own session id,
+/// and the client that id belongs to (the target of the session's `resumes` reference).
+const RESUMABLE: &[(&str, &str, &str)] = &[
+    ("claude-code", "claudeSessionUuid", "claude"),
+    ("codex", "codexThreadId", "codex"),
+    ("opencode", "opencodeSessionId", "opencode"),
+];
+
+/// Where a session's lifecycle stands: its state and reason, and whether it ended.
+struct LifecycleState {
+    state: String,
+    reason: String,
+    terminal: bool,
+}
+
+impl LifecycleState {
+    /// From the lifecycle's session block; an archived (v1) record is terminated by migration.
+    fn of(record: &SessionRecord, lifecycle: &Value) -> Self {
+        let session_state = &lifecycle["session"];
+        let mut state = session_state["state"].as_str().unwrap_or("not_started").to_string();
+        let mut reason = session_state["reason"].as_str().unwrap_or("").to_string();
+        let mut terminal = matches!(state.as_str(), "done" | "terminated")
+            || !session_state["terminatedAt"].is_null() && session_state.get("terminatedAt").is_some();
+        if record.encoding == Encoding::V1Archive && !terminal {
+            (state, reason, terminal) = ("terminated".into(), "migrated_from_archive".into(), true);
+        }
+        Self { state, reason, terminal }
+    }
+}
+
+/// Start, last activity and end of a session.
+struct SessionTimes {
+    started_at: Option<Timestamp>,
+    last_activity: Option<Timestamp>,
+    ended_at: Option<Timestamp>,
+}
+
+impl SessionTimes {
+    fn of(record: &SessionRecord, lifecycle: &Value, terminal: bool) -> Self {
+        let session_state = &lifecycle["session"];
+        let started_at = normalize_timestamp(record.fields.get("createdAt"))
+            .or_else(|| normalize_timestamp(session_state.get("startedAt")))
+            .or_else(|| {
+                normalize_timestamp(
+                    record
+                        .fields
+                        .get("runtimeHandle")
+                        .and_then(|handle| handle.get("data"))
+                        .and_then(|data| data.get("createdAt")),
+                )
+            });
+        let last_activity = normalize_timestamp(session_state.get("lastTransitionAt"))
+            .or_else(|| normalize_timestamp(lifecycle["runtime"].get("lastObservedAt")))
+            .or(started_at);
+        let ended_at = if terminal {
+            normalize_timestamp(session_state.get("terminatedAt"))
+                .or_else(|| normalize_timestamp(session_state.get("completedAt")))
+                .or(last_activity)
+        } else {
+            last_activity
+        };
+        Self { started_at, last_activity, ended_at }
+    }
+}
+
+/// Notes for a harness that is missing, unknown, or has no resumable transcript, and for record
+/// fields kept in `metadata.legacy` only.
+fn harness_notes(record: &SessionRecord, harness: Option<&str>, note: &mut impl FnMut(&str, String)) {
+    match harness {
+        Some("aider") => note("agent", "aider sessions have no resumable transcript; imported as a record only".into()),
+        Some(other) if !KNOWN_HARNESSES.contains(&other) => {
+            note("agent", format!("harness \"{other}\" is unknown; dropped"))
+        }
+        None => note("agent", "no harness recorded".into()),
+        _ => {}
+    }
+    if let Some(model) = text(record.fields.get("codexModel")) {
+        note(
+            "codexModel",
+            format!("codexModel \"{model}\" has no column (codex resumes by thread id); kept in metadata.legacy only"),
+        );
+    }
+    if let Some(reason) = text(record.fields.get("restoreFallbackReason")) {
+        note(
+            "restoreFallbackReason",
+            format!("restoreFallbackReason \"{reason}\" is forensic only; kept in metadata.legacy only"),
+        );
+    }
+}
+
+/// Every PR the record links, once each, in the order the fields are read.
+fn pr_links(record: &SessionRecord, lifecycle: &Value) -> Vec<String> {
+    let mut links: Vec<String> = Vec::new();
+    let mut add = |link: Option<String>| {
+        if let Some(link) = link.filter(|link| !links.contains(link)) {
+            links.push(link);
+        }
+    };
+    add(text(record.fields.get("pr")));
+    for link in text(record.fields.get("prs")).unwrap_or_default().split(',') {
+        add(Some(link.trim().to_string()).filter(|link| !link.is_empty()));
+    }
+    add(text(lifecycle["pr"].get("url")));
+    add(text(record.fields.get("agentReportedPrUrl")));
+    links
+}
+
+/// What a session's metadata says beyond the canonical columns.
+struct SessionFacts<'a> {
+    project_id: &'a str,
+    project_path: String,
+    role: &'a str,
+    harness: Option<&'a str>,
+    resume_id: Option<&'a str>,
+    lifecycle: &'a Value,
+    lifecycle_source: &'a str,
+    state: &'a LifecycleState,
+}
+
+fn session_metadata(record: &SessionRecord, facts: SessionFacts<'_>) -> Map<String, Value> {
+    let SessionFacts { project_id, project_path, role, harness, resume_id, lifecycle, lifecycle_source, state } = facts;
+    let mut metadata = Map::new();
+    metadata.insert("vendor".into(), json!("agent-orchestrator"));
+    metadata.insert("project_id".into(), json!(project_id));
+    // The key daily statistics count projects by: the project's directory (else its id).
+    metadata.insert("project_path".into(), json!(project_path));
+    metadata.insert("session_id".into(), json!(record.session_id));
+    metadata.insert("role".into(), json!(role));
+    metadata.insert("harness".into(), json!(harness));
+    metadata.insert("activity_state".into(), json!(activity_state(&state.state, state.terminal)));
+    metadata.insert("legacy_state".into(), json!(state.state));
+    metadata.insert("legacy_reason".into(), json!(state.reason));
+    metadata.insert("legacy_status".into(), json!(display_status(lifecycle, &state.state)));
+    metadata.insert("terminated".into(), json!(state.terminal));
+    metadata.insert("lifecycle_source".into(), json!(lifecycle_source));
+    metadata.insert("encoding".into(), json!(record.encoding.as_str()));
+    metadata.insert("resume_id".into(), json!(resume_id));
+    metadata.insert("pr_links".into(), json!(pr_links(record, lifecycle)));
+    if let Some(pr_state) = lifecycle["pr"].get("state") {
+        metadata.insert("pr_state".into(), pr_state.clone());
+    }
+    for (field, key) in
+        [("issue", "issue"), ("issueTitle", "issue_title"), ("userPrompt", "prompt"), ("summary", "summary")]
+    {
+        if let Some(value) = text(record.fields.get(field)) {
+            metadata.insert(key.into(), json!(value));
+        }
+    }
+    if !record.decoded_fields.is_empty() {
+        metadata.insert("decoded_fields".into(), json!(record.decoded_fields));
+    }
+    metadata.insert("legacy".into(), Value::Object(record.fields.clone()));
+    metadata
+}
+
 fn map_session(record: SessionRecord, facts: &BTreeMap<String, ProjectFacts>) -> Mapped {
     let project_id = record.project_id.clone().unwrap_or_else(|| "(unknown project)".into());
     let project = facts.get(&project_id);
@@ -432,133 +585,35 @@ fn map_session(record: SessionRecord, facts: &BTreeMap<String, ProjectFacts>) ->
     };
 
     let (lifecycle, lifecycle_source) = lifecycle(&record);
-    let session_state = &lifecycle["session"];
-    let mut state = session_state["state"].as_str().unwrap_or("not_started").to_string();
-    let mut reason = session_state["reason"].as_str().unwrap_or("").to_string();
-    let archived = record.encoding == Encoding::V1Archive;
-    let mut terminal = matches!(state.as_str(), "done" | "terminated")
-        || !session_state["terminatedAt"].is_null() && session_state.get("terminatedAt").is_some();
-    if archived && !terminal {
-        (state, reason, terminal) = ("terminated".into(), "migrated_from_archive".into(), true);
-    }
+    let state = LifecycleState::of(&record, &lifecycle);
     let orchestrator = is_orchestrator_record(&record, &lifecycle, &prefix, prefix_registered);
     let role = if orchestrator { "orchestrator" } else { "worker" };
-
     let harness = text(record.fields.get("agent"));
-    match harness.as_deref() {
-        Some("aider") => note("agent", "aider sessions have no resumable transcript; imported as a record only".into()),
-        Some(other) if !KNOWN_HARNESSES.contains(&other) => {
-            note("agent", format!("harness \"{other}\" is unknown; dropped"))
-        }
-        None => note("agent", "no harness recorded".into()),
-        _ => {}
-    }
-    let resume_id = match harness.as_deref() {
-        Some("claude-code") => text(record.fields.get("claudeSessionUuid")),
-        Some("codex") => text(record.fields.get("codexThreadId")),
-        Some("opencode") => text(record.fields.get("opencodeSessionId")),
-        _ => None,
-    };
-    if let Some(model) = text(record.fields.get("codexModel")) {
-        note(
-            "codexModel",
-            format!("codexModel \"{model}\" has no column (codex resumes by thread id); kept in metadata.legacy only"),
-        );
-    }
-    if let Some(reason) = text(record.fields.get("restoreFallbackReason")) {
-        note(
-            "restoreFallbackReason",
-            format!("restoreFallbackReason \"{reason}\" is forensic only; kept in metadata.legacy only"),
-        );
-    }
-
-    let started_at = normalize_timestamp(record.fields.get("createdAt"))
-        .or_else(|| normalize_timestamp(session_state.get("startedAt")))
-        .or_else(|| {
-            normalize_timestamp(
-                record
-                    .fields
-                    .get("runtimeHandle")
-                    .and_then(|handle| handle.get("data"))
-                    .and_then(|data| data.get("createdAt")),
-            )
-        });
-    let last_activity = normalize_timestamp(session_state.get("lastTransitionAt"))
-        .or_else(|| normalize_timestamp(lifecycle["runtime"].get("lastObservedAt")))
-        .or(started_at);
-    let ended_at = if terminal {
-        normalize_timestamp(session_state.get("terminatedAt"))
-            .or_else(|| normalize_timestamp(session_state.get("completedAt")))
-            .or(last_activity)
-    } else {
-        last_activity
-    };
-
-    let mut pr_links: Vec<String> = Vec::new();
-    let mut add_link = |link: Option<String>| {
-        if let Some(link) = link.filter(|link| !pr_links.contains(link)) {
-            pr_links.push(link);
-        }
-    };
-    add_link(text(record.fields.get("pr")));
-    for link in text(record.fields.get("prs")).unwrap_or_default().split(',') {
-        add_link(Some(link.trim().to_string()).filter(|link| !link.is_empty()));
-    }
-    add_link(text(lifecycle["pr"].get("url")));
-    add_link(text(record.fields.get("agentReportedPrUrl")));
-
-    let permission = project.and_then(|facts| facts.permissions.get(role)).cloned();
-    let mut metadata = Map::new();
-    metadata.insert("vendor".into(), json!("agent-orchestrator"));
-    metadata.insert("project_id".into(), json!(project_id));
-    // The key daily statistics count projects by: the project's directory (else its id).
-    let project_path = project.and_then(|facts| facts.project.path.clone()).unwrap_or_else(|| project_id.clone());
-    metadata.insert("project_path".into(), json!(project_path));
-    metadata.insert("session_id".into(), json!(record.session_id));
-    metadata.insert("role".into(), json!(role));
-    metadata.insert("harness".into(), json!(harness));
-    metadata.insert("activity_state".into(), json!(activity_state(&state, terminal)));
-    metadata.insert("legacy_state".into(), json!(state));
-    metadata.insert("legacy_reason".into(), json!(reason));
-    metadata.insert("legacy_status".into(), json!(display_status(&lifecycle, &state)));
-    metadata.insert("terminated".into(), json!(terminal));
-    metadata.insert("lifecycle_source".into(), json!(lifecycle_source));
-    metadata.insert("encoding".into(), json!(record.encoding.as_str()));
-    metadata.insert("resume_id".into(), json!(resume_id));
-    metadata.insert("pr_links".into(), json!(pr_links));
-    if let Some(pr_state) = lifecycle["pr"].get("state") {
-        metadata.insert("pr_state".into(), pr_state.clone());
-    }
-    for (field, key) in
-        [("issue", "issue"), ("issueTitle", "issue_title"), ("userPrompt", "prompt"), ("summary", "summary")]
-    {
-        if let Some(value) = text(record.fields.get(field)) {
-            metadata.insert(key.into(), json!(value));
-        }
-    }
-    if !record.decoded_fields.is_empty() {
-        metadata.insert("decoded_fields".into(), json!(record.decoded_fields));
-    }
-    metadata.insert("legacy".into(), Value::Object(record.fields.clone()));
-
-    let references = match (harness.as_deref(), &resume_id) {
-        (Some("claude-code"), Some(id)) => vec![SessionReference {
+    harness_notes(&record, harness.as_deref(), &mut note);
+    let resumable = RESUMABLE.iter().find(|(name, ..)| Some(*name) == harness.as_deref());
+    let resume_id = resumable.and_then(|(_, field, _)| text(record.fields.get(*field)));
+    let references = match (resumable, &resume_id) {
+        (Some((_, _, client)), Some(id)) => vec![SessionReference {
             kind: "resumes".into(),
-            target_client: "claude".into(),
-            target_native_id: id.clone(),
-        }],
-        (Some("codex"), Some(id)) => vec![SessionReference {
-            kind: "resumes".into(),
-            target_client: "codex".into(),
-            target_native_id: id.clone(),
-        }],
-        (Some("opencode"), Some(id)) => vec![SessionReference {
-            kind: "resumes".into(),
-            target_client: "opencode".into(),
+            target_client: (*client).into(),
             target_native_id: id.clone(),
         }],
         _ => Vec::new(),
     };
+    let times = SessionTimes::of(&record, &lifecycle, state.terminal);
+    let metadata = session_metadata(
+        &record,
+        SessionFacts {
+            project_id: &project_id,
+            project_path: project.and_then(|facts| facts.project.path.clone()).unwrap_or_else(|| project_id.clone()),
+            role,
+            harness: harness.as_deref(),
+            resume_id: resume_id.as_deref(),
+            lifecycle: &lifecycle,
+            lifecycle_source,
+            state: &state,
+        },
+    );
     let session = ProjectedSession {
         client: crate::NAME.to_string(),
         native_id,
@@ -575,11 +630,11 @@ fn map_session(record: SessionRecord, facts: &BTreeMap<String, ProjectFacts>) ->
         client_version: None,
         entrypoint: text(record.fields.get("runtimeHandle").and_then(|handle| handle.get("runtimeName"))),
         models: Vec::new(),
-        permission_mode: permission,
+        permission_mode: project.and_then(|facts| facts.permissions.get(role)).cloned(),
         sandbox_mode: None,
         approval_mode: None,
-        started_at,
-        ended_at,
+        started_at: times.started_at,
+        ended_at: times.ended_at,
         parent: None,
         metadata,
     };
@@ -589,7 +644,7 @@ fn map_session(record: SessionRecord, facts: &BTreeMap<String, ProjectFacts>) ->
         exchange: ProjectedExchange { session, notes, references, ..ProjectedExchange::default() },
         project: project_id,
         orchestrator,
-        terminal,
-        last_activity,
+        terminal: state.terminal,
+        last_activity: times.last_activity,
     }
 }
