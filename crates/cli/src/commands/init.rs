@@ -85,53 +85,13 @@ pub fn run_with(
 ) -> anyhow::Result<u8> {
     let paths = context.paths()?;
     let existing = if paths.config.is_file() { Some(Config::load(&paths.config)?) } else { None };
-    for name in &args.providers {
-        if context.registry.get(name).is_none() {
-            let hint = missing_feature(name, &context.registry)
-                .map(|f| format!(" (rebuild with the {f} feature)"))
-                .unwrap_or_default();
-            return Err(ExitError::usage(format!(
-                "unknown provider '{name}'{hint}; valid providers: {}",
-                context.registry.names().join(", ")
-            ))
-            .into());
-        }
-    }
+    check_requested_providers(context, &args.providers)?;
 
     // 1. What is on this machine.
     let detected = detect(context, &TimeWindow::ALL);
-    let mut rendered = table(&["client", "history", "files", "size", "oldest", "newest"]);
-    for found in &detected {
-        rendered.add_row([
-            found.provider.name().to_string(),
-            if found.available { "found".into() } else { "none".into() },
-            found.files.to_string(),
-            human_bytes(found.bytes),
-            day(found.oldest),
-            day(found.newest),
-        ]);
-    }
-    writeln!(out, "Local history of AI coding agents on this machine:\n{rendered}")?;
-    for found in &detected {
-        let roots: Vec<String> = found
-            .provider
-            .roots(&context.env)
-            .iter()
-            .map(|root| format!("{}{}", root.path.display(), if root.exists { "" } else { " (missing)" }))
-            .collect();
-        writeln!(out, "  {} looks in: {}", found.provider.name(), roots.join(", "))?;
-    }
+    print_detected(context, &detected, out)?;
     if let Some(config) = &existing {
-        writeln!(
-            out,
-            "Existing config {}: providers {}, {}",
-            paths.config.display(),
-            config.backfill.providers.as_ref().map_or_else(|| "all".to_string(), |names| names.join(", ")),
-            config
-                .backfill
-                .retention_days
-                .map_or_else(|| "all history".to_string(), |days| format!("last {days} days"))
-        )?;
+        print_existing_config(config, &paths.config, out)?;
     }
     let candidates: Vec<&Detected> = if args.providers.is_empty() {
         detected.iter().filter(|found| found.available).collect()
@@ -145,7 +105,6 @@ pub fn run_with(
         )?;
         return Ok(exit::OK);
     }
-    let names = |chosen: &[&Detected]| chosen.iter().map(|found| found.provider.name()).collect::<Vec<_>>().join(", ");
 
     // 2. Without a terminal and without --yes: say what would happen, change nothing.
     if !interactive && !args.yes {
@@ -160,10 +119,107 @@ pub fn run_with(
     }
 
     // 3. Providers and retention: flags, else the existing config, else ask (or defaults with --yes).
-    let existing_names = existing.as_ref().and_then(|config| config.backfill.providers.clone());
+    let (chosen, retention) = choose(args, existing.as_ref(), &candidates, prompter)?;
+    if chosen.is_empty() {
+        writeln!(out, "No client chosen; nothing was changed.")?;
+        return Ok(exit::OK);
+    }
+
+    // 4. The first import, bounded by the retention window and an `until` fixed now, if wanted.
+    let window = retention_window(retention)?;
+    let chosen_names: Vec<&str> = chosen.iter().map(|found| found.provider.name()).collect();
+    let question = import_question(context, &window, &chosen_names, retention);
+    let consent = args.yes || prompter.confirm(&question, true).map_err(cancelled)?;
+
+    // 5. The config, written only once every question is answered (never in a dry run).
+    write_config(out, args, &paths.config, existing.as_ref(), &chosen_names, retention)?;
+    if !consent {
+        writeln!(out, "Nothing imported. Run `hindcast backfill` whenever you like.")?;
+        return Ok(exit::OK);
+    }
+    if args.yes {
+        writeln!(out, "{question} yes (--yes)")?;
+    }
+
+    // 6. The import.
+    let providers: Vec<Arc<dyn Provider>> = chosen.iter().map(|found| Arc::clone(&found.provider)).collect();
+    // A dry run of init writes nothing at all, not even the run envelope.
+    let mode = ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run };
+    let report = execute(context, &providers, &context.env, window, mode)?;
+    write_summary(out, &report)?;
+    Ok(exit_code_of(&report))
+}
+
+/// A provider named on the command line must be compiled in (a usage error, exit 2, otherwise).
+fn check_requested_providers(context: &Context, requested: &[String]) -> anyhow::Result<()> {
+    for name in requested {
+        if context.registry.get(name).is_none() {
+            let hint = missing_feature(name, &context.registry)
+                .map(|f| format!(" (rebuild with the {f} feature)"))
+                .unwrap_or_default();
+            return Err(ExitError::usage(format!(
+                "unknown provider '{name}'{hint}; valid providers: {}",
+                context.registry.names().join(", ")
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The detection table and where each provider looks.
+fn print_detected(context: &Context, detected: &[Detected], out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut rendered = table(&["client", "history", "files", "size", "oldest", "newest"]);
+    for found in detected {
+        rendered.add_row([
+            found.provider.name().to_string(),
+            if found.available { "found".into() } else { "none".into() },
+            found.files.to_string(),
+            human_bytes(found.bytes),
+            day(found.oldest),
+            day(found.newest),
+        ]);
+    }
+    writeln!(out, "Local history of AI coding agents on this machine:\n{rendered}")?;
+    for found in detected {
+        let roots: Vec<String> = found
+            .provider
+            .roots(&context.env)
+            .iter()
+            .map(|root| format!("{}{}", root.path.display(), if root.exists { "" } else { " (missing)" }))
+            .collect();
+        writeln!(out, "  {} looks in: {}", found.provider.name(), roots.join(", "))?;
+    }
+    Ok(())
+}
+
+fn print_existing_config(config: &Config, path: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "Existing config {}: providers {}, {}",
+        path.display(),
+        config.backfill.providers.as_ref().map_or_else(|| "all".to_string(), |names| names.join(", ")),
+        config.backfill.retention_days.map_or_else(|| "all history".to_string(), |days| format!("last {days} days"))
+    )?;
+    Ok(())
+}
+
+fn names(chosen: &[&Detected]) -> String {
+    chosen.iter().map(|found| found.provider.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// The clients to import and the retention window: flags first, else the existing config, else
+/// the user's answers (or the defaults with `--yes`).
+fn choose<'a>(
+    args: &InitArgs,
+    existing: Option<&Config>,
+    candidates: &[&'a Detected],
+    prompter: &mut dyn Prompter,
+) -> anyhow::Result<(Vec<&'a Detected>, Retention)> {
+    let existing_names = existing.and_then(|config| config.backfill.providers.clone());
     let existing_retention =
-        existing.as_ref().map(|config| config.backfill.retention_days.map_or(Retention::All, Retention::Days));
-    let change = match (&existing, args.yes) {
+        existing.map(|config| config.backfill.retention_days.map_or(Retention::All, Retention::Days));
+    let change = match (existing, args.yes) {
         (Some(_), false) => prompter.confirm("Change this configuration?", false).map_err(cancelled)?,
         (None, false) => true,
         (_, true) => false,
@@ -173,7 +229,7 @@ pub fn run_with(
             (Some(names), true) => {
                 candidates.iter().copied().filter(|found| names.iter().any(|n| n == found.provider.name())).collect()
             }
-            _ => candidates.clone(),
+            _ => candidates.to_vec(),
         }
     } else {
         let options: Vec<String> = candidates
@@ -194,45 +250,29 @@ pub fn run_with(
         None if change => prompter.retention(default_retention).map_err(cancelled)?,
         None => default_retention,
     };
-    if chosen.is_empty() {
-        writeln!(out, "No client chosen; nothing was changed.")?;
-        return Ok(exit::OK);
-    }
+    Ok((chosen, retention))
+}
 
-    // 5. The first import, bounded by the retention window and an `until` fixed now.
+/// The first import's window: the retention period back from now, and an `until` fixed now.
+fn retention_window(retention: Retention) -> anyhow::Result<TimeWindow> {
     let until = Timestamp::now();
     let since =
         retention.days().and_then(|days| until.checked_sub(SignedDuration::from_hours(24 * i64::from(days))).ok());
-    let window = TimeWindow::new(since, Some(until)).map_err(|error| ExitError::usage(error.to_string()))?;
-    let in_window = detect(context, &window);
-    let chosen_names: Vec<&str> = chosen.iter().map(|found| found.provider.name()).collect();
-    let (files, bytes) = in_window
+    Ok(TimeWindow::new(since, Some(until)).map_err(|error| ExitError::usage(error.to_string()))?)
+}
+
+/// "Import N session files (size) from clients (window) now?", counted within the window.
+fn import_question(context: &Context, window: &TimeWindow, chosen: &[&str], retention: Retention) -> String {
+    let (files, bytes) = detect(context, window)
         .iter()
-        .filter(|found| chosen_names.contains(&found.provider.name()))
+        .filter(|found| chosen.contains(&found.provider.name()))
         .fold((0, 0), |(files, bytes), found| (files + found.files, bytes + found.bytes));
-    let question = format!(
+    format!(
         "Import {files} session files ({}) from {} ({}) now?",
         human_bytes(bytes),
-        chosen_names.join(", "),
+        chosen.join(", "),
         retention.describe()
-    );
-    let consent = args.yes || prompter.confirm(&question, true).map_err(cancelled)?;
-
-    // 4. The config, written only once every question is answered (never in a dry run).
-    write_config(out, args, &paths.config, existing.as_ref(), &chosen_names, retention)?;
-    if !consent {
-        writeln!(out, "Nothing imported. Run `hindcast backfill` whenever you like.")?;
-        return Ok(exit::OK);
-    }
-    if args.yes {
-        writeln!(out, "{question} yes (--yes)")?;
-    }
-    let providers: Vec<Arc<dyn Provider>> = chosen.iter().map(|found| Arc::clone(&found.provider)).collect();
-    // A dry run of init writes nothing at all, not even the run envelope.
-    let mode = ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run };
-    let report = execute(context, &providers, &context.env, window, mode)?;
-    write_summary(out, &report)?;
-    Ok(exit_code_of(&report))
+    )
 }
 
 fn write_config(
