@@ -400,3 +400,66 @@ fn a_long_session_is_handed_over_in_parts_that_add_up_to_the_whole() {
         assert_eq!(keys(&usage), keys(&whole.usage));
     }
 }
+
+/// Imports `lines` as the one transcript `s1.jsonl` of a project and compares the exchanges, as
+/// compact text, with `expected`.
+fn check(lines: &[&str], expected: &str) {
+    let config = tempfile::tempdir().unwrap();
+    let project = config.path().join("projects/-p");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("s1.jsonl"), lines.join("\n") + "\n").unwrap();
+    let env = Environment::with_home(config.path()).set_var("CLAUDE_CONFIG_DIR", config.path().display().to_string());
+    let (exchanges, _) = import_all(&ClaudeProvider, &env, &TimeWindow::ALL);
+    assert_eq!(hindcast_testing::compact_text(&exchanges).trim_end(), expected.trim());
+}
+
+const USER_LINE: &str = r#"{"type":"user","uuid":"u1","sessionId":"s1","timestamp":"2026-01-01T10:00:00Z","message":{"role":"user","content":"list the files"}}"#;
+
+#[test]
+fn split_response_lines_become_one_message_and_count_their_usage_once() {
+    check(
+        &[
+            USER_LINE,
+            r#"{"type":"assistant","uuid":"a1","parentUuid":"u1","sessionId":"s1","requestId":"r1","timestamp":"2026-01-01T10:00:01Z","message":{"id":"m1","model":"claude-x","role":"assistant","content":[{"type":"text","text":"Listing."}],"usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":2,"cache_creation_input_tokens":3}}}"#,
+            r#"{"type":"assistant","uuid":"a2","parentUuid":"a1","sessionId":"s1","requestId":"r1","timestamp":"2026-01-01T10:00:02Z","message":{"id":"m1","model":"claude-x","role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}],"usage":{"input_tokens":10,"output_tokens":9,"cache_read_input_tokens":2,"cache_creation_input_tokens":3}}}"#,
+        ],
+        r#"
+session s1
+  0 user u1 [text "list the files"]
+  1 assistant a1 parent=u1 [text "Listing.", tool_call Bash]
+  usage m1/r1 model=claude-x in=15 out=9 cache_read=2 cache_write=3 reasoning=0 -> a1
+"#,
+    );
+}
+
+#[test]
+fn synthetic_responses_carry_no_usage() {
+    check(
+        &[
+            USER_LINE,
+            r#"{"type":"assistant","uuid":"a1","parentUuid":"u1","sessionId":"s1","timestamp":"2026-01-01T10:00:01Z","message":{"id":"m1","model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"No response requested."}],"usage":{"input_tokens":0,"output_tokens":0}}}"#,
+        ],
+        r#"
+session s1
+  0 user u1 [text "list the files"]
+  1 assistant a1 parent=u1 [text "No response requested."]
+"#,
+    );
+}
+
+#[test]
+fn a_copied_line_is_imported_once_and_parents_resolve_through_progress_lines() {
+    check(
+        &[
+            USER_LINE,
+            USER_LINE,
+            r#"{"type":"progress","uuid":"p1","parentUuid":"u1","sessionId":"s1","timestamp":"2026-01-01T10:00:01Z","data":{"type":"hook_progress"}}"#,
+            r#"{"type":"assistant","uuid":"a1","parentUuid":"p1","sessionId":"s1","timestamp":"2026-01-01T10:00:02Z","message":{"id":"m1","model":"claude-x","role":"assistant","content":[{"type":"text","text":"Done."}]}}"#,
+        ],
+        r#"
+session s1
+  0 user u1 [text "list the files"]
+  1 assistant a1 parent=u1 [text "Done."]
+"#,
+    );
+}

@@ -240,3 +240,55 @@ fn a_blank_session_meta_id_falls_back_to_the_file_name_thread() {
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0].session.native_id, thread);
 }
+
+const THREAD: &str = "0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001";
+
+/// Imports `lines` as one rollout of thread `THREAD` and compares the exchanges, as compact text,
+/// with `expected`.
+fn check(lines: &[&str], expected: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let day = home.path().join("sessions/2026/01/01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join(format!("rollout-2026-01-01T10-00-00-{THREAD}.jsonl")), lines.join("\n") + "\n").unwrap();
+    let (exchanges, _) = import_home(home.path());
+    assert_eq!(hindcast_testing::compact_text(&exchanges).trim_end(), expected.trim());
+}
+
+const META: &str = r#"{"timestamp":"2026-01-01T10:00:00.000Z","type":"session_meta","payload":{"id":"0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001","timestamp":"2026-01-01T10:00:00.000Z","cwd":"/w","originator":"codex_cli_rs","cli_version":"0.50.0"}}"#;
+
+#[test]
+fn cumulative_token_counts_become_deltas_and_unchanged_re_emits_are_skipped() {
+    check(
+        &[
+            META,
+            r#"{"timestamp":"2026-01-01T10:00:01.000Z","type":"turn_context","payload":{"model":"gpt-x","cwd":"/w"}}"#,
+            r#"{"timestamp":"2026-01-01T10:00:02.000Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":10,"reasoning_output_tokens":4,"total_tokens":110}}}}"#,
+            r#"{"timestamp":"2026-01-01T10:00:03.000Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":10,"reasoning_output_tokens":4,"total_tokens":110}}}}"#,
+            r#"{"timestamp":"2026-01-01T10:00:04.000Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":250,"cached_input_tokens":140,"output_tokens":30,"reasoning_output_tokens":4,"total_tokens":280}}}}"#,
+        ],
+        r#"
+session 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001
+  usage 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001@2026-01-01T10:00:02Z#110 model=gpt-x in=100 out=10 cache_read=40 cache_write=0 reasoning=4
+  usage 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001@2026-01-01T10:00:04Z#170 model=gpt-x in=150 out=20 cache_read=100 cache_write=0 reasoning=0
+"#,
+    );
+}
+
+#[test]
+fn a_prompt_recorded_as_item_and_event_is_one_message_and_outputs_name_their_tool() {
+    check(
+        &[
+            META,
+            r#"{"timestamp":"2026-01-01T10:00:01.000Z","type":"response_item","payload":{"type":"message","id":"i1","role":"user","content":[{"type":"input_text","text":"run the tests"}]}}"#,
+            r#"{"timestamp":"2026-01-01T10:00:01.000Z","type":"event_msg","payload":{"type":"user_message","message":"run the tests"}}"#,
+            r#"{"timestamp":"2026-01-01T10:00:02.000Z","type":"response_item","payload":{"type":"function_call","id":"i2","name":"shell","call_id":"c1","arguments":"{\"command\":[\"cargo\",\"test\"]}"}}"#,
+            r#"{"timestamp":"2026-01-01T10:00:03.000Z","type":"response_item","payload":{"type":"function_call_output","call_id":"c1","output":"Exit code: 101\nfailed"}}"#,
+        ],
+        r#"
+session 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001
+  0 user i1 [text "run the tests"]
+  1 assistant i2 parent=i1 [tool_call shell]
+  2 tool 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001#4#dd8287b9059e4de84d46d6dca2a1806fbbfb5c69cd5cb96f4f925347ab1b6464 parent=i2 [tool_result shell error "Exit code: 101\nfailed"]
+"#,
+    );
+}

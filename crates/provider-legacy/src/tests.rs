@@ -169,3 +169,45 @@ fn a_live_legacy_process_is_reported_and_the_import_still_runs() {
     assert_eq!(exchanges.iter().filter(|exchange| !exchange.session.native_id.is_empty()).count(), 1);
     assert!(report.warnings.iter().any(|warning| warning.contains("appears to be running")), "{:?}", report.warnings);
 }
+
+/// Imports a store holding `config.yaml` and one v2 session file `projects/p1/sessions/<name>`,
+/// and compares the exchanges, as compact text, with `expected`.
+fn check(config: &str, name: &str, session: &str, expected: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join(".agent-orchestrator");
+    std::fs::create_dir_all(store.join("projects/p1/sessions")).unwrap();
+    std::fs::write(store.join("config.yaml"), config).unwrap();
+    std::fs::write(store.join("projects/p1/sessions").join(name), session).unwrap();
+    let (exchanges, _) = import_from(home.path());
+    assert_eq!(hindcast_testing::compact_text(&exchanges).trim_end(), expected.trim());
+}
+
+const ONE_PROJECT: &str = "projects:\n  p1:\n    path: /nowhere/p1\n    sessionPrefix: p1\n";
+
+#[test]
+fn a_resumable_harness_links_its_session_and_a_missing_title_falls_back_to_the_issue() {
+    check(
+        ONE_PROJECT,
+        "p1-1.json",
+        r#"{"project":"p1","agent":"codex","codexThreadId":"t-1","issueTitle":"Fix the login","createdAt":"2026-05-12T10:00:00.000Z"}"#,
+        r#"
+session p1/p1-1 title="Fix the login"
+  resumes codex:t-1
+  note settings: local settings /nowhere/p1/agent-orchestrator.yaml not found; behaviour settings unknown
+"#,
+    );
+}
+
+#[test]
+fn an_unknown_harness_is_noted_and_not_linked() {
+    check(
+        ONE_PROJECT,
+        "p1-2.json",
+        r#"{"project":"p1","agent":"mystery","claudeSessionUuid":"c-1","createdAt":"2026-05-12T10:00:00.000Z"}"#,
+        r#"
+session p1/p1-2
+  note agent: harness "mystery" is unknown; dropped
+  note settings: local settings /nowhere/p1/agent-orchestrator.yaml not found; behaviour settings unknown
+"#,
+    );
+}

@@ -1,7 +1,12 @@
-//! Scripted providers and synthetic exchanges for tests and for the failure smokes of the testbed binary.
+//! Test support: scripted providers and synthetic exchanges (also for the failure smokes of the
+//! testbed binary), a real backfill into a store, table digests, compact text of exchanges for
+//! `check(input, expected)` tests, the recomputation oracle and the fuzz harness.
 
+pub mod compact;
 pub mod fuzz;
 pub mod oracle;
+
+pub use compact::compact_text;
 
 use std::path::PathBuf;
 
