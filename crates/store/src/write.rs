@@ -2,14 +2,14 @@
 //! while a first import builds the store, recognised by `BuildKeys`) or merged into the stored
 //! row by the table's rules, with exact per-table counts; and the run records.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use hindcast_core::materialize::{
     ImportNoteRow, MessageRow, PartRow, ProjectRow, RowBatch, SessionRefRow, SessionRow, UsageRow,
 };
 use hindcast_core::tables::{Table, WriteCounts, WriteOutcomes};
 
-use crate::keys::BuildKeys;
+use crate::keys::{BuildKeys, KeyTable};
 use crate::{Store, StoreError};
 
 const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, \
@@ -183,47 +183,37 @@ impl Store {
     }
 
     fn write_message(&mut self, row: &MessageRow) -> rusqlite::Result<Outcome> {
-        let merge = |statement: &str, target: &dyn rusqlite::ToSql| -> rusqlite::Result<Outcome> {
-            let merged =
-                self.conn.prepare_cached(statement)?.execute(params![target, row.raw_frame, row.tool_calls])?;
-            Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+        let merge = |conn: &Connection, statement: &str, target: &dyn rusqlite::ToSql| {
+            conn.prepare_cached(statement)?.execute(params![target, row.raw_frame, row.tool_calls])
         };
-        if let Some(keys) = &self.keys
-            && let Some(rowid) = keys.messages.find(&self.conn, &row.message_id)?
-        {
-            return merge(MERGE_MESSAGE_AT_ROWID, &rowid);
-        }
-        let changed = self.conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
-            row.message_id,
-            row.session_id,
-            row.parent_message_id,
-            row.seq,
-            row.role,
-            row.timestamp,
-            row.model,
-            row.is_sidechain,
-            row.is_meta,
-            row.is_injected,
-            row.is_compact_summary,
-            row.is_compact_boundary,
-            row.is_api_error,
-            row.identity_source,
-            row.raw_frame,
-            row.provenance.provider,
-            row.provenance.source_path_sha256,
-            row.provenance.native_id,
-            row.provenance.run_id,
-            row.is_user_prompt,
-            row.tool_calls,
-            row.is_subagent,
-        ])?;
-        if changed == 1 {
-            if let Some(keys) = &mut self.keys {
-                keys.messages.record(&row.message_id, self.conn.last_insert_rowid());
-            }
-            return Ok(Outcome::Written);
-        }
-        merge(MERGE_MESSAGE, &row.message_id)
+        let insert = |conn: &Connection| {
+            conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
+                row.message_id,
+                row.session_id,
+                row.parent_message_id,
+                row.seq,
+                row.role,
+                row.timestamp,
+                row.model,
+                row.is_sidechain,
+                row.is_meta,
+                row.is_injected,
+                row.is_compact_summary,
+                row.is_compact_boundary,
+                row.is_api_error,
+                row.identity_source,
+                row.raw_frame,
+                row.provenance.provider,
+                row.provenance.source_path_sha256,
+                row.provenance.native_id,
+                row.provenance.run_id,
+                row.is_user_prompt,
+                row.tool_calls,
+                row.is_subagent,
+            ])
+        };
+        let statements = KeyedStatements { merge: MERGE_MESSAGE, merge_at_rowid: MERGE_MESSAGE_AT_ROWID };
+        self.write_keyed(&row.message_id, |keys| &mut keys.messages, statements, insert, merge)
     }
 
     fn write_part(&mut self, row: &PartRow) -> rusqlite::Result<Outcome> {
@@ -257,45 +247,63 @@ impl Store {
     }
 
     fn write_usage(&mut self, row: &UsageRow) -> rusqlite::Result<Outcome> {
-        let merge = |statement: &str, target: &dyn rusqlite::ToSql| -> rusqlite::Result<Outcome> {
-            let merged = self.conn.prepare_cached(statement)?.execute(params![
+        let merge = |conn: &Connection, statement: &str, target: &dyn rusqlite::ToSql| {
+            conn.prepare_cached(statement)?.execute(params![
                 target,
                 row.input_tokens,
                 row.output_tokens,
                 row.cache_read_tokens,
                 row.cache_creation_tokens,
                 row.reasoning_tokens,
-            ])?;
-            Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
+            ])
         };
-        if let Some(keys) = &self.keys
-            && let Some(rowid) = keys.usage.find(&self.conn, &row.usage_id)?
+        let insert = |conn: &Connection| {
+            conn.prepare_cached(INSERT_USAGE)?.execute(params![
+                row.usage_id,
+                row.session_id,
+                row.message_id,
+                row.model,
+                row.timestamp,
+                row.input_tokens,
+                row.output_tokens,
+                row.cache_read_tokens,
+                row.cache_creation_tokens,
+                row.reasoning_tokens,
+                row.provenance.provider,
+                row.provenance.source_path_sha256,
+                row.provenance.native_id,
+                row.provenance.run_id,
+            ])
+        };
+        let statements = KeyedStatements { merge: MERGE_USAGE, merge_at_rowid: MERGE_USAGE_AT_ROWID };
+        self.write_keyed(&row.usage_id, |keys| &mut keys.usage, statements, insert, merge)
+    }
+
+    /// Writes a row of a table whose rows merge when seen again (messages, usage): a row the
+    /// build already wrote (while its unique keys are deferred) is merged by rowid; else it is
+    /// inserted, its key recorded for the build, and a row the unique key already holds is merged
+    /// by key.
+    fn write_keyed(
+        &mut self,
+        key: &str,
+        table: fn(&mut BuildKeys) -> &mut KeyTable,
+        statements: KeyedStatements,
+        insert: impl FnOnce(&Connection) -> rusqlite::Result<usize>,
+        merge: impl Fn(&Connection, &str, &dyn rusqlite::ToSql) -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<Outcome> {
+        let merged = |changed: usize| if changed == 1 { Outcome::Updated } else { Outcome::Skipped };
+        if let Some(keys) = &mut self.keys
+            && let Some(rowid) = table(keys).find(&self.conn, key)?
         {
-            return merge(MERGE_USAGE_AT_ROWID, &rowid);
+            return Ok(merged(merge(&self.conn, statements.merge_at_rowid, &rowid)?));
         }
-        let inserted = self.conn.prepare_cached(INSERT_USAGE)?.execute(params![
-            row.usage_id,
-            row.session_id,
-            row.message_id,
-            row.model,
-            row.timestamp,
-            row.input_tokens,
-            row.output_tokens,
-            row.cache_read_tokens,
-            row.cache_creation_tokens,
-            row.reasoning_tokens,
-            row.provenance.provider,
-            row.provenance.source_path_sha256,
-            row.provenance.native_id,
-            row.provenance.run_id,
-        ])?;
-        if inserted == 1 {
+        if insert(&self.conn)? == 1 {
             if let Some(keys) = &mut self.keys {
-                keys.usage.record(&row.usage_id, self.conn.last_insert_rowid());
+                table(keys).record(key, self.conn.last_insert_rowid());
             }
             return Ok(Outcome::Written);
         }
-        merge(MERGE_USAGE, &row.usage_id)
+        Ok(merged(merge(&self.conn, statements.merge, &key)?))
     }
 
     fn write_project(&self, row: &ProjectRow) -> rusqlite::Result<Outcome> {
@@ -389,6 +397,13 @@ impl Store {
             .map(|_| ())
             .map_err(|source| self.sqlite_error(source))
     }
+}
+
+/// How a keyed table merges a row seen again: by its key, or by rowid while a first import builds
+/// the store without its unique keys.
+struct KeyedStatements {
+    merge: &'static str,
+    merge_at_rowid: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,12 +19,11 @@ pub fn run(context: &Context, action: &ExportAction) -> anyhow::Result<u8> {
         ExportAction::SessionEvents { out } => {
             let install_id = ensure_install_id(&paths.config)?;
             let events = export::session_events(&conn, &install_id).map_err(view_error)?;
-            let mut text = String::new();
+            let mut lines = Vec::new();
             for event in &events {
-                text.push_str(&serde_json::to_string(event).expect("events serialize"));
-                text.push('\n');
+                jsonl::write(&mut lines, event).expect("events serialize into memory");
             }
-            write_out(out.as_deref(), &text)?;
+            write_out(out.as_deref(), &String::from_utf8(lines).expect("JSON is UTF-8"))?;
         }
         ExportAction::DailyActivity { format: _, out } => {
             if context.env.var("DO_NOT_TRACK").is_some_and(|value| value != "0" && !value.eq_ignore_ascii_case("false"))
