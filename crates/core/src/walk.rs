@@ -20,6 +20,16 @@ pub struct FoundFile {
 }
 
 impl FoundFile {
+    fn with_metadata(path: PathBuf, relative: PathBuf, metadata: &std::fs::Metadata) -> Self {
+        Self {
+            path,
+            relative,
+            size: metadata.len(),
+            modified: metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok()),
+            inode: inode_of(metadata),
+        }
+    }
+
     /// The file as a source of `kind`.
     pub fn into_source(self, kind: &str) -> SourceFile {
         SourceFile {
@@ -81,17 +91,18 @@ pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec
             continue;
         }
         first_path_of_inode.insert(file_identity(&metadata), entry.path().to_path_buf());
-        let modified = metadata.modified().ok().and_then(|time| Timestamp::try_from(time).ok());
         let relative = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        files.push(FoundFile {
-            path: entry.path().to_path_buf(),
-            relative,
-            size: metadata.len(),
-            modified,
-            inode: inode_of(&metadata),
-        });
+        files.push(FoundFile::with_metadata(entry.path().to_path_buf(), relative, &metadata));
     }
     files
+}
+
+/// A single regular file outside any walked root (e.g. a settings file a store's config names),
+/// relative to its own directory; `None` when it is missing or not a regular file.
+pub fn found_file(path: &Path) -> Option<FoundFile> {
+    let metadata = std::fs::metadata(path).ok().filter(std::fs::Metadata::is_file)?;
+    let relative = PathBuf::from(path.file_name()?);
+    Some(FoundFile::with_metadata(path.to_path_buf(), relative, &metadata))
 }
 
 /// The device and inode of a file: equal for every path that reaches it.

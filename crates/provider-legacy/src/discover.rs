@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use hindcast_core::model::{SourceFile, SourceUnit};
 use hindcast_core::provider::{Discovery, Environment, ParseReport, Root, SkipLocation};
 use hindcast_core::time_window::TimeWindow;
-use hindcast_core::walk::{inode_of, walk_files};
+use hindcast_core::walk::{found_file, walk_files};
 
 use crate::parse::{LOCAL_SETTINGS_KIND, local_settings_files, read_yaml};
 
@@ -149,17 +149,9 @@ fn local_settings_sources(configs: &[SourceFile], env: &Environment) -> Vec<Sour
     // Unreadable or invalid, the config is reported by the parse; here it only lists projects.
     let registry = read_yaml(&config.path, &mut ParseReport::default());
     local_settings_files(&registry, env)
-        .into_iter()
-        .filter_map(|path| {
-            let metadata = std::fs::metadata(&path).ok()?;
-            Some(SourceFile {
-                size: metadata.len(),
-                modified: metadata.modified().ok().and_then(|time| jiff::Timestamp::try_from(time).ok()),
-                inode: inode_of(&metadata),
-                kind: LOCAL_SETTINGS_KIND.to_string(),
-                path,
-            })
-        })
+        .iter()
+        .filter_map(|path| found_file(path))
+        .map(|found| found.into_source(LOCAL_SETTINGS_KIND))
         .collect()
 }
 

@@ -1,5 +1,5 @@
-//! Reads the legacy store's files (YAML config, portfolio JSON, session records in every
-//! encoding) into decoded records, then projects them. Never writes, renames or locks anything.
+//! Reads the legacy store's files (YAML config, portfolio JSON, the projects' local settings,
+//! session records in every encoding) into decoded records. Never writes, renames or locks anything.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -109,6 +109,9 @@ pub fn local_settings_files(config: &Value, env: &Environment) -> Vec<PathBuf> {
                 .into_iter()
                 .find(|candidate| candidate.is_file())
         })
+        // Two projects registered at one directory share its settings file: it is one source.
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 

@@ -211,3 +211,15 @@ session p1/p1-2
 "#,
     );
 }
+
+#[test]
+fn projects_registered_at_one_directory_share_one_settings_source() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("code/app")).unwrap();
+    std::fs::write(home.path().join("code/app/agent-orchestrator.yaml"), "defaultBranch: trunk\n").unwrap();
+    let config: Value = serde_json::json!({
+        "projects": { "a": { "path": "~/code/app" }, "b": { "path": "~/code/app" }, "c": { "path": "~/code/none" } }
+    });
+    let files = crate::parse::local_settings_files(&config, &Environment::with_home(home.path()));
+    assert_eq!(files, [home.path().join("code/app/agent-orchestrator.yaml")]);
+}
