@@ -19,12 +19,11 @@ use hindcast_core::provider::{
     DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root, escaped,
 };
 use hindcast_core::registry::{ProviderRegistry, RegistryError};
-use hindcast_core::resume::ResumePoint;
 use hindcast_core::time_window::TimeWindow;
 
 pub use discover::{FileKind, classify};
-use draft::{Continuation, ContinuationState, ProjectedDraft};
-use parse::{FLUSH_BYTES, Flush, fill_parts, kind_of, read_sidecar, read_transcript};
+use draft::ProjectedDraft;
+use parse::{FLUSH_BYTES, Flush, fill_parts};
 
 /// The provider's registry name and client name.
 pub const NAME: &str = "claude";
@@ -73,19 +72,6 @@ impl Provider for ClaudeProvider {
     }
 }
 
-/// The continuation of every appended file of the plan, or `None` (parse the whole unit) when one
-/// of them does not carry a state this version understands.
-fn continuations(unit: &SourceUnit, points: &HashMap<PathBuf, ResumePoint>) -> Option<HashMap<PathBuf, Continuation>> {
-    unit.files
-        .iter()
-        .filter_map(|source| points.get(&source.path).map(|point| (source, point)))
-        .map(|(source, point)| {
-            let state: ContinuationState = serde_json::from_value(point.state.clone()).ok()?;
-            Some((source.path.clone(), Continuation { offset: point.offset, line: state.line, state }))
-        })
-        .collect()
-}
-
 /// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide),
 /// or, when the run continues appended files, only the lines after their checkpoints.
 fn parse_unit(
@@ -94,29 +80,7 @@ fn parse_unit(
     sink: &mut dyn ExchangeSink,
 ) -> Result<ParseReport, ParseError> {
     let mut report = ParseReport::default();
-    let mut files = Vec::new();
-    let mut sidecars = Vec::new();
-    let continuations = context.resume.and_then(|plan| continuations(unit, &plan.points));
-    for source in &unit.files {
-        let continuation = match &continuations {
-            // Only appended files are read; the others are unchanged since the last import.
-            Some(continuations) => match continuations.get(&source.path) {
-                Some(continuation) => Some(continuation.clone()),
-                None => continue,
-            },
-            None => None,
-        };
-        if kind_of(source) == FileKind::SubagentMeta {
-            sidecars.extend(read_sidecar(source, &mut report));
-        } else if let Some(file) = read_transcript(source, continuation, &mut report)? {
-            files.push(file);
-        }
-    }
-    for (stem, sidecar) in sidecars {
-        if let Some(file) = files.iter_mut().find(|file| file.kind == FileKind::Subagent && file.stem == stem) {
-            file.sidecar = Some(sidecar);
-        }
-    }
+    let files = parse::read_project(unit, context.resume, &mut report)?;
     let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
     let drafts = project::project(&files, &mut report);
     drop(files);

@@ -8,14 +8,15 @@ use std::io::{Seek, SeekFrom};
 use hindcast_core::json_text;
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
 use hindcast_core::materialize::MESSAGES_DATASET;
-use hindcast_core::model::{RawFrame, SourceFile};
+use hindcast_core::model::{RawFrame, SourceFile, SourceUnit};
 use hindcast_core::provider::{ExchangeSink, ParseError, ParseReport, SinkError, SkipLocation, open_source};
+use hindcast_core::resume::{ResumePlan, ResumePoint};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::content::{OMITTED_BYTES, content_parts, content_text, raw_frame, usage_counts};
 use crate::discover::FileKind;
-use crate::draft::{Continuation, ProjectedDraft};
+use crate::draft::{Continuation, ContinuationState, ProjectedDraft};
 
 /// Line types that are understood but are not transcript messages.
 pub const NON_MESSAGE_TYPES: &[&str] = &[
@@ -305,7 +306,7 @@ impl TranscriptFile {
     }
 }
 
-pub fn kind_of(file: &SourceFile) -> FileKind {
+fn kind_of(file: &SourceFile) -> FileKind {
     match file.kind.as_str() {
         "session" => FileKind::Session,
         "agent" => FileKind::ProjectAgent,
@@ -347,7 +348,7 @@ pub fn read_transcript(
     }))
 }
 
-pub fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(String, Value)> {
+fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(String, Value)> {
     let text = match std::fs::read_to_string(&source.path) {
         Ok(text) => text,
         Err(error) => {
@@ -369,6 +370,52 @@ pub fn read_sidecar(source: &SourceFile, report: &mut ParseReport) -> Option<(St
             None
         }
     }
+}
+
+/// Reads a project directory's transcripts (and its sub-agents' sidecars) into typed lines: every
+/// file, or when the run continues appended files, only those, from their checkpoints.
+pub fn read_project(
+    unit: &SourceUnit,
+    resume: Option<&ResumePlan>,
+    report: &mut ParseReport,
+) -> Result<Vec<TranscriptFile>, ParseError> {
+    let mut files = Vec::new();
+    let mut sidecars = Vec::new();
+    let continuations = resume.and_then(|plan| continuations(unit, &plan.points));
+    for source in &unit.files {
+        let continuation = match &continuations {
+            // Only appended files are read; the others are unchanged since the last import.
+            Some(continuations) => match continuations.get(&source.path) {
+                Some(continuation) => Some(continuation.clone()),
+                None => continue,
+            },
+            None => None,
+        };
+        if kind_of(source) == FileKind::SubagentMeta {
+            sidecars.extend(read_sidecar(source, report));
+        } else if let Some(file) = read_transcript(source, continuation, report)? {
+            files.push(file);
+        }
+    }
+    for (stem, sidecar) in sidecars {
+        if let Some(file) = files.iter_mut().find(|file| file.kind == FileKind::Subagent && file.stem == stem) {
+            file.sidecar = Some(sidecar);
+        }
+    }
+    Ok(files)
+}
+
+/// The continuation of every appended file of the plan, or `None` (parse the whole unit) when one
+/// of them does not carry a state this version understands.
+fn continuations(unit: &SourceUnit, points: &HashMap<PathBuf, ResumePoint>) -> Option<HashMap<PathBuf, Continuation>> {
+    unit.files
+        .iter()
+        .filter_map(|source| points.get(&source.path).map(|point| (source, point)))
+        .map(|(source, point)| {
+            let state: ContinuationState = serde_json::from_value(point.state.clone()).ok()?;
+            Some((source.path.clone(), Continuation { offset: point.offset, line: state.line, state }))
+        })
+        .collect()
 }
 
 /// How much of a file the second pass reads before it hands the messages completed so far to the
