@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom};
 use hindcast_core::json_text;
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
 use hindcast_core::materialize::MESSAGES_DATASET;
-use hindcast_core::model::{RawFrame, SourceFile, SourceUnit};
+use hindcast_core::model::{ProjectedMessage, RawFrame, SourceFile, SourceUnit};
 use hindcast_core::provider::{ExchangeSink, ParseError, ParseReport, SinkError, SkipLocation, open_source};
 use hindcast_core::resume::{ResumePlan, ResumePoint};
 use jiff::Timestamp;
@@ -439,6 +439,159 @@ fn add_merged_uuid(frame: &mut Value, uuid: &str) {
     }
 }
 
+/// Where the content of a line read again goes.
+struct WantedLine {
+    draft: usize,
+    message: usize,
+    /// The message's own (first) line, which gives the frame; later lines join a split response.
+    own_line: bool,
+    /// The uuid the own line must still carry (else the file changed since the first pass).
+    own_uuid: Option<String>,
+}
+
+/// How far a draft's messages have left for the sink.
+struct DraftProgress {
+    /// The last line of each message.
+    last_lines: Vec<u64>,
+    /// How many of its messages were handed to the sink already.
+    gone: usize,
+}
+
+/// The second read of one file: the content of every wanted line becomes parts of its message,
+/// the message's own line its frame.
+struct SecondPass<'d> {
+    drafts: &'d mut [Option<ProjectedDraft>],
+    wanted: HashMap<u64, WantedLine>,
+    progress: BTreeMap<usize, DraftProgress>,
+    /// (draft, message) -> the frame of a split response whose later lines are still to come: kept
+    /// as a value until its last line, so each line's uuid joins it without a parse and a print.
+    open_frames: HashMap<(usize, usize), Value>,
+    found: usize,
+    consistent: bool,
+}
+
+impl<'d> SecondPass<'d> {
+    fn new(file_drafts: &[usize], drafts: &'d mut [Option<ProjectedDraft>]) -> Self {
+        let mut wanted = HashMap::new();
+        let mut progress = BTreeMap::new();
+        for &draft_index in file_drafts {
+            let Some(draft) = drafts[draft_index].as_ref() else { continue };
+            for (message_index, lines) in draft.part_lines.iter().enumerate() {
+                for (position, number) in lines.iter().enumerate() {
+                    let own_uuid = (position == 0).then(|| draft.exchange.messages[message_index].native_id.clone());
+                    let own_line = position == 0;
+                    let line = WantedLine {
+                        draft: draft_index,
+                        message: message_index,
+                        own_line,
+                        own_uuid: own_uuid.flatten(),
+                    };
+                    wanted.insert(*number, line);
+                }
+            }
+            let last_lines = draft.part_lines.iter().map(|lines| lines.iter().copied().max().unwrap_or(0)).collect();
+            progress.insert(draft_index, DraftProgress { last_lines, gone: 0 });
+        }
+        Self { drafts, wanted, progress, open_frames: HashMap::new(), found: 0, consistent: true }
+    }
+
+    /// Hands the messages whose lines all come before line `number` to the sink.
+    fn flush_completed(&mut self, number: u64, sink: &mut dyn ExchangeSink) -> Result<(), SinkError> {
+        for (&draft_index, progress) in self.progress.iter_mut() {
+            let Some(draft) = self.drafts[draft_index].as_mut() else { continue };
+            let complete = progress.last_lines[progress.gone..].iter().take_while(|&&last| last < number).count();
+            if complete == 0 {
+                continue;
+            }
+            for (offset, message) in draft.exchange.messages[..complete].iter_mut().enumerate() {
+                if let Some(frame) = self.open_frames.remove(&(draft_index, progress.gone + offset)) {
+                    message.raw_frame = Some(RawFrame::new(&frame));
+                }
+            }
+            progress.gone += complete;
+            sink.emit(MESSAGES_DATASET, draft.exchange.split_front(complete))?;
+        }
+        Ok(())
+    }
+
+    /// The message a line's content goes to, unless it already left for the sink (which would
+    /// mean the file no longer holds the lines the first pass saw).
+    fn message(&mut self, draft_index: usize, message_index: usize) -> Option<&mut ProjectedMessage> {
+        let gone = self.progress.get(&draft_index).map_or(0, |progress| progress.gone);
+        let draft = self.drafts[draft_index].as_mut()?;
+        message_index.checked_sub(gone).and_then(|index| draft.exchange.messages.get_mut(index))
+    }
+
+    /// Line `number` read again: its content becomes parts, its frame the message's frame (or its
+    /// uuid joins the frame's `mergedUuids`).
+    fn on_line(&mut self, number: u64, line: &str, report: &mut ParseReport) -> Result<(), LineRejection> {
+        let Some(wanted) = self.wanted.get(&number) else { return Ok(()) };
+        let (draft_index, message_index, own_line) = (wanted.draft, wanted.message, wanted.own_line);
+        let mut value: Value = serde_json::from_str(line).map_err(LineRejection::Json)?;
+        if !value.is_object()
+            || (wanted.own_uuid.is_some() && value.get("uuid").and_then(Value::as_str) != wanted.own_uuid.as_deref())
+        {
+            self.consistent = false;
+            return Ok(());
+        }
+        self.found += 1;
+        // The content moves into the parts; the frame leaves it out anyway.
+        let content = value
+            .get_mut("message")
+            .and_then(Value::as_object_mut)
+            .and_then(|message| message.get_mut("content"))
+            .map_or(Value::Null, Value::take);
+        let parts = content_parts(content, report);
+        if self.drafts[draft_index].is_none() {
+            return Ok(());
+        }
+        let last_line = self
+            .progress
+            .get(&draft_index)
+            .and_then(|progress| progress.last_lines.get(message_index).copied())
+            .unwrap_or(0);
+        let key = (draft_index, message_index);
+        // A flushed message's lines all came before the flush.
+        let Some(message) = self.message(draft_index, message_index) else {
+            self.consistent = false;
+            return Ok(());
+        };
+        message.parts.extend(parts);
+        // The frame is the message's own line; the lines of a split response that joined it are
+        // listed in its `mergedUuids` (own lines come first: part lines are in file order).
+        if own_line {
+            slim(&mut value);
+            self.open_frames.insert(key, raw_frame(value));
+        } else if let Some(uuid) = value.get("uuid").and_then(Value::as_str).filter(|uuid| !uuid.is_empty()) {
+            if let Some(frame) = self.open_frames.get_mut(&key) {
+                add_merged_uuid(frame, uuid);
+            } else if let Some(message) = self.message(draft_index, message_index)
+                && let Some(frame) = message.raw_frame.as_mut()
+            {
+                frame.update(|frame| add_merged_uuid(frame, uuid));
+            }
+        }
+        if number >= last_line
+            && let Some(frame) = self.open_frames.remove(&key)
+            && let Some(message) = self.message(draft_index, message_index)
+        {
+            message.raw_frame = Some(RawFrame::new(&frame));
+        }
+        Ok(())
+    }
+
+    /// Whether every wanted line was found as the first pass saw it. Frames whose last lines never
+    /// came (the file changed or ended early) keep what they have.
+    fn finish(mut self) -> bool {
+        for ((draft_index, message_index), frame) in std::mem::take(&mut self.open_frames) {
+            if let Some(message) = self.message(draft_index, message_index) {
+                message.raw_frame = Some(RawFrame::new(&frame));
+            }
+        }
+        self.consistent && self.found == self.wanted.len()
+    }
+}
+
 /// Reads `path` again from `start` and gives the messages of its drafts (`file_drafts`, indexes
 /// into `drafts`) the parts of their lines. With `flush`, every `every_bytes` of file the messages
 /// completed so far leave their drafts for the sink (`ProjectedExchange::split_front`); the drafts
@@ -452,123 +605,36 @@ pub fn fill_parts(
     report: &mut ParseReport,
     mut flush: Option<&mut Flush<'_>>,
 ) -> Result<bool, SinkError> {
-    // line number -> (draft, message, whether it is the message's own line, the uuid it must carry then)
-    let mut wanted: HashMap<u64, (usize, usize, bool, Option<String>)> = HashMap::new();
-    // draft -> the last line of each of its messages, and how many messages have left it
-    let mut progress: BTreeMap<usize, (Vec<u64>, usize)> = BTreeMap::new();
-    for &draft_index in file_drafts {
-        let Some(draft) = drafts[draft_index].as_ref() else { continue };
-        for (message_index, lines) in draft.part_lines.iter().enumerate() {
-            for (position, number) in lines.iter().enumerate() {
-                let own_uuid = (position == 0).then(|| draft.exchange.messages[message_index].native_id.clone());
-                wanted.insert(*number, (draft_index, message_index, position == 0, own_uuid.flatten()));
-            }
-        }
-        let last_lines = draft.part_lines.iter().map(|lines| lines.iter().copied().max().unwrap_or(0)).collect();
-        progress.insert(draft_index, (last_lines, 0));
-    }
-    if wanted.is_empty() {
+    let mut pass = SecondPass::new(file_drafts, drafts);
+    if pass.wanted.is_empty() {
         return Ok(true);
     }
     let Ok(mut file) = std::fs::File::open(path) else { return Ok(false) };
     if file.seek(SeekFrom::Start(start.offset)).is_err() {
         return Ok(false);
     }
-    let mut consistent = true;
-    let mut found = 0usize;
     let mut sink_error: Option<SinkError> = None;
     let mut flushed_at = start.offset;
-    // (draft, message) -> the frame of a split response whose later lines are still to come: kept
-    // as a value until its last line, so each line's uuid joins it without a parse and a print.
-    let mut open_frames: HashMap<(usize, usize), Value> = HashMap::new();
     // Bad lines were counted by the first pass; only the wanted lines are parsed again.
     let mut already_counted = hindcast_core::provider::SkipTally::default();
     let read = for_each_line_from(file, start, path, &mut already_counted, |at, line| {
-        if !consistent || sink_error.is_some() {
+        if !pass.consistent || sink_error.is_some() {
             return Ok(());
         }
         if let Some(flush) = flush.as_deref_mut()
             && at.offset - flushed_at >= flush.every_bytes
         {
             flushed_at = at.offset;
-            // Messages whose lines all come before this one are complete.
-            for (&draft_index, (last_lines, gone)) in progress.iter_mut() {
-                let Some(draft) = drafts[draft_index].as_mut() else { continue };
-                let complete = last_lines[*gone..].iter().take_while(|&&last| last < at.number).count();
-                if complete == 0 {
-                    continue;
-                }
-                for (offset, message) in draft.exchange.messages[..complete].iter_mut().enumerate() {
-                    if let Some(frame) = open_frames.remove(&(draft_index, *gone + offset)) {
-                        message.raw_frame = Some(RawFrame::new(&frame));
-                    }
-                }
-                *gone += complete;
-                if let Err(error) = flush.sink.emit(MESSAGES_DATASET, draft.exchange.split_front(complete)) {
-                    sink_error = Some(error);
-                    return Ok(());
-                }
+            if let Err(error) = pass.flush_completed(at.number, &mut *flush.sink) {
+                sink_error = Some(error);
+                return Ok(());
             }
         }
-        let Some(&(draft_index, message_index, own_line, ref own_uuid)) = wanted.get(&at.number) else { return Ok(()) };
-        let mut value: Value = serde_json::from_str(line).map_err(LineRejection::Json)?;
-        if !value.is_object()
-            || (own_uuid.is_some() && value.get("uuid").and_then(Value::as_str) != own_uuid.as_deref())
-        {
-            consistent = false;
-            return Ok(());
-        }
-        found += 1;
-        // The content moves into the parts; the frame leaves it out anyway.
-        let content = value
-            .get_mut("message")
-            .and_then(Value::as_object_mut)
-            .and_then(|message| message.get_mut("content"))
-            .map_or(Value::Null, Value::take);
-        let parts = content_parts(content, report);
-        let Some(draft) = drafts[draft_index].as_mut() else { return Ok(()) };
-        let (gone, last_line) = progress
-            .get(&draft_index)
-            .map_or((0, 0), |(last_lines, gone)| (*gone, last_lines.get(message_index).copied().unwrap_or(0)));
-        // A flushed message's lines all came before the flush.
-        let Some(message) = message_index.checked_sub(gone).and_then(|index| draft.exchange.messages.get_mut(index))
-        else {
-            consistent = false;
-            return Ok(());
-        };
-        message.parts.extend(parts);
-        // The frame is the message's own line; the lines of a split response that joined it are
-        // listed in its `mergedUuids` (own lines come first: part lines are in file order).
-        let key = (draft_index, message_index);
-        if own_line {
-            slim(&mut value);
-            open_frames.insert(key, raw_frame(value));
-        } else if let Some(uuid) = value.get("uuid").and_then(Value::as_str).filter(|uuid| !uuid.is_empty()) {
-            if let Some(frame) = open_frames.get_mut(&key) {
-                add_merged_uuid(frame, uuid);
-            } else if let Some(frame) = message.raw_frame.as_mut() {
-                frame.update(|frame| add_merged_uuid(frame, uuid));
-            }
-        }
-        if at.number >= last_line
-            && let Some(frame) = open_frames.remove(&key)
-        {
-            message.raw_frame = Some(RawFrame::new(&frame));
-        }
-        Ok(())
+        pass.on_line(at.number, line, report)
     });
-    // Frames whose last lines never came (the file changed or ended early) keep what they have.
-    for ((draft_index, message_index), frame) in open_frames {
-        let gone = progress.get(&draft_index).map_or(0, |(_, gone)| *gone);
-        let message = drafts[draft_index]
-            .as_mut()
-            .and_then(|draft| message_index.checked_sub(gone).and_then(|index| draft.exchange.messages.get_mut(index)));
-        if let Some(message) = message {
-            message.raw_frame = Some(RawFrame::new(&frame));
-        }
-    }
+    let complete = pass.finish();
     if let Some(error) = sink_error {
         return Err(error);
     }
-    Ok(read.is_ok() && consistent && found == wanted.len())
+    Ok(read.is_ok() && complete)
 }
