@@ -35,6 +35,15 @@ pub enum Command {
     Export(ExportCommand),
     /// Detect installed clients, choose what to import, write the config, and import.
     Init(InitArgs),
+    /// Write a consistent copy of the store to PATH (0600), safe while other runs use it.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; must not exist.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -229,12 +238,54 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// A read-only SQL statement.
-    pub sql: String,
+    /// A read-only SQL statement; `-` (or none, with --file absent) reads it from stdin.
+    #[arg(value_name = "SQL", conflicts_with = "file")]
+    pub sql: Option<String>,
 
-    /// Print {"columns": [...], "rows": [[...]]} instead of a table.
-    #[arg(long)]
+    /// Read the statement from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Print {"columns": [...], "rows": [[...]]} instead of a table (streamed, row by row).
+    #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
+
+    /// Print one JSON object per row, keyed by column name.
+    #[arg(long)]
+    pub jsonl: bool,
+
+    /// Print long values whole in a table on a terminal (they are cut to 100 characters there).
+    #[arg(long)]
+    pub full: bool,
+
+    /// Print at most N rows, then say how many more there are.
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<u64>,
+
+    /// Stop the statement after this long: `30s`, `500ms`, `2m` (a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_timeout(value: &str) -> Result<std::time::Duration, String> {
+    let value = value.trim();
+    let (number, scale) = if let Some(number) = value.strip_suffix("ms") {
+        (number, 0.001)
+    } else if let Some(number) = value.strip_suffix('s') {
+        (number, 1.0)
+    } else if let Some(number) = value.strip_suffix('m') {
+        (number, 60.0)
+    } else if let Some(number) = value.strip_suffix('h') {
+        (number, 3600.0)
+    } else {
+        (value, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(amount) if amount > 0.0 && (amount * scale).is_finite() => {
+            Ok(std::time::Duration::from_secs_f64(amount * scale))
+        }
+        _ => Err(format!("'{value}' is not a duration such as 30s, 500ms or 2m")),
+    }
 }
 
 fn parse_since(value: &str) -> Result<Timestamp, String> {
@@ -266,6 +317,18 @@ mod tests {
         let Command::Backfill(backfill) = cli.command else { panic!("backfill expected") };
         assert_eq!(backfill.run.selection.providers, ["claude", "codex"]);
         assert!(backfill.run.dry_run);
+    }
+
+    #[test]
+    fn timeouts_read_units_and_refuse_nonsense() {
+        assert_eq!(parse_timeout("500ms").unwrap(), std::time::Duration::from_millis(500));
+        assert_eq!(parse_timeout("2m").unwrap(), std::time::Duration::from_secs(120));
+        assert_eq!(parse_timeout("1.5").unwrap(), std::time::Duration::from_millis(1500));
+        for bad in ["", "0", "-1s", "soon", "1e999s"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+        let error = Cli::try_parse_from(["hindcast", "query", "select 1", "--file", "q.sql"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
     }
 
     #[test]

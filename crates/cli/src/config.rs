@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use hindcast_core::provider::Environment;
+use hindcast_store::private::{self, Tightened};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::ExitError;
@@ -18,6 +19,8 @@ pub struct Paths {
     pub events: Option<PathBuf>,
     /// `$XDG_CONFIG_HOME/hindcast/config.toml`.
     pub config: PathBuf,
+    /// `<data_dir>/export.key`: the secret that keys the exports' hashes.
+    pub export_key: PathBuf,
 }
 
 impl Paths {
@@ -34,7 +37,21 @@ impl Paths {
             None => Some(data_dir.join("events.jsonl")),
         };
         let config_home = env.xdg_config_home().unwrap_or_else(|| data_home.clone());
-        Ok(Self { data_dir, db, events, config: config_home.join("hindcast/config.toml") })
+        let export_key = data_dir.join("export.key");
+        Ok(Self { data_dir, db, events, config: config_home.join("hindcast/config.toml"), export_key })
+    }
+
+    /// Narrows what an earlier release (or the umask) left readable by others: the store and the
+    /// files beside it wherever it is, and hindcast's own data and config directories with their
+    /// files — never a directory the user chose for `--db`.
+    pub fn tighten(&self) -> Vec<Tightened> {
+        let mut tightened = private::tighten_store(&self.db);
+        let mut own = vec![self.data_dir.clone()];
+        own.extend(self.config.parent().map(Path::to_path_buf));
+        own.extend(self.events.iter().cloned());
+        own.extend([self.config.clone(), self.export_key.clone()]);
+        tightened.extend(own.iter().filter_map(|path| private::tighten(path).ok().flatten()));
+        tightened
     }
 }
 
@@ -48,7 +65,9 @@ pub struct Config {
     pub install: InstallConfig,
 }
 
-/// `[install]`: the per-install random id that exports hash (never a user name).
+/// `[install]`: the per-install random id that earlier releases' exports hashed; read so that
+/// their configs stay valid, no longer used (exports are keyed by the data directory's
+/// `export.key`, which is never kept in a config people may share).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstallConfig {
@@ -84,27 +103,6 @@ impl Config {
     }
 }
 
-/// The install id from the config, creating and appending one on first use.
-pub fn ensure_install_id(path: &Path) -> Result<String, ExitError> {
-    let config = Config::load(path)?;
-    if let Some(id) = config.install.id.filter(|id| !id.trim().is_empty()) {
-        return Ok(id);
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let separator = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
-    let text = format!("{existing}{separator}\n[install]\n# random, per-install; exports hash it\nid = \"{id}\"\n");
-    let write = || -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, text)
-    };
-    write()
-        .map_err(|error| ExitError::failure(format!("cannot write the install id to {}: {error}", path.display())))?;
-    Ok(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +114,7 @@ mod tests {
         assert_eq!(paths.db, PathBuf::from("/h/.local/share/hindcast/hindcast.db"));
         assert_eq!(paths.events, Some(PathBuf::from("/h/.local/share/hindcast/events.jsonl")));
         assert_eq!(paths.config, PathBuf::from("/h/.config/hindcast/config.toml"));
+        assert_eq!(paths.export_key, PathBuf::from("/h/.local/share/hindcast/export.key"));
         let env = Environment::with_home("/h").set_var("XDG_DATA_HOME", "/d").set_var("HINDCAST_EVENTS", "off");
         let paths = Paths::resolve(&env, Some(Path::new("/x.db"))).unwrap();
         assert_eq!((paths.db, paths.events), (PathBuf::from("/x.db"), None));
@@ -139,19 +138,40 @@ mod tests {
 }
 
 #[cfg(test)]
-mod install_tests {
+mod privacy_tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
 
     #[test]
-    fn install_id_is_created_once_and_kept_with_the_rest_of_the_config() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hindcast/config.toml");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, "[backfill]\nretention_days = 30").unwrap();
-        let first = ensure_install_id(&path).unwrap();
-        assert_eq!(ensure_install_id(&path).unwrap(), first);
-        let config = Config::load(&path).unwrap();
-        assert_eq!(config.backfill.retention_days, Some(30));
-        assert_eq!(config.install.id.as_deref(), Some(first.as_str()));
+    fn hindcasts_own_directories_and_files_are_tightened_but_a_chosen_directory_is_not() {
+        let home = tempfile::tempdir().unwrap();
+        let env = Environment::with_home(home.path());
+        let chosen = home.path().join("chosen");
+        std::fs::create_dir_all(&chosen).unwrap();
+        set_mode(&chosen, 0o755);
+        let db = chosen.join("x.db");
+        let paths = Paths::resolve(&env, Some(&db)).unwrap();
+        std::fs::create_dir_all(&paths.data_dir).unwrap();
+        std::fs::create_dir_all(paths.config.parent().unwrap()).unwrap();
+        for file in [&db, &private::sidecar(&db, "-wal"), paths.events.as_ref().unwrap(), &paths.config] {
+            std::fs::write(file, "x").unwrap();
+            set_mode(file, 0o644);
+        }
+        set_mode(&paths.data_dir, 0o755);
+        set_mode(paths.config.parent().unwrap(), 0o755);
+        let tightened: Vec<PathBuf> = paths.tighten().into_iter().map(|t| t.path).collect();
+        assert_eq!(tightened.len(), 6, "{tightened:?}");
+        assert_eq!((mode(&db), mode(&private::sidecar(&db, "-wal")), mode(&paths.config)), (0o600, 0o600, 0o600));
+        assert_eq!((mode(&paths.data_dir), mode(paths.config.parent().unwrap())), (0o700, 0o700));
+        assert_eq!(mode(&chosen), 0o755, "a directory the user chose is left alone");
+        assert!(paths.tighten().is_empty(), "a second run has nothing to say");
     }
 }

@@ -8,6 +8,7 @@ mod output;
 mod progress;
 mod prompt;
 mod providers;
+mod terminal;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub fn main_with(options: EntryOptions) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             let code = error.downcast_ref::<ExitError>().map_or(exit::FAILURE, |exit| exit.code);
-            eprintln!("hindcast: error: {error:#}");
+            eprintln!("hindcast: error: {}", terminal::shown(&format!("{error:#}")));
             ExitCode::from(code)
         }
     }
@@ -49,7 +50,14 @@ pub fn main_with(options: EntryOptions) -> ExitCode {
 fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8> {
     let registry = providers::compiled_in(&options.extra_providers)
         .map_err(|error| ExitError::failure(format!("provider registration failed: {error}")))?;
-    let context = commands::Context { env, registry, db_flag: cli.db, store_options: options.store_options };
+    let mut store_options = options.store_options;
+    store_options.notify.get_or_insert(notify);
+    let context = commands::Context { env, registry, db_flag: cli.db, store_options };
+    if let Ok(paths) = context.paths() {
+        for tightened in paths.tighten() {
+            notify(&tightened.to_string());
+        }
+    }
     match cli.command {
         Command::Backfill(backfill) => match backfill.action {
             Some(BackfillAction::List { json }) => commands::backfill::list(&context, json),
@@ -61,5 +69,11 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
         Command::Stats(stats) => commands::stats::run(&context, &stats.action),
         Command::Export(export) => commands::export::run(&context, &export.action),
         Command::Init(init) => commands::init::run(&context, &init),
+        Command::Backup(backup) => commands::backup::run(&context, &backup),
     }
+}
+
+/// A one-line notice on stderr (what the store does that a person should know of).
+fn notify(notice: &str) {
+    eprintln!("hindcast: {}", terminal::shown(notice));
 }

@@ -1,28 +1,40 @@
-//! Writing results: stdout that survives a closed pipe, JSON documents and terminal tables.
+//! Writing results: stdout that survives a closed pipe, human text with no raw control characters
+//! (see `terminal`), exact JSON documents, and terminal tables.
 
 use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 
-/// Writes `text` to stdout. A closed pipe (`hindcast ... | head`) ends the process with exit 0.
+/// Writes human-readable `text` to stdout, every control character but newline and tab shown
+/// visibly. A closed pipe (`hindcast ... | head`) ends the process with exit 0.
 pub fn print_stdout(text: &str) {
+    print_exact(&crate::terminal::shown(text));
+}
+
+/// Writes `text` to stdout as it is (JSON, whose strings escape control characters).
+pub fn print_exact(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let result = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
     if let Err(error) = result {
-        if error.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("hindcast: cannot write to stdout: {error}");
-        std::process::exit(i32::from(crate::exit::FAILURE));
+        exit_on_write_error(&error);
     }
+}
+
+/// Ends the process after stdout failed: exit 0 for a closed pipe, else a message and exit 1.
+pub fn exit_on_write_error(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("hindcast: cannot write to stdout: {error}");
+    std::process::exit(i32::from(crate::exit::FAILURE));
 }
 
 /// Prints one pretty JSON document followed by a newline.
 pub fn print_json<T: Serialize>(document: &T) {
     let mut text = serde_json::to_string_pretty(document).expect("output documents serialize");
     text.push('\n');
-    print_stdout(&text);
+    print_exact(&text);
 }
 
 /// A table with the house style. On a terminal too narrow to be real (a pty reporting 0 columns)

@@ -11,7 +11,7 @@ use hindcast_core::registry::MaterializerRegistry;
 use hindcast_core::time_window::TimeWindow;
 use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
 use hindcast_import::envelope::EventLog;
-use hindcast_store::views::export::{posthog_daily_activity, session_events};
+use hindcast_store::views::export::{ExportKey, posthog_daily_activity, session_events};
 use hindcast_store::views::sessions::{self, SessionFilter};
 use hindcast_store::views::stats::{self, Breakdown, StatsFilter};
 use hindcast_store::{Store, StoreOptions};
@@ -236,16 +236,57 @@ fn marked_store(dir: &Path) -> Connection {
 fn exports_never_contain_text_paths_titles_or_raw_ids() {
     let dir = tempfile::tempdir().unwrap();
     let conn = marked_store(dir.path());
-    let events = serde_json::to_string(&session_events(&conn, "install-MARKERINSTALL").unwrap()).unwrap();
+    let events = serde_json::to_string(&session_events(&conn, &marker_key()).unwrap()).unwrap();
     let far_future = "2030-01-01T00:00:00Z".parse().unwrap();
-    let activity =
-        serde_json::to_string(&posthog_daily_activity(&conn, "install-MARKERINSTALL", far_future).unwrap()).unwrap();
+    let activity = serde_json::to_string(&posthog_daily_activity(&conn, &marker_key(), far_future).unwrap()).unwrap();
     assert!(events.contains("identity_hash") && activity.contains("daily_activity"), "the exports are not empty");
     for marker in ["MARKER", "beef", "0be11ca7", "secret", "please", "req_", "msg_", "/home", "example.invalid"] {
         assert!(!events.contains(marker), "session-events leaks {marker}: {events}");
         assert!(!activity.contains(marker), "daily-activity leaks {marker}: {activity}");
     }
-    assert!(events.contains("\"branch_commit\":\"abcdef012345\""), "the commit, cut to 12 characters, is allowed");
+    // No plain sha256 of a raw id, of `client:id`, or of any prefix of the commit (F7): a
+    // dictionary of ids or file names cannot be matched to the hashes without the install's key.
+    let sha = |text: &str| hindcast_core::identity::sha256_hex(text.as_bytes());
+    let commit = "abcdef0123456789";
+    let mut raw: Vec<String> = Vec::new();
+    for id in ["0be11ca7-0000-4000-8000-00000000beef", "019c0000-0000-7000-8000-0000000beef1"] {
+        raw.extend([id.to_string(), format!("claude:{id}"), format!("codex:{id}")]);
+    }
+    raw.extend((1..=commit.len()).map(|length| commit[..length].to_string()));
+    let natives: Vec<String> = {
+        let mut statement =
+            conn.prepare("SELECT client || ':' || native_id, native_id, session_id FROM sessions").unwrap();
+        statement
+            .query_map([], |row| Ok([row.get::<_, String>(0)?, row.get(1)?, row.get(2)?]))
+            .unwrap()
+            .flat_map(|ids| ids.unwrap())
+            .collect()
+    };
+    assert!(natives.len() >= 6, "{natives:?}");
+    raw.extend(natives);
+    for value in &raw {
+        assert!(
+            !events.contains(&sha(value)) && !activity.contains(&sha(value)),
+            "an unkeyed hash of {value} is exported"
+        );
+        assert!(value.len() < 7 || !events.contains(value.as_str()), "{value} is exported");
+    }
+    assert!(!events.contains("abcdef0"), "no commit prefix is exported");
+    let with_commit: Vec<&str> = events.matches("\"branch_commit\":\"").collect();
+    assert_eq!(with_commit.len(), 1, "the commit is exported as a keyed hash: {events}");
+    // Another install's exports share no hash with this one's.
+    let other = serde_json::to_string(&session_events(&conn, &ExportKey::from_bytes([9; 32])).unwrap()).unwrap();
+    let hashes = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split('"')
+            .filter(|piece| piece.len() == 64 && piece.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(String::from)
+            .collect()
+    };
+    assert!(hashes(&events).len() >= 3 && hashes(&events).is_disjoint(&hashes(&other)));
+}
+
+fn marker_key() -> ExportKey {
+    ExportKey::from_bytes(*b"MARKERINSTALL-MARKERINSTALL-0123")
 }
 
 #[test]
@@ -254,12 +295,12 @@ fn exports_are_deterministic() {
     let conn = fixture_store(dir.path());
     let now = "2027-01-01T00:00:00Z".parse().unwrap();
     let first = (
-        serde_json::to_vec(&session_events(&conn, "i").unwrap()).unwrap(),
-        posthog_daily_activity(&conn, "i", now).unwrap(),
+        serde_json::to_vec(&session_events(&conn, &ExportKey::from_bytes([1; 32])).unwrap()).unwrap(),
+        posthog_daily_activity(&conn, &ExportKey::from_bytes([1; 32]), now).unwrap(),
     );
     let second = (
-        serde_json::to_vec(&session_events(&conn, "i").unwrap()).unwrap(),
-        posthog_daily_activity(&conn, "i", now).unwrap(),
+        serde_json::to_vec(&session_events(&conn, &ExportKey::from_bytes([1; 32])).unwrap()).unwrap(),
+        posthog_daily_activity(&conn, &ExportKey::from_bytes([1; 32]), now).unwrap(),
     );
     assert_eq!(first.0, second.0);
     assert_eq!(serde_json::to_vec(&first.1).unwrap(), serde_json::to_vec(&second.1).unwrap());
@@ -267,7 +308,9 @@ fn exports_are_deterministic() {
     assert_eq!(batch[0]["event"], "install_inferred");
     assert!(batch.iter().all(|event| event["timestamp"].as_str().unwrap().ends_with("T12:00:00Z")));
     assert!(batch.iter().all(|event| event["properties"]["backfilled"] == true));
-    let recent = posthog_daily_activity(&conn, "i", "2026-09-03T10:00:00Z".parse().unwrap()).unwrap();
+    let recent =
+        posthog_daily_activity(&conn, &ExportKey::from_bytes([1; 32]), "2026-09-03T10:00:00Z".parse().unwrap())
+            .unwrap();
     let days: Vec<&str> =
         recent["batch"].as_array().unwrap().iter().map(|e| e["timestamp"].as_str().unwrap()).collect();
     assert!(

@@ -1,6 +1,5 @@
 //! The run envelope: `backfill.*` events appended to `events.jsonl`, one O_APPEND write per line.
 
-use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,9 +76,9 @@ impl EventLog {
 
     fn append_line(&self, path: &Path, line: &[u8]) -> std::io::Result<()> {
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
+            hindcast_store::private::create_dir_all(parent)?;
         }
-        let mut file = OpenOptions::new().append(true).create(true).open(path)?;
+        let mut file = hindcast_store::private::open_options().append(true).create(true).open(path)?;
         let written = file.write(line)?;
         if written != line.len() {
             return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short append to events file"));
@@ -140,6 +139,7 @@ pub fn read_events(path: &Path) -> std::io::Result<EventsRead> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn event(fields: Map<String, Value>) -> Event {
         Event {

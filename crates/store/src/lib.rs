@@ -2,10 +2,12 @@
 //! the first-import build (`build`), the writes (`write`), the sources manifest (`manifest`), the
 //! schema and migrations, and the read-side views.
 
+mod backup;
 mod build;
 mod keys;
 mod lock;
 pub mod manifest;
+pub mod private;
 pub mod schema;
 pub mod views;
 mod write;
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+pub use backup::{BackupError, backup_path, copy_store};
 pub use build::building_path;
 use build::{DeferredObject, Flusher};
 use keys::BuildKeys;
@@ -39,7 +42,7 @@ pub enum StoreError {
     )]
     NewerSchema { path: PathBuf, found: u32, supported: u32 },
     #[error(
-        "cannot upgrade the store {path} to schema version {to}: {source}; it is left at schema version {at}, as it was (an upgrade that copies tables needs free disk space about the size of the store)"
+        "cannot upgrade the store {path} to schema version {to}: {source}; it is left at schema version {at}, as it was{hint}"
     )]
     Upgrade {
         path: PathBuf,
@@ -47,7 +50,21 @@ pub enum StoreError {
         to: u32,
         #[source]
         source: rusqlite::Error,
+        /// Said only when the disk is the cause.
+        hint: &'static str,
     },
+    #[error(
+        "cannot read the store {path}: it has a write-ahead log ({log}) and its directory {directory} is not writable for you, so SQLite cannot share that log; run `hindcast backfill` once as the store's owner (a writer folds the log into the store when it closes), then read it again"
+    )]
+    UnsharedLog { path: PathBuf, directory: PathBuf, log: PathBuf },
+    #[error("cannot create the store file {path}: {source}")]
+    CreateFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Backup(Box<backup::BackupError>),
     #[error("store {path} has an unreadable schema version '{found}'")]
     BadSchemaVersion { path: PathBuf, found: String },
     #[error("no store at {path}; run `hindcast backfill` first")]
@@ -91,6 +108,9 @@ pub enum StoreError {
 pub struct StoreOptions {
     /// Caps the database size in pages (`PRAGMA max_page_count`), to simulate a full disk.
     pub max_page_count: Option<u64>,
+    /// Told what the store does that a person should know of before it happens (the backup
+    /// before an upgrade); `None` keeps it quiet.
+    pub notify: Option<fn(&str)>,
 }
 
 /// A writable store. Exactly one exists per run, owned by the writer thread.
@@ -138,12 +158,25 @@ impl Store {
     /// Opens `file` for writing the store at `path` (they differ while a first import builds it).
     fn connect(file: &Path, path: &Path, options: StoreOptions, journal: Journal) -> Result<Self, StoreError> {
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        private::create_file_if_missing(file)
+            .map_err(|source| StoreError::CreateFile { path: file.to_path_buf(), source })?;
         let conn = Connection::open(file).map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
-        // Nothing is written before the file is known to be a hindcast store (or empty).
-        if read_schema_version(&conn, path)? == 0 {
+        // Nothing is written (not even the journal mode) before the file is known to be a
+        // hindcast store of a version this hindcast supports, or empty.
+        let version = read_schema_version(&conn, path)?;
+        if version > schema::LATEST_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+                supported: schema::LATEST_VERSION,
+            });
+        }
+        if version == 0 {
             // Before the first table: a new store's page size (existing stores keep theirs).
             conn.pragma_update(None, "page_size", PAGE_SIZE).map_err(sqlite)?;
+        } else if schema::MIGRATIONS[version as usize..].iter().any(schema::Migration::backs_up) {
+            backup::before_upgrade(&conn, path, version, options.notify)?;
         }
         let (journal_mode, synchronous) = match journal {
             Journal::Wal => ("WAL", "NORMAL"),
@@ -184,14 +217,32 @@ impl Store {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let directory_writable = rustix::fs::access(directory, rustix::fs::Access::WRITE_OK).is_ok();
+        let log = sidecar_path(path, "-wal");
+        // SQLite's readers create the -wal and -shm files of a WAL store. Where the directory is
+        // not writable and no log exists, no writer can be active (a writer keeps its log while
+        // open), so the file is read as immutable, without them.
+        let immutable = !directory_writable && !log.exists();
+        let uri = file_uri(path, immutable);
         let conn = Connection::open_with_flags(
-            path,
+            &uri,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
         conn.pragma_update(None, "query_only", true).map_err(sqlite)?;
-        let version = read_schema_version(&conn, path)?;
+        let version = read_schema_version(&conn, path).map_err(|error| match error {
+            StoreError::Sqlite { source, .. }
+                if !directory_writable && source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) =>
+            {
+                StoreError::UnsharedLog { path: path.to_path_buf(), directory: directory.to_path_buf(), log }
+            }
+            other => other,
+        })?;
         if version > schema::LATEST_VERSION {
             return Err(StoreError::NewerSchema {
                 path: path.to_path_buf(),
@@ -255,7 +306,17 @@ impl Store {
                 .map_err(|source| match version - 1 {
                     // A new store: there is nothing to keep.
                     0 => StoreError::Sqlite { path: self.path.clone(), source },
-                    at => StoreError::Upgrade { path: self.path.clone(), at, to: version, source },
+                    at => StoreError::Upgrade {
+                        path: self.path.clone(),
+                        at,
+                        to: version,
+                        hint: if is_disk_full(&source) {
+                            " (an upgrade that copies tables needs free disk space about the size of the store)"
+                        } else {
+                            ""
+                        },
+                        source,
+                    },
                 })?;
         }
         if rebuilt_tables {
@@ -318,18 +379,36 @@ impl Drop for Store {
 /// The size of a write-ahead log's header; a longer log may hold committed frames.
 const WAL_HEADER_BYTES: u64 = 32;
 
-/// `<db><suffix>`, e.g. the `-wal` file beside the store.
-fn sidecar_path(db: &Path, suffix: &str) -> PathBuf {
-    let mut name = db.as_os_str().to_os_string();
-    name.push(suffix);
-    PathBuf::from(name)
+use private::sidecar as sidecar_path;
+
+/// A `file:` URI naming `path` for SQLite (every byte but unreserved ones and `/` percent-encoded),
+/// read as immutable when asked.
+fn file_uri(path: &Path, immutable: bool) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    if immutable {
+        uri.push_str("?immutable=1");
+    }
+    uri
+}
+
+/// Whether SQLite failed because the disk (or `max_page_count`) is full.
+fn is_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// Creates the store's directory and refuses a store whose file is gone but whose write-ahead
 /// log may still hold committed imports (an empty log is removed).
 fn prepare_location(path: &Path) -> Result<(), StoreError> {
     if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
+        private::create_dir_all(parent)
             .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
     }
     let wal = sidecar_path(path, "-wal");

@@ -41,6 +41,11 @@ impl Migration {
     const fn statements(sql: &'static str) -> Self {
         Self { rebuilt_tables: &[], sql }
     }
+
+    /// Whether the store is copied before this migration runs: it rewrites tables.
+    pub fn backs_up(&self) -> bool {
+        !self.rebuilt_tables.is_empty()
+    }
 }
 
 /// A table recreated by a migration: `create` makes it again under the same name with the same

@@ -84,9 +84,16 @@ fn newer_schema_is_refused_and_left_untouched() {
     let path = dir.path().join("h.db");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
     let conn = Connection::open(&path).unwrap();
-    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'", []).unwrap();
+    // In rollback-journal mode, which the writer's switch to WAL would change (header bytes 18-19).
+    conn.execute_batch("PRAGMA journal_mode = DELETE; UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+        .unwrap();
     drop(conn);
+    let before = std::fs::read(&path).unwrap();
     let error = Store::open(&path, StoreOptions::default()).unwrap_err();
+    assert!(std::fs::read(&path).unwrap() == before, "the store is byte-identical");
+    let error_for_import = Store::open_for_import(&path, StoreOptions::default()).unwrap_err();
+    assert!(matches!(error_for_import, StoreError::NewerSchema { .. }));
+    assert!(std::fs::read(&path).unwrap() == before, "the store is byte-identical");
     assert!(matches!(error, StoreError::NewerSchema { found: 999, .. }), "{error}");
     assert!(error.to_string().contains("newer than this hindcast supports"));
     let error = Store::open_read_only(&path).unwrap_err();
@@ -109,7 +116,8 @@ fn full_disk_fails_the_batch_and_keeps_committed_rows() {
     let path = dir.path().join("h.db");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
     let pages: u64 = Connection::open(&path).unwrap().query_row("PRAGMA page_count", [], |row| row.get(0)).unwrap();
-    let mut store = Store::open(&path, StoreOptions { max_page_count: Some(pages + 4) }).unwrap();
+    let mut store =
+        Store::open(&path, StoreOptions { max_page_count: Some(pages + 4), ..StoreOptions::default() }).unwrap();
     commit_one_then_fill_until_refused(&mut store);
     let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");
@@ -319,7 +327,8 @@ fn an_existing_store_is_written_in_place_and_a_killed_build_is_discarded() {
 fn a_full_disk_during_a_first_import_rolls_back_the_batch_and_keeps_committed_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
-    let mut store = Store::open_for_import(&path, StoreOptions { max_page_count: Some(60) }).unwrap();
+    let mut store =
+        Store::open_for_import(&path, StoreOptions { max_page_count: Some(60), ..StoreOptions::default() }).unwrap();
     commit_one_then_fill_until_refused(&mut store);
     store.finish_import().unwrap();
     let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
@@ -432,7 +441,8 @@ fn a_first_import_forgets_the_keys_of_a_rolled_back_batch() {
 fn a_first_import_that_cannot_be_completed_is_discarded_and_no_store_appears() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
-    let mut store = Store::open_for_import(&path, StoreOptions { max_page_count: Some(60) }).unwrap();
+    let mut store =
+        Store::open_for_import(&path, StoreOptions { max_page_count: Some(60), ..StoreOptions::default() }).unwrap();
     // Committed one small session at a time until the capped store is full: no room is left for
     // the indexes.
     let mut committed = 0;
@@ -534,8 +544,25 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
     conn.execute_batch("DETACH DATABASE current").unwrap();
     drop(conn);
 
-    let mut migrated = Store::open(&older, StoreOptions::default()).unwrap();
+    let before_upgrade = hindcast_testing::table_digests(&older);
+    static NOTICES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let options = StoreOptions {
+        notify: Some(|notice| NOTICES.lock().unwrap().push(notice.to_string())),
+        ..StoreOptions::default()
+    };
+    let mut migrated = Store::open(&older, options).unwrap();
     assert_eq!(migrated.schema_version().unwrap(), schema::LATEST_VERSION);
+    // A copy of the store as it was is kept beside it, private, and was announced.
+    let backup = crate::backup_path(&older, 5);
+    assert_eq!(hindcast_testing::table_digests(&backup), before_upgrade);
+    let version: String = Connection::open(&backup)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, "5");
+    assert_eq!(mode_of(&backup), 0o600);
+    let notices = NOTICES.lock().unwrap().clone();
+    assert!(notices.len() == 1 && notices[0].contains(&backup.display().to_string()), "{notices:?}");
     let free_pages: i64 = migrated.connection().query_row("PRAGMA freelist_count", [], |row| row.get(0)).unwrap();
     assert_eq!(free_pages, 0, "the pages the old tables left are given back");
     let fresh = Store::open(&dir.path().join("fresh.db"), StoreOptions::default()).unwrap();
@@ -575,7 +602,8 @@ fn an_upgrade_without_room_for_the_rebuilt_tables_leaves_the_store_as_it_was() {
     drop(conn);
     let objects_before = schema_objects(&Connection::open(&older).unwrap());
 
-    let error = Store::open(&older, StoreOptions { max_page_count: Some(pages + 2) }).unwrap_err();
+    let error =
+        Store::open(&older, StoreOptions { max_page_count: Some(pages + 2), ..StoreOptions::default() }).unwrap_err();
     assert!(matches!(error, StoreError::Upgrade { at: 5, to: 6, .. }), "{error}");
     let message = error.to_string();
     assert!(message.contains("full") && message.contains("left at schema version 5"), "{message}");
@@ -617,4 +645,63 @@ fn unique_keys_created_midway_survive_a_batch_that_fails_after_them() {
     let objects = schema_objects(store.connection());
     assert!(objects.iter().any(|(_, name, _)| name == "messages_key"));
     assert_eq!(count_rows(&store, "messages"), 5);
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn every_file_of_a_store_is_created_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/dir/h.db");
+    let lock = crate::StoreLock::acquire(&path).unwrap();
+    let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
+    assert_eq!(mode_of(&crate::building_path(&path)), 0o600);
+    store.write_rows(&rows("s1", 3)).unwrap();
+    store.finish_import().unwrap();
+    store.write_rows(&rows("s2", 3)).unwrap();
+    store.commit().unwrap();
+    for file in [path.clone(), crate::private::sidecar(&path, "-wal"), crate::private::sidecar(&path, "-shm")] {
+        assert_eq!(mode_of(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode_of(lock.path()), 0o600);
+    assert_eq!((mode_of(&dir.path().join("new")), mode_of(&dir.path().join("new/dir"))), (0o700, 0o700));
+    let in_place = dir.path().join("in-place.db");
+    drop(Store::open(&in_place, StoreOptions::default()).unwrap());
+    assert_eq!(mode_of(&in_place), 0o600);
+}
+
+#[test]
+fn a_backup_is_a_consistent_private_copy_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+    store.write_rows(&rows("s1", 5)).unwrap();
+    store.commit().unwrap();
+    // A batch still open in the writer is not in the copy.
+    store.write_rows(&rows("s2", 5)).unwrap();
+    let reader = Store::open_read_only(&path).unwrap();
+    let copy = dir.path().join("copy.db");
+    crate::copy_store(&reader, &path, &copy).unwrap();
+    assert_eq!(mode_of(&copy), 0o600);
+    let copied = Store::open_read_only(&copy).unwrap();
+    let messages: i64 = copied.query_row("SELECT count(*) FROM messages", [], |row| row.get(0)).unwrap();
+    assert_eq!(messages, 5);
+    let error = crate::copy_store(&reader, &path, &copy).unwrap_err();
+    assert!(matches!(error, crate::BackupError::Exists { .. }), "{error}");
+}
+
+#[test]
+fn an_upgrade_that_fails_for_another_reason_than_the_disk_does_not_blame_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    drop(Store::open(&path, StoreOptions::default()).unwrap());
+    // A version-5 marker on a version-6 store: the rebuild finds its indexes already there.
+    Connection::open(&path).unwrap().execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []).unwrap();
+    let error = Store::open(&path, StoreOptions::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Upgrade { at: 5, .. }), "{message}");
+    assert!(message.contains("already exists") && !message.contains("disk"), "{message}");
 }

@@ -17,7 +17,10 @@ fn main() -> std::process::ExitCode {
     let extra_providers: Vec<Arc<dyn Provider>> =
         ScriptedProvider::testbed_set().into_iter().map(|provider| Arc::new(provider) as Arc<dyn Provider>).collect();
     let max_page_count = std::env::var("HINDCAST_TESTBED_MAX_PAGES").ok().and_then(|pages| pages.parse().ok());
-    hindcast_cli::main_with(EntryOptions { extra_providers, store_options: StoreOptions { max_page_count } })
+    hindcast_cli::main_with(EntryOptions {
+        extra_providers,
+        store_options: StoreOptions { max_page_count, ..StoreOptions::default() },
+    })
 }
 
 /// `HINDCAST_TESTBED_PAUSE_AT=<point>[@<n>]` stops the run the n-th time (default: first) it reaches

@@ -288,16 +288,21 @@ fn write_config(
         return Ok(());
     }
     let mut config = existing.cloned().unwrap_or_default();
+    // The install id of earlier releases is no longer used (exports are keyed by export.key).
+    config.install = Default::default();
     config.backfill.providers = Some(chosen.iter().map(|name| name.to_string()).collect());
     config.backfill.retention_days = retention.days();
     let text = toml::to_string_pretty(&config)
         .map_err(|error| ExitError::failure(format!("cannot encode the config: {error}")))?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        hindcast_store::private::create_dir_all(parent)
             .map_err(|error| ExitError::failure(format!("cannot create {}: {error}", parent.display())))?;
     }
-    std::fs::write(path, format!("# hindcast configuration (written by `hindcast init`)\n{text}"))
-        .map_err(|error| ExitError::failure(format!("cannot write {}: {error}", path.display())))?;
+    hindcast_store::private::write_file(
+        path,
+        format!("# hindcast configuration (written by `hindcast init`)\n{text}").as_bytes(),
+    )
+    .map_err(|error| ExitError::failure(format!("cannot write {}: {error}", path.display())))?;
     writeln!(out, "Wrote {}", path.display())?;
     Ok(())
 }

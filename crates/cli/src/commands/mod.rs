@@ -1,6 +1,7 @@
 //! The subcommands and what they share: the environment, the registry and the resolved paths.
 
 pub mod backfill;
+pub mod backup;
 pub mod export;
 pub mod init;
 pub mod query;

@@ -10,6 +10,7 @@ use super::Context;
 use crate::cli::{SessionsAction, SessionsListArgs};
 use crate::exit::{self, ExitError};
 use crate::output::{print_json, print_stdout, table};
+use crate::terminal::{shown, shown_prefix};
 
 /// Maps view errors to exit codes: an unknown or ambiguous id is a usage error.
 pub fn view_error(error: ViewError) -> ExitError {
@@ -73,15 +74,15 @@ fn list(conn: &rusqlite::Connection, args: &SessionsListArgs) -> anyhow::Result<
     for row in &rows {
         rendered.add_row([
             row.started_at.as_deref().map(|at| at.get(..16).unwrap_or(at).replace('T', " ")).unwrap_or_default(),
-            row.client.clone(),
+            shown(&row.client).into_owned(),
             trim(row.title.as_deref().unwrap_or(""), 40),
             trim(row.project.as_deref().unwrap_or(""), 30),
             row.duration_seconds.map(duration).unwrap_or_default(),
             row.messages.to_string(),
             row.tool_calls.to_string(),
             (row.tokens.input + row.tokens.output).to_string(),
-            row.models.join(", "),
-            row.session_id.get(..12).unwrap_or(&row.session_id).to_string(),
+            shown(&row.models.join(", ")).into_owned(),
+            shown(row.session_id.get(..12).unwrap_or(&row.session_id)).into_owned(),
         ]);
     }
     print_stdout(&format!("{rendered}\n({} session{})\n", rows.len(), if rows.len() == 1 { "" } else { "s" }));
@@ -96,13 +97,12 @@ fn duration(seconds: i64) -> String {
     }
 }
 
-/// Shortens `text` to `limit` characters on one line.
+/// Shortens `text` to `limit` characters on one line, counted on what is shown.
 fn trim(text: &str, limit: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= limit {
-        flat
-    } else {
-        format!("{}…", flat.chars().take(limit.saturating_sub(1)).collect::<String>())
+    match shown_prefix(&flat, limit.saturating_sub(1)) {
+        Some((kept, _)) if shown(&flat).chars().count() > limit => format!("{kept}…"),
+        _ => shown(&flat).into_owned(),
     }
 }
 
@@ -169,13 +169,14 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
     text
 }
 
-/// Keeps line breaks but stops after `limit` characters.
+/// Keeps line breaks but stops after `limit` characters shown.
 fn clip(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.replace('\n', "\n  ");
+    match shown_prefix(text, limit) {
+        None => shown(text).replace('\n', "\n  "),
+        Some((kept, left)) => {
+            format!("{}… ({left} more characters; --full shows all)", kept.replace('\n', "\n  "))
+        }
     }
-    let kept: String = text.chars().take(limit).collect();
-    format!("{}… ({} more characters; --full shows all)", kept.replace('\n', "\n  "), text.chars().count() - limit)
 }
 
 fn render_tree(node: &TreeNode, depth: usize, text: &mut String) {

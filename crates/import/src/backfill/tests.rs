@@ -169,7 +169,7 @@ fn store_write_error_fails_the_provider_and_keeps_committed_batches_whole() {
     let harness = Harness::new();
     drop(Store::open(&harness.db, StoreOptions::default()).unwrap());
     let providers = [scripted("large", MESSAGES_DATASET, Behavior::Large { sessions: 40, messages: 200 })];
-    let run = harness.run(&providers, StoreOptions { max_page_count: Some(120) }, false);
+    let run = harness.run(&providers, StoreOptions { max_page_count: Some(120), ..StoreOptions::default() }, false);
     let large = report(&run, "large");
     assert_eq!(large.status, Status::Failed);
     let error = large.error.as_deref().unwrap_or_default();

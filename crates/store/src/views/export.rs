@@ -1,6 +1,11 @@
 //! Privacy-preserving exports: one hashed record per session, and anonymous daily counters as a
-//! PostHog historical-migration batch. No text, paths, titles or raw ids ever leave through here.
+//! PostHog historical-migration batch. No text, paths, titles or raw ids ever leave through here:
+//! every identifier is an HMAC-SHA256 under the install's secret export key, so exports are stable
+//! per install and cannot be matched to a session id, a file name or a commit without the key.
 
+use std::path::Path;
+
+use hmac::{KeyInit, Mac};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -9,7 +14,91 @@ use serde_json::{Value, json};
 use super::ViewError;
 use super::sessions::Tokens;
 use super::stats::{DailyReport, StatsFilter, daily};
-use hindcast_core::identity::sha256_hex;
+
+/// The install's secret export key: 32 random bytes, kept hex-encoded in a 0600 file in the data
+/// directory (not the config, which people keep in dotfiles repositories). Never exported, never
+/// printed (`Debug` shows no byte of it).
+#[derive(Clone)]
+pub struct ExportKey([u8; 32]);
+
+impl std::fmt::Debug for ExportKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ExportKey(..)")
+    }
+}
+
+/// The export key file could not be read or made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportKeyError {
+    #[error("cannot read the export key {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the export key {path} is not 64 hex digits; move it away and a new key is made (exports made before then will not match later ones)"
+    )]
+    Malformed { path: std::path::PathBuf },
+    #[error("cannot create the export key {path}: {source}")]
+    Create {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ExportKey {
+    /// A key from its bytes (tests).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key in `path`, made from the system's random source on first use.
+    pub fn load_or_create(path: &Path) -> Result<Self, ExportKeyError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let malformed = || ExportKeyError::Malformed { path: path.to_path_buf() };
+                let bytes = hex::decode(text.trim()).map_err(|_| malformed())?;
+                return bytes.try_into().map(Self).map_err(|_| malformed());
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ExportKeyError::Read { path: path.to_path_buf(), source }),
+        }
+        let create = |source| ExportKeyError::Create { path: path.to_path_buf(), source };
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|error| create(std::io::Error::other(error.to_string())))?;
+        if let Some(parent) = path.parent() {
+            crate::private::create_dir_all(parent).map_err(create)?;
+        }
+        // Written under a temporary name and linked into place, so two exports started together
+        // agree on one key (the second finds the first's).
+        let partial = crate::private::sidecar(path, &format!(".{}", std::process::id()));
+        crate::private::write_file(&partial, format!("{}\n", hex::encode(bytes)).as_bytes()).map_err(create)?;
+        let linked = std::fs::hard_link(&partial, path);
+        let _ = std::fs::remove_file(&partial);
+        match linked {
+            Ok(()) => Ok(Self(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
+            Err(error) => Err(create(error)),
+        }
+    }
+
+    /// HMAC-SHA256 of `value` in the domain `purpose` (so equal values of different kinds, a
+    /// session id and a commit, never share a hash), hex.
+    pub fn hash(&self, purpose: &str, value: &str) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The install's identity in exports.
+    pub fn identity_hash(&self) -> String {
+        self.hash("identity", "")
+    }
+}
 
 /// Only days that ended at least this long ago are exported (late imports settle first).
 pub const SETTLE_TIME: SignedDuration = SignedDuration::from_hours(60);
@@ -17,15 +106,15 @@ pub const SETTLE_TIME: SignedDuration = SignedDuration::from_hours(60);
 /// One session, anonymised.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SessionEvent {
-    /// sha256 of the per-install random id.
+    /// The install's identity: a keyed hash of nothing else.
     pub identity_hash: String,
-    /// sha256 of `client:native session id`.
+    /// Keyed hash of `client:native session id`.
     pub session_hash: String,
     pub client: String,
     pub ended_at: Option<String>,
     pub tool_calls: i64,
     pub tokens: Tokens,
-    /// The first 12 characters of the git commit, when known.
+    /// Keyed hash of the git commit, when known (sessions on one commit share it).
     pub branch_commit: Option<String>,
     pub model_family: Option<String>,
 }
@@ -52,8 +141,8 @@ pub fn model_family(model: &str) -> String {
 }
 
 /// One record per session, ordered by `session_hash`: re-exports are byte-identical.
-pub fn session_events(conn: &Connection, install_id: &str) -> Result<Vec<SessionEvent>, ViewError> {
-    let identity_hash = sha256_hex(install_id.as_bytes());
+pub fn session_events(conn: &Connection, key: &ExportKey) -> Result<Vec<SessionEvent>, ViewError> {
+    let identity_hash = key.identity_hash();
     let mut statement = conn.prepare(&format!(
         "SELECT s.client, s.native_id, s.ended_at, s.git_commit, s.models, {} FROM sessions s",
         super::sessions::SESSION_COUNTERS
@@ -68,13 +157,13 @@ pub fn session_events(conn: &Connection, install_id: &str) -> Result<Vec<Session
                 serde_json::from_str::<Vec<String>>(&models).ok().and_then(|models| models.into_iter().next());
             Ok(SessionEvent {
                 identity_hash: identity_hash.clone(),
-                session_hash: sha256_hex(format!("{client}:{native_id}").as_bytes()),
+                session_hash: key.hash("session", &format!("{client}:{native_id}")),
                 ended_at: row.get(2)?,
                 tool_calls: row.get(5)?,
                 tokens: Tokens::from_row(row, 6)?,
                 branch_commit: commit
                     .filter(|commit| commit.len() >= 7)
-                    .map(|commit| commit.chars().take(12).collect()),
+                    .map(|commit| key.hash("commit", &commit.to_ascii_lowercase())),
                 model_family: first_model.as_deref().map(model_family),
                 client,
             })
@@ -89,9 +178,9 @@ fn event_namespace() -> uuid::Uuid {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"hindcast:posthog:daily-activity")
 }
 
-/// Deterministic event id for `(install, event, day)`.
-pub fn event_uuid(install_id: &str, event: &str, day: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(&event_namespace(), format!("{install_id}\u{0}{event}\u{0}{day}").as_bytes())
+/// Deterministic event id for `(install identity, event, day)`.
+pub fn event_uuid(identity_hash: &str, event: &str, day: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&event_namespace(), format!("{identity_hash}\u{0}{event}\u{0}{day}").as_bytes())
 }
 
 /// The §2 daily counters as numbers.
@@ -118,9 +207,9 @@ fn counters(day: &super::stats::DayStats) -> serde_json::Map<String, Value> {
 /// Anonymous per-day counters as a PostHog historical-migration batch: one `daily_activity`
 /// event per whole UTC day that ended at least 60 hours before `now`, timestamped at noon UTC,
 /// plus one `install_inferred` event on the first active day. Nothing is sent.
-pub fn posthog_daily_activity(conn: &Connection, install_id: &str, now: Timestamp) -> Result<Value, ViewError> {
+pub fn posthog_daily_activity(conn: &Connection, key: &ExportKey, now: Timestamp) -> Result<Value, ViewError> {
     let report: DailyReport = daily(conn, &StatsFilter::default())?;
-    let identity_hash = sha256_hex(install_id.as_bytes());
+    let identity_hash = key.identity_hash();
     let settled = |day: &str| -> bool {
         let Ok(date) = day.parse::<jiff::civil::Date>() else { return false };
         let Ok(next) = date.tomorrow() else { return false };
@@ -133,7 +222,7 @@ pub fn posthog_daily_activity(conn: &Connection, install_id: &str, now: Timestam
             "event": name,
             "distinct_id": identity_hash,
             "timestamp": format!("{day}T12:00:00Z"),
-            "uuid": event_uuid(install_id, name, day).to_string(),
+            "uuid": event_uuid(&identity_hash, name, day).to_string(),
             "properties": properties,
         })
     };
@@ -164,6 +253,24 @@ mod tests {
         ] {
             assert_eq!(model_family(model), family, "{model}");
         }
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_the_key_and_the_purpose_and_the_key_is_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hindcast/export.key");
+        let key = ExportKey::load_or_create(&path).unwrap();
+        let again = ExportKey::load_or_create(&path).unwrap();
+        assert_eq!(key.hash("session", "claude:x"), again.hash("session", "claude:x"));
+        assert_ne!(key.hash("session", "x"), key.hash("commit", "x"));
+        let other = ExportKey::from_bytes([7; 32]);
+        assert_ne!(key.hash("session", "x"), other.hash("session", "x"));
+        assert_eq!(key.hash("session", "x").len(), 64);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(format!("{key:?}"), "ExportKey(..)");
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(matches!(ExportKey::load_or_create(&path), Err(ExportKeyError::Malformed { .. })));
     }
 
     #[test]
