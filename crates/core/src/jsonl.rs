@@ -17,7 +17,10 @@ pub fn for_each_object(
     skipped: &mut SkipTally,
     mut on_line: impl FnMut(u64, Value),
 ) -> std::io::Result<()> {
-    for_each_object_from(reader, LineStart::FILE_START, path, skipped, |start, value| on_line(start.number, value))
+    for_each_object_from(reader, LineStart::FILE_START, path, skipped, |start, value| {
+        on_line(start.number, value);
+        Ok(())
+    })
 }
 
 /// Where a line begins: its 1-based number and its byte offset in the file.
@@ -33,20 +36,18 @@ impl LineStart {
 }
 
 /// Like `for_each_object`, for a reader positioned at `start` (e.g. a checkpoint inside the file):
-/// line numbers and offsets passed to `on_line` are the file's own.
+/// line numbers and offsets passed to `on_line` are the file's own. `on_line` may turn an object
+/// down (`LineRejection::NotARecord`): it is skipped and counted like a malformed line.
 pub fn for_each_object_from(
     reader: impl Read,
     start: LineStart,
     path: &Path,
     skipped: &mut SkipTally,
-    mut on_line: impl FnMut(LineStart, Value),
+    mut on_line: impl FnMut(LineStart, Value) -> Result<(), LineRejection>,
 ) -> std::io::Result<()> {
     for_each_line_from(reader, start, path, skipped, |line_start, line| {
         match serde_json::from_str::<Value>(line).map_err(LineRejection::Json)? {
-            value @ Value::Object(_) => {
-                on_line(line_start, value);
-                Ok(())
-            }
+            value @ Value::Object(_) => on_line(line_start, value),
             _ => Err(LineRejection::NotObject),
         }
     })
@@ -59,6 +60,9 @@ pub enum LineRejection {
     Json(serde_json::Error),
     /// JSON, but not an object.
     NotObject,
+    /// An object without the fields that make a line a record of its client (`{}`, say): the
+    /// reason names what is missing.
+    NotARecord(String),
 }
 
 /// The streaming core of the readers: calls `on_line` with every non-blank line as UTF-8 text
@@ -101,6 +105,7 @@ pub fn for_each_line_from(
         match on_line(line_start, text) {
             Ok(()) => {}
             Err(LineRejection::NotObject) => skip("not a JSON object".into()),
+            Err(LineRejection::NotARecord(reason)) => skip(reason),
             Err(LineRejection::Json(_)) if !terminated => {
                 skip("truncated last line (no newline; the writer was interrupted)".into())
             }
@@ -136,17 +141,41 @@ mod tests {
     }
 
     #[test]
+    fn an_object_the_reader_turns_down_is_skipped_with_its_reason() {
+        let mut skipped = SkipTally::default();
+        let mut kept = Vec::new();
+        for_each_object_from(
+            &b"{}\n{\"a\":1}\n"[..],
+            LineStart::FILE_START,
+            Path::new("f"),
+            &mut skipped,
+            |at, value| {
+                if value.as_object().is_some_and(serde_json::Map::is_empty) {
+                    return Err(LineRejection::NotARecord("no fields".into()));
+                }
+                kept.push(at.number);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(kept, [2]);
+        assert_eq!(skipped.first.iter().map(ToString::to_string).collect::<Vec<_>>(), ["f:1: no fields"]);
+    }
+
+    #[test]
     fn reading_from_a_line_start_numbers_lines_as_the_whole_file_does() {
         let input = b"{\"a\":1}\r\n\n{\"b\":2}\n{\"c\":3}\n";
         let mut whole = Vec::new();
         for_each_object_from(&input[..], LineStart::FILE_START, Path::new("f"), &mut SkipTally::default(), |at, _| {
-            whole.push(at)
+            whole.push(at);
+            Ok(())
         })
         .unwrap();
         assert_eq!(whole.iter().map(|at| (at.number, at.offset)).collect::<Vec<_>>(), [(1, 0), (3, 10), (4, 18)]);
         let mut tail = Vec::new();
         for_each_object_from(&input[10..], whole[1], Path::new("f"), &mut SkipTally::default(), |at, value| {
-            tail.push((at, value))
+            tail.push((at, value));
+            Ok(())
         })
         .unwrap();
         assert_eq!(tail.iter().map(|(at, _)| *at).collect::<Vec<_>>(), whole[1..]);

@@ -246,6 +246,10 @@ pub struct ParseReport {
     pub files_skipped: SkipTally,
     /// Records deliberately not imported (e.g. warmup agents), with reasons.
     pub records_skipped: SkipTally,
+    /// Records whose timestamp is there but cannot be read (not RFC 3339, out of range): they are
+    /// kept without one, so no day's totals count them.
+    #[serde(skip_serializing_if = "SkipTally::is_empty")]
+    pub timestamps_unreadable: SkipTally,
     /// Records of unknown type kept as `other`.
     pub unknown_records: u64,
     /// Known records that are not part of the transcript, by type (progress, snapshots, copies of
@@ -285,6 +289,7 @@ impl ParseReport {
         self.lines_skipped.merge(other.lines_skipped);
         self.files_skipped.merge(other.files_skipped);
         self.records_skipped.merge(other.records_skipped);
+        self.timestamps_unreadable.merge(other.timestamps_unreadable);
         self.unknown_records += other.unknown_records;
         for (kind, count) in other.records_ignored {
             *self.records_ignored.entry(kind).or_default() += count;

@@ -103,6 +103,8 @@ pub struct ProviderReport {
     pub lines_skipped: SkipTally,
     pub files_skipped: SkipTally,
     pub records_skipped: SkipTally,
+    /// Records kept without their timestamp, which could not be read (see `ParseReport`).
+    pub timestamps_unreadable: SkipTally,
     pub unknown_records: u64,
     /// Known non-transcript records by type (see `ParseReport::records_ignored`).
     pub records_ignored: std::collections::BTreeMap<String, u64>,
@@ -142,6 +144,7 @@ impl ProviderReport {
             lines_skipped: SkipTally::default(),
             files_skipped: SkipTally::default(),
             records_skipped: SkipTally::default(),
+            timestamps_unreadable: SkipTally::default(),
             unknown_records: 0,
             records_ignored: std::collections::BTreeMap::new(),
             files_outside_window: 0,
@@ -169,6 +172,7 @@ impl ProviderReport {
         self.lines_skipped.merge(report.lines_skipped);
         self.files_skipped.merge(report.files_skipped);
         self.records_skipped.merge(report.records_skipped);
+        self.timestamps_unreadable.merge(report.timestamps_unreadable);
         self.unknown_records += report.unknown_records;
         for (kind, count) in report.records_ignored {
             *self.records_ignored.entry(kind).or_default() += count;

@@ -46,13 +46,16 @@ impl FileKind {
 
 /// Classifies a file by its path relative to its project dir.
 pub fn classify(relative: &Path) -> FileKind {
-    let components: Vec<&str> = relative
+    // Names that are not UTF-8 are classified as shown (U+FFFD for the bytes that are not): the
+    // lines, not the name, say which session a transcript holds.
+    let owned: Vec<std::borrow::Cow<'_, str>> = relative
         .components()
         .filter_map(|component| match component {
-            Component::Normal(name) => name.to_str(),
+            Component::Normal(name) => Some(name.to_string_lossy()),
             _ => None,
         })
         .collect();
+    let components: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
     let Some((&name, directories)) = components.split_last() else { return FileKind::NotTranscript };
     let is_agent_name = name.starts_with("agent-");
     match directories {
@@ -133,6 +136,12 @@ fn discover_project(project_dir: &Path, window: &TimeWindow, discovery: &mut Dis
         if !kind.is_source() {
             continue;
         }
+        if found.relative.to_str().is_none() {
+            discovery.warnings.push(format!(
+                "{}: the file name is not UTF-8; imported (names show U+FFFD for the bytes that are not)",
+                hindcast_core::provider::escaped(&found.path)
+            ));
+        }
         if kind != FileKind::SubagentMeta && !window.may_contain_file_modified_at(found.modified) {
             discovery.files_outside_window += 1;
             continue;
@@ -169,6 +178,9 @@ mod tests {
         for (path, expected) in cases {
             assert_eq!(classify(Path::new(path)), expected, "{path}");
         }
+        use std::os::unix::ffi::OsStrExt;
+        let not_utf8 = std::ffi::OsStr::from_bytes(b"\xff\xfe-88888888-8888-4888-8888-888888888888.jsonl");
+        assert_eq!(classify(Path::new(not_utf8)), FileKind::Session);
     }
 
     #[test]

@@ -38,6 +38,43 @@ pub const NON_MESSAGE_TYPES: &[&str] = &[
     "fork-context-ref",
 ];
 
+/// Line types that name or set up a session rather than hold a message; they carry no `uuid`.
+pub const METADATA_TYPES: &[&str] = &["summary", "custom-title", "ai-title", "agent-name", "permission-mode"];
+
+/// Why a JSON object is not a transcript record, if it is not. A record has a non-empty string
+/// `type` and a `uuid` (or, for an assistant line, its response's `message.id`), unless its type
+/// is one of the understood types that carry none (`METADATA_TYPES`, `NON_MESSAGE_TYPES`). A line
+/// of an unknown type with a `uuid` is a record (kept as an `other` message).
+pub fn not_a_record(value: &Value) -> Option<String> {
+    let present = |field: Option<&Value>| field.and_then(Value::as_str).is_some_and(|text| !text.is_empty());
+    let Some(kind) = value.get("type").and_then(Value::as_str).filter(|kind| !kind.is_empty()) else {
+        return Some("not a transcript record: no `type`".into());
+    };
+    if METADATA_TYPES.contains(&kind) || NON_MESSAGE_TYPES.contains(&kind) || present(value.get("uuid")) {
+        return None;
+    }
+    if kind == "assistant" && present(value.get("message").and_then(|message| message.get("id"))) {
+        return None;
+    }
+    Some(format!("not a transcript record: a `{}` line with no `uuid`", kind.chars().take(40).collect::<String>()))
+}
+
+/// Why a record's `timestamp` cannot be read, when it is there (absent, null or empty is no
+/// timestamp, not an unreadable one).
+pub fn unreadable_timestamp(timestamp: Option<&Value>) -> Option<String> {
+    match timestamp? {
+        Value::Null => None,
+        Value::String(text) if text.is_empty() => None,
+        Value::String(text) => text.parse::<Timestamp>().err().map(|error| {
+            format!(
+                "timestamp {:?} is not an RFC 3339 time jiff can hold: {error}",
+                text.chars().take(40).collect::<String>()
+            )
+        }),
+        other => Some(format!("timestamp {} is not a string", other.to_string().chars().take(40).collect::<String>())),
+    }
+}
+
 /// One JSON line of a transcript with its envelope fields lifted out.
 #[derive(Clone, Debug)]
 pub struct Line {
@@ -334,9 +371,25 @@ pub fn read_transcript(
     };
     let mut lines = Vec::new();
     for_each_object_from(file, start, &source.path, &mut report.lines_skipped, |start, value| {
+        if let Some(reason) = not_a_record(&value) {
+            return Err(LineRejection::NotARecord(reason));
+        }
+        if let Some(reason) = unreadable_timestamp(value.get("timestamp")) {
+            report.timestamps_unreadable.record(SkipLocation { path: source.path.clone(), line: start.number, reason });
+        }
         lines.push(Line::from_value(start, value));
+        Ok(())
     })
     .map_err(io_error)?;
+    if lines.is_empty() && continuation.is_none() {
+        // A 0-byte file, or one whose every line was skipped: nothing makes it a session.
+        report.records_skipped.record(SkipLocation {
+            path: source.path.clone(),
+            line: 0,
+            reason: "no transcript records (an empty file, or every line skipped): not a session".into(),
+        });
+        return Ok(None);
+    }
     let name = source.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Some(TranscriptFile {
         path: source.path.clone(),

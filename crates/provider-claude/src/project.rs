@@ -15,10 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::content::{raw_frame, usage_counts};
 use crate::discover::FileKind;
 use crate::draft::{ContinuationState, ProjectedDraft, SessionFacts};
-use crate::parse::{Line, NON_MESSAGE_TYPES, TranscriptFile};
-
-/// Line types that carry session metadata.
-const METADATA_TYPES: &[&str] = &["summary", "custom-title", "ai-title", "agent-name", "permission-mode"];
+use crate::parse::{Line, METADATA_TYPES, NON_MESSAGE_TYPES, TranscriptFile};
 
 /// The model name Claude Code writes on locally generated (unbilled) messages.
 const SYNTHETIC_MODEL: &str = "<synthetic>";

@@ -168,6 +168,11 @@ pub fn read_thread_head(path: &Path) -> ThreadHead {
     first_object(path).map(|first| head_from_meta(&meta_of_first_record(first))).unwrap_or_default()
 }
 
+/// A rollout line is a record when it has one of these: every envelope line has a `type`, a G2
+/// state line a `record_type`, a G1/G2 session header an `id`. Any other object (`{}`, say) is
+/// skipped and counted.
+const RECORD_FIELDS: &[&str] = &["type", "record_type", "id"];
+
 /// Reads one rollout file into items (`None` when it vanished). Bad lines are skipped and counted.
 pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Generation, Vec<Item>)>, ParseError> {
     let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
@@ -189,6 +194,20 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
             });
         }
         let fields = fields(text).map_err(LineRejection::Json)?;
+        if !RECORD_FIELDS.iter().any(|field| fields.contains_key(*field)) {
+            return Err(LineRejection::NotARecord("not a rollout record: no `type`, `record_type` or `id`".into()));
+        }
+        if let Some(raw) = fields.get("timestamp")
+            && raw.get() != "null"
+            && parse_raw_timestamp(Some(raw)).is_none()
+        {
+            let shown: String = raw.get().chars().take(40).collect();
+            report.timestamps_unreadable.record(SkipLocation {
+                path: path.to_path_buf(),
+                line,
+                reason: format!("timestamp {shown} is not an RFC 3339 time jiff can hold"),
+            });
+        }
         let generation = *generation.get_or_insert_with(|| {
             if !fields.contains_key("payload") && !fields.contains_key("type") && fields.contains_key("id") {
                 Generation::G1G2

@@ -240,6 +240,15 @@ fn read_session(root: &Path, path: &Path, report: &mut ParseReport) -> Result<Op
         }
         parse_key_value(&text)
     };
+    if fields.is_empty() {
+        // `{}` or a file of blank and comment lines: no field makes it a session.
+        report.records_skipped.record(SkipLocation {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: "session record with no fields: not a session".into(),
+        });
+        return Ok(None);
+    }
     let mut decoded_fields = Vec::new();
     decode_nested(&mut fields, &mut decoded_fields);
     let session_id = if encoding == Encoding::OrchestratorFile {

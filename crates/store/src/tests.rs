@@ -79,6 +79,46 @@ fn usage_keeps_the_copy_with_most_output_tokens() {
 }
 
 #[test]
+fn usage_stored_without_its_message_moves_to_a_copy_that_has_one_and_never_back() {
+    let check = |first_has_message: bool, into_build: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut store = if into_build {
+            Store::open_for_import(&path, StoreOptions::default()).unwrap()
+        } else {
+            Store::open(&path, StoreOptions::default()).unwrap()
+        };
+        // The parent session holds the response's usage without a message (a warmup agent file);
+        // the agent's session, once it is one, holds the message.
+        let mut parent = rows("parent", 1);
+        let mut agent = rows("agent", 1);
+        agent.usage[0].message_id = Some(agent.messages[0].message_id.clone());
+        parent.usage = agent.usage.clone();
+        parent.usage[0].session_id = parent.sessions[0].session_id.clone();
+        parent.usage[0].message_id = None;
+        let (first, second) = if first_has_message { (&agent, &parent) } else { (&parent, &agent) };
+        store.write_rows(first).unwrap();
+        store.write_rows(second).unwrap();
+        if into_build {
+            store.finish_import().unwrap();
+        } else {
+            store.commit().unwrap();
+        }
+        let owner: (String, Option<String>) = store
+            .connection()
+            .query_row("SELECT session_id, message_id FROM usage", [], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap();
+        assert_eq!(owner, (agent.usage[0].session_id.clone(), agent.usage[0].message_id.clone()));
+        let responses: i64 =
+            store.connection().query_row("SELECT sum(responses) FROM daily_rollup", [], |row| row.get(0)).unwrap();
+        assert_eq!(responses, 1, "counted once");
+    };
+    for (first_has_message, into_build) in [(false, false), (true, false), (false, true), (true, true)] {
+        check(first_has_message, into_build);
+    }
+}
+
+#[test]
 fn newer_schema_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");

@@ -76,15 +76,25 @@ macro_rules! merge_message {
 const MERGE_MESSAGE: &str = merge_message!("message_id = ?1");
 const MERGE_MESSAGE_AT_ROWID: &str = merge_message!("rowid = ?1");
 
-/// The copy of a billed response with the most output tokens is the final one (SPEC §6). `?1`
-/// picks the row as in `merge_message!`.
+/// The copy of a billed response with the most output tokens is the final one (SPEC §6). A row
+/// stored without its message (its transcript was not a session then: a warmup agent file, which
+/// later grew into a conversation) moves to the session and message of a copy that has one, as a
+/// clean import would have written it; a row never loses its message. `?1` picks the row as in
+/// `merge_message!`.
 macro_rules! merge_usage {
     ($row:literal) => {
         concat!(
-            "UPDATE usage SET input_tokens = ?2, output_tokens = ?3, cache_read_tokens = ?4, \
-             cache_creation_tokens = ?5, reasoning_tokens = ?6 WHERE ",
+            "UPDATE usage SET \
+             input_tokens = iif(output_tokens < ?3, ?2, input_tokens), \
+             cache_read_tokens = iif(output_tokens < ?3, ?4, cache_read_tokens), \
+             cache_creation_tokens = iif(output_tokens < ?3, ?5, cache_creation_tokens), \
+             reasoning_tokens = iif(output_tokens < ?3, ?6, reasoning_tokens), \
+             output_tokens = max(output_tokens, ?3), \
+             session_id = iif(message_id IS NULL AND ?7 IS NOT NULL, ?8, session_id), \
+             native_id = iif(message_id IS NULL AND ?7 IS NOT NULL, ?9, native_id), \
+             message_id = coalesce(message_id, ?7) WHERE ",
             $row,
-            " AND output_tokens < ?3"
+            " AND (output_tokens < ?3 OR (message_id IS NULL AND ?7 IS NOT NULL))"
         )
     };
 }
@@ -255,6 +265,9 @@ impl Store {
                 row.cache_read_tokens,
                 row.cache_creation_tokens,
                 row.reasoning_tokens,
+                row.message_id,
+                row.session_id,
+                row.provenance.native_id,
             ])
         };
         let insert = |conn: &Connection| {

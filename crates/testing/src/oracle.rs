@@ -7,7 +7,7 @@ use hindcast_store::views::ViewError;
 use hindcast_store::views::sessions::Tokens;
 use hindcast_store::views::stats::{
     DailyReport, DayStats, PROJECT_KEY, SUBAGENT_MESSAGE, StatsFilter, TOKEN_SUMS, USER_PROMPT, add_tokens,
-    corrupt_timestamps, day_entry, day_filter,
+    corrupt_timestamps, day_entry, day_filter, without_timestamp,
 };
 use rusqlite::{Connection, params};
 
@@ -94,5 +94,6 @@ pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<Daily
         days: days.into_values().collect(),
         totals,
         corrupt_timestamps,
+        without_timestamp: without_timestamp(conn, filter)?,
     })
 }

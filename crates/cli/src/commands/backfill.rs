@@ -520,6 +520,16 @@ fn append_details(text: &mut String, provider: &ProviderReport) {
     for location in &provider.records_skipped.first {
         text.push_str(&format!("  {name} skipped record: {location}\n"));
     }
+    let unreadable = &provider.timestamps_unreadable;
+    for location in &unreadable.first {
+        text.push_str(&format!("  {name} timestamp not read (kept without one, in no day): {location}\n"));
+    }
+    if unreadable.count > unreadable.first.len() as u64 {
+        text.push_str(&format!(
+            "  {name} ... and {} more timestamps not read\n",
+            unreadable.count - unreadable.first.len() as u64
+        ));
+    }
     for warning in &provider.warnings {
         text.push_str(&format!("  {name} warning: {warning}\n"));
     }

@@ -99,6 +99,13 @@ fn daily(context: &Context, args: &StatsDailyArgs) -> anyhow::Result<u8> {
             corrupt.usage
         ));
     }
+    let undated = &report.without_timestamp;
+    if undated.messages + undated.usage > 0 {
+        text.push_str(&format!(
+            "Left out, no readable timestamp (absent, or unreadable in the source): {} messages, {} usage records\n",
+            undated.messages, undated.usage
+        ));
+    }
     print_stdout(&text);
     Ok(exit::OK)
 }

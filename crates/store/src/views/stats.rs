@@ -70,7 +70,8 @@ pub struct DayStats {
     pub models: BTreeMap<String, ModelDay>,
 }
 
-/// Rows with a timestamp before [`EARLIEST_VALID`], left out of every day.
+/// Rows left out of every day: with a timestamp before [`EARLIEST_VALID`] (`corrupt_timestamps`),
+/// or with none, absent or unreadable in the source (`without_timestamp`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CorruptTimestamps {
     pub sessions: i64,
@@ -98,6 +99,7 @@ pub struct DailyReport {
     pub days: Vec<DayStats>,
     pub totals: Tokens,
     pub corrupt_timestamps: CorruptTimestamps,
+    pub without_timestamp: CorruptTimestamps,
 }
 
 /// The project key of a session (`metadata.project_path`, else the cwd), as the materializer stores it.
@@ -181,15 +183,25 @@ pub fn daily(conn: &Connection, filter: &StatsFilter) -> Result<DailyReport, Vie
         days: days.into_values().collect(),
         totals,
         corrupt_timestamps: corrupt_timestamps(conn, filter)?,
+        without_timestamp: without_timestamp(conn, filter)?,
     })
 }
 
 pub fn corrupt_timestamps(conn: &Connection, filter: &StatsFilter) -> Result<CorruptTimestamps, ViewError> {
+    left_out(conn, filter, &format!("< '{EARLIEST_VALID}'"))
+}
+
+/// Rows without a timestamp (absent, or unreadable in the source), in no day.
+pub fn without_timestamp(conn: &Connection, filter: &StatsFilter) -> Result<CorruptTimestamps, ViewError> {
+    left_out(conn, filter, "IS NULL")
+}
+
+fn left_out(conn: &Connection, filter: &StatsFilter, condition: &str) -> Result<CorruptTimestamps, ViewError> {
     let corrupt = |table: &str, alias: &str, column: &str| -> Result<i64, ViewError> {
         let join =
             if alias == "s" { String::new() } else { format!(" JOIN sessions s ON s.session_id = {alias}.session_id") };
         Ok(conn.query_row(
-            &format!("SELECT count(*) FROM {table} {alias}{join} WHERE {column} < '{EARLIEST_VALID}' AND (?1 IS NULL OR s.client = ?1)"),
+            &format!("SELECT count(*) FROM {table} {alias}{join} WHERE {column} {condition} AND (?1 IS NULL OR s.client = ?1)"),
             [&filter.client],
             |row| row.get(0),
         )?)
