@@ -379,6 +379,20 @@ pub trait Provider: Send + Sync {
         context: &ParseContext<'_>,
         sink: &mut dyn ExchangeSink,
     ) -> Result<ParseReport, ParseError>;
+
+    /// Whether a message an earlier release stored from `raw_frame` (an `other` message with a
+    /// fallback identity) is a record under today's rules; `false` makes an upgraded store drop
+    /// it, as a clean import never writes it (the store's sources may be gone).
+    fn is_record_frame(&self, _raw_frame: &serde_json::Value) -> bool {
+        true
+    }
+
+    /// The key of the billed response an assistant message's raw frame belongs to (what its usage
+    /// record's `native_id` holds), so an upgraded store can give usage stored without its message
+    /// to that message.
+    fn response_key(&self, _raw_frame: &serde_json::Value) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]

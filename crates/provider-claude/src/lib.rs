@@ -70,6 +70,15 @@ impl Provider for ClaudeProvider {
     ) -> Result<ParseReport, ParseError> {
         parse_unit(unit, context, sink)
     }
+
+    fn is_record_frame(&self, raw_frame: &serde_json::Value) -> bool {
+        parse::not_a_record(raw_frame).is_none()
+    }
+
+    fn response_key(&self, raw_frame: &serde_json::Value) -> Option<String> {
+        let message_id = raw_frame.get("message")?.get("id")?.as_str().filter(|id| !id.is_empty())?;
+        Some(project::response_key(message_id, raw_frame.get("requestId").and_then(serde_json::Value::as_str)))
+    }
 }
 
 /// Parses one project directory (all its transcripts, so resumes and summaries resolve project-wide),

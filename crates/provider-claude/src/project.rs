@@ -353,6 +353,15 @@ struct UsageCandidate {
     usage: ProjectedUsage,
 }
 
+/// A billed response's key: `message.id/requestId`, or `message.id` alone without a request id
+/// (the `native_id` of its usage record).
+pub fn response_key(message_id: &str, request_id: Option<&str>) -> String {
+    match request_id.filter(|request| !request.is_empty()) {
+        Some(request) => format!("{message_id}/{request}"),
+        None => message_id.to_string(),
+    }
+}
+
 /// Where a billed response was seen.
 struct UsageSighting<'a> {
     message_id: Option<&'a str>,
@@ -409,10 +418,7 @@ impl UsageLedger {
         if model == SYNTHETIC_MODEL {
             return;
         }
-        let key = match sighting.request_id.filter(|request| !request.is_empty()) {
-            Some(request) => format!("{message_id}/{request}"),
-            None => message_id.to_string(),
-        };
+        let key = response_key(message_id, sighting.request_id);
         let [input, output, cache_read, cache_creation] = tokens;
         let record = ProjectedUsage {
             key: key.clone(),

@@ -60,6 +60,11 @@ impl Provider for CodexProvider {
     ) -> Result<ParseReport, ParseError> {
         parse_unit(unit, context, sink)
     }
+
+    fn is_record_frame(&self, raw_frame: &serde_json::Value) -> bool {
+        // An item the thread did not understand keeps its whole line as the frame's payload.
+        raw_frame.get("payload").and_then(serde_json::Value::as_object).is_none_or(parse::is_record)
+    }
 }
 
 /// Parses one family of threads (a thread with its forks and sub-agents).

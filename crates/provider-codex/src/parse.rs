@@ -53,6 +53,10 @@ pub enum ItemKind {
     State,
     /// Any other top-level type (late-2026 additions and unknowns), with its name.
     Other(String),
+    /// A line that is not a record (skipped and counted): it holds its place among the items,
+    /// so the items after it keep the positions (and fallback identities) earlier releases gave
+    /// them.
+    NotARecord,
 }
 
 /// One record of a rollout. The payload is kept as the JSON text it was read as and parsed when
@@ -173,6 +177,11 @@ pub fn read_thread_head(path: &Path) -> ThreadHead {
 /// skipped and counted.
 const RECORD_FIELDS: &[&str] = &["type", "record_type", "id"];
 
+/// Whether a rollout line's fields make it a record (see [`RECORD_FIELDS`]).
+pub fn is_record(fields: &serde_json::Map<String, Value>) -> bool {
+    RECORD_FIELDS.iter().any(|field| fields.contains_key(*field))
+}
+
 /// Reads one rollout file into items (`None` when it vanished). Bad lines are skipped and counted.
 pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Generation, Vec<Item>)>, ParseError> {
     let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
@@ -185,6 +194,7 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
     let mut generation = None;
     let mut session_start = None;
     let mut items = Vec::new();
+    let mut not_records = Vec::new();
     for_each_line_from(reader, LineStart::FILE_START, path, &mut report.lines_skipped, |start, text| {
         let line = start.number;
         if !text.starts_with('{') {
@@ -195,7 +205,9 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
         }
         let fields = fields(text).map_err(LineRejection::Json)?;
         if !RECORD_FIELDS.iter().any(|field| fields.contains_key(*field)) {
-            return Err(LineRejection::NotARecord("not a rollout record: no `type`, `record_type` or `id`".into()));
+            not_records.push(line);
+            items.push(Item::new(ItemKind::NotARecord, None, raw_of(&Value::Null), path_shared.clone(), line));
+            return Ok(());
         }
         if let Some(raw) = fields.get("timestamp")
             && raw.get() != "null"
@@ -229,6 +241,13 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
         Ok(())
     })
     .map_err(io_error)?;
+    for line in not_records {
+        report.lines_skipped.record(SkipLocation {
+            path: path.to_path_buf(),
+            line,
+            reason: "not a rollout record: no `type`, `record_type` or `id`".into(),
+        });
+    }
     Ok(Some((generation.unwrap_or(Generation::Envelope), items)))
 }
 
@@ -340,7 +359,7 @@ pub fn read_threads(unit: &SourceUnit, report: &mut ParseReport) -> Result<Vec<R
     let mut threads: Vec<RolloutThread> = Vec::new();
     for file in &unit.files {
         let Some((generation, items)) = read_rollout(&file.path, report)? else { continue };
-        if items.is_empty() {
+        if items.iter().all(|item| item.kind == ItemKind::NotARecord) {
             report.ignore("empty rollout file");
             continue;
         }

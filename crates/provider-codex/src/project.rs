@@ -319,6 +319,7 @@ fn raw_frame(item: &Item, item_payload: &Value) -> Value {
             ItemKind::EventMsg => "event_msg",
             ItemKind::Compacted => "compacted",
             ItemKind::State => "state",
+            ItemKind::NotARecord => "(not a record)",
             ItemKind::Other(name) => name.as_str(),
         },
         "timestamp": item.timestamp.map(|stamp| stamp.to_string()),
@@ -551,6 +552,10 @@ impl<'a> ThreadProjection<'a> {
     }
 
     fn on_item(&mut self, ordinal: usize, item: Item, report: &mut ParseReport) {
+        if item.kind == ItemKind::NotARecord {
+            // Counted as a skipped line when it was read.
+            return;
+        }
         let payload = item.payload();
         if let Some(at) = item.timestamp {
             self.started_at = Some(self.started_at.map_or(at, |start| start.min(at)));
@@ -571,6 +576,7 @@ impl<'a> ThreadProjection<'a> {
             }
             ItemKind::TurnContext => self.on_turn_context(&payload),
             ItemKind::State => report.ignore("state record (G2)"),
+            ItemKind::NotARecord => {}
             ItemKind::Compacted => {
                 let replaced = payload.get("replacement_history").and_then(Value::as_array).map_or(0, Vec::len);
                 let mut part = MessagePart::new(PartKind::Text);

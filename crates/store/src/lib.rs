@@ -4,6 +4,7 @@
 
 mod backup;
 mod build;
+mod converge;
 mod keys;
 mod lock;
 pub mod manifest;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 pub use backup::{BackupError, backup_path, copy_store};
 pub use build::building_path;
 use build::{DeferredObject, Flusher};
+pub use converge::Convergence;
 use keys::BuildKeys;
 pub use lock::{LockError, StoreLock, lock_path};
 

@@ -35,16 +35,18 @@ pub struct Migration {
     pub rebuilt_tables: &'static [RebuiltTable],
     /// Statements run after the tables are rebuilt.
     pub sql: &'static str,
+    /// Whether it asks for the stored rows to be brought to new import rules (`Store::converge`).
+    pub converges: bool,
 }
 
 impl Migration {
     const fn statements(sql: &'static str) -> Self {
-        Self { rebuilt_tables: &[], sql }
+        Self { rebuilt_tables: &[], sql, converges: false }
     }
 
-    /// Whether the store is copied before this migration runs: it rewrites tables.
+    /// Whether the store is copied before this migration runs: it rewrites tables or rows.
     pub fn backs_up(&self) -> bool {
-        !self.rebuilt_tables.is_empty()
+        !self.rebuilt_tables.is_empty() || self.converges
     }
 }
 
@@ -434,6 +436,16 @@ CREATE UNIQUE INDEX parts_key ON parts (part_id);
 CREATE UNIQUE INDEX parts_position ON parts (message_id, part_index);
 CREATE UNIQUE INDEX usage_key ON usage (usage_id);
 "#,
+        converges: false,
+    },
+    // 7: the import rules changed (lines without a record's fields, record-less transcripts, usage
+    // of a warmup agent that grew): a store that holds rows brings them to the new rules
+    // (`Store::converge`, which the import runs with the providers' rules) and reads every source
+    // again.
+    Migration {
+        rebuilt_tables: &[],
+        sql: "INSERT INTO meta (key, value) SELECT 'converge', '7' WHERE EXISTS (SELECT 1 FROM sessions);",
+        converges: true,
     },
 ];
 

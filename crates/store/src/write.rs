@@ -91,7 +91,7 @@ macro_rules! merge_usage {
              reasoning_tokens = iif(output_tokens < ?3, ?6, reasoning_tokens), \
              output_tokens = max(output_tokens, ?3), \
              session_id = iif(message_id IS NULL AND ?7 IS NOT NULL, ?8, session_id), \
-             native_id = iif(message_id IS NULL AND ?7 IS NOT NULL, ?9, native_id), \
+             source_path_sha256 = iif(message_id IS NULL AND ?7 IS NOT NULL, ?9, source_path_sha256), \
              message_id = coalesce(message_id, ?7) WHERE ",
             $row,
             " AND (output_tokens < ?3 OR (message_id IS NULL AND ?7 IS NOT NULL))"
@@ -267,7 +267,7 @@ impl Store {
                 row.reasoning_tokens,
                 row.message_id,
                 row.session_id,
-                row.provenance.native_id,
+                row.provenance.source_path_sha256,
             ])
         };
         let insert = |conn: &Connection| {

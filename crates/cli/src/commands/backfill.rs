@@ -387,6 +387,12 @@ pub fn execute(
         })?;
         let mut store = Store::open_for_import(&paths.db, context.store_options)
             .map_err(|error| ExitError::failure(error.to_string()))?;
+        let converged = store
+            .converge(context.registry.list())
+            .map_err(|error| ExitError::failure(format!("cannot bring the store to this release's rules: {error}")))?;
+        if let (Some(changed), Some(notify)) = (converged, context.store_options.notify) {
+            notify(&changed.to_string());
+        }
         run_backfill(providers, Some(&mut store), &options, &run_context)
     };
     observer.finish();
