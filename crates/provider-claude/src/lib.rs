@@ -89,7 +89,13 @@ fn parse_unit(
     sink: &mut dyn ExchangeSink,
 ) -> Result<ParseReport, ParseError> {
     let mut report = ParseReport::default();
-    let files = parse::read_project(unit, context.resume, &mut report)?;
+    let mut files = parse::read_project(unit, context.resume, &mut report)?;
+    if context.resume.is_some() && files.iter().any(parse::TranscriptFile::gained_a_session) {
+        // A continued file now holds a second session (an inline sidechain): its checkpoint
+        // carried one session's state, so the project is parsed whole, as a clean import would.
+        report = ParseReport::default();
+        files = parse::read_project(unit, None, &mut report)?;
+    }
     let starts: HashMap<PathBuf, LineStart> = files.iter().map(|file| (file.path.clone(), file.start())).collect();
     let drafts = project::project(&files, &mut report);
     drop(files);

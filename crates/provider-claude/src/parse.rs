@@ -321,6 +321,12 @@ fn keep_non_message_fields(line: &mut Value) {
 }
 
 impl TranscriptFile {
+    /// Whether a session file read from its checkpoint (which carries one session's state) now
+    /// holds lines of another: an inline (1.0.x) sidechain.
+    pub fn gained_a_session(&self) -> bool {
+        self.continuation.is_some() && self.kind == FileKind::Session && self.lines.iter().any(|line| line.is_sidechain)
+    }
+
     /// Where the file was read from: its start, or the checkpoint it was continued from.
     pub fn start(&self) -> LineStart {
         match &self.continuation {

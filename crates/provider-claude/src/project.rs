@@ -1,7 +1,7 @@
 //! Turns a project directory's transcript lines into projected exchanges: sessions and subagents,
 //! uuid de-duplication across resumed copies, split-response merging, titles, the DAG and usage.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
@@ -476,6 +476,7 @@ fn checkpoint_of(
     latest_response: Option<usize>,
     facts: &SessionFacts,
     metadata: &Map<String, Value>,
+    keys_before: BTreeMap<String, String>,
 ) -> Option<FileCheckpoint> {
     let position = latest_response.or(pending.len().checked_sub(1))?;
     let seed = draft.file.continuation.as_ref().map(|continuation| &continuation.state);
@@ -504,6 +505,7 @@ fn checkpoint_of(
         facts: facts.clone(),
         metadata: metadata.clone(),
         dispositions,
+        keys_before,
     };
     Some(FileCheckpoint {
         path: draft.file.path.clone(),
@@ -640,6 +642,16 @@ impl<'a> Projection<'a> {
         let session = self.session(index, &messages.facts);
         let draft = &self.drafts[index];
         if self.single_session_file[index] && matches!(draft.kind, DraftKind::Main | DraftKind::Agent { .. }) {
+            let mut keys_before: BTreeMap<String, String> =
+                messages.local.iter().filter(|(uuid, key)| uuid != key).map(|(u, k)| (u.clone(), k.clone())).collect();
+            for (line, mark) in draft.lines.iter().zip(&self.dispositions[index]) {
+                if *mark == Disposition::Copy
+                    && let Some(uuid) = &line.uuid
+                    && let Some(key) = self.key_of.get(uuid).filter(|key| *key != uuid)
+                {
+                    keys_before.entry(uuid.clone()).or_insert_with(|| key.clone());
+                }
+            }
             self.checkpoints.extend(checkpoint_of(
                 draft,
                 &self.dispositions[index],
@@ -647,6 +659,7 @@ impl<'a> Projection<'a> {
                 messages.latest_response,
                 &messages.facts,
                 &session.metadata,
+                keys_before,
             ));
         }
         self.sessions.push((session, messages.pending));
@@ -664,7 +677,8 @@ impl<'a> Projection<'a> {
             pending: Vec::new(),
             facts: seed.map(|seed| seed.facts.clone()).unwrap_or_default(),
             latest_response: None,
-            local: HashMap::new(),
+            // A continued file's lines may point before the checkpoint (see `keys_before`).
+            local: seed.map(|seed| seed.keys_before.clone().into_iter().collect()).unwrap_or_default(),
         };
         let mut group_of: HashMap<String, usize> = HashMap::new();
         let kept_any_timestamp =

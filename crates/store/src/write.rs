@@ -19,7 +19,7 @@ const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_i
     ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT DO NOTHING";
 
 /// Merges a re-imported session into the stored one: known values fill gaps or replace, the time span
-/// widens, metadata is replaced by the fresh parse (unless empty). The WHERE clause makes an unchanged re-import a no-op (0 rows).
+/// widens, metadata is replaced by the fresh parse (unless empty), a missing project key is filled. The WHERE clause makes an unchanged re-import a no-op (0 rows).
 const MERGE_SESSION: &str = "UPDATE sessions SET \
     title = coalesce(?4, title), cwd = coalesce(?5, cwd), git_branch = coalesce(?6, git_branch), \
     git_commit = coalesce(?7, git_commit), git_origin_url = coalesce(?8, git_origin_url), \
@@ -31,7 +31,7 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
     ended_at = CASE WHEN ended_at IS NULL OR ?17 > ended_at THEN coalesce(?17, ended_at) ELSE ended_at END, \
     parent_session_id = coalesce(?18, parent_session_id), relationship = coalesce(?19, relationship), \
     parent_tool_call_id = coalesce(?20, parent_tool_call_id), \
-    metadata = CASE WHEN ?21 = '{}' THEN metadata ELSE ?21 END \
+    metadata = CASE WHEN ?21 = '{}' THEN metadata ELSE ?21 END, project_key = coalesce(project_key, ?22) \
     WHERE session_id = ?1 AND ( \
     title IS NOT coalesce(?4, title) OR cwd IS NOT coalesce(?5, cwd) OR git_branch IS NOT coalesce(?6, git_branch) \
     OR git_commit IS NOT coalesce(?7, git_commit) OR git_origin_url IS NOT coalesce(?8, git_origin_url) \
@@ -42,7 +42,8 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
     OR (?16 IS NOT NULL AND (started_at IS NULL OR ?16 < started_at)) \
     OR (?17 IS NOT NULL AND (ended_at IS NULL OR ?17 > ended_at)) \
     OR parent_session_id IS NOT coalesce(?18, parent_session_id) OR relationship IS NOT coalesce(?19, relationship) \
-    OR parent_tool_call_id IS NOT coalesce(?20, parent_tool_call_id) OR (?21 != '{}' AND metadata IS NOT ?21))";
+    OR parent_tool_call_id IS NOT coalesce(?20, parent_tool_call_id) OR (?21 != '{}' AND metadata IS NOT ?21) \
+    OR (project_key IS NULL AND ?22 IS NOT NULL))";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, \
     model, is_sidechain, is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, \
@@ -188,7 +189,11 @@ impl Store {
         if self.conn.prepare_cached(INSERT_SESSION)?.execute(values)? == 1 {
             return Ok(Outcome::Written);
         }
-        let merged = self.conn.prepare_cached(MERGE_SESSION)?.execute(&values[..21])?;
+        // The merge's parameters: the first 21, then the project key (a session first seen before
+        // any line named its directory gets it when one does).
+        let mut merge: Vec<&dyn rusqlite::ToSql> = values[..21].to_vec();
+        merge.push(values[24]);
+        let merged = self.conn.prepare_cached(MERGE_SESSION)?.execute(&merge[..])?;
         Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
     }
 

@@ -248,6 +248,57 @@ pub fn backfill_into(
     run.providers.pop().expect("one provider report")
 }
 
+/// Import-then-append against a clean import, for one file of a source tree: `tree` is copied to
+/// `root` (a client's source directory, e.g. a Claude `projects/` dir) with the file at `file`
+/// (relative to `tree`) cut to its first `cut` bytes (a line boundary, or mid-line: a torn last
+/// line), imported into one store, completed and imported again; a second store imports the
+/// complete copy once. Returns both stores' digests (`sources` and `runs` are not compared:
+/// their checkpoints legitimately differ).
+pub fn appended_and_clean_digests(
+    provider: std::sync::Arc<dyn Provider>,
+    env: &Environment,
+    tree: &std::path::Path,
+    root: &std::path::Path,
+    file: &std::path::Path,
+    cut: usize,
+) -> (Digests, Digests) {
+    let work = root.parent().expect("the root has a parent").to_path_buf();
+    if root.exists() {
+        std::fs::remove_dir_all(root).expect("remove the previous copy");
+    }
+    copy_tree(tree, root);
+    let whole = std::fs::read(tree.join(file)).expect("read the file");
+    std::fs::write(root.join(file), &whole[..cut.min(whole.len())]).expect("cut the file");
+    let (appended, clean) = (work.join("appended.db"), work.join("clean.db"));
+    for db in [&appended, &clean] {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+    backfill_into(provider.clone(), env, &appended, false);
+    std::fs::write(root.join(file), &whole).expect("complete the file");
+    backfill_into(provider.clone(), env, &appended, false);
+    backfill_into(provider, env, &clean, false);
+    (table_digests(&appended), table_digests(&clean))
+}
+
+/// Row count and content hash per table.
+pub type Digests = std::collections::BTreeMap<String, (usize, String)>;
+
+/// Copies a directory tree (files and directories; the copies are writable).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for entry in std::fs::read_dir(from).expect("list the tree") {
+        let entry = entry.expect("read an entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::write(&target, std::fs::read(entry.path()).expect("read a file")).expect("write a copy");
+        }
+    }
+}
+
 /// The tables whose content `table_digests` compares.
 pub const CONTENT_TABLES: &[&str] = &[
     "sessions",
