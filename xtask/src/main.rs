@@ -56,12 +56,19 @@ enum Task {
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
     },
+    /// Rebuild `fixtures/upgrade/v6-store.db`: the store the previous release (`--previous`, a
+    /// `hindcast` binary built from it) writes from the upgrade smoke's corpus.
+    UpgradeFixture {
+        #[arg(long, value_name = "BIN")]
+        previous: std::path::PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Smoke { suites, list } => smoke::run(&suites, list),
         Task::Tidy => tidy::run(),
+        Task::UpgradeFixture { previous } => smoke::build_upgrade_fixture(&previous),
         Task::Fuzz { seconds } => ci::fuzz(seconds),
         Task::Ci => ci::run(),
         Task::Bench { size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {

@@ -1,7 +1,10 @@
 //! Hermetic end-to-end smokes: the real binary, a temporary HOME, assertions on output, envelope and store.
 
+mod hardening;
 mod reliability;
 mod suites;
+
+pub use hardening::build_upgrade_fixture;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,12 +27,13 @@ type Suite = fn(&Binaries) -> Result<()>;
 /// Builds the binaries and runs the named suites (all when none is named).
 pub fn run(names: &[String], list: bool) -> Result<()> {
     if list {
-        for (name, _) in suites::SUITES.iter().chain(reliability::SUITES) {
+        for (name, _) in suites::SUITES.iter().chain(reliability::SUITES).chain(hardening::SUITES) {
             println!("{name}");
         }
         return Ok(());
     }
-    let all: Vec<(&str, Suite)> = suites::SUITES.iter().chain(reliability::SUITES).copied().collect();
+    let all: Vec<(&str, Suite)> =
+        suites::SUITES.iter().chain(reliability::SUITES).chain(hardening::SUITES).copied().collect();
     let selected: Vec<(&str, Suite)> = if names.is_empty() {
         all.clone()
     } else {
@@ -122,6 +126,12 @@ impl Sandbox {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home)?;
         Ok(Self { dir, home, extra_env: Vec::new(), unprivileged: false })
+    }
+
+    /// A sandbox whose HOME is `home` (a fixed place, for stores whose rows name their paths).
+    pub fn at(home: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&home)?;
+        Ok(Self { dir: tempfile::tempdir()?, home, extra_env: Vec::new(), unprivileged: false })
     }
 
     /// Sets a variable for every later invocation.
