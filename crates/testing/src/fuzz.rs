@@ -88,7 +88,23 @@ pub enum Mutation {
         line: Index,
         node: Index,
     },
+    /// Inserts a whole line that is JSON but no record (`{}`, a type without an id, ...).
+    InsertLine {
+        line: Index,
+        text: &'static [u8],
+    },
 }
+
+/// Lines that parse as JSON but are not records of any client.
+const NOT_RECORDS: &[&[u8]] = &[
+    b"{}",
+    b"{\"type\":\"weird\"}",
+    b"{\"timestamp\":\"not-a-date\"}",
+    b"{\"type\":\"user\"}",
+    b"{\"payload\":{}}",
+    b"[]",
+    br#"{"type":"\u001b]0;title\u0007"}"#,
+];
 
 /// A JSON value of a chosen shape put where the parser expects something else.
 #[derive(Clone, Debug)]
@@ -122,6 +138,12 @@ const TOKENS: &[&[u8]] = &[
     b"-0",
     b"18446744073709551616",
     b"\"2026-13-45T99:99:99Z\"",
+    // Terminal escapes, JSON-escaped (valid text) and raw (invalid inside a JSON string).
+    b"\\u001b[31m",
+    b"\\u001b]0;pwned\\u0007",
+    b"\\u009b2J",
+    b"\\u202e",
+    b"\x1b[2J",
 ];
 
 fn shape() -> impl Strategy<Value = Shape> {
@@ -130,8 +152,14 @@ fn shape() -> impl Strategy<Value = Shape> {
         any::<bool>().prop_map(Shape::Bool),
         prop_oneof![Just(-1.0), Just(0.5), Just(1e300), Just(-9.2e18)].prop_map(Shape::Number),
         Just(Shape::Huge),
-        prop_oneof![Just(String::new()), Just("\u{0}".to_string()), Just("é🙂\u{202e}".to_string()), "[a-z]{1,12}"]
-            .prop_map(Shape::Text),
+        prop_oneof![
+            Just(String::new()),
+            Just("\u{0}".to_string()),
+            Just("é🙂\u{202e}".to_string()),
+            Just("\u{1b}[31mred\u{1b}]0;title\u{7}\u{1b}[2J".to_string()),
+            "[a-z]{1,12}"
+        ]
+        .prop_map(Shape::Text),
         Just(Shape::EmptyArray),
         Just(Shape::EmptyObject),
         (1usize..400).prop_map(Shape::Nested),
@@ -155,6 +183,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             value
         }),
         (any::<Index>(), any::<Index>()).prop_map(|(line, node)| Mutation::RemoveKey { line, node }),
+        (any::<Index>(), proptest::sample::select(NOT_RECORDS))
+            .prop_map(|(line, text)| Mutation::InsertLine { line, text }),
     ]
 }
 
@@ -207,6 +237,10 @@ pub fn apply(seed: &[u8], mutations: &[Mutation]) -> Vec<u8> {
                 if let Some(target) = nth_node(json, node) {
                     *target = value.to_json();
                 }
+            }),
+            Mutation::InsertLine { line, text } => edit_lines(&mut bytes, |lines| {
+                let at = line.index(lines.len() + 1);
+                lines.insert(at, text.to_vec());
             }),
             Mutation::RemoveKey { line, node } => edit_json(&mut bytes, line, |json| {
                 if let Some(Value::Object(object)) = nth_node(json, node)
