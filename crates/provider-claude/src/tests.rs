@@ -463,3 +463,79 @@ session s1
 "#,
     );
 }
+
+/// The lines of one project file `name`, imported: exchanges and report.
+fn import_lines(files: &[(&str, &[u8])]) -> (Vec<ProjectedExchange>, ParseReport) {
+    let config = tempfile::tempdir().unwrap();
+    let project = config.path().join("projects/-p");
+    std::fs::create_dir_all(&project).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(project.join(name), bytes).unwrap();
+    }
+    let env = Environment::with_home(config.path()).set_var("CLAUDE_CONFIG_DIR", config.path().display().to_string());
+    import_all(&ClaudeProvider, &env, &TimeWindow::ALL)
+}
+
+#[test]
+fn lines_without_a_records_fields_are_skipped_and_counted_never_stored() {
+    for (line, reason) in [
+        ("{}", "no `type`"),
+        (r#"{"type":""}"#, "no `type`"),
+        (r#"{"type":"weird","timestamp":"2026-01-01T10:00:05Z"}"#, "a `weird` line with no `uuid`"),
+        (r#"{"type":"user","message":{"role":"user","content":"no uuid"}}"#, "a `user` line with no `uuid`"),
+    ] {
+        let file = format!("{USER_LINE}\n{line}\n{line}\n");
+        let (exchanges, report) = import_lines(&[("s1.jsonl", file.as_bytes())]);
+        assert_eq!(exchanges.len(), 1, "{line}");
+        assert_eq!(exchanges[0].messages.len(), 1, "{line} was stored");
+        assert_eq!(report.lines_skipped.count, 2, "{line}");
+        let location = report.lines_skipped.first[0].to_string();
+        assert!(location.contains("s1.jsonl:2: not a transcript record") && location.contains(reason), "{location}");
+    }
+    // Known types that carry no uuid, an unknown type with one, and a response id are records.
+    check(
+        &[
+            USER_LINE,
+            r#"{"type":"summary","summary":"Files","leafUuid":"u1"}"#,
+            r#"{"type":"telepathy","uuid":"x1","parentUuid":"u1","sessionId":"s1","timestamp":"2026-01-01T10:00:03Z"}"#,
+        ],
+        r#"
+session s1 title="Files"
+  0 user u1 [text "list the files"]
+  1 other x1 parent=u1 [other]
+"#,
+    );
+}
+
+#[test]
+fn a_transcript_without_records_is_counted_not_made_a_session() {
+    let (exchanges, report) = import_lines(&[
+        ("empty.jsonl", b""),
+        ("garbage.jsonl", b"{}\n{}\nnot json\n"),
+        ("s1.jsonl", USER_LINE.as_bytes()),
+    ]);
+    let ids: Vec<&str> = exchanges.iter().map(|exchange| exchange.session.native_id.as_str()).collect();
+    assert_eq!(ids, ["s1"]);
+    let skipped: Vec<String> = report.records_skipped.first.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped.iter().all(|location| location.contains("no transcript records")), "{skipped:?}");
+    assert_eq!(report.lines_skipped.count, 3);
+}
+
+#[test]
+fn unreadable_timestamps_are_counted_and_the_record_kept_without_one() {
+    let lines: Vec<String> = ["not-a-date", "2026-13-45T10:00:00Z", "9999-12-31T23:59:59.999Z"]
+        .iter()
+        .enumerate()
+        .map(|(index, stamp)| {
+            format!(r#"{{"type":"user","uuid":"u{index}","sessionId":"s1","timestamp":"{stamp}","message":{{"role":"user","content":"hi"}}}}"#)
+        })
+        .chain([r#"{"type":"user","uuid":"n1","sessionId":"s1","timestamp":12345,"message":{"role":"user","content":"hi"}}"#.to_string()])
+        .chain([r#"{"type":"user","uuid":"n2","sessionId":"s1","timestamp":null,"message":{"role":"user","content":"hi"}}"#.to_string()])
+        .collect();
+    let (exchanges, report) = import_lines(&[("s1.jsonl", (lines.join("\n") + "\n").as_bytes())]);
+    assert_eq!(exchanges[0].messages.len(), 5);
+    assert!(exchanges[0].messages.iter().all(|message| message.timestamp.is_none()));
+    assert_eq!(report.timestamps_unreadable.count, 4, "null is no timestamp, not an unreadable one");
+    assert!(report.timestamps_unreadable.first[0].to_string().contains("s1.jsonl:1: timestamp \"not-a-date\""));
+}

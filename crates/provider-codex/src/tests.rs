@@ -292,3 +292,39 @@ session 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001
 "#,
     );
 }
+
+/// Imports one rollout of `lines`: the exchanges and the report.
+fn import_lines(lines: &[&str]) -> (Vec<ProjectedExchange>, ParseReport) {
+    let home = tempfile::tempdir().unwrap();
+    let day = home.path().join("sessions/2026/01/01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join(format!("rollout-2026-01-01T10-00-00-{THREAD}.jsonl")), lines.join("\n") + "\n").unwrap();
+    import_home(home.path())
+}
+
+const USER_ITEM: &str = r#"{"timestamp":"2026-01-01T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"two"}]}}"#;
+
+#[test]
+fn lines_without_a_records_fields_are_skipped_counted_and_keep_their_place() {
+    let (with_garbage, report) = import_lines(&[META, "{}", r#"{"payload":{}}"#, USER_ITEM, "{}"]);
+    assert_eq!(report.lines_skipped.count, 3);
+    assert!(report.lines_skipped.first[0].to_string().contains(":2: not a rollout record"));
+    let messages = &with_garbage[0].messages;
+    assert_eq!(messages.len(), 1, "only the user message is stored");
+    assert_eq!(messages[0].role, Role::User);
+    // The message after the skipped lines keeps the identity an earlier release gave it (its
+    // fallback key counts items, the skipped ones included), so upgraded stores match.
+    let (plain, _) = import_lines(&[META, USER_ITEM]);
+    assert_ne!(messages[0].identity.key, plain[0].messages[0].identity.key);
+    let (all_garbage, report) = import_lines(&["{}", "{}"]);
+    assert!(all_garbage.is_empty(), "a rollout with no record is no thread");
+    assert_eq!(report.records_ignored.get("empty rollout file"), Some(&1));
+}
+
+#[test]
+fn unreadable_timestamps_are_counted() {
+    let bad = USER_ITEM.replace("2026-01-01T10:00:01.000Z", "2026-13-45T99:99:99Z");
+    let (_, report) = import_lines(&[META, &bad]);
+    assert_eq!(report.timestamps_unreadable.count, 1);
+    assert!(report.timestamps_unreadable.first[0].to_string().contains(":2: timestamp \"2026-13-45T99:99:99Z\""));
+}

@@ -223,3 +223,20 @@ fn projects_registered_at_one_directory_share_one_settings_source() {
     let files = crate::parse::local_settings_files(&config, &Environment::with_home(home.path()));
     assert_eq!(files, [home.path().join("code/app/agent-orchestrator.yaml")]);
 }
+
+#[test]
+fn a_session_file_without_fields_is_counted_not_made_a_session() {
+    let home = tempfile::tempdir().unwrap();
+    hindcast_testing::copy_tree(&fixture_home(), home.path());
+    let sessions = home.path().join(".agent-orchestrator/projects/shop_9f8e7d6c5b/sessions");
+    let (before, _) = import_from(home.path());
+    std::fs::write(sessions.join("sh-20.json"), "{}").unwrap();
+    std::fs::write(sessions.join("sh-21.json"), "\n# only a comment\n").unwrap();
+    let (after, report) = import_from(home.path());
+    assert_eq!(after.len(), before.len(), "no session for either file");
+    let skipped: Vec<String> = report.records_skipped.first.iter().map(ToString::to_string).collect();
+    assert!(
+        skipped.iter().any(|location| location.contains("sh-20.json: session record with no fields")),
+        "{skipped:?}"
+    );
+}

@@ -381,6 +381,18 @@ fn bounded_query(binaries: &Binaries) -> Result<()> {
     let from_file = sandbox.run(&binaries.hindcast, &["query", "--file", statement.to_str().context("UTF-8")?])?;
     from_file.expect_code(0)?;
     ensure!(from_file.stdout.starts_with("sessions"), "{}", from_file.stdout);
+    let mut piped = sandbox
+        .command(&binaries.hindcast, &["query", "-", "--jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        piped.stdin.take().context("stdin")?.write_all(b"select 42 as answer")?;
+    }
+    let output = piped.wait_with_output()?;
+    ensure!(output.status.success(), "query - exited {:?}", output.status.code());
+    ensure!(String::from_utf8_lossy(&output.stdout) == "{\"answer\":42}\n", "query - printed {:?}", output.stdout);
     Ok(())
 }
 
