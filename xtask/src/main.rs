@@ -56,7 +56,7 @@ enum Task {
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
     },
-    /// Rebuild `fixtures/upgrade/v6-store.db`: the store the previous release (`--previous`, a
+    /// Rebuild `fixtures/upgrade/v6-store.sqlite`: the store the previous release (`--previous`, a
     /// `hindcast` binary built from it) writes from the upgrade smoke's corpus.
     UpgradeFixture {
         #[arg(long, value_name = "BIN")]

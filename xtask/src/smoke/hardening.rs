@@ -180,7 +180,7 @@ fn privacy(binaries: &Binaries) -> Result<()> {
 /// and the store the previous release built must match the files the new one reads.
 pub const UPGRADE_ROOT: &str = "/tmp/hindcast-upgrade-fixture";
 /// The store the previous release built from the upgrade corpus (`cargo xtask upgrade-fixture`).
-const UPGRADE_STORE: &str = "fixtures/upgrade/v6-store.db";
+const UPGRADE_STORE: &str = "fixtures/upgrade/v6-store.sqlite";
 
 /// The upgrade corpus's Claude project, its main session, and what every line of it shares.
 const PROJECT: &str = ".claude/projects/-home-user-recorder";

@@ -104,7 +104,7 @@ fn flags(binaries: &Binaries) -> Result<()> {
         (&["backfill", "plan", "nosuch"], "unknown provider 'nosuch'"),
         (&["backfill", "--from", "/definitely/not/here"], "--from /definitely/not/here"),
         (&["backfill", "--bogus-flag"], "--bogus-flag"),
-        (&["query"], "<SQL>"),
+        (&["query"], "no statement"),
     ];
     for (args, needle) in cases {
         sandbox.run(&binaries.hindcast, args)?.expect_code(2)?.expect_stderr(needle)?;
@@ -544,8 +544,10 @@ fn views(binaries: &Binaries) -> Result<()> {
     sandbox.run(&binaries.hindcast, &["export", "session-events", "--out", &out_text])?.expect_code(0)?;
     ensure!(first == std::fs::read(&out)?, "re-export is byte-identical");
     ensure!(String::from_utf8_lossy(&first).lines().count() == 34);
-    let config = std::fs::read_to_string(sandbox.home.join(".config/hindcast/config.toml"))?;
-    ensure!(config.contains("[install]"), "the install id is kept in the config");
+    let key = std::fs::read_to_string(sandbox.data_dir().join("export.key"))?;
+    ensure!(key.trim().len() == 64, "the export key is 32 bytes of hex in the data directory");
+    ensure!(!String::from_utf8_lossy(&first).contains(key.trim()), "the key is never exported");
+    ensure!(!sandbox.home.join(".config/hindcast/config.toml").exists(), "exports write no config");
     let batch = sandbox
         .run(&binaries.hindcast, &["export", "daily-activity", "--format", "posthog"])?
         .expect_code(0)?

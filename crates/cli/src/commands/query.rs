@@ -86,7 +86,14 @@ fn read_sql(args: &QueryArgs) -> Result<String, ExitError> {
         }
     };
     if sql.trim().is_empty() {
-        return Err(ExitError::usage("the statement is empty".into()));
+        let source = match (&args.file, args.sql.as_deref()) {
+            (Some(file), _) => format!("--file {} is empty", file.display()),
+            (None, Some(sql)) if sql != "-" => "the statement is empty".to_string(),
+            (None, _) => "no statement on stdin".to_string(),
+        };
+        return Err(ExitError::usage(format!(
+            "{source}: no statement to run; give one as `hindcast query \"SELECT ...\"`, with --file FILE, or on stdin"
+        )));
     }
     Ok(sql)
 }
