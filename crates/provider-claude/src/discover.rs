@@ -160,6 +160,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_transcript_whose_name_is_not_utf8_is_imported_with_a_warning() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("-home-user-x");
+        std::fs::create_dir_all(&project).unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"\xff\xfe-88888888-8888-4888-8888-888888888888.jsonl");
+        std::fs::write(project.join(name), "{}\n").unwrap();
+        let discovery = discover(&[Root::new(root.path().to_path_buf(), "test")], &TimeWindow::ALL);
+        assert_eq!(discovery.source_count(), 1, "{discovery:?}");
+        assert_eq!(discovery.warnings.len(), 1);
+        assert!(discovery.warnings[0].contains("the file name is not UTF-8; imported"), "{:?}", discovery.warnings);
+    }
+
+    #[test]
     fn classifies_every_layout() {
         let cases = [
             ("0d3a8e6f-290f-4105-a327-a2496e5e2a83.jsonl", FileKind::Session),

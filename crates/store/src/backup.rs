@@ -103,19 +103,30 @@ fn check_room(from: &Connection, store: &Path, to: &Path, consequence: &'static 
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    if let Ok(stats) = rustix::fs::statvfs(directory) {
-        let available = stats.f_bavail.saturating_mul(stats.f_frsize);
-        if available < needed {
-            return Err(BackupError::NoRoom {
-                store: store.to_path_buf(),
-                backup: to.to_path_buf(),
-                needed,
-                available,
-                consequence,
-            });
-        }
+    match rustix::fs::statvfs(directory) {
+        Ok(stats) => require_room(needed, stats.f_bavail.saturating_mul(stats.f_frsize), store, to, consequence),
+        // Where free space cannot be known, the copy itself reports a full disk.
+        Err(_) => Ok(()),
     }
-    Ok(())
+}
+
+fn require_room(
+    needed: u64,
+    available: u64,
+    store: &Path,
+    backup: &Path,
+    consequence: &'static str,
+) -> Result<(), BackupError> {
+    if available >= needed {
+        return Ok(());
+    }
+    Err(BackupError::NoRoom {
+        store: store.to_path_buf(),
+        backup: backup.to_path_buf(),
+        needed,
+        available,
+        consequence,
+    })
 }
 
 /// Keeps a copy of the store at `version` beside it before an upgrade rewrites its tables,
@@ -142,4 +153,22 @@ pub(crate) fn before_upgrade(
     std::fs::rename(&partial, &backup)
         .map_err(|source| StoreError::Backup(Box::new(BackupError::Create { path: backup.clone(), source })))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_without_room_is_refused_before_a_byte_is_written_saying_what_it_needs() {
+        let (store, backup) = (Path::new("/s/hindcast.db"), Path::new("/s/hindcast.db.v6-backup"));
+        assert!(require_room(100, 100, store, backup, UPGRADE_NOT_STARTED).is_ok());
+        let error = require_room(742_000_000, 10_000_000, store, backup, UPGRADE_NOT_STARTED).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("needs about 742000000 bytes and 10000000 are free")
+                && message.contains("the store was not upgraded"),
+            "{message}"
+        );
+    }
 }

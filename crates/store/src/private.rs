@@ -61,7 +61,7 @@ impl std::fmt::Display for Tightened {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             formatter,
-            "made {} private ({:04o} -> {:04o}): it holds what was typed into your agents",
+            "made {} private ({:04o} -> {:04o}): hindcast's files hold what was typed into your agents",
             self.path.display(),
             self.from,
             self.to
