@@ -60,7 +60,7 @@ fn view_outputs_are_pinned() {
     let dir = tempfile::tempdir().unwrap();
     let conn = fixture_store(dir.path());
     let listed = sessions::list(&conn, &SessionFilter::default()).unwrap();
-    assert_eq!(listed.len(), 15 + 10 + 9);
+    assert_eq!(listed.len(), 14 + 10 + 9);
     insta::assert_json_snapshot!("sessions_list", listed);
     let claude_only = sessions::list(
         &conn,

@@ -387,6 +387,12 @@ pub trait Provider: Send + Sync {
         true
     }
 
+    /// Whether a session with nothing in it (no message, usage, time, directory or title) is one
+    /// this provider writes; `false` makes an upgraded store drop the ones an earlier release wrote.
+    fn writes_empty_sessions(&self) -> bool {
+        true
+    }
+
     /// The key of the billed response an assistant message's raw frame belongs to (what its usage
     /// record's `native_id` holds), so an upgraded store can give usage stored without its message
     /// to that message.

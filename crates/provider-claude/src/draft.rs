@@ -24,9 +24,9 @@ pub struct ContinuationState {
     /// `None` for copies of earlier lines, else the session-scoped key they were imported under.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dispositions: BTreeMap<String, Option<String>>,
-    /// uuid -> identity key of the lines before the checkpoint whose key is not their uuid (the
-    /// later lines of split responses, lines kept under a session-scoped key, copies of such
-    /// lines): lines appended later may point at them, and resolve as a full parse would.
+    /// uuid -> identity key of the lines before the checkpoint kept under a session-scoped key
+    /// (their uuid is shared with an unrelated session), and of copies of such lines: lines
+    /// appended later may point at them, and resolve as a full parse would.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub keys_before: BTreeMap<String, String>,
 }

@@ -75,6 +75,10 @@ impl Provider for ClaudeProvider {
         parse::not_a_record(raw_frame).is_none()
     }
 
+    fn writes_empty_sessions(&self) -> bool {
+        false
+    }
+
     fn response_key(&self, raw_frame: &serde_json::Value) -> Option<String> {
         let message_id = raw_frame.get("message")?.get("id")?.as_str().filter(|id| !id.is_empty())?;
         Some(project::response_key(message_id, raw_frame.get("requestId").and_then(serde_json::Value::as_str)))

@@ -642,13 +642,24 @@ impl<'a> Projection<'a> {
         let session = self.session(index, &messages.facts);
         let draft = &self.drafts[index];
         if self.single_session_file[index] && matches!(draft.kind, DraftKind::Main | DraftKind::Agent { .. }) {
-            let mut keys_before: BTreeMap<String, String> =
-                messages.local.iter().filter(|(uuid, key)| uuid != key).map(|(u, k)| (u.clone(), k.clone())).collect();
+            // Lines kept under a session-scoped key, and copies of such lines: few (uuids shared
+            // with an unrelated session), unlike the later lines of split responses, which a
+            // continued file's lines point at only after a rewind (they would make the state as
+            // large as the session).
+            let mut keys_before: BTreeMap<String, String> = draft
+                .file
+                .continuation
+                .as_ref()
+                .map(|continuation| continuation.state.keys_before.clone())
+                .unwrap_or_default();
             for (line, mark) in draft.lines.iter().zip(&self.dispositions[index]) {
-                if *mark == Disposition::Copy
-                    && let Some(uuid) = &line.uuid
-                    && let Some(key) = self.key_of.get(uuid).filter(|key| *key != uuid)
-                {
+                let Some(uuid) = &line.uuid else { continue };
+                let key = match mark {
+                    Disposition::Keep(key) if !key.is_empty() && key != uuid => Some(key),
+                    Disposition::Copy => self.key_of.get(uuid).filter(|key| *key != uuid),
+                    Disposition::Keep(_) => None,
+                };
+                if let Some(key) = key {
                     keys_before.entry(uuid.clone()).or_insert_with(|| key.clone());
                 }
             }
@@ -903,6 +914,25 @@ impl<'a> Projection<'a> {
             }
         }
         self.usage.attribute(&mut exchanges);
+        // A session file whose lines so far name no session and hold no message (a live
+        // session's first snapshot, a file of summaries) is not a session yet: stored, it would
+        // stay under the file's name after the lines that name the session arrive.
+        let mut kept = Vec::with_capacity(exchanges.len());
+        for (draft, exchange) in self.drafts.iter().zip(exchanges) {
+            let nameless = draft.kind == DraftKind::Main
+                && draft.file.continuation.is_none()
+                && draft.lines.iter().all(|line| line.session_id.is_none());
+            if nameless && exchange.exchange.messages.is_empty() && exchange.exchange.usage.is_empty() {
+                report.records_skipped.record(SkipLocation {
+                    path: draft.file.path.clone(),
+                    line: 0,
+                    reason: "no message and no line naming a session yet: not a session".into(),
+                });
+                continue;
+            }
+            kept.push(exchange);
+        }
+        let exchanges = kept;
         report.checkpoints.extend(self.checkpoints);
         report.sessions_seen += exchanges.len() as u64;
         report.items_seen += exchanges.iter().map(|draft| draft.exchange.messages.len() as u64).sum::<u64>();

@@ -267,8 +267,19 @@ fn renamed_and_degenerate_files_import() {
     let (exchanges, report) = import("-fx-odd");
     let renamed = session(&exchanges, "55555555-0000-4000-8000-000000000030");
     assert_eq!(renamed.messages.len(), 2, "the session id comes from the lines, not the renamed file");
-    let empty = session(&exchanges, "66666666-0000-4000-8000-000000000031");
-    assert!(empty.messages.is_empty() && empty.usage.is_empty(), "a snapshot-only file is an empty session");
+    // A snapshot-only file names no session and holds no message (a live session's first line):
+    // not a session yet, counted.
+    assert!(exchanges.iter().all(|exchange| exchange.session.native_id != "66666666-0000-4000-8000-000000000031"));
+    assert!(
+        report
+            .records_skipped
+            .first
+            .iter()
+            .any(|location| location.path.ends_with("66666666-0000-4000-8000-000000000031.jsonl")
+                && location.reason.contains("no line naming a session")),
+        "{:?}",
+        report.records_skipped
+    );
     assert_eq!(report.records_ignored.get("file-history-snapshot"), Some(&1));
     assert_eq!(report.lines_skipped.count, 0);
 }

@@ -82,7 +82,7 @@ fn every_corpus_file_imports_and_counts_are_pinned() {
         *totals.entry("usage_records").or_default() += counts.usage_records;
     }
     assert_eq!(report.lines_skipped.count, 0, "real files hold no bad lines: {:?}", report.lines_skipped.first);
-    assert_eq!(files.values().map(|counts| counts.sessions).sum::<u64>(), 20);
+    assert_eq!(files.values().map(|counts| counts.sessions).sum::<u64>(), 19);
     let titled = exchanges.iter().find(|e| e.session.native_id == "b25638d7-b104-4f06-a797-70ac33d069ed").unwrap();
     assert!(titled.session.title.is_some(), "a summary in another file titles this session (leafUuid, project-wide)");
     let counts = CorpusCounts {

@@ -47,8 +47,9 @@ impl Store {
     /// Applies the rules of `providers` (every compiled-in provider, so rows of one not selected for
     /// this run are judged too) to the stored rows when a migration asked for it (else does nothing and
     /// returns `None`): messages that are not records are removed with their parts and usage;
-    /// sessions left without a message or usage record that either lost messages so or came from
-    /// a 0-byte file are removed with their references and notes; usage stored without its
+    /// sessions left without a message or usage record that lost messages so, came from a 0-byte
+    /// file, or hold nothing at all for a provider that writes no such session, are removed with
+    /// their references and notes; usage stored without its
     /// message moves to the one message holding its response; the sources manifest is emptied,
     /// so the next import reads every source again; the daily rollups are recomputed. One
     /// transaction: killed midway, the next run does it all again.
@@ -120,6 +121,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
                sessions.ended_at) ELSE sessions.ended_at END
          FROM converge_touched t WHERE t.session_id = sessions.session_id;",
     )?;
+    tx.execute_batch("CREATE TEMP TABLE converge_no_empty_sessions (provider TEXT PRIMARY KEY) WITHOUT ROWID;")?;
+    for provider in providers.iter().filter(|provider| !provider.writes_empty_sessions()) {
+        tx.execute("INSERT OR IGNORE INTO converge_no_empty_sessions VALUES (?1)", [provider.name()])?;
+    }
     tx.execute_batch(
         "CREATE TEMP TABLE converge_empty AS
          SELECT s.session_id FROM sessions s
@@ -128,7 +133,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
            AND NOT EXISTS (SELECT 1 FROM sessions c WHERE c.parent_session_id = s.session_id)
            AND (s.session_id IN (SELECT session_id FROM converge_touched)
                 OR EXISTS (SELECT 1 FROM sources f WHERE f.provider = s.provider
-                           AND f.path_sha256 = s.source_path_sha256 AND f.size = 0));
+                           AND f.path_sha256 = s.source_path_sha256 AND f.size = 0)
+                OR (s.provider IN (SELECT provider FROM converge_no_empty_sessions)
+                    AND s.started_at IS NULL AND s.ended_at IS NULL AND s.cwd IS NULL AND s.title IS NULL
+                    AND s.parent_session_id IS NULL));
          DELETE FROM session_refs WHERE session_id IN (SELECT session_id FROM converge_empty);
          DELETE FROM import_notes WHERE session_id IN (SELECT session_id FROM converge_empty);",
     )?;
@@ -137,7 +145,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
     tx.execute_batch(schema::REBUILD_ROLLUPS)?;
     tx.execute_batch(
         "DELETE FROM sources;
-         DROP TABLE temp.converge_stale; DROP TABLE temp.converge_touched; DROP TABLE temp.converge_empty;",
+         DROP TABLE temp.converge_stale; DROP TABLE temp.converge_touched; DROP TABLE temp.converge_empty;
+         DROP TABLE temp.converge_no_empty_sessions;",
     )?;
     tx.execute("DELETE FROM meta WHERE key = ?1", params![PENDING_KEY])?;
     Ok(changed)

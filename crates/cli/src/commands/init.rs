@@ -408,7 +408,7 @@ mod tests {
         let fixture = fixture(Vec::new());
         let (result, out) = run(&fixture, &args(false), "1,2\nall\n\n");
         assert_eq!(result, Ok(exit::OK), "{out}");
-        assert_eq!(sessions(&fixture), 25);
+        assert_eq!(sessions(&fixture), 24);
         let config = Config::load(&fixture.config).unwrap();
         assert_eq!(config.backfill.providers, Some(vec!["claude".to_string(), "codex".to_string()]));
         assert_eq!(config.backfill.retention_days, None, "all history");
