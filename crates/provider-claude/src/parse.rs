@@ -380,10 +380,15 @@ pub fn read_transcript(
         if let Some(reason) = not_a_record(&value) {
             return Err(LineRejection::NotARecord(reason));
         }
-        if let Some(reason) = unreadable_timestamp(value.get("timestamp")) {
+        // Parsed once, by `from_value`; only a timestamp it could not read is looked at again.
+        let stamp = value.get("timestamp").filter(|stamp| !stamp.is_null()).cloned();
+        let line = Line::from_value(start, value);
+        if line.timestamp.is_none()
+            && let Some(reason) = unreadable_timestamp(stamp.as_ref())
+        {
             report.timestamps_unreadable.record(SkipLocation { path: source.path.clone(), line: start.number, reason });
         }
-        lines.push(Line::from_value(start, value));
+        lines.push(line);
         Ok(())
     })
     .map_err(io_error)?;

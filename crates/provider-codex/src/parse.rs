@@ -209,9 +209,10 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
             items.push(Item::new(ItemKind::NotARecord, None, raw_of(&Value::Null), path_shared.clone(), line));
             return Ok(());
         }
+        let timestamp = parse_raw_timestamp(fields.get("timestamp"));
         if let Some(raw) = fields.get("timestamp")
             && raw.get() != "null"
-            && parse_raw_timestamp(Some(raw)).is_none()
+            && timestamp.is_none()
         {
             let shown: String = raw.get().chars().take(40).collect();
             report.timestamps_unreadable.record(SkipLocation {
@@ -228,9 +229,9 @@ pub fn read_rollout(path: &Path, report: &mut ParseReport) -> Result<Option<(Gen
             }
         });
         let item = match generation {
-            Generation::Envelope => envelope_item(text, &fields, &path_shared, line),
+            Generation::Envelope => envelope_item(text, &fields, timestamp, &path_shared, line),
             _ => {
-                let item = bare_item(text, &fields, &path_shared, line, session_start);
+                let item = bare_item(text, &fields, timestamp, &path_shared, line, session_start);
                 if item.kind == ItemKind::SessionMeta && session_start.is_none() {
                     session_start = item.timestamp;
                 }
@@ -255,8 +256,8 @@ fn whole_line(text: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_string()).expect("the line was parsed as a JSON object")
 }
 
-fn envelope_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64) -> Item {
-    let timestamp = parse_raw_timestamp(fields.get("timestamp"));
+/// `timestamp`: the line's own, parsed once by the reader.
+fn envelope_item(text: &str, fields: &Fields<'_>, timestamp: Option<Timestamp>, path: &Arc<Path>, line: u64) -> Item {
     let kind = match fields.get("type").and_then(|raw| string(raw)) {
         Some(kind) => match kind.as_ref() {
             "session_meta" => ItemKind::SessionMeta,
@@ -276,13 +277,20 @@ fn envelope_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64) -
     Item::new(kind, timestamp, payload, path.clone(), line)
 }
 
-fn bare_item(text: &str, fields: &Fields<'_>, path: &Arc<Path>, line: u64, session_start: Option<Timestamp>) -> Item {
+fn bare_item(
+    text: &str,
+    fields: &Fields<'_>,
+    timestamp: Option<Timestamp>,
+    path: &Arc<Path>,
+    line: u64,
+    session_start: Option<Timestamp>,
+) -> Item {
     let (kind, timestamp) = if fields.contains_key("record_type") {
         (ItemKind::State, session_start)
     } else if line == 1
         || (!fields.contains_key("type") && fields.contains_key("id") && fields.contains_key("timestamp"))
     {
-        (ItemKind::SessionMeta, parse_raw_timestamp(fields.get("timestamp")))
+        (ItemKind::SessionMeta, timestamp)
     } else if fields.contains_key("type") {
         (ItemKind::ResponseItem, session_start)
     } else {

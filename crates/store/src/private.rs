@@ -103,7 +103,8 @@ pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 /// Tightens the store file and the files SQLite and hindcast keep beside it (write-ahead log,
 /// shared memory, lock). Files another user owns cannot be changed and are left out.
 pub fn tighten_store(db: &Path) -> Vec<Tightened> {
-    ["", "-wal", "-shm", ".lock"].iter().filter_map(|suffix| tighten(&sidecar(db, suffix)).ok().flatten()).collect()
+    let files = [db.to_path_buf(), sidecar(db, "-wal"), sidecar(db, "-shm"), crate::lock_path(db)];
+    files.iter().filter_map(|file| tighten(file).ok().flatten()).collect()
 }
 
 #[cfg(test)]
