@@ -254,7 +254,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub jsonl: bool,
 
-    /// Print long values whole in a table on a terminal (they are cut to 100 characters there).
+    /// Print long values whole in a table on a terminal (there they are cut to fit its width, and to 100 characters).
     #[arg(long)]
     pub full: bool,
 

@@ -125,6 +125,8 @@ enum Format {
 struct TableState {
     /// Cells are cut to this many characters shown (on a terminal, without `--full`).
     cut_to: Option<usize>,
+    /// The terminal's width, which the columns are narrowed to fit (without `--full`).
+    fit_to: Option<usize>,
     any_cut: bool,
     /// Rows held until the column widths are known.
     measured: Vec<Vec<String>>,
@@ -143,6 +145,11 @@ impl Sink {
         } else {
             Format::Table(TableState {
                 cut_to: (on_terminal && !args.full).then_some(TERMINAL_CELL_CHARS),
+                fit_to: if on_terminal && !args.full {
+                    comfy_table::Table::new().width().map(usize::from).filter(|width| *width >= 20)
+                } else {
+                    None
+                },
                 any_cut: false,
                 measured: Vec::new(),
                 widths: None,
@@ -218,6 +225,9 @@ impl Sink {
                 *width = (*width).max(cell.width().min(TERMINAL_CELL_CHARS));
             }
         }
+        if let Some(columns) = table.fit_to {
+            fit_widths(&mut widths, columns);
+        }
         table.widths = Some(widths.clone());
         let header: Vec<String> = self.columns.iter().map(|name| shown_on_one_line(name).into_owned()).collect();
         let rule: Vec<String> = widths.iter().map(|width| "─".repeat(*width)).collect();
@@ -255,7 +265,7 @@ impl Sink {
                 footer.push_str(")\n");
                 if table.any_cut {
                     footer.push_str(&format!(
-                        "(values longer than {TERMINAL_CELL_CHARS} characters were cut; --full prints them whole)\n"
+                        "(long values were cut to fit the terminal and {TERMINAL_CELL_CHARS} characters; --full prints them whole)\n"
                     ));
                 }
                 footer
@@ -287,14 +297,23 @@ impl TableState {
         one_line.into_owned()
     }
 
-    /// One table line: cells padded to their column's width, two spaces apart.
-    fn render(&self, cells: &[String]) -> String {
-        let widths = self.widths.as_deref().unwrap_or_default();
+    /// One table line: cells padded to their column's width, two spaces apart; on a terminal,
+    /// a cell wider than its column is cut to it.
+    fn render(&mut self, cells: &[String]) -> String {
+        let widths = self.widths.clone().unwrap_or_default();
         let mut line = String::new();
         for (index, cell) in cells.iter().enumerate() {
             if index > 0 {
                 line.push_str("  ");
             }
+            let fitted = match (self.fit_to, widths.get(index)) {
+                (Some(_), Some(&width)) if cell.width() > width => {
+                    self.any_cut = true;
+                    cut_to_width(cell, width)
+                }
+                _ => cell.clone(),
+            };
+            let cell = &fitted;
             line.push_str(cell);
             if index + 1 < cells.len()
                 && let Some(width) = widths.get(index)
@@ -305,6 +324,35 @@ impl TableState {
         line.push('\n');
         line
     }
+}
+
+/// Narrows the widest columns, a character at a time, until a line of them (two spaces apart)
+/// fits `columns`; no column goes below 4.
+fn fit_widths(widths: &mut [usize], columns: usize) {
+    let gaps = 2 * widths.len().saturating_sub(1);
+    while widths.iter().sum::<usize>() + gaps > columns {
+        let Some(widest) = widths.iter_mut().max() else { return };
+        if *widest <= 4 {
+            return;
+        }
+        *widest -= 1;
+    }
+}
+
+/// `text` (already as shown) cut to `width` display columns, the last one an ellipsis.
+fn cut_to_width(text: &str, width: usize) -> String {
+    let mut kept = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let wide = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + wide + 1 > width {
+            break;
+        }
+        used += wide;
+        kept.push(c);
+    }
+    kept.push('…');
+    kept
 }
 
 /// Column names as JSON object keys, a repeated name numbered (`a`, `a:2`).
@@ -341,6 +389,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn on_a_terminal_the_widest_columns_narrow_to_fit_and_cells_are_cut_to_them() {
+        let mut widths = vec![60, 55, 5, 24];
+        fit_widths(&mut widths, 80);
+        assert_eq!(widths.iter().sum::<usize>() + 6, 80);
+        assert_eq!(widths[2], 5, "a narrow column keeps its width");
+        let mut table = TableState {
+            cut_to: None,
+            fit_to: Some(20),
+            any_cut: false,
+            measured: Vec::new(),
+            widths: Some(vec![5, 3]),
+        };
+        assert_eq!(table.render(&["abcdefgh".into(), "xy".into()]), "abcd…  xy\n");
+        assert!(table.any_cut);
+        assert_eq!(cut_to_width("日本語テキスト", 5), "日本…");
+    }
+
+    #[test]
     fn repeated_column_names_get_numbered_keys() {
         let columns: Vec<String> = ["a", "b", "a", "a"].map(String::from).to_vec();
         assert_eq!(distinct_keys(&columns), ["a", "b", "a:2", "a:3"]);
@@ -348,12 +414,13 @@ mod tests {
 
     #[test]
     fn cells_are_one_line_shown_visibly_and_cut_only_when_asked() {
-        let mut table = TableState { cut_to: Some(10), any_cut: false, measured: Vec::new(), widths: None };
+        let mut table =
+            TableState { cut_to: Some(10), fit_to: None, any_cut: false, measured: Vec::new(), widths: None };
         assert_eq!(table.cell(ValueRef::Text(b"a\nb\x1b[2J")), "a\\nb\\e[2J");
         assert!(!table.any_cut);
         assert_eq!(table.cell(ValueRef::Text(b"0123456789abc")), "012345678…");
         assert!(table.any_cut);
-        let mut whole = TableState { cut_to: None, any_cut: false, measured: Vec::new(), widths: None };
+        let mut whole = TableState { cut_to: None, fit_to: None, any_cut: false, measured: Vec::new(), widths: None };
         assert_eq!(whole.cell(ValueRef::Text(b"0123456789abc")), "0123456789abc");
         assert_eq!(whole.cell(ValueRef::Null), "");
         assert_eq!(whole.cell(ValueRef::Blob(&[1, 255])), "x'01ff'");
