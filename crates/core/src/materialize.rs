@@ -128,6 +128,10 @@ pub struct UsageRow {
     pub cache_read_tokens: u64,
     pub cache_creation_tokens: u64,
     pub reasoning_tokens: u64,
+    pub cache_creation_5m_tokens: Option<u64>,
+    pub cache_creation_1h_tokens: Option<u64>,
+    pub service_tier: Option<String>,
+    pub speed: Option<String>,
     pub provenance: Provenance,
 }
 
@@ -495,6 +499,10 @@ fn usage_rows(usage: &[ProjectedUsage], scope: &SessionScope<'_>) -> Vec<UsageRo
             cache_read_tokens: usage.cache_read_tokens,
             cache_creation_tokens: usage.cache_creation_tokens,
             reasoning_tokens: usage.reasoning_tokens,
+            cache_creation_5m_tokens: usage.cache_creation_5m_tokens,
+            cache_creation_1h_tokens: usage.cache_creation_1h_tokens,
+            service_tier: usage.service_tier.clone(),
+            speed: usage.speed.clone(),
             provenance: scope.provenance(&scope.source_hash, Some(&usage.key)),
         })
         .collect()

@@ -426,6 +426,14 @@ pub struct ProjectedUsage {
     pub cache_creation_tokens: u64,
     /// Reasoning tokens (a subset of `output_tokens`).
     pub reasoning_tokens: u64,
+    /// Of the cache writes, those kept five minutes and those kept an hour (priced differently),
+    /// when the client records the split.
+    pub cache_creation_5m_tokens: Option<u64>,
+    pub cache_creation_1h_tokens: Option<u64>,
+    /// The service tier (`standard`, `priority`, `batch`) and speed the response was served at,
+    /// when the client records them.
+    pub service_tier: Option<String>,
+    pub speed: Option<String>,
 }
 
 /// The largest token count taken at face value (a quadrillion): sums of a few such counts cannot

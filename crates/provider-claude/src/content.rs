@@ -144,10 +144,33 @@ pub fn content_parts(content: Value, report: &mut ParseReport) -> Vec<MessagePar
     }
 }
 
-/// The input, output, cache-read and cache-creation token counts of a `usage` object.
-pub fn usage_counts(usage: &Value) -> Option<[u64; 4]> {
+/// What a `usage` object says of a billed response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsageCounts {
+    /// Input, output, cache-read and cache-creation token counts.
+    pub tokens: [u64; 4],
+    /// `cache_creation.ephemeral_5m_input_tokens` and `ephemeral_1h_input_tokens`, when recorded.
+    pub cache_creation_5m: Option<u64>,
+    pub cache_creation_1h: Option<u64>,
+    pub service_tier: Option<String>,
+    pub speed: Option<String>,
+}
+
+/// The counts of a `usage` object; `None` unless it is an object.
+pub fn usage_counts(usage: &Value) -> Option<UsageCounts> {
     usage.is_object().then(|| {
-        ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
-            .map(|key| hindcast_core::model::token_count(&usage[key]))
+        let split = |key: &str| {
+            let count = &usage["cache_creation"][key];
+            (!count.is_null()).then(|| hindcast_core::model::token_count(count))
+        };
+        let text = |key: &str| usage[key].as_str().map(str::to_string);
+        UsageCounts {
+            tokens: ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+                .map(|key| hindcast_core::model::token_count(&usage[key])),
+            cache_creation_5m: split("ephemeral_5m_input_tokens"),
+            cache_creation_1h: split("ephemeral_1h_input_tokens"),
+            service_tier: text("service_tier"),
+            speed: text("speed"),
+        }
     })
 }

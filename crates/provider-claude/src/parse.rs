@@ -14,7 +14,7 @@ use hindcast_core::resume::{ResumePlan, ResumePoint};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use crate::content::{OMITTED_BYTES, content_parts, content_text, raw_frame, usage_counts};
+use crate::content::{OMITTED_BYTES, UsageCounts, content_parts, content_text, raw_frame, usage_counts};
 use crate::discover::FileKind;
 use crate::draft::{Continuation, ContinuationState, ProjectedDraft};
 
@@ -115,7 +115,7 @@ pub struct LineMessage {
     pub id: Option<String>,
     pub model: Option<String>,
     /// The token counts of its `usage` object (see `usage_counts`), if it has one.
-    pub usage: Option<[u64; 4]>,
+    pub usage: Option<UsageCounts>,
     /// The text of its content (a string, or its text blocks joined), on user lines only: a
     /// user's prompt (titles, sidechain roots). Other lines' text comes with the second pass.
     pub text: Option<String>,

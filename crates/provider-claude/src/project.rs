@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::content::{raw_frame, usage_counts};
+use crate::content::{UsageCounts, raw_frame, usage_counts};
 use crate::discover::FileKind;
 use crate::draft::{ContinuationState, ProjectedDraft, SessionFacts};
 use crate::parse::{Line, METADATA_TYPES, NON_MESSAGE_TYPES, TranscriptFile};
@@ -366,7 +366,7 @@ pub fn response_key(message_id: &str, request_id: Option<&str>) -> String {
 struct UsageSighting<'a> {
     message_id: Option<&'a str>,
     model: Option<&'a str>,
-    usage: Option<[u64; 4]>,
+    usage: Option<UsageCounts>,
     request_id: Option<&'a str>,
     timestamp: Option<Timestamp>,
 }
@@ -378,7 +378,7 @@ impl<'a> UsageSighting<'a> {
         Some(Self {
             message_id: message.id.as_deref(),
             model: message.model.as_deref(),
-            usage: message.usage,
+            usage: message.usage.clone(),
             request_id: line.request_id.as_deref(),
             timestamp: line.timestamp,
         })
@@ -419,7 +419,7 @@ impl UsageLedger {
             return;
         }
         let key = response_key(message_id, sighting.request_id);
-        let [input, output, cache_read, cache_creation] = tokens;
+        let [input, output, cache_read, cache_creation] = tokens.tokens;
         let record = ProjectedUsage {
             key: key.clone(),
             message_key: message_key.map(str::to_string),
@@ -430,6 +430,10 @@ impl UsageLedger {
             cache_read_tokens: cache_read,
             cache_creation_tokens: cache_creation,
             reasoning_tokens: 0,
+            cache_creation_5m_tokens: tokens.cache_creation_5m,
+            cache_creation_1h_tokens: tokens.cache_creation_1h,
+            service_tier: tokens.service_tier,
+            speed: tokens.speed,
         };
         match self.records.get_mut(&key) {
             Some(existing) => {

@@ -926,5 +926,6 @@ fn usage_record(thread_id: &str, item: &Item, delta: &Tokens, model: Option<Stri
         cache_read_tokens: delta.cached.min(delta.input),
         cache_creation_tokens: delta.cache_write,
         reasoning_tokens: delta.reasoning.min(delta.output),
+        ..ProjectedUsage::default()
     }
 }

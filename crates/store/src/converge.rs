@@ -10,7 +10,7 @@ use hindcast_core::provider::Provider;
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
-use crate::{Store, StoreError, schema};
+use crate::{Store, StoreError, compact, frame, schema};
 
 /// The `meta` key a migration sets when the stored rows must be brought to today's rules.
 pub(crate) const PENDING_KEY: &str = "converge";
@@ -65,18 +65,18 @@ impl Store {
 }
 
 fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rusqlite::Result<Convergence> {
-    tx.execute_batch("CREATE TEMP TABLE converge_stale (message_id TEXT PRIMARY KEY) WITHOUT ROWID;")?;
+    tx.execute_batch("CREATE TEMP TABLE converge_stale (message INTEGER PRIMARY KEY);")?;
     for provider in providers {
-        let mut statement = tx.prepare(
-            "SELECT message_id, raw_frame FROM messages \
-             WHERE provider = ?1 AND role = 'other' AND identity_source = 'fallback'",
-        )?;
-        let mut stale: Vec<String> = Vec::new();
+        let mut statement = tx.prepare(&format!(
+            "SELECT m.message, {WHOLE_FRAME} FROM message m JOIN origin o ON o.origin = m.origin \
+             LEFT JOIN frame_context c ON c.context = m.frame_context \
+             WHERE o.provider = ?1 AND m.role = {OTHER} AND m.identity_fallback",
+            OTHER = compact::code(&compact::ROLES, "other"),
+        ))?;
+        let mut stale: Vec<i64> = Vec::new();
         let mut rows = statement.query([provider.name()])?;
         while let Some(row) = rows.next()? {
-            let frame: Option<String> = row.get(1)?;
-            let frame = frame.and_then(|text| serde_json::from_str::<Value>(&text).ok()).unwrap_or(Value::Null);
-            if !provider.is_record_frame(&frame) {
+            if !provider.is_record_frame(&whole_frame(row, 1)?) {
                 stale.push(row.get(0)?);
             }
         }
@@ -87,39 +87,43 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
     // The sessions that lose messages, and the span of what they lose.
     tx.execute_batch(
         "CREATE TEMP TABLE converge_touched AS
-         SELECT session_id, min(timestamp) AS first, max(timestamp) AS last FROM messages
-         WHERE message_id IN (SELECT message_id FROM converge_stale) GROUP BY session_id;",
+         SELECT session, min(timestamp) AS first, max(timestamp) AS last FROM message
+         WHERE message IN (SELECT message FROM converge_stale) GROUP BY session;",
     )?;
     let relinked = surviving_parents(tx)?;
     let mut changed = Convergence::default();
-    tx.execute("DELETE FROM parts WHERE message_id IN (SELECT message_id FROM converge_stale)", [])?;
-    tx.execute("DELETE FROM usage WHERE message_id IN (SELECT message_id FROM converge_stale)", [])?;
+    tx.execute("DELETE FROM part WHERE message IN (SELECT message FROM converge_stale)", [])?;
+    tx.execute(
+        "DELETE FROM token_usage WHERE message_key IN \
+         (SELECT message_key FROM message WHERE message IN (SELECT message FROM converge_stale))",
+        [],
+    )?;
     changed.messages_removed =
-        tx.execute("DELETE FROM messages WHERE message_id IN (SELECT message_id FROM converge_stale)", [])? as u64;
+        tx.execute("DELETE FROM message WHERE message IN (SELECT message FROM converge_stale)", [])? as u64;
     for (message, parent) in relinked {
-        tx.execute("UPDATE messages SET parent_message_id = ?2 WHERE message_id = ?1", params![message, parent])?;
+        tx.execute("UPDATE message SET parent_key = ?2 WHERE message_key = ?1", params![message, parent])?;
     }
     // Positions close up over what was removed, as a clean import numbers the messages it emits.
     tx.execute_batch(
-        "UPDATE messages SET seq = renumbered.seq FROM (
-             SELECT message_id, row_number() OVER (PARTITION BY session_id ORDER BY seq) - 1 AS seq FROM messages
-             WHERE session_id IN (SELECT session_id FROM converge_touched)) AS renumbered
-         WHERE messages.message_id = renumbered.message_id AND messages.seq <> renumbered.seq;",
+        "UPDATE message SET seq = renumbered.seq FROM (
+             SELECT message, row_number() OVER (PARTITION BY session ORDER BY seq) - 1 AS seq FROM message
+             WHERE session IN (SELECT session FROM converge_touched)) AS renumbered
+         WHERE message.message = renumbered.message AND message.seq <> renumbered.seq;",
     )?;
     changed.usage_moved = move_usage_to_messages(tx, providers)?;
     // A session whose first or last time came from a message it lost spans what it keeps (the
     // next read of a source that still exists widens it to every record's time again).
     tx.execute_batch(
-        "UPDATE sessions SET
-           started_at = CASE WHEN t.first <= sessions.started_at THEN coalesce(
-               (SELECT min(at) FROM (SELECT timestamp AS at FROM messages WHERE session_id = sessions.session_id
-                                     UNION ALL SELECT timestamp FROM usage WHERE session_id = sessions.session_id)),
-               sessions.started_at) ELSE sessions.started_at END,
-           ended_at = CASE WHEN t.last >= sessions.ended_at THEN coalesce(
-               (SELECT max(at) FROM (SELECT timestamp AS at FROM messages WHERE session_id = sessions.session_id
-                                     UNION ALL SELECT timestamp FROM usage WHERE session_id = sessions.session_id)),
-               sessions.ended_at) ELSE sessions.ended_at END
-         FROM converge_touched t WHERE t.session_id = sessions.session_id;",
+        "UPDATE session SET
+           started_at = CASE WHEN t.first <= session.started_at THEN coalesce(
+               (SELECT min(at) FROM (SELECT timestamp AS at FROM message WHERE session = session.session
+                                     UNION ALL SELECT timestamp FROM token_usage WHERE session = session.session)),
+               session.started_at) ELSE session.started_at END,
+           ended_at = CASE WHEN t.last >= session.ended_at THEN coalesce(
+               (SELECT max(at) FROM (SELECT timestamp AS at FROM message WHERE session = session.session
+                                     UNION ALL SELECT timestamp FROM token_usage WHERE session = session.session)),
+               session.ended_at) ELSE session.ended_at END
+         FROM converge_touched t WHERE t.session = session.session;",
     )?;
     tx.execute_batch("CREATE TEMP TABLE converge_no_empty_sessions (provider TEXT PRIMARY KEY) WITHOUT ROWID;")?;
     for provider in providers.iter().filter(|provider| !provider.writes_empty_sessions()) {
@@ -127,21 +131,21 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
     }
     tx.execute_batch(
         "CREATE TEMP TABLE converge_empty AS
-         SELECT s.session_id FROM sessions s
-         WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.session_id)
-           AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.session_id = s.session_id)
-           AND NOT EXISTS (SELECT 1 FROM sessions c WHERE c.parent_session_id = s.session_id)
-           AND (s.session_id IN (SELECT session_id FROM converge_touched)
-                OR EXISTS (SELECT 1 FROM sources f WHERE f.provider = s.provider
-                           AND f.path_sha256 = s.source_path_sha256 AND f.size = 0)
-                OR (s.provider IN (SELECT provider FROM converge_no_empty_sessions)
+         SELECT s.session, lower(hex(s.session_key)) AS session_id FROM session s JOIN origin o ON o.origin = s.origin
+         WHERE NOT EXISTS (SELECT 1 FROM message m WHERE m.session = s.session)
+           AND NOT EXISTS (SELECT 1 FROM token_usage u WHERE u.session = s.session)
+           AND NOT EXISTS (SELECT 1 FROM session c WHERE c.parent_session_key = s.session_key)
+           AND (s.session IN (SELECT session FROM converge_touched)
+                OR EXISTS (SELECT 1 FROM sources f WHERE f.provider = o.provider
+                           AND f.path_sha256 = o.path_sha256 AND f.size = 0)
+                OR (o.provider IN (SELECT provider FROM converge_no_empty_sessions)
                     AND s.started_at IS NULL AND s.ended_at IS NULL AND s.cwd IS NULL AND s.title IS NULL
-                    AND s.parent_session_id IS NULL));
+                    AND s.parent_session_key IS NULL));
          DELETE FROM session_refs WHERE session_id IN (SELECT session_id FROM converge_empty);
          DELETE FROM import_notes WHERE session_id IN (SELECT session_id FROM converge_empty);",
     )?;
     changed.sessions_removed =
-        tx.execute("DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM converge_empty)", [])? as u64;
+        tx.execute("DELETE FROM session WHERE session IN (SELECT session FROM converge_empty)", [])? as u64;
     tx.execute_batch(schema::REBUILD_ROLLUPS)?;
     tx.execute_batch(
         "DELETE FROM sources;
@@ -152,23 +156,38 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
     Ok(changed)
 }
 
+/// The columns `whole_frame` reads, from `message m` and `frame_context c`.
+const WHOLE_FRAME: &str = "m.raw_frame, c.fields, m.frame_elided, m.native_id, m.timestamp";
+
+/// The frame a message was stored with, as JSON (`Null` when it has none or it is not JSON), from
+/// the [`WHOLE_FRAME`] columns starting at `at`.
+fn whole_frame(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Value> {
+    let Some(stored) = row.get::<_, Option<String>>(at)? else { return Ok(Value::Null) };
+    let context: Option<String> = row.get(at + 1)?;
+    let native_id: Option<String> = row.get(at + 3)?;
+    let timestamp: Option<String> = row.get(at + 4)?;
+    let text =
+        frame::restore(&stored, context.as_deref(), row.get(at + 2)?, native_id.as_deref(), timestamp.as_deref());
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+type Key = Vec<u8>;
+
 /// For each message that keeps a parent about to be removed, its nearest ancestor that stays
 /// (or none): a message links to the one before it that a clean import emits.
-fn surviving_parents(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<(String, Option<String>)>> {
-    let removed: std::collections::HashMap<String, Option<String>> = tx
-        .prepare(
-            "SELECT message_id, parent_message_id FROM messages WHERE message_id IN (SELECT message_id FROM converge_stale)",
-        )?
+fn surviving_parents(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<(Key, Option<Key>)>> {
+    let removed: std::collections::HashMap<Key, Option<Key>> = tx
+        .prepare("SELECT message_key, parent_key FROM message WHERE message IN (SELECT message FROM converge_stale)")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     if removed.is_empty() {
         return Ok(Vec::new());
     }
-    let orphaned: Vec<(String, String)> = tx
+    let orphaned: Vec<(Key, Key)> = tx
         .prepare(
-            "SELECT message_id, parent_message_id FROM messages \
-             WHERE parent_message_id IN (SELECT message_id FROM converge_stale) \
-               AND message_id NOT IN (SELECT message_id FROM converge_stale)",
+            "SELECT message_key, parent_key FROM message \
+             WHERE parent_key IN (SELECT message_key FROM message WHERE message IN (SELECT message FROM converge_stale)) \
+               AND message NOT IN (SELECT message FROM converge_stale)",
         )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
@@ -196,7 +215,8 @@ fn move_usage_to_messages(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn P
     for provider in providers {
         let orphans: Vec<String> = tx
             .prepare(
-                "SELECT native_id FROM usage WHERE provider = ?1 AND message_id IS NULL AND native_id IS NOT NULL",
+                "SELECT u.native_id FROM token_usage u JOIN origin o ON o.origin = u.origin \
+                 WHERE o.provider = ?1 AND u.message_key IS NULL AND u.native_id IS NOT NULL",
             )?
             .query_map([provider.name()], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
@@ -204,15 +224,16 @@ fn move_usage_to_messages(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn P
             continue;
         }
         let orphans: std::collections::HashSet<String> = orphans.into_iter().collect();
-        let mut holders: std::collections::HashMap<String, Vec<(String, String)>> = Default::default();
-        let mut statement = tx.prepare(
-            "SELECT message_id, session_id, raw_frame FROM messages \
-             WHERE provider = ?1 AND role = 'assistant' AND raw_frame IS NOT NULL",
-        )?;
+        let mut holders: std::collections::HashMap<String, Vec<(Key, i64)>> = Default::default();
+        let mut statement = tx.prepare(&format!(
+            "SELECT m.message_key, m.session, {WHOLE_FRAME} FROM message m JOIN origin o ON o.origin = m.origin \
+             LEFT JOIN frame_context c ON c.context = m.frame_context \
+             WHERE o.provider = ?1 AND m.role = {ASSISTANT} AND m.raw_frame IS NOT NULL",
+            ASSISTANT = compact::code(&compact::ROLES, "assistant"),
+        ))?;
         let mut rows = statement.query([provider.name()])?;
         while let Some(row) = rows.next()? {
-            let frame: String = row.get(2)?;
-            let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
+            let frame = whole_frame(row, 2)?;
             if let Some(key) = provider.response_key(&frame).filter(|key| orphans.contains(key)) {
                 holders.entry(key).or_default().push((row.get(0)?, row.get(1)?));
             }
@@ -221,9 +242,9 @@ fn move_usage_to_messages(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn P
             let [(message, session)] = holders.as_slice() else { continue };
             // A usage row's provenance is its session's source, as the materializer writes it.
             moved += tx.execute(
-                "UPDATE usage SET message_id = ?1, session_id = ?2, \
-                 source_path_sha256 = (SELECT source_path_sha256 FROM sessions WHERE session_id = ?2) \
-                 WHERE provider = ?3 AND native_id = ?4 AND message_id IS NULL",
+                "UPDATE token_usage SET message_key = ?1, session = ?2, \
+                 origin = (SELECT origin FROM session WHERE session = ?2) \
+                 WHERE origin IN (SELECT origin FROM origin WHERE provider = ?3) AND native_id = ?4 AND message_key IS NULL",
                 params![message, session, provider.name(), key],
             )? as u64;
         }

@@ -5,6 +5,9 @@
 mod backup;
 mod build;
 mod converge;
+#[macro_use]
+pub mod frame;
+pub mod compact;
 mod keys;
 mod lock;
 pub mod manifest;
@@ -130,6 +133,8 @@ pub struct Store {
     deferred: Vec<DeferredObject>,
     /// While building without the unique keys of the keyed tables: the keys written so far.
     keys: Option<BuildKeys>,
+    /// The integer handles rows refer to (sessions, origins, runs, frame contexts).
+    handles: write::Handles,
 }
 
 /// The page size of a new store. Larger pages than SQLite's 4 KiB mean fewer overflow pages per
@@ -204,6 +209,7 @@ impl Store {
             flusher: None,
             deferred: Vec::new(),
             keys: None,
+            handles: write::Handles::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -288,7 +294,7 @@ impl Store {
         }
         let mut rebuilt_tables = false;
         for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
-            rebuilt_tables |= !migration.rebuilt_tables.is_empty();
+            rebuilt_tables |= migration.rewrites_tables() && current > 0;
             let version = index as u32 + 1;
             let tx =
                 self.conn.transaction().map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
@@ -297,6 +303,7 @@ impl Store {
                 .iter()
                 .try_for_each(|table| schema::rebuild_table(&tx, table))
                 .and_then(|()| tx.execute_batch(migration.sql))
+                .and_then(|()| migration.convert.map_or(Ok(()), |convert| convert(&tx)))
                 .and_then(|()| {
                     tx.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) \
@@ -360,6 +367,7 @@ impl Store {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK").map_err(|source| self.sqlite_error(source))?;
         }
+        self.handles.clear();
         if let Some(keys) = &mut self.keys {
             keys.forget_rolled_back(&self.conn)
                 .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;

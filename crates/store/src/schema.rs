@@ -37,16 +37,23 @@ pub struct Migration {
     pub sql: &'static str,
     /// Whether it asks for the stored rows to be brought to new import rules (`Store::converge`).
     pub converges: bool,
+    /// Rows moved into new tables after `sql` ran (in the same transaction).
+    pub convert: Option<fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>>,
 }
 
 impl Migration {
     const fn statements(sql: &'static str) -> Self {
-        Self { rebuilt_tables: &[], sql, converges: false }
+        Self { rebuilt_tables: &[], sql, converges: false, convert: None }
     }
 
     /// Whether the store is copied before this migration runs: it rewrites tables or rows.
     pub fn backs_up(&self) -> bool {
-        !self.rebuilt_tables.is_empty() || self.converges
+        self.rewrites_tables() || self.converges
+    }
+
+    /// Whether it leaves the pages of old tables free (see `Store::reclaim_free_pages`).
+    pub fn rewrites_tables(&self) -> bool {
+        !self.rebuilt_tables.is_empty() || self.convert.is_some()
     }
 }
 
@@ -437,6 +444,7 @@ CREATE UNIQUE INDEX parts_position ON parts (message_id, part_index);
 CREATE UNIQUE INDEX usage_key ON usage (usage_id);
 "#,
         converges: false,
+        convert: None,
     },
     // 7: the import rules changed (lines without a record's fields, record-less transcripts, usage
     // of a warmup agent that grew): a store that holds rows brings them to the new rules
@@ -446,6 +454,15 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
         rebuilt_tables: &[],
         sql: "INSERT INTO meta (key, value) SELECT 'converge', '7' WHERE EXISTS (SELECT 1 FROM sessions);",
         converges: true,
+        convert: None,
+    },
+    // 8: the compact store (`compact.rs`): integer keys, BLOB identities, provenance and
+    // enumerations by number, frames without what columns hold; the tables of 7 become views.
+    Migration {
+        rebuilt_tables: &[],
+        sql: crate::compact::CREATE_TABLES,
+        converges: false,
+        convert: Some(crate::compact::convert),
     },
 ];
 
@@ -453,8 +470,7 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Empties the daily rollups and fills them from the rows, as the `rollup_*` triggers would have.
-pub const REBUILD_ROLLUPS: &str =
-    concat!("DELETE FROM daily_rollup;\nDELETE FROM daily_projects;\n", rollups_from_rows!());
+pub const REBUILD_ROLLUPS: &str = crate::compact::REBUILD_ROLLUPS;
 
 /// The schema objects a first import creates only after its rows are written: the secondary
 /// (non-unique) indexes; the unique keys of the [`KEYED_TABLES`], which the writer enforces
@@ -463,14 +479,14 @@ pub const REBUILD_ROLLUPS: &str =
 /// rely on them), and so does any trigger added later that is not named `rollup_*`.
 pub const DEFERRED_OBJECTS: &str = "SELECT type, name, sql FROM sqlite_schema \
     WHERE (type = 'index' AND sql IS NOT NULL \
-           AND (sql NOT LIKE 'CREATE UNIQUE %' OR tbl_name IN ('messages', 'parts', 'usage'))) \
+           AND (sql NOT LIKE 'CREATE UNIQUE %' OR tbl_name IN ('message', 'token_usage'))) \
        OR (type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\') \
     ORDER BY type, name";
 
-/// The tables whose unique keys a first import creates after its rows, and the column each is
-/// known by (`parts` also has the unique `(message_id, part_index)`, from which `part_id` is
-/// derived, so one key decides for both).
-pub const KEYED_TABLES: [(&str, &str); 3] = [("messages", "message_id"), ("parts", "part_id"), ("usage", "usage_id")];
+/// The tables whose unique keys a first import creates after its rows, and the key column of
+/// each (random BLOBs, which would land on random index leaves; the other unique keys grow in
+/// order or are few and stay).
+pub const KEYED_TABLES: [(&str, &str); 2] = [("message", "message_key"), ("token_usage", "usage_key")];
 
 /// Recreates `table` under its new definition inside the migration's transaction: the rows are
 /// copied with their rowids, and the indexes and triggers the table had are created again on

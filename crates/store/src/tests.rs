@@ -108,7 +108,8 @@ fn usage_stored_without_its_message_moves_to_a_copy_that_has_one_and_never_back(
             .connection()
             .query_row("SELECT session_id, message_id FROM usage", [], |row| Ok((row.get(0)?, row.get(1)?)))
             .unwrap();
-        assert_eq!(owner, (agent.usage[0].session_id.clone(), agent.usage[0].message_id.clone()));
+        let message_id = agent.usage[0].message_id.as_deref().map(|id| id[..32].to_string());
+        assert_eq!(owner, (agent.usage[0].session_id.clone(), message_id));
         let responses: i64 =
             store.connection().query_row("SELECT sum(responses) FROM daily_rollup", [], |row| row.get(0)).unwrap();
         assert_eq!(responses, 1, "counted once");
@@ -296,9 +297,11 @@ fn a_message_seen_again_with_more_copies_takes_the_fuller_frame_and_never_shrink
     );
     let frame: String = store
         .connection()
-        .query_row("SELECT raw_frame FROM messages WHERE message_id = ?1", [&batch.messages[1].message_id], |row| {
-            row.get(0)
-        })
+        .query_row(
+            "SELECT raw_frame FROM messages WHERE message_id = ?1",
+            [&batch.messages[1].message_id[..32]],
+            |row| row.get(0),
+        )
         .unwrap();
     assert!(frame.contains("mergedUuids"));
 }
@@ -411,14 +414,16 @@ fn assert_built_store_equals_one_written_in_place(adjust: impl Fn(&mut Store)) {
     let mut built = Store::open_for_import(&built_path, StoreOptions::default()).unwrap();
     adjust(&mut built);
     let objects_while_building = schema_objects(built.connection());
-    for left_out in ["messages_session", "rollup_message_insert", "messages_key", "parts_position", "usage_key"] {
+    for left_out in ["message_session", "rollup_message_insert", "message_key", "usage_key"] {
         assert!(
             !objects_while_building.iter().any(|(_, name, _)| name == left_out),
             "{left_out}: secondary indexes, the keyed tables' unique keys and rollup triggers are left out while rows are written"
         );
     }
     assert!(
-        objects_while_building.iter().any(|(_, name, _)| name == "sqlite_autoindex_sessions_1"),
+        ["sqlite_autoindex_session_1", "part_position"]
+            .iter()
+            .all(|kept| objects_while_building.iter().any(|(_, name, _)| name == kept)),
         "the other tables' unique keys stay"
     );
     write_all(&mut built);
@@ -534,10 +539,105 @@ fn new_stores_get_16_kib_pages_and_an_existing_store_keeps_its_own() {
     assert_eq!(count_rows(&store, "messages"), 2);
 }
 
-/// A store at schema version 5 (before the keyed tables were rebuilt) at `path`, holding the rows
-/// of the store at `rows_from`. Its connection is returned still open, `rows_from` attached as
-/// `current`.
-fn store_at_version_5_with_rows_of(path: &Path, rows_from: &Path) -> Connection {
+/// Writes `batch` as the writer of schema 5 to 7 did (its statements; rows seen again are kept as
+/// they are), into the tables those versions had.
+fn write_as_schema_7(conn: &Connection, batch: &RowBatch) {
+    for row in &batch.sessions {
+        conn.execute(
+            "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, git_origin_url, \
+             git_dirty, client_version, entrypoint, models, permission_mode, sandbox_mode, approval_mode, started_at, \
+             ended_at, parent_session_id, relationship, parent_tool_call_id, metadata, provider, source_path_sha256, \
+             first_run_id, project_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT DO NOTHING",
+            rusqlite::params![
+                row.session_id,
+                row.client,
+                row.native_id,
+                row.title,
+                row.cwd,
+                row.git_branch,
+                row.git_commit,
+                row.git_origin_url,
+                row.git_dirty,
+                row.client_version,
+                row.entrypoint,
+                row.models,
+                row.permission_mode,
+                row.sandbox_mode,
+                row.approval_mode,
+                row.started_at,
+                row.ended_at,
+                row.parent_session_id,
+                row.relationship,
+                row.parent_tool_call_id,
+                row.metadata,
+                row.provenance.provider,
+                row.provenance.source_path_sha256,
+                row.provenance.run_id,
+                row.project_key,
+            ],
+        )
+        .unwrap();
+    }
+    for row in &batch.messages {
+        conn.execute(
+            "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, model, is_sidechain, \
+             is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, identity_source, raw_frame, \
+             provider, source_path_sha256, native_id, first_run_id, is_user_prompt, tool_calls, is_subagent) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+             ON CONFLICT DO NOTHING",
+            rusqlite::params![
+                row.message_id, row.session_id, row.parent_message_id, row.seq, row.role, row.timestamp, row.model,
+                row.is_sidechain, row.is_meta, row.is_injected, row.is_compact_summary, row.is_compact_boundary,
+                row.is_api_error, row.identity_source, row.raw_frame, row.provenance.provider,
+                row.provenance.source_path_sha256, row.provenance.native_id, row.provenance.run_id, row.is_user_prompt,
+                row.tool_calls, row.is_subagent,
+            ],
+        )
+        .unwrap();
+    }
+    for row in &batch.parts {
+        conn.execute(
+            "INSERT INTO parts (part_id, message_id, part_index, kind, text, tool_name, tool_call_id, tool_input, \
+             is_error, metadata, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+             ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
+            rusqlite::params![
+                row.part_id, row.message_id, row.part_index, row.kind, row.text, row.tool_name, row.tool_call_id,
+                row.tool_input, row.is_error, row.metadata, row.provenance.provider, row.provenance.source_path_sha256,
+                row.provenance.native_id, row.provenance.run_id,
+            ],
+        )
+        .unwrap();
+    }
+    for row in &batch.usage {
+        conn.execute(
+            "INSERT INTO usage (usage_id, session_id, message_id, model, timestamp, input_tokens, output_tokens, \
+             cache_read_tokens, cache_creation_tokens, reasoning_tokens, provider, source_path_sha256, native_id, \
+             first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
+            rusqlite::params![
+                row.usage_id,
+                row.session_id,
+                row.message_id,
+                row.model,
+                row.timestamp,
+                row.input_tokens,
+                row.output_tokens,
+                row.cache_read_tokens,
+                row.cache_creation_tokens,
+                row.reasoning_tokens,
+                row.provenance.provider,
+                row.provenance.source_path_sha256,
+                row.provenance.native_id,
+                row.provenance.run_id,
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// A store at schema version 5 (before the keyed tables were rebuilt) at `path`, holding
+/// `batches` as that release wrote them.
+fn store_at_version_5_with(path: &Path, batches: &[RowBatch]) -> Connection {
     let conn = Connection::open(path).unwrap();
     conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT").unwrap();
     for migration in &schema::MIGRATIONS[..5] {
@@ -545,10 +645,9 @@ fn store_at_version_5_with_rows_of(path: &Path, rows_from: &Path) -> Connection 
         conn.execute_batch(migration.sql).unwrap();
     }
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')", []).unwrap();
-    conn.execute("ATTACH DATABASE ?1 AS current", [rows_from.to_str().unwrap()]).unwrap();
     // (Its triggers fill the rollups as the rows go in.)
-    for table in ["sessions", "messages", "parts", "usage"] {
-        conn.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}")).unwrap();
+    for batch in batches {
+        write_as_schema_7(&conn, batch);
     }
     conn
 }
@@ -558,31 +657,32 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
     let dir = tempfile::tempdir().unwrap();
     let current = dir.path().join("current.db");
     let mut store = Store::open(&current, StoreOptions::default()).unwrap();
-    let mut grown = rows("s1", 4);
-    grown.usage[0].output_tokens += 40;
     // Enough rows that the pages the old tables leave free are most of the store.
-    for mut batch in [rows("s1", 2), rows("s2", 3), grown, rows("s3", 400)] {
+    let mut batches = [rows("s1", 2), rows("s2", 3), rows("s3", 400)];
+    for batch in &mut batches {
         batch.sessions[0].project_key = Some("/work/app".into());
-        store.write_rows(&batch).unwrap();
+        store.write_rows(batch).unwrap();
         store.commit().unwrap();
     }
     drop(store);
 
     // The same rows in a store at schema version 5, as the previous release left it.
     let older = dir.path().join("older.db");
-    let conn = store_at_version_5_with_rows_of(&older, &current);
-    // A gap in the rowids, which the rebuild keeps.
-    conn.execute_batch(
-        "DELETE FROM main.parts WHERE rowid = 1; INSERT INTO main.parts SELECT * FROM current.parts WHERE rowid = 1",
-    )
-    .unwrap();
-    let rowids = |conn: &Connection| -> Vec<(i64, String)> {
-        let mut statement = conn.prepare("SELECT rowid, part_id FROM main.parts ORDER BY rowid").unwrap();
+    let conn = store_at_version_5_with(&older, &batches);
+    // A gap in the rowids, which the conversion keeps.
+    conn.execute_batch("UPDATE parts SET rowid = 100000 WHERE rowid = 1").unwrap();
+    let rowids_before: Vec<(i64, i64)> = conn
+        .prepare("SELECT p.rowid, p.part_index FROM parts p ORDER BY p.rowid")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(conn);
+    let rowids = |conn: &Connection| -> Vec<(i64, i64)> {
+        let mut statement = conn.prepare("SELECT part, part_index FROM part ORDER BY part").unwrap();
         statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().map(Result::unwrap).collect()
     };
-    let rowids_before = rowids(&conn);
-    conn.execute_batch("DETACH DATABASE current").unwrap();
-    drop(conn);
 
     let before_upgrade = hindcast_testing::table_digests(&older);
     static NOTICES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -637,7 +737,7 @@ fn an_upgrade_without_room_for_the_rebuilt_tables_leaves_the_store_as_it_was() {
     store.commit().unwrap();
     drop(store);
     let older = dir.path().join("older.db");
-    let conn = store_at_version_5_with_rows_of(&older, &current);
+    let conn = store_at_version_5_with(&older, &[rows("s1", 300)]);
     let pages: u64 = conn.query_row("PRAGMA page_count", [], |row| row.get(0)).unwrap();
     drop(conn);
     let objects_before = schema_objects(&Connection::open(&older).unwrap());
@@ -666,7 +766,7 @@ fn unique_keys_created_midway_survive_a_batch_that_fails_after_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let mut store = Store::open_for_import(&path, StoreOptions::default()).unwrap();
-    store.keys.as_mut().unwrap().limit = 6;
+    store.keys.as_mut().unwrap().limit = 3;
     store.write_rows(&rows("s1", 3)).unwrap();
     assert!(store.keys.is_none(), "the keys were handed to the unique indexes");
     // The next batch fails (a part of no known kind) and is rolled back.
@@ -683,7 +783,7 @@ fn unique_keys_created_midway_survive_a_batch_that_fails_after_them() {
     store.write_rows(&rows("s2", 2)).unwrap();
     store.finish_import().unwrap();
     let objects = schema_objects(store.connection());
-    assert!(objects.iter().any(|(_, name, _)| name == "messages_key"));
+    assert!(objects.iter().any(|(_, name, _)| name == "message_key"));
     assert_eq!(count_rows(&store, "messages"), 5);
 }
 
@@ -738,10 +838,10 @@ fn an_upgrade_that_fails_for_another_reason_than_the_disk_does_not_blame_the_dis
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
-    // A version-5 marker on a version-6 store: the rebuild finds its indexes already there.
-    Connection::open(&path).unwrap().execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []).unwrap();
+    // A version-7 marker on a version-8 store: the conversion finds its tables already there.
+    Connection::open(&path).unwrap().execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'", []).unwrap();
     let error = Store::open(&path, StoreOptions::default()).unwrap_err();
     let message = error.to_string();
-    assert!(matches!(error, StoreError::Upgrade { at: 5, .. }), "{message}");
+    assert!(matches!(error, StoreError::Upgrade { at: 7, .. }), "{message}");
     assert!(message.contains("already exists") && !message.contains("disk"), "{message}");
 }

@@ -2,25 +2,29 @@
 //! while a first import builds the store, recognised by `BuildKeys`) or merged into the stored
 //! row by the table's rules, with exact per-table counts; and the run records.
 
-use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
 
 use hindcast_core::materialize::{
-    ImportNoteRow, MessageRow, PartRow, ProjectRow, RowBatch, SessionRefRow, SessionRow, UsageRow,
+    ImportNoteRow, MessageRow, PartRow, ProjectRow, Provenance, RowBatch, SessionRefRow, SessionRow, UsageRow,
 };
 use hindcast_core::tables::{Table, WriteCounts, WriteOutcomes};
 
+use crate::compact::{self, FrameContexts};
+use crate::frame;
 use crate::keys::{BuildKeys, KeyTable};
 use crate::{Store, StoreError};
 
-const INSERT_SESSION: &str = "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, \
+const INSERT_SESSION: &str = "INSERT INTO session (session_key, client, native_id, title, cwd, git_branch, git_commit, \
     git_origin_url, git_dirty, client_version, entrypoint, models, permission_mode, sandbox_mode, approval_mode, \
-    started_at, ended_at, parent_session_id, relationship, parent_tool_call_id, metadata, provider, \
-    source_path_sha256, first_run_id, project_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT DO NOTHING";
+    started_at, ended_at, parent_session_key, relationship, parent_tool_call_id, metadata, origin, first_run, \
+    project_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+    ?21, ?22, ?23, ?24) ON CONFLICT DO NOTHING";
 
 /// Merges a re-imported session into the stored one: known values fill gaps or replace, the time span
 /// widens, metadata is replaced by the fresh parse (unless empty), a missing project key is filled. The WHERE clause makes an unchanged re-import a no-op (0 rows).
-const MERGE_SESSION: &str = "UPDATE sessions SET \
+const MERGE_SESSION: &str = "UPDATE session SET \
     title = coalesce(?4, title), cwd = coalesce(?5, cwd), git_branch = coalesce(?6, git_branch), \
     git_commit = coalesce(?7, git_commit), git_origin_url = coalesce(?8, git_origin_url), \
     git_dirty = coalesce(?9, git_dirty), client_version = coalesce(?10, client_version), \
@@ -29,10 +33,10 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
     approval_mode = coalesce(?15, approval_mode), \
     started_at = CASE WHEN started_at IS NULL OR ?16 < started_at THEN coalesce(?16, started_at) ELSE started_at END, \
     ended_at = CASE WHEN ended_at IS NULL OR ?17 > ended_at THEN coalesce(?17, ended_at) ELSE ended_at END, \
-    parent_session_id = coalesce(?18, parent_session_id), relationship = coalesce(?19, relationship), \
+    parent_session_key = coalesce(?18, parent_session_key), relationship = coalesce(?19, relationship), \
     parent_tool_call_id = coalesce(?20, parent_tool_call_id), \
     metadata = CASE WHEN ?21 = '{}' THEN metadata ELSE ?21 END, project_key = coalesce(project_key, ?22) \
-    WHERE session_id = ?1 AND ( \
+    WHERE session_key = ?1 AND ( \
     title IS NOT coalesce(?4, title) OR cwd IS NOT coalesce(?5, cwd) OR git_branch IS NOT coalesce(?6, git_branch) \
     OR git_commit IS NOT coalesce(?7, git_commit) OR git_origin_url IS NOT coalesce(?8, git_origin_url) \
     OR git_dirty IS NOT coalesce(?9, git_dirty) OR client_version IS NOT coalesce(?10, client_version) \
@@ -41,41 +45,37 @@ const MERGE_SESSION: &str = "UPDATE sessions SET \
     OR approval_mode IS NOT coalesce(?15, approval_mode) \
     OR (?16 IS NOT NULL AND (started_at IS NULL OR ?16 < started_at)) \
     OR (?17 IS NOT NULL AND (ended_at IS NULL OR ?17 > ended_at)) \
-    OR parent_session_id IS NOT coalesce(?18, parent_session_id) OR relationship IS NOT coalesce(?19, relationship) \
+    OR parent_session_key IS NOT coalesce(?18, parent_session_key) OR relationship IS NOT coalesce(?19, relationship) \
     OR parent_tool_call_id IS NOT coalesce(?20, parent_tool_call_id) OR (?21 != '{}' AND metadata IS NOT ?21) \
     OR (project_key IS NULL AND ?22 IS NOT NULL))";
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, \
-    model, is_sidechain, is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, \
-    identity_source, raw_frame, provider, source_path_sha256, native_id, first_run_id, is_user_prompt, tool_calls, \
-    is_subagent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-    ?21, ?22) ON CONFLICT DO NOTHING";
-
-const INSERT_PART: &str = "INSERT INTO parts (part_id, message_id, part_index, kind, text, tool_name, tool_call_id, \
-    tool_input, is_error, metadata, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, \
-    ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
-
-const INSERT_USAGE: &str = "INSERT INTO usage (usage_id, session_id, message_id, model, timestamp, input_tokens, \
-    output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, provider, source_path_sha256, \
-    native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+const INSERT_PART: &str = "INSERT INTO part (message, part_index, kind, text, tool_name, tool_call_id, tool_input, \
+    is_error, metadata, origin, native_id, first_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
     ON CONFLICT DO NOTHING";
+
+const INSERT_USAGE: &str = "INSERT INTO token_usage (usage_key, session, message_key, model, timestamp, input_tokens, \
+    output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cache_creation_5m_tokens, \
+    cache_creation_1h_tokens, service_tier, speed, native_id, origin, first_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+    ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING";
 
 /// A response imported before all its copies were written (the client was still streaming it, or a
 /// run read the file while it grew) takes the fuller frame and tool-call count when seen again;
-/// neither ever shrinks (a truncated file read later cannot take information away).
+/// neither ever shrinks (a truncated file read later cannot take information away). Frames are
+/// compared by the length of the whole frame (`frame_length`), not of what is stored of it.
 /// `?1` picks the row: its key (`MERGE_MESSAGE`) or, while a first import builds the store
 /// without its unique keys, its rowid (`MERGE_MESSAGE_AT_ROWID`).
 macro_rules! merge_message {
     ($row:literal) => {
         concat!(
-            "UPDATE messages SET raw_frame = ?2, tool_calls = max(tool_calls, ?3) WHERE ",
+            "UPDATE message SET raw_frame = ?2, frame_context = ?4, frame_elided = ?5, frame_length = ?6, \
+             tool_calls = max(tool_calls, ?3) WHERE ",
             $row,
-            " AND tool_calls <= ?3 AND length(coalesce(raw_frame, '')) < length(coalesce(?2, ''))"
+            " AND tool_calls <= ?3 AND frame_length < ?6"
         )
     };
 }
-const MERGE_MESSAGE: &str = merge_message!("message_id = ?1");
-const MERGE_MESSAGE_AT_ROWID: &str = merge_message!("rowid = ?1");
+const MERGE_MESSAGE: &str = merge_message!("message_key = ?1");
+const MERGE_MESSAGE_AT_ROWID: &str = merge_message!("message = ?1");
 
 /// The copy of a billed response with the most output tokens is the final one (SPEC §6). A row
 /// stored without its message (its transcript was not a session then: a warmup agent file, which
@@ -85,22 +85,26 @@ const MERGE_MESSAGE_AT_ROWID: &str = merge_message!("rowid = ?1");
 macro_rules! merge_usage {
     ($row:literal) => {
         concat!(
-            "UPDATE usage SET \
+            "UPDATE token_usage SET \
              input_tokens = iif(output_tokens < ?3, ?2, input_tokens), \
              cache_read_tokens = iif(output_tokens < ?3, ?4, cache_read_tokens), \
              cache_creation_tokens = iif(output_tokens < ?3, ?5, cache_creation_tokens), \
              reasoning_tokens = iif(output_tokens < ?3, ?6, reasoning_tokens), \
+             cache_creation_5m_tokens = iif(output_tokens < ?3, ?10, cache_creation_5m_tokens), \
+             cache_creation_1h_tokens = iif(output_tokens < ?3, ?11, cache_creation_1h_tokens), \
+             service_tier = iif(output_tokens < ?3, ?12, service_tier), \
+             speed = iif(output_tokens < ?3, ?13, speed), \
              output_tokens = max(output_tokens, ?3), \
-             session_id = iif(message_id IS NULL AND ?7 IS NOT NULL, ?8, session_id), \
-             source_path_sha256 = iif(message_id IS NULL AND ?7 IS NOT NULL, ?9, source_path_sha256), \
-             message_id = coalesce(message_id, ?7) WHERE ",
+             session = iif(message_key IS NULL AND ?7 IS NOT NULL, ?8, session), \
+             origin = iif(message_key IS NULL AND ?7 IS NOT NULL, ?9, origin), \
+             message_key = coalesce(message_key, ?7) WHERE ",
             $row,
-            " AND (output_tokens < ?3 OR (message_id IS NULL AND ?7 IS NOT NULL))"
+            " AND (output_tokens < ?3 OR (message_key IS NULL AND ?7 IS NOT NULL))"
         )
     };
 }
-const MERGE_USAGE: &str = merge_usage!("usage_id = ?1");
-const MERGE_USAGE_AT_ROWID: &str = merge_usage!("rowid = ?1");
+const MERGE_USAGE: &str = merge_usage!("usage_key = ?1");
+const MERGE_USAGE_AT_ROWID: &str = merge_usage!("usage = ?1");
 
 const INSERT_PROJECT: &str = "INSERT INTO projects (project_id, client, native_id, path, display_name, session_prefix, \
     default_branch, registered_at, settings, provider, source_path_sha256, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, \
@@ -131,11 +135,15 @@ impl Store {
             for row in &batch.sessions {
                 count(&mut counts[Table::Sessions], self.write_session(row)?);
             }
+            let mut messages = HashMap::with_capacity(batch.messages.len());
             for row in &batch.messages {
-                count(&mut counts[Table::Messages], self.write_message(row)?);
+                let (outcome, rowid) = self.write_message(row)?;
+                messages.insert(row.message_id.as_str(), (rowid, outcome == Outcome::Written));
+                count(&mut counts[Table::Messages], outcome);
             }
+            let mut stored = StoredMessages { batch: messages, provenance: HashMap::new() };
             for row in &batch.parts {
-                count(&mut counts[Table::Parts], self.write_part(row)?);
+                count(&mut counts[Table::Parts], self.write_part(row, &mut stored)?);
             }
             for row in &batch.usage {
                 count(&mut counts[Table::Usage], self.write_usage(row)?);
@@ -158,9 +166,13 @@ impl Store {
         Ok(counts)
     }
 
-    fn write_session(&self, row: &SessionRow) -> rusqlite::Result<Outcome> {
+    fn write_session(&mut self, row: &SessionRow) -> rusqlite::Result<Outcome> {
+        let origin = self.handles.origin(&self.conn, &row.provenance)?;
+        let run = self.handles.run(&self.conn, &row.provenance.run_id)?;
+        let key = compact::session_key(&row.session_id);
+        let parent = row.parent_session_id.as_deref().map(compact::session_key);
         let values = params![
-            row.session_id,
+            key,
             row.client,
             row.native_id,
             row.title,
@@ -177,37 +189,61 @@ impl Store {
             row.approval_mode,
             row.started_at,
             row.ended_at,
-            row.parent_session_id,
+            parent,
             row.relationship,
             row.parent_tool_call_id,
             row.metadata,
-            row.provenance.provider,
-            row.provenance.source_path_sha256,
-            row.provenance.run_id,
+            origin,
+            run,
             row.project_key,
         ];
         if self.conn.prepare_cached(INSERT_SESSION)?.execute(values)? == 1 {
+            self.handles.sessions.insert(row.session_id.clone(), self.conn.last_insert_rowid());
             return Ok(Outcome::Written);
         }
         // The merge's parameters: the first 21, then the project key (a session first seen before
         // any line named its directory gets it when one does).
         let mut merge: Vec<&dyn rusqlite::ToSql> = values[..21].to_vec();
-        merge.push(values[24]);
+        merge.push(values[23]);
         let merged = self.conn.prepare_cached(MERGE_SESSION)?.execute(&merge[..])?;
         Ok(if merged == 1 { Outcome::Updated } else { Outcome::Skipped })
     }
 
-    fn write_message(&mut self, row: &MessageRow) -> rusqlite::Result<Outcome> {
+    /// Writes a message; returns what happened and the message's rowid.
+    fn write_message(&mut self, row: &MessageRow) -> rusqlite::Result<(Outcome, i64)> {
+        let session = self.handles.session(&self.conn, &row.session_id)?;
+        let origin = self.handles.origin(&self.conn, &row.provenance)?;
+        let run = self.handles.run(&self.conn, &row.provenance.run_id)?;
+        let stored = row
+            .raw_frame
+            .as_deref()
+            .map(|text| frame::store(text, row.provenance.native_id.as_deref(), row.timestamp.as_deref()));
+        let context = match stored.as_ref().and_then(|stored| stored.context.as_deref()) {
+            Some(fields) => Some(self.handles.contexts.id(&self.conn, fields)?),
+            None => None,
+        };
+        let frame_text = stored.as_ref().map(|stored| stored.frame.as_str());
+        let elided = stored.as_ref().map_or(0, |stored| stored.elided);
+        let length = row.raw_frame.as_deref().map_or(0, compact::frame_length);
+        let key = compact::key_bytes(&row.message_id);
         let merge = |conn: &Connection, statement: &str, target: &dyn rusqlite::ToSql| {
-            conn.prepare_cached(statement)?.execute(params![target, row.raw_frame, row.tool_calls])
+            conn.prepare_cached(statement)?.execute(params![
+                target,
+                frame_text,
+                row.tool_calls,
+                context,
+                elided,
+                length
+            ])
         };
         let insert = |conn: &Connection| {
-            conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
-                row.message_id,
-                row.session_id,
-                row.parent_message_id,
+            conn.prepare_cached(compact::INSERT_MESSAGE)?.execute(params![
+                None::<i64>,
+                key,
+                session,
+                row.parent_message_id.as_deref().map(compact::key_bytes),
                 row.seq,
-                row.role,
+                compact::code(&compact::ROLES, row.role),
                 row.timestamp,
                 row.model,
                 row.is_sidechain,
@@ -216,52 +252,82 @@ impl Store {
                 row.is_compact_summary,
                 row.is_compact_boundary,
                 row.is_api_error,
-                row.identity_source,
-                row.raw_frame,
-                row.provenance.provider,
-                row.provenance.source_path_sha256,
-                row.provenance.native_id,
-                row.provenance.run_id,
                 row.is_user_prompt,
                 row.tool_calls,
                 row.is_subagent,
+                row.identity_source == "fallback",
+                row.provenance.native_id,
+                frame_text,
+                context,
+                elided,
+                length,
+                origin,
+                run,
             ])
         };
-        let statements = KeyedStatements { merge: MERGE_MESSAGE, merge_at_rowid: MERGE_MESSAGE_AT_ROWID };
-        self.write_keyed(&row.message_id, |keys| &mut keys.messages, statements, insert, merge)
+        let statements = KeyedStatements {
+            merge: MERGE_MESSAGE,
+            merge_at_rowid: MERGE_MESSAGE_AT_ROWID,
+            rowid_of_key: "SELECT message FROM message WHERE message_key = ?1",
+        };
+        self.write_keyed(&key, |keys| &mut keys.messages, statements, insert, merge)
     }
 
-    fn write_part(&mut self, row: &PartRow) -> rusqlite::Result<Outcome> {
-        if let Some(keys) = &self.keys
-            && keys.parts.find(&self.conn, &row.part_id)?.is_some()
-        {
-            return Ok(Outcome::Skipped);
-        }
+    fn write_part(&mut self, row: &PartRow, messages: &mut StoredMessages<'_>) -> rusqlite::Result<Outcome> {
+        let Some(&(message, written)) = messages.batch.get(row.message_id.as_str()) else {
+            // The materializer hands a part over with its message.
+            return Err(rusqlite::Error::InvalidParameterName(format!(
+                "part {} of message {}: its message is not in the batch",
+                row.part_index, row.message_id
+            )));
+        };
+        let origin = self.handles.origin(&self.conn, &row.provenance)?;
+        let run = self.handles.run(&self.conn, &row.provenance.run_id)?;
+        // Provenance the stored message has is not repeated (NULL: the message's; a native id the
+        // part lacks while its message has one is '').
+        let (message_native_id, message_origin, message_run) = if written {
+            (row.provenance.native_id.clone(), origin, run)
+        } else {
+            match messages.provenance.get(&message) {
+                Some(known) => known.clone(),
+                None => {
+                    let known: (Option<String>, i64, i64) = self
+                        .conn
+                        .prepare_cached("SELECT native_id, origin, first_run FROM message WHERE message = ?1")?
+                        .query_row([message], |found| Ok((found.get(0)?, found.get(1)?, found.get(2)?)))?;
+                    messages.provenance.insert(message, known.clone());
+                    known
+                }
+            }
+        };
+        let native_id = if row.provenance.native_id == message_native_id {
+            None
+        } else {
+            Some(row.provenance.native_id.as_deref().unwrap_or(""))
+        };
         let changed = self.conn.prepare_cached(INSERT_PART)?.execute(params![
-            row.part_id,
-            row.message_id,
+            message,
             row.part_index,
-            row.kind,
+            compact::code(&compact::PART_KINDS, row.kind),
             row.text,
             row.tool_name,
             row.tool_call_id,
             row.tool_input,
             row.is_error,
             row.metadata,
-            row.provenance.provider,
-            row.provenance.source_path_sha256,
-            row.provenance.native_id,
-            row.provenance.run_id,
+            (origin != message_origin).then_some(origin),
+            native_id,
+            (run != message_run).then_some(run),
         ])?;
-        if changed == 1
-            && let Some(keys) = &mut self.keys
-        {
-            keys.parts.record(&row.part_id, self.conn.last_insert_rowid());
-        }
         Ok(Outcome::inserted(changed))
     }
 
     fn write_usage(&mut self, row: &UsageRow) -> rusqlite::Result<Outcome> {
+        let session = self.handles.session(&self.conn, &row.session_id)?;
+        let origin = self.handles.origin(&self.conn, &row.provenance)?;
+        let run = self.handles.run(&self.conn, &row.provenance.run_id)?;
+        let key = compact::key_bytes(&row.usage_id);
+        let message_key = row.message_id.as_deref().map(compact::key_bytes);
         let merge = |conn: &Connection, statement: &str, target: &dyn rusqlite::ToSql| {
             conn.prepare_cached(statement)?.execute(params![
                 target,
@@ -270,16 +336,20 @@ impl Store {
                 row.cache_read_tokens,
                 row.cache_creation_tokens,
                 row.reasoning_tokens,
-                row.message_id,
-                row.session_id,
-                row.provenance.source_path_sha256,
+                message_key,
+                session,
+                origin,
+                row.cache_creation_5m_tokens,
+                row.cache_creation_1h_tokens,
+                row.service_tier,
+                row.speed,
             ])
         };
         let insert = |conn: &Connection| {
             conn.prepare_cached(INSERT_USAGE)?.execute(params![
-                row.usage_id,
-                row.session_id,
-                row.message_id,
+                key,
+                session,
+                message_key,
                 row.model,
                 row.timestamp,
                 row.input_tokens,
@@ -287,41 +357,51 @@ impl Store {
                 row.cache_read_tokens,
                 row.cache_creation_tokens,
                 row.reasoning_tokens,
-                row.provenance.provider,
-                row.provenance.source_path_sha256,
+                row.cache_creation_5m_tokens,
+                row.cache_creation_1h_tokens,
+                row.service_tier,
+                row.speed,
                 row.provenance.native_id,
-                row.provenance.run_id,
+                origin,
+                run,
             ])
         };
-        let statements = KeyedStatements { merge: MERGE_USAGE, merge_at_rowid: MERGE_USAGE_AT_ROWID };
-        self.write_keyed(&row.usage_id, |keys| &mut keys.usage, statements, insert, merge)
+        let statements = KeyedStatements {
+            merge: MERGE_USAGE,
+            merge_at_rowid: MERGE_USAGE_AT_ROWID,
+            rowid_of_key: "SELECT usage FROM token_usage WHERE usage_key = ?1",
+        };
+        self.write_keyed(&key, |keys| &mut keys.usage, statements, insert, merge).map(|(outcome, _)| outcome)
     }
 
     /// Writes a row of a table whose rows merge when seen again (messages, usage): a row the
     /// build already wrote (while its unique keys are deferred) is merged by rowid; else it is
     /// inserted, its key recorded for the build, and a row the unique key already holds is merged
-    /// by key.
+    /// by key. Returns what happened and the row's rowid.
     fn write_keyed(
         &mut self,
-        key: &str,
+        key: &[u8],
         table: fn(&mut BuildKeys) -> &mut KeyTable,
         statements: KeyedStatements,
         insert: impl FnOnce(&Connection) -> rusqlite::Result<usize>,
         merge: impl Fn(&Connection, &str, &dyn rusqlite::ToSql) -> rusqlite::Result<usize>,
-    ) -> rusqlite::Result<Outcome> {
+    ) -> rusqlite::Result<(Outcome, i64)> {
         let merged = |changed: usize| if changed == 1 { Outcome::Updated } else { Outcome::Skipped };
         if let Some(keys) = &mut self.keys
             && let Some(rowid) = table(keys).find(&self.conn, key)?
         {
-            return Ok(merged(merge(&self.conn, statements.merge_at_rowid, &rowid)?));
+            return Ok((merged(merge(&self.conn, statements.merge_at_rowid, &rowid)?), rowid));
         }
         if insert(&self.conn)? == 1 {
+            let rowid = self.conn.last_insert_rowid();
             if let Some(keys) = &mut self.keys {
-                table(keys).record(key, self.conn.last_insert_rowid());
+                table(keys).record(key, rowid);
             }
-            return Ok(Outcome::Written);
+            return Ok((Outcome::Written, rowid));
         }
-        Ok(merged(merge(&self.conn, statements.merge, &key)?))
+        let outcome = merged(merge(&self.conn, statements.merge, &key)?);
+        let rowid = self.conn.prepare_cached(statements.rowid_of_key)?.query_row([key], |row| row.get(0))?;
+        Ok((outcome, rowid))
     }
 
     fn write_project(&self, row: &ProjectRow) -> rusqlite::Result<Outcome> {
@@ -398,7 +478,7 @@ impl Store {
         let providers = serde_json::to_string(providers).expect("a list of strings serializes");
         self.conn
             .execute(
-                "INSERT INTO runs (run_id, started_at, status, providers, since, until) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+                "INSERT INTO run (run_id, started_at, status, providers, since, until) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
                 params![run_id, started_at, providers, since, until],
             )
             .map(|_| ())
@@ -409,7 +489,7 @@ impl Store {
     pub fn record_run_finish(&mut self, run_id: &str, finished_at: &str, status: &str) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE runs SET finished_at = ?2, status = ?3 WHERE run_id = ?1",
+                "UPDATE run SET finished_at = ?2, status = ?3 WHERE run_id = ?1",
                 params![run_id, finished_at, status],
             )
             .map(|_| ())
@@ -422,6 +502,15 @@ impl Store {
 struct KeyedStatements {
     merge: &'static str,
     merge_at_rowid: &'static str,
+    /// `SELECT <rowid> FROM <table> WHERE <key> = ?1`.
+    rowid_of_key: &'static str,
+}
+
+/// The messages of a batch by id: their rowid and whether the batch wrote them; and the stored
+/// provenance (native id, origin, run) of those it did not write, once looked up.
+struct StoredMessages<'a> {
+    batch: HashMap<&'a str, (i64, bool)>,
+    provenance: HashMap<i64, (Option<String>, i64, i64)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -442,5 +531,71 @@ fn count(counts: &mut WriteOutcomes, outcome: Outcome) {
         Outcome::Written => counts.written += 1,
         Outcome::Updated => counts.updated += 1,
         Outcome::Skipped => counts.skipped += 1,
+    }
+}
+
+/// A run named by rows without its own record.
+pub(crate) const UNRECORDED_RUN: &str = "INSERT INTO run (run_id, started_at, status, providers) VALUES (?1, '', 'unrecorded', '[]') ON CONFLICT DO NOTHING";
+
+/// The integer handles the rows of a run refer to, looked up once: sessions by id, origins by
+/// provider and path hash, runs by id, frame contexts by their fields. Forgotten on rollback.
+#[derive(Debug, Default)]
+pub(crate) struct Handles {
+    sessions: HashMap<String, i64>,
+    origins: HashMap<(String, String), i64>,
+    runs: HashMap<String, i64>,
+    contexts: FrameContexts,
+}
+
+impl Handles {
+    pub(crate) fn clear(&mut self) {
+        self.sessions.clear();
+        self.origins.clear();
+        self.runs.clear();
+        self.contexts.clear();
+    }
+
+    fn session(&mut self, conn: &Connection, session_id: &str) -> rusqlite::Result<i64> {
+        if let Some(session) = self.sessions.get(session_id) {
+            return Ok(*session);
+        }
+        let session = conn
+            .prepare_cached("SELECT session FROM session WHERE session_key = ?1")?
+            .query_row([compact::session_key(session_id)], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| {
+                rusqlite::Error::InvalidParameterName(format!(
+                    "session {session_id}: a row refers to it before it is written"
+                ))
+            })?;
+        self.sessions.insert(session_id.to_string(), session);
+        Ok(session)
+    }
+
+    fn origin(&mut self, conn: &Connection, provenance: &Provenance) -> rusqlite::Result<i64> {
+        let key = (provenance.provider.clone(), provenance.source_path_sha256.clone());
+        if let Some(origin) = self.origins.get(&key) {
+            return Ok(*origin);
+        }
+        conn.prepare_cached("INSERT INTO origin (provider, path_sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .execute(params![key.0, key.1])?;
+        let origin = conn
+            .prepare_cached("SELECT origin FROM origin WHERE provider = ?1 AND path_sha256 = ?2")?
+            .query_row(params![key.0, key.1], |row| row.get(0))?;
+        self.origins.insert(key, origin);
+        Ok(origin)
+    }
+
+    fn run(&mut self, conn: &Connection, run_id: &str) -> rusqlite::Result<i64> {
+        if let Some(run) = self.runs.get(run_id) {
+            return Ok(*run);
+        }
+        // A run is recorded before its rows; rows naming one that is not (written by a caller that
+        // records no runs) get a row saying so, as schema 8 converts such rows.
+        conn.prepare_cached(UNRECORDED_RUN)?.execute([run_id])?;
+        let run =
+            conn.prepare_cached("SELECT run FROM run WHERE run_id = ?1")?.query_row([run_id], |row| row.get(0))?;
+        self.runs.insert(run_id.to_string(), run);
+        Ok(run)
     }
 }

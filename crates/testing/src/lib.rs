@@ -66,6 +66,7 @@ pub fn synthetic_exchange(client: &str, session: &str, messages: usize) -> Proje
             cache_read_tokens: 60,
             cache_creation_tokens: 10,
             reasoning_tokens: 5,
+            ..ProjectedUsage::default()
         }],
         messages: projected,
         ..ProjectedExchange::default()

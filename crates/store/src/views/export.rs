@@ -144,7 +144,7 @@ pub fn model_family(model: &str) -> String {
 pub fn session_events(conn: &Connection, key: &ExportKey) -> Result<Vec<SessionEvent>, ViewError> {
     let identity_hash = key.identity_hash();
     let mut statement = conn.prepare(&format!(
-        "SELECT s.client, s.native_id, s.ended_at, s.git_commit, s.models, {} FROM sessions s",
+        "SELECT s.client, s.native_id, s.ended_at, s.git_commit, s.models, {} FROM session s",
         super::sessions::SESSION_COUNTERS
     ))?;
     let mut events: Vec<SessionEvent> = statement

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{TextWindow, ViewError};
+use crate::compact;
 
 /// Filters of `sessions list`.
 #[derive(Clone, Debug, Default)]
@@ -46,15 +47,15 @@ pub struct SessionSummary {
     pub relationship: Option<String>,
 }
 
-/// Per-session counters as subqueries over the session `s`: tool calls, then input, cached input,
+/// Per-session counters as subqueries over the `session` row `s`: tool calls, then input, cached input,
 /// cache creation, output and reasoning tokens (read back with [`Tokens::from_row`]).
-pub(crate) const SESSION_COUNTERS: &str = "(SELECT count(*) FROM messages m JOIN parts p ON p.message_id = m.message_id \
-       WHERE m.session_id = s.session_id AND p.kind = 'tool_call'), \
-    (SELECT coalesce(sum(input_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-    (SELECT coalesce(sum(cache_read_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-    (SELECT coalesce(sum(cache_creation_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-    (SELECT coalesce(sum(output_tokens), 0) FROM usage u WHERE u.session_id = s.session_id), \
-    (SELECT coalesce(sum(reasoning_tokens), 0) FROM usage u WHERE u.session_id = s.session_id)";
+pub(crate) const SESSION_COUNTERS: &str = "(SELECT count(*) FROM message m JOIN part p ON p.message = m.message \
+       WHERE m.session = s.session AND p.kind = 3), \
+    (SELECT coalesce(sum(input_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
+    (SELECT coalesce(sum(cache_read_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
+    (SELECT coalesce(sum(cache_creation_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
+    (SELECT coalesce(sum(output_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
+    (SELECT coalesce(sum(reasoning_tokens), 0) FROM token_usage u WHERE u.session = s.session)";
 
 impl Tokens {
     /// The five token sums starting at column `first`.
@@ -72,11 +73,11 @@ impl Tokens {
 /// The columns of a [`SessionSummary`], in the order `summary_from_row` reads them.
 fn summary_columns() -> String {
     format!(
-        "s.session_id, s.client, s.native_id, s.title, s.cwd, \
+        "lower(hex(s.session_key)), s.client, s.native_id, s.title, s.cwd, \
          coalesce(json_extract(s.metadata, '$.project_id'), s.cwd) AS project, s.started_at, s.ended_at, \
          CAST(round((julianday(s.ended_at) - julianday(s.started_at)) * 86400) AS INTEGER), \
-         (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id), {SESSION_COUNTERS}, \
-         s.models, s.parent_session_id, s.relationship"
+         (SELECT count(*) FROM message m WHERE m.session = s.session), {SESSION_COUNTERS}, \
+         s.models, iif(s.parent_session_key IS NULL, NULL, lower(hex(s.parent_session_key))), s.relationship"
     )
 }
 
@@ -104,7 +105,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
 /// Sessions, newest first.
 pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSummary>, ViewError> {
     let sql = format!(
-        "SELECT {} FROM sessions s \
+        "SELECT {} FROM session s \
          LEFT JOIN projects pr ON pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id') \
          WHERE (?1 IS NULL OR s.client = ?1) \
            AND (?2 IS NULL OR coalesce(s.ended_at, s.started_at) >= ?2) \
@@ -112,7 +113,7 @@ pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSumm
            AND (?4 IS NULL OR instr(lower(coalesce(s.cwd, '')), lower(?4)) > 0 \
                 OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), lower(?4)) > 0 \
                 OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0) \
-         ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_id LIMIT ?5",
+         ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_key LIMIT ?5",
         summary_columns()
     );
     let mut statement = conn.prepare(&sql)?;
@@ -198,8 +199,8 @@ pub struct SessionDetail {
 pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewError> {
     let summary = conn
         .query_row(
-            &format!("SELECT {} FROM sessions s WHERE s.session_id = ?1", summary_columns()),
-            [session_id],
+            &format!("SELECT {} FROM session s WHERE s.session_key = ?1", summary_columns()),
+            [compact::session_key(session_id)],
             summary_from_row,
         )
         .optional()?
@@ -215,18 +216,20 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
             },
         )?;
     let mut parts_statement = conn.prepare_cached(
-        "SELECT kind, text, tool_name, tool_call_id, tool_input, is_error FROM parts WHERE message_id = ?1 ORDER BY part_index",
+        "SELECT k.name, p.text, p.tool_name, p.tool_call_id, p.tool_input, p.is_error \
+         FROM part p JOIN part_kind k ON k.code = p.kind WHERE p.message = ?1 ORDER BY p.part_index",
     )?;
     let mut statement = conn.prepare(
-        "SELECT message_id, role, timestamp, model, is_sidechain, is_meta, is_injected, is_compact_summary, \
-         is_compact_boundary, is_api_error FROM messages WHERE session_id = ?1 ORDER BY seq",
+        "SELECT m.message, ro.name, m.timestamp, m.model, m.is_sidechain, m.is_meta, m.is_injected, m.is_compact_summary, \
+         m.is_compact_boundary, m.is_api_error FROM message m JOIN role ro ON ro.code = m.role \
+         WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) ORDER BY m.seq",
     )?;
     let mut messages = Vec::new();
-    let mut rows = statement.query([session_id])?;
+    let mut rows = statement.query([compact::session_key(session_id)])?;
     while let Some(row) = rows.next()? {
-        let message_id: String = row.get(0)?;
+        let message: i64 = row.get(0)?;
         let parts = parts_statement
-            .query_map([&message_id], |part| {
+            .query_map([message], |part| {
                 let input: Option<String> = part.get(4)?;
                 Ok(PartView {
                     kind: part.get(0)?,

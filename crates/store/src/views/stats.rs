@@ -198,8 +198,7 @@ pub fn without_timestamp(conn: &Connection, filter: &StatsFilter) -> Result<Corr
 
 fn left_out(conn: &Connection, filter: &StatsFilter, condition: &str) -> Result<CorruptTimestamps, ViewError> {
     let corrupt = |table: &str, alias: &str, column: &str| -> Result<i64, ViewError> {
-        let join =
-            if alias == "s" { String::new() } else { format!(" JOIN sessions s ON s.session_id = {alias}.session_id") };
+        let join = if alias == "s" { String::new() } else { format!(" JOIN session s ON s.session = {alias}.session") };
         Ok(conn.query_row(
             &format!("SELECT count(*) FROM {table} {alias}{join} WHERE {column} {condition} AND (?1 IS NULL OR s.client = ?1)"),
             [&filter.client],
@@ -207,9 +206,9 @@ fn left_out(conn: &Connection, filter: &StatsFilter, condition: &str) -> Result<
         )?)
     };
     Ok(CorruptTimestamps {
-        sessions: corrupt("sessions", "s", "s.started_at")?,
-        messages: corrupt("messages", "m", "m.timestamp")?,
-        usage: corrupt("usage", "u", "u.timestamp")?,
+        sessions: corrupt("session", "s", "s.started_at")?,
+        messages: corrupt("message", "m", "m.timestamp")?,
+        usage: corrupt("token_usage", "u", "u.timestamp")?,
     })
 }
 
@@ -239,7 +238,7 @@ pub fn breakdown(conn: &Connection, filter: &StatsFilter, by: Breakdown) -> Resu
     };
     let sql = format!(
         "SELECT substr(u.timestamp, 1, 10), {usage_key}, count(*), {TOKEN_SUMS} \
-         FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE {} GROUP BY 1, 2",
+         FROM token_usage u JOIN session s ON s.session = u.session WHERE {} GROUP BY 1, 2",
         day_filter("u.timestamp")
     );
     let mut statement = conn.prepare(&sql)?;
@@ -252,8 +251,8 @@ pub fn breakdown(conn: &Connection, filter: &StatsFilter, by: Breakdown) -> Resu
     if by == Breakdown::Project {
         let sql = format!(
             "SELECT substr(m.timestamp, 1, 10), coalesce({PROJECT_KEY}, '(none)'), count(*), \
-             sum((SELECT count(*) FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'tool_call')) \
-             FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} GROUP BY 1, 2",
+             sum((SELECT count(*) FROM part p WHERE p.message = m.message AND p.kind = 3)) \
+             FROM message m JOIN session s ON s.session = m.session WHERE {} GROUP BY 1, 2",
             day_filter("m.timestamp")
         );
         let mut statement = conn.prepare(&sql)?;
@@ -264,7 +263,7 @@ pub fn breakdown(conn: &Connection, filter: &StatsFilter, by: Breakdown) -> Resu
             target.tool_calls += row.get::<_, i64>(3)?;
         }
         let sql = format!(
-            "SELECT substr(s.started_at, 1, 10), coalesce({PROJECT_KEY}, '(none)'), count(*) FROM sessions s WHERE {} GROUP BY 1, 2",
+            "SELECT substr(s.started_at, 1, 10), coalesce({PROJECT_KEY}, '(none)'), count(*) FROM session s WHERE {} GROUP BY 1, 2",
             day_filter("s.started_at")
         );
         let mut statement = conn.prepare(&sql)?;
