@@ -253,7 +253,7 @@ fn query(binaries: &Binaries) -> Result<()> {
         .expect_code(0)?
         .json()?;
     ensure!(document["rows"][0][0] == 3 && document["columns"][0] == "count(*)", "{document}");
-    for statement in ["delete from sessions", "drop table sessions", "insert into meta values ('x', 'y')"] {
+    for statement in ["delete from session", "drop table session", "insert into meta values ('x', 'y')"] {
         sandbox.run(&binaries.hindcast, &["query", statement])?.expect_code(2)?.expect_stderr("read-only")?;
     }
     ensure!(sandbox.query_i64("select count(*) from sessions")? == 3, "writes were refused");
