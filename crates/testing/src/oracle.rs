@@ -17,7 +17,7 @@ pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<Daily
     let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
 
     let sql = format!(
-        "SELECT substr(s.started_at, 1, 10), s.client, count(*) FROM sessions s WHERE {} GROUP BY 1, 2",
+        "SELECT substr(s.started_at, 1, 10), s.client, count(*) FROM session s WHERE {} GROUP BY 1, 2",
         day_filter("s.started_at")
     );
     for row in conn
@@ -32,7 +32,7 @@ pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<Daily
 
     let sql = format!(
         "SELECT substr(m.timestamp, 1, 10), s.client, count(*), sum({SUBAGENT_MESSAGE}), sum({USER_PROMPT}) \
-         FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} GROUP BY 1, 2",
+         FROM message m JOIN session s ON s.session = m.session WHERE {} GROUP BY 1, 2",
         day_filter("m.timestamp")
     );
     let mut statement = conn.prepare(&sql)?;
@@ -47,8 +47,8 @@ pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<Daily
     }
 
     let sql = format!(
-        "SELECT substr(m.timestamp, 1, 10), count(*) FROM parts p JOIN messages m ON m.message_id = p.message_id \
-         JOIN sessions s ON s.session_id = m.session_id WHERE p.kind = 'tool_call' AND {} GROUP BY 1",
+        "SELECT substr(m.timestamp, 1, 10), count(*) FROM part p JOIN message m ON m.message = p.message \
+         JOIN session s ON s.session = m.session WHERE p.kind = 3 AND {} GROUP BY 1",
         day_filter("m.timestamp")
     );
     for row in conn.prepare(&sql)?.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
@@ -58,7 +58,7 @@ pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<Daily
 
     let sql = format!(
         "SELECT substr(u.timestamp, 1, 10), coalesce(u.model, 'unknown'), count(*), {TOKEN_SUMS} \
-         FROM usage u JOIN sessions s ON s.session_id = u.session_id WHERE {} GROUP BY 1, 2",
+         FROM token_usage u JOIN session s ON s.session = u.session WHERE {} GROUP BY 1, 2",
         day_filter("u.timestamp")
     );
     let mut totals = Tokens::default();
@@ -76,8 +76,8 @@ pub fn daily_recomputed(conn: &Connection, filter: &StatsFilter) -> Result<Daily
     let sql = format!(
         "SELECT day, count(DISTINCT project) FROM ( \
            SELECT substr(m.timestamp, 1, 10) AS day, {PROJECT_KEY} AS project \
-             FROM messages m JOIN sessions s ON s.session_id = m.session_id WHERE {} \
-           UNION SELECT substr(s.started_at, 1, 10), {PROJECT_KEY} FROM sessions s WHERE {} \
+             FROM message m JOIN session s ON s.session = m.session WHERE {} \
+           UNION SELECT substr(s.started_at, 1, 10), {PROJECT_KEY} FROM session s WHERE {} \
          ) WHERE project IS NOT NULL GROUP BY day",
         day_filter("m.timestamp"),
         day_filter("s.started_at")

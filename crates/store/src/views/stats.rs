@@ -113,10 +113,12 @@ pub fn day_filter(column: &str) -> String {
     )
 }
 
-pub const USER_PROMPT: &str = "m.role = 'user' AND NOT m.is_meta AND NOT m.is_injected AND NOT m.is_compact_summary \
+/// A user prompt, over the `message` row `m` of the `session` row `s` (codes: `compact::ROLES`,
+/// `compact::PART_KINDS`).
+pub const USER_PROMPT: &str = "m.role = 1 AND NOT m.is_meta AND NOT m.is_injected AND NOT m.is_compact_summary \
     AND NOT m.is_sidechain AND coalesce(s.relationship, '') <> 'subagent' \
-    AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'text') \
-    AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.message_id AND p.kind = 'tool_result')";
+    AND EXISTS (SELECT 1 FROM part p WHERE p.message = m.message AND p.kind = 1) \
+    AND NOT EXISTS (SELECT 1 FROM part p WHERE p.message = m.message AND p.kind = 4)";
 
 pub const SUBAGENT_MESSAGE: &str = "(m.is_sidechain OR coalesce(s.relationship, '') = 'subagent')";
 
