@@ -375,7 +375,7 @@ macro_rules! frame_count {
 /// Moves the rows of schema 7's tables into schema 8's (created by [`CREATE_TABLES`]), drops the
 /// old tables and creates [`CREATE_DEPENDENTS`].
 pub fn convert(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(concat!(
+    tx.execute_batch(
         r#"
 INSERT INTO run (run_id, started_at, finished_at, status, providers, since, until)
 SELECT run_id, started_at, finished_at, status, providers, since, until FROM runs ORDER BY rowid;
@@ -394,8 +394,8 @@ SELECT s.rowid, unhex(s.session_id), s.client, s.native_id, s.title, s.cwd, s.gi
     s.project_key, o.origin, r.run
 FROM sessions s JOIN origin o ON o.provider = s.provider AND o.path_sha256 = s.source_path_sha256
 JOIN run r ON r.run_id = s.first_run_id ORDER BY s.rowid;
-"#
-    ))?;
+"#,
+    )?;
     convert_messages(tx)?;
     tx.execute_batch(concat!(
         r#"
