@@ -137,11 +137,11 @@ pub struct Store {
     handles: write::Handles,
 }
 
-/// The page size of a new store. Larger pages than SQLite's 4 KiB mean fewer overflow pages per
-/// part text and half the page writes of a first import (with 100,000-row transactions, a cold
-/// import about a quarter faster at 1 GB; 32 and 64 KiB were slower again, see
-/// docs/performance.md).
-const PAGE_SIZE: i64 = 16_384;
+/// The page size of a new store: SQLite's 4 KiB. Schema 7 stores got 16 KiB pages (half the
+/// page writes while random hex keys filled their indexes); the compact store's keys are short
+/// and the end of a large part's overflow chain wastes up to a page, so 4 KiB pages make the
+/// store a tenth smaller at no cost in import time (docs/performance.md).
+const PAGE_SIZE: i64 = 4_096;
 
 /// How a connection journals its writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -512,28 +512,28 @@ fn the_bundled_sqlite_is_built_with_the_workspace_compile_options() {
 }
 
 #[test]
-fn new_stores_get_16_kib_pages_and_an_existing_store_keeps_its_own() {
+fn new_stores_get_4_kib_pages_and_an_existing_store_keeps_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let page_size = |conn: &Connection| -> i64 { conn.query_row("PRAGMA page_size", [], |row| row.get(0)).unwrap() };
     let in_place = Store::open(&dir.path().join("in-place.db"), StoreOptions::default()).unwrap();
-    assert_eq!(page_size(in_place.connection()), 16_384);
+    assert_eq!(page_size(in_place.connection()), 4_096);
     let mut built = Store::open_for_import(&dir.path().join("built.db"), StoreOptions::default()).unwrap();
     built.write_rows(&rows("s1", 2)).unwrap();
     built.finish_import().unwrap();
-    assert_eq!(page_size(built.connection()), 16_384);
+    assert_eq!(page_size(built.connection()), 4_096);
 
     // A store that already has pages (here: only its `meta` table, from a first open that stopped
     // before its first migration) keeps their size and is migrated as it is.
     let older = dir.path().join("older.db");
     let conn = Connection::open(&older).unwrap();
     conn.execute_batch(
-        "PRAGMA page_size = 4096; CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+        "PRAGMA page_size = 16384; CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
     )
     .unwrap();
     drop(conn);
     let mut store = Store::open(&older, StoreOptions::default()).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::LATEST_VERSION);
-    assert_eq!(page_size(store.connection()), 4096);
+    assert_eq!(page_size(store.connection()), 16_384);
     store.write_rows(&rows("s1", 2)).unwrap();
     store.commit().unwrap();
     assert_eq!(count_rows(&store, "messages"), 2);
