@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::frame;
 
@@ -284,7 +284,7 @@ SELECT lower(hex(m.message_key)) AS message_id, lower(hex(s.session_key)) AS ses
     m.is_user_prompt, m.tool_calls, m.is_subagent
 FROM message m JOIN session s ON s.session = m.session JOIN role ro ON ro.code = m.role
 JOIN origin o ON o.origin = m.origin JOIN run r ON r.run = m.first_run
-LEFT JOIN frame_context c ON c.context = m.frame_context;
+LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key;
 
 CREATE VIEW parts AS
 SELECT lower(hex(m.message_key)) AS message_id, p.part_index, k.name AS kind, p.text, p.tool_name, p.tool_call_id,
@@ -461,6 +461,7 @@ fn convert_messages(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     )?;
     let mut insert = tx.prepare(INSERT_MESSAGE)?;
     let mut remember = tx.prepare("INSERT INTO convert_message_ids VALUES (?1, ?2)")?;
+    let mut parent_native = tx.prepare("SELECT native_id FROM messages WHERE message_id = ?1")?;
     let mut rows = select.query([])?;
     while let Some(row) = rows.next()? {
         let message_id: String = row.get(1)?;
@@ -468,7 +469,16 @@ fn convert_messages(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let timestamp: Option<String> = row.get(6)?;
         let native_id: Option<String> = row.get(18)?;
         let raw_frame: Option<String> = row.get(19)?;
-        let stored = raw_frame.as_deref().map(|text| frame::store(text, native_id.as_deref(), timestamp.as_deref()));
+        let parent_native_id: Option<String> = match parent.as_deref() {
+            Some(parent) => parent_native.query_row([parent], |row| row.get(0)).optional()?.flatten(),
+            None => None,
+        };
+        let columns = frame::FrameColumns {
+            native_id: native_id.as_deref(),
+            timestamp: timestamp.as_deref(),
+            parent_native_id: parent_native_id.as_deref(),
+        };
+        let stored = raw_frame.as_deref().map(|text| frame::store(text, columns));
         let context = match stored.as_ref().and_then(|stored| stored.context.as_deref()) {
             Some(fields) => Some(contexts.id(tx, fields)?),
             None => None,

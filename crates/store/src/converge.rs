@@ -69,8 +69,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
     for provider in providers {
         let mut statement = tx.prepare(&format!(
             "SELECT m.message, {WHOLE_FRAME} FROM message m JOIN origin o ON o.origin = m.origin \
-             LEFT JOIN frame_context c ON c.context = m.frame_context \
-             WHERE o.provider = ?1 AND m.role = {OTHER} AND m.identity_fallback",
+             {WHOLE_FRAME_JOINS} WHERE o.provider = ?1 AND m.role = {OTHER} AND m.identity_fallback",
             OTHER = compact::code(&compact::ROLES, "other"),
         ))?;
         let mut stale: Vec<i64> = Vec::new();
@@ -91,6 +90,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
          WHERE message IN (SELECT message FROM converge_stale) GROUP BY session;",
     )?;
     let relinked = surviving_parents(tx)?;
+    // A frame whose `parentUuid` is its parent's native id holds it again before the parent goes
+    // (or before it is relinked to another).
+    tx.execute_batch(&format!(
+        "UPDATE message SET raw_frame = json_set(raw_frame, '$.parentUuid', \
+             (SELECT p.native_id FROM message p WHERE p.message_key = message.parent_key)), \
+             frame_elided = frame_elided & ~{PARENT} \
+         WHERE frame_elided & {PARENT} AND parent_key IN \
+             (SELECT message_key FROM message WHERE message IN (SELECT message FROM converge_stale));",
+        PARENT = frame::ELIDED_PARENT,
+    ))?;
     let mut changed = Convergence::default();
     tx.execute("DELETE FROM part WHERE message IN (SELECT message FROM converge_stale)", [])?;
     tx.execute(
@@ -157,7 +166,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
 }
 
 /// The columns `whole_frame` reads, from `message m` and `frame_context c`.
-const WHOLE_FRAME: &str = "m.raw_frame, c.fields, m.frame_elided, m.native_id, m.timestamp";
+const WHOLE_FRAME: &str = "m.raw_frame, c.fields, m.frame_elided, m.native_id, m.timestamp, p.native_id";
+
+/// The joins `WHOLE_FRAME` needs, from `message m`.
+const WHOLE_FRAME_JOINS: &str =
+    "LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key";
 
 /// The frame a message was stored with, as JSON (`Null` when it has none or it is not JSON), from
 /// the [`WHOLE_FRAME`] columns starting at `at`.
@@ -166,8 +179,13 @@ fn whole_frame(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Value> {
     let context: Option<String> = row.get(at + 1)?;
     let native_id: Option<String> = row.get(at + 3)?;
     let timestamp: Option<String> = row.get(at + 4)?;
-    let text =
-        frame::restore(&stored, context.as_deref(), row.get(at + 2)?, native_id.as_deref(), timestamp.as_deref());
+    let parent_native_id: Option<String> = row.get(at + 5)?;
+    let columns = frame::FrameColumns {
+        native_id: native_id.as_deref(),
+        timestamp: timestamp.as_deref(),
+        parent_native_id: parent_native_id.as_deref(),
+    };
+    let text = frame::restore(&stored, context.as_deref(), row.get(at + 2)?, columns);
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
@@ -227,8 +245,7 @@ fn move_usage_to_messages(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn P
         let mut holders: std::collections::HashMap<String, Vec<(Key, i64)>> = Default::default();
         let mut statement = tx.prepare(&format!(
             "SELECT m.message_key, m.session, {WHOLE_FRAME} FROM message m JOIN origin o ON o.origin = m.origin \
-             LEFT JOIN frame_context c ON c.context = m.frame_context \
-             WHERE o.provider = ?1 AND m.role = {ASSISTANT} AND m.raw_frame IS NOT NULL",
+             {WHOLE_FRAME_JOINS} WHERE o.provider = ?1 AND m.role = {ASSISTANT} AND m.raw_frame IS NOT NULL",
             ASSISTANT = compact::code(&compact::ROLES, "assistant"),
         ))?;
         let mut rows = statement.query([provider.name()])?;

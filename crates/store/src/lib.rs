@@ -143,6 +143,30 @@ pub struct Store {
 /// store a tenth smaller at no cost in import time (docs/performance.md).
 const PAGE_SIZE: i64 = 4_096;
 
+/// What `migrate` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Migrated {
+    /// Nothing, or migrations that left no table's pages behind.
+    InPlace,
+    /// A migration rebuilt tables of a store that had rows: their old pages are free.
+    LeftPagesFree,
+}
+
+/// `<file>-compacting`: where a migrated store is copied without its free pages.
+fn compacting_path(file: &Path) -> PathBuf {
+    private::sidecar(file, "-compacting")
+}
+
+/// Renames the compacted `copy` over the closed store at `file` (whose write-ahead log the close
+/// emptied into it) and syncs the directory.
+fn move_into_place(copy: &Path, file: &Path) -> std::io::Result<()> {
+    std::fs::rename(copy, file)?;
+    if let Some(parent) = file.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// How a connection journals its writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Journal {
@@ -165,6 +189,8 @@ impl Store {
     /// Opens `file` for writing the store at `path` (they differ while a first import builds it).
     fn connect(file: &Path, path: &Path, options: StoreOptions, journal: Journal) -> Result<Self, StoreError> {
         let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        // A copy a killed upgrade left (the store itself is whole: see `compact_copy`).
+        let _ = std::fs::remove_file(compacting_path(file));
         private::create_file_if_missing(file)
             .map_err(|source| StoreError::CreateFile { path: file.to_path_buf(), source })?;
         let conn = Connection::open(file).map_err(sqlite)?;
@@ -211,7 +237,16 @@ impl Store {
             keys: None,
             handles: write::Handles::default(),
         };
-        store.migrate()?;
+        if store.migrate()? == Migrated::LeftPagesFree
+            && let Some(copy) = store.compact_copy(file)
+        {
+            // Closed first: the copy takes the store's place, and the store is opened afresh.
+            drop(store);
+            if move_into_place(&copy, file).is_err() {
+                let _ = std::fs::remove_file(&copy);
+            }
+            return Self::connect(file, path, options, journal);
+        }
         Ok(store)
     }
 
@@ -280,7 +315,7 @@ impl Store {
         StoreError::Sqlite { path: self.path.clone(), source }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
+    fn migrate(&mut self) -> Result<Migrated, StoreError> {
         self.conn
             .execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
             .map_err(|source| self.sqlite_error(source))?;
@@ -328,22 +363,35 @@ impl Store {
                     },
                 })?;
         }
-        if rebuilt_tables {
-            self.reclaim_free_pages();
-        }
-        Ok(())
+        Ok(if rebuilt_tables { Migrated::LeftPagesFree } else { Migrated::InPlace })
     }
 
-    /// A table rebuilt by a migration leaves its old pages free (as many as the table had); when
-    /// they are over a tenth of the store, the store is rewritten without them. A store that
-    /// cannot be rewritten (no room for the copy) stays as it is: later imports reuse the pages.
-    fn reclaim_free_pages(&self) {
+    /// After a migration that rebuilt tables (their old pages are left free, as many as the
+    /// tables had): when the free pages are over a tenth of the store, or its pages are not the
+    /// size a new store gets, the store is copied without them at today's page size (`VACUUM
+    /// INTO`) to `<file>-compacting`, synced, and its path returned for the caller to move into
+    /// place. Killed midway, the store is the migrated one and the copy is discarded on the next
+    /// open; a store that cannot be copied (no room) stays as it is: later imports reuse its pages.
+    fn compact_copy(&self, file: &Path) -> Option<PathBuf> {
         let pragma = |name: &str| self.conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0));
-        if let (Ok(free), Ok(pages)) = (pragma("freelist_count"), pragma("page_count"))
-            && free * 10 > pages
-        {
-            let _ = self.conn.execute_batch("VACUUM");
+        let (free, pages, page_size) =
+            (pragma("freelist_count").ok()?, pragma("page_count").ok()?, pragma("page_size").ok()?);
+        if free * 10 <= pages && page_size == PAGE_SIZE {
+            return None;
         }
+        let copy = compacting_path(file);
+        let copied = (|| -> Result<(), Box<dyn std::error::Error>> {
+            private::create_file_if_missing(&copy)?;
+            self.conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+            self.conn.execute("VACUUM INTO ?1", [copy.to_str().ok_or("a store path that is not UTF-8")?])?;
+            std::fs::File::open(&copy)?.sync_all()?;
+            Ok(())
+        })();
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&copy);
+            return None;
+        }
+        Some(copy)
     }
 
     /// Starts a write transaction (a batch). Idempotent.

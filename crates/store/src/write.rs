@@ -136,8 +136,13 @@ impl Store {
                 count(&mut counts[Table::Sessions], self.write_session(row)?);
             }
             let mut messages = HashMap::with_capacity(batch.messages.len());
+            let mut native_ids: HashMap<&str, Option<&str>> = HashMap::with_capacity(batch.messages.len());
             for row in &batch.messages {
-                let (outcome, rowid) = self.write_message(row)?;
+                // A parent in the same batch is stored (before its children) with its native id.
+                let parent_native_id =
+                    row.parent_message_id.as_deref().and_then(|parent| native_ids.get(parent).copied().flatten());
+                native_ids.insert(row.message_id.as_str(), row.provenance.native_id.as_deref());
+                let (outcome, rowid) = self.write_message(row, parent_native_id)?;
                 messages.insert(row.message_id.as_str(), (rowid, outcome == Outcome::Written));
                 count(&mut counts[Table::Messages], outcome);
             }
@@ -210,14 +215,18 @@ impl Store {
     }
 
     /// Writes a message; returns what happened and the message's rowid.
-    fn write_message(&mut self, row: &MessageRow) -> rusqlite::Result<(Outcome, i64)> {
+    fn write_message(&mut self, row: &MessageRow, parent_native_id: Option<&str>) -> rusqlite::Result<(Outcome, i64)> {
         let session = self.handles.session(&self.conn, &row.session_id)?;
         let origin = self.handles.origin(&self.conn, &row.provenance)?;
         let run = self.handles.run(&self.conn, &row.provenance.run_id)?;
-        let stored = row
-            .raw_frame
-            .as_deref()
-            .map(|text| frame::store(text, row.provenance.native_id.as_deref(), row.timestamp.as_deref()));
+        let stored = row.raw_frame.as_deref().map(|text| {
+            let columns = frame::FrameColumns {
+                native_id: row.provenance.native_id.as_deref(),
+                timestamp: row.timestamp.as_deref(),
+                parent_native_id,
+            };
+            frame::store(text, columns)
+        });
         let context = match stored.as_ref().and_then(|stored| stored.context.as_deref()) {
             Some(fields) => Some(self.handles.contexts.id(&self.conn, fields)?),
             None => None,
