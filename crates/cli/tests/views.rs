@@ -148,26 +148,8 @@ fn daily_token_totals_equal_the_usage_table_for_the_window() {
 
 #[test]
 fn daily_totals_on_the_shared_corpora_match_the_verified_totals() {
-    let corpus = workspace().join("../shared/corpus");
-    assert!(corpus.is_dir(), "the shared corpus is expected at {}", corpus.display());
-    let corpus = corpus.canonicalize().unwrap();
     let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("spotter/projects")).unwrap();
-    std::os::unix::fs::symlink(corpus.join("claude/spotter"), home.path().join("spotter/projects/spotter")).unwrap();
-    std::fs::create_dir_all(home.path().join("codex/sessions")).unwrap();
-    for source in ["agent-history", "agtrace", "codemie-code", "localpush"] {
-        std::os::unix::fs::symlink(corpus.join("codex").join(source), home.path().join("codex/sessions").join(source))
-            .unwrap();
-    }
-    let claude_roots = format!(
-        "{},{},{}",
-        corpus.join("claude/claude-code-log").display(),
-        corpus.join("claude/claude-code-viewer").display(),
-        home.path().join("spotter").display()
-    );
-    let env = Environment::with_home(home.path())
-        .set_var("CLAUDE_CONFIG_DIR", claude_roots)
-        .set_var("CODEX_HOME", home.path().join("codex").display().to_string());
+    let env = hindcast_testing::shared_corpora_environment(home.path());
     let conn = build_store(home.path(), &env);
     assert_rollups_match(&conn);
     // Every corpus subagent (1.0 inline, 2.0 agent file, 2.1 subagents/) sits under its parent.

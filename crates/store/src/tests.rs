@@ -539,102 +539,6 @@ fn new_stores_get_4_kib_pages_and_an_existing_store_keeps_its_own() {
     assert_eq!(count_rows(&store, "messages"), 2);
 }
 
-/// Writes `batch` as the writer of schema 5 to 7 did (its statements; rows seen again are kept as
-/// they are), into the tables those versions had.
-fn write_as_schema_7(conn: &Connection, batch: &RowBatch) {
-    for row in &batch.sessions {
-        conn.execute(
-            "INSERT INTO sessions (session_id, client, native_id, title, cwd, git_branch, git_commit, git_origin_url, \
-             git_dirty, client_version, entrypoint, models, permission_mode, sandbox_mode, approval_mode, started_at, \
-             ended_at, parent_session_id, relationship, parent_tool_call_id, metadata, provider, source_path_sha256, \
-             first_run_id, project_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT DO NOTHING",
-            rusqlite::params![
-                row.session_id,
-                row.client,
-                row.native_id,
-                row.title,
-                row.cwd,
-                row.git_branch,
-                row.git_commit,
-                row.git_origin_url,
-                row.git_dirty,
-                row.client_version,
-                row.entrypoint,
-                row.models,
-                row.permission_mode,
-                row.sandbox_mode,
-                row.approval_mode,
-                row.started_at,
-                row.ended_at,
-                row.parent_session_id,
-                row.relationship,
-                row.parent_tool_call_id,
-                row.metadata,
-                row.provenance.provider,
-                row.provenance.source_path_sha256,
-                row.provenance.run_id,
-                row.project_key,
-            ],
-        )
-        .unwrap();
-    }
-    for row in &batch.messages {
-        conn.execute(
-            "INSERT INTO messages (message_id, session_id, parent_message_id, seq, role, timestamp, model, is_sidechain, \
-             is_meta, is_injected, is_compact_summary, is_compact_boundary, is_api_error, identity_source, raw_frame, \
-             provider, source_path_sha256, native_id, first_run_id, is_user_prompt, tool_calls, is_subagent) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
-             ON CONFLICT DO NOTHING",
-            rusqlite::params![
-                row.message_id, row.session_id, row.parent_message_id, row.seq, row.role, row.timestamp, row.model,
-                row.is_sidechain, row.is_meta, row.is_injected, row.is_compact_summary, row.is_compact_boundary,
-                row.is_api_error, row.identity_source, row.raw_frame, row.provenance.provider,
-                row.provenance.source_path_sha256, row.provenance.native_id, row.provenance.run_id, row.is_user_prompt,
-                row.tool_calls, row.is_subagent,
-            ],
-        )
-        .unwrap();
-    }
-    for row in &batch.parts {
-        conn.execute(
-            "INSERT INTO parts (part_id, message_id, part_index, kind, text, tool_name, tool_call_id, tool_input, \
-             is_error, metadata, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
-             ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
-            rusqlite::params![
-                row.part_id, row.message_id, row.part_index, row.kind, row.text, row.tool_name, row.tool_call_id,
-                row.tool_input, row.is_error, row.metadata, row.provenance.provider, row.provenance.source_path_sha256,
-                row.provenance.native_id, row.provenance.run_id,
-            ],
-        )
-        .unwrap();
-    }
-    for row in &batch.usage {
-        conn.execute(
-            "INSERT INTO usage (usage_id, session_id, message_id, model, timestamp, input_tokens, output_tokens, \
-             cache_read_tokens, cache_creation_tokens, reasoning_tokens, provider, source_path_sha256, native_id, \
-             first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
-            rusqlite::params![
-                row.usage_id,
-                row.session_id,
-                row.message_id,
-                row.model,
-                row.timestamp,
-                row.input_tokens,
-                row.output_tokens,
-                row.cache_read_tokens,
-                row.cache_creation_tokens,
-                row.reasoning_tokens,
-                row.provenance.provider,
-                row.provenance.source_path_sha256,
-                row.provenance.native_id,
-                row.provenance.run_id,
-            ],
-        )
-        .unwrap();
-    }
-}
-
 /// A store at schema version 5 (before the keyed tables were rebuilt) at `path`, holding
 /// `batches` as that release wrote them.
 fn store_at_version_5_with(path: &Path, batches: &[RowBatch]) -> Connection {
@@ -647,7 +551,7 @@ fn store_at_version_5_with(path: &Path, batches: &[RowBatch]) -> Connection {
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')", []).unwrap();
     // (Its triggers fill the rollups as the rows go in.)
     for batch in batches {
-        write_as_schema_7(&conn, batch);
+        hindcast_testing::schema7::write_rows(&conn, batch);
     }
     conn
 }

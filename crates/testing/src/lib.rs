@@ -1,10 +1,12 @@
 //! Test support: scripted providers and synthetic exchanges (also for the failure smokes of the
 //! testbed binary), a real backfill into a store, table digests, compact text of exchanges for
-//! `check(input, expected)` tests, the recomputation oracle and the fuzz harness.
+//! `check(input, expected)` tests, the recomputation oracle, the fuzz harness and schema-7 stores
+//! for upgrade tests.
 
 pub mod compact;
 pub mod fuzz;
 pub mod oracle;
+pub mod schema7;
 
 pub use compact::compact_text;
 
@@ -349,4 +351,30 @@ pub fn digests_of(
             .insert(table.to_string(), (rows.len(), hindcast_core::identity::sha256_hex(rows.join("\n").as_bytes())));
     }
     Ok(digests)
+}
+
+/// The shared corpora (`../shared/corpus`, beside the repository) as Claude and Codex find them:
+/// every Claude project root and every Codex session set linked under `home`. The environment
+/// names them; `home` must outlive its use.
+pub fn shared_corpora_environment(home: &std::path::Path) -> hindcast_core::provider::Environment {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    assert!(corpus.is_dir(), "the shared corpus is expected at {}", corpus.display());
+    let corpus = corpus.canonicalize().expect("the corpus path resolves");
+    std::fs::create_dir_all(home.join("spotter/projects")).expect("a temporary home");
+    std::os::unix::fs::symlink(corpus.join("claude/spotter"), home.join("spotter/projects/spotter"))
+        .expect("a temporary home");
+    std::fs::create_dir_all(home.join("codex/sessions")).expect("a temporary home");
+    for source in ["agent-history", "agtrace", "codemie-code", "localpush"] {
+        std::os::unix::fs::symlink(corpus.join("codex").join(source), home.join("codex/sessions").join(source))
+            .expect("a temporary home");
+    }
+    let claude_roots = format!(
+        "{},{},{}",
+        corpus.join("claude/claude-code-log").display(),
+        corpus.join("claude/claude-code-viewer").display(),
+        home.join("spotter").display()
+    );
+    hindcast_core::provider::Environment::with_home(home)
+        .set_var("CLAUDE_CONFIG_DIR", claude_roots)
+        .set_var("CODEX_HOME", home.join("codex").display().to_string())
 }
