@@ -40,6 +40,9 @@ enum Task {
     Ci,
     /// Generate a synthetic corpus and measure hindcast against the parse ceiling and peers.
     Bench {
+        /// Which corpus: generated, or the shared corpora amplified.
+        #[arg(long, value_enum, default_value = "synthetic")]
+        corpus: bench::CorpusKind,
         /// Corpus size, e.g. 100MB, 500MB, 1GB.
         #[arg(long, default_value = "500MB")]
         size: String,
@@ -49,7 +52,7 @@ enum Task {
         /// Do not install or run ccusage and agentsview.
         #[arg(long)]
         no_peers: bool,
-        /// Where to write the JSON results [default: target/bench/bench-<size>MB.json].
+        /// Where to write the JSON results [default: target/bench/bench-<size>MB[-real].json].
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         /// Keep the generated corpus and store in this directory (for profiling).
@@ -71,7 +74,8 @@ fn main() -> Result<()> {
         Task::UpgradeFixture { previous } => smoke::build_upgrade_fixture(&previous),
         Task::Fuzz { seconds } => ci::fuzz(seconds),
         Task::Ci => ci::run(),
-        Task::Bench { size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {
+        Task::Bench { corpus, size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {
+            corpus,
             size_bytes: bench::parse_size(&size)?,
             runs,
             peers: !no_peers,

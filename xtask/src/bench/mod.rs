@@ -1,6 +1,8 @@
-//! `cargo xtask bench`: generates a synthetic corpus and measures hindcast against the parse-only
-//! ceiling and peers (ccusage, agentsview) in one run; prints a table and writes JSON.
+//! `cargo xtask bench`: generates a synthetic corpus (or amplifies the shared corpora) and measures
+//! hindcast against the parse-only ceiling and peers (ccusage, agentsview) in one run; prints a
+//! table and writes JSON.
 
+pub mod amplify;
 pub mod generate;
 
 use std::io::BufRead;
@@ -14,8 +16,18 @@ use serde_json::{Value, json};
 
 use crate::{run_command, workspace_root};
 
+/// Which corpus a bench run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CorpusKind {
+    /// Generated transcripts with the size profile of real histories.
+    Synthetic,
+    /// The shared corpora's real files, copied with fresh ids and shifted times.
+    Real,
+}
+
 /// Options of one bench run.
 pub struct BenchOptions {
+    pub corpus: CorpusKind,
     pub size_bytes: u64,
     pub runs: usize,
     pub peers: bool,
@@ -166,9 +178,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let home = scratch.join("home");
     std::fs::create_dir_all(&home)?;
 
-    eprintln!("bench: generating {} MB of transcripts ...", options.size_bytes / 1_000_000);
+    eprintln!("bench: writing {} MB of {:?} transcripts ...", options.size_bytes / 1_000_000, options.corpus);
     let started = Instant::now();
-    let corpus = generate::generate(&data, options.size_bytes, 0x4849_4E44)?;
+    let corpus = match options.corpus {
+        CorpusKind::Synthetic => generate::generate(&data, options.size_bytes, 0x4849_4E44)?,
+        CorpusKind::Real => amplify::amplify(&data, options.size_bytes)?,
+    };
     eprintln!(
         "bench: {} Claude + {} Codex files, {:.1} MB in {:.1?}",
         corpus.claude_files.len(),
@@ -359,8 +374,11 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         "warm_vs_agentsview_warm_sync": ratio(warm_median, find("agentsview 0.46.1 sync, warm")),
     });
 
+    let store_to_source = store_mb * 1e6 / corpus.bytes as f64;
     println!(
-        "\ncorpus: {:.1} MB ({} Claude files, {} Codex files); store after import: {:.1} MB; runs per figure: {runs}\n",
+        "\ncorpus ({:?}): {:.1} MB ({} Claude files, {} Codex files); store after import: {:.1} MB \
+         ({store_to_source:.2}x the source); runs per figure: {runs}\n",
+        options.corpus,
         corpus.bytes as f64 / 1e6,
         corpus.claude_files.len(),
         corpus.codex_files.len(),
@@ -381,10 +399,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         println!("note: {note}");
     }
     let document = json!({
+        "corpus": format!("{:?}", options.corpus).to_lowercase(),
         "corpus_bytes": corpus.bytes,
         "claude_files": corpus.claude_files.len(),
         "codex_files": corpus.codex_files.len(),
         "store_bytes": (store_mb * 1e6) as u64,
+        "store_to_source": store_to_source,
         "runs": runs,
         "measures": measures.iter().map(|m| json!({
             "name": m.name,
@@ -397,7 +417,11 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         "notes": notes,
     });
     let out = options.out.clone().unwrap_or_else(|| {
-        workspace_root().join(format!("target/bench/bench-{}MB.json", options.size_bytes / 1_000_000))
+        let kind = match options.corpus {
+            CorpusKind::Synthetic => "",
+            CorpusKind::Real => "-real",
+        };
+        workspace_root().join(format!("target/bench/bench-{}MB{kind}.json", options.size_bytes / 1_000_000))
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
