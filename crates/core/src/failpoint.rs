@@ -19,6 +19,10 @@ pub const CLAUDE_BETWEEN_PASSES: &str = "claude.between_passes";
 
 /// A first import's store is built and synced beside its path, not yet moved into place.
 pub const BUILT_STORE_SYNCED: &str = "store.built";
+/// An upgrade moved the rows into the compact store's tables, not yet committed.
+pub const UPGRADE_CONVERTED: &str = "store.upgrade_converted";
+/// An upgraded store's compacted copy is synced beside it, not yet moved into place.
+pub const UPGRADE_COMPACTED: &str = "store.upgrade_compacted";
 
 /// Every point, for harnesses and documentation.
 pub const POINTS: &[&str] = &[
@@ -29,6 +33,8 @@ pub const POINTS: &[&str] = &[
     MANIFEST_HALF_WRITTEN,
     CLAUDE_BETWEEN_PASSES,
     BUILT_STORE_SYNCED,
+    UPGRADE_CONVERTED,
+    UPGRADE_COMPACTED,
 ];
 
 /// Called with the point and the key of the unit it concerns ("" for run-wide points).

@@ -444,7 +444,9 @@ LEFT JOIN messages f ON f.message_id = u.message_id AND json_valid(f.raw_frame) 
         "DROP VIEW session_links; DROP TABLE parts; DROP TABLE usage; DROP TABLE messages; DROP TABLE sessions; \
          DROP TABLE runs; DROP TABLE temp.convert_message_ids;",
     )?;
-    tx.execute_batch(CREATE_DEPENDENTS)
+    tx.execute_batch(CREATE_DEPENDENTS)?;
+    hindcast_core::failpoint::hit(hindcast_core::failpoint::UPGRADE_CONVERTED);
+    Ok(())
 }
 
 /// Messages one by one: each frame split as `frame::store` does on import.

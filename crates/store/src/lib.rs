@@ -242,6 +242,7 @@ impl Store {
         {
             // Closed first: the copy takes the store's place, and the store is opened afresh.
             drop(store);
+            hindcast_core::failpoint::hit(hindcast_core::failpoint::UPGRADE_COMPACTED);
             if move_into_place(&copy, file).is_err() {
                 let _ = std::fs::remove_file(&copy);
             }

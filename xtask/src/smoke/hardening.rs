@@ -9,7 +9,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use hindcast_testing::{CONTENT_TABLES, digests_of};
 
-use super::{Binaries, Run, Sandbox};
+use hindcast_core::failpoint;
+
+use super::{Binaries, PausedRun, Run, Sandbox};
 use crate::workspace_root;
 
 pub const SUITES: &[(&str, super::Suite)] =
@@ -300,6 +302,31 @@ fn upgrade(binaries: &Binaries) -> Result<()> {
     ensure!(digests_of(&path("old.db"), &tables)? == clean, "upgraded and backfilled differs from a clean import");
     let backed_up = digests_of(&backup, CONTENT_TABLES)?;
     ensure!(backed_up != digests_of(&path("old.db"), CONTENT_TABLES)?, "the backup holds the store as it was");
+
+    // Killed while it converts the rows, or before the compacted copy takes the store's place:
+    // the store and its backup open as they were left, and the next run completes the upgrade.
+    for (point, left_at) in [(failpoint::UPGRADE_CONVERTED, "7"), (failpoint::UPGRADE_COMPACTED, "8")] {
+        let killed = path("killed.db");
+        for suffix in ["", "-wal", "-shm", ".v6-backup", "-compacting"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", killed.display()));
+        }
+        std::fs::copy(&fixture, &killed)?;
+        PausedRun::start(&sandbox, &binaries.testbed, &["--db", &text(&killed)?, "backfill"], point, 1)?.kill()?;
+        let version = |db: &Path| -> Result<String> {
+            let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+            ensure!(check == "ok", "{}: {check}", db.display());
+            Ok(conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0))?)
+        };
+        ensure!(version(&killed)? == left_at, "killed at {point}: the store is at schema {}", version(&killed)?);
+        ensure!(version(&path("killed.db.v6-backup"))? == "6", "killed at {point}: the backup is the store as it was");
+        sandbox.run(hindcast, &["--db", &text(&killed)?, "backfill"])?.expect_code(0)?;
+        ensure!(!path("killed.db-compacting").exists(), "killed at {point}: the unfinished copy is removed");
+        ensure!(
+            digests_of(&killed, &tables)? == clean,
+            "killed at {point}, then run again: differs from a clean import"
+        );
+    }
 
     // The sources are gone: the stored rows alone converge.
     let away = root.join("home-away");
