@@ -217,7 +217,11 @@ impl Store {
         };
         conn.pragma_update(None, "journal_mode", journal_mode).map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", synchronous).map_err(sqlite)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
+        // A first import writes every row together with what it refers to, in order; checking each
+        // reference costs a lookup per row and column (a tenth of the writer's time), so only
+        // later writes into an existing store check them.
+        let foreign_keys = if journal == Journal::Building { "OFF" } else { "ON" };
+        conn.pragma_update(None, "foreign_keys", foreign_keys).map_err(sqlite)?;
         // The writer's page cache (16 MiB: a larger one bought no speed in `cargo xtask bench` and
         // cost its size in peak memory), and the WAL is checkpointed every 64 MiB instead of every
         // 4 MiB (fewer, larger copies into the store).
