@@ -59,8 +59,8 @@ enum Task {
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
     },
-    /// Rebuild `fixtures/upgrade/v6-store.sqlite`: the store the previous release (`--previous`, a
-    /// `hindcast` binary built from it) writes from the upgrade smoke's corpus.
+    /// Rebuild `fixtures/upgrade/v<N>-store.sqlite`: the store the previous release (`--previous`, a
+    /// `hindcast` binary built from it; N its schema version) writes from the upgrade smoke's corpus.
     UpgradeFixture {
         #[arg(long, value_name = "BIN")]
         previous: std::path::PathBuf,

@@ -181,8 +181,10 @@ fn privacy(binaries: &Binaries) -> Result<()> {
 /// Where the upgrade corpus lives: fixed, because a store's rows name their source paths (hashed),
 /// and the store the previous release built must match the files the new one reads.
 pub const UPGRADE_ROOT: &str = "/tmp/hindcast-upgrade-fixture";
-/// The store the previous release built from the upgrade corpus (`cargo xtask upgrade-fixture`).
+/// The stores earlier releases built from the upgrade corpus (`cargo xtask upgrade-fixture`),
+/// named by their schema version.
 const UPGRADE_STORE: &str = "fixtures/upgrade/v6-store.sqlite";
+const UPGRADE_STORE_V7: &str = "fixtures/upgrade/v7-store.sqlite";
 
 /// The upgrade corpus's Claude project, its main session, and what every line of it shares.
 const PROJECT: &str = ".claude/projects/-home-user-recorder";
@@ -255,7 +257,7 @@ pub fn grow_upgrade_corpus(root: &Path) -> Result<()> {
 
 /// `cargo xtask upgrade-fixture --previous BIN`: the store `BIN` (the previous release) builds
 /// from the upgrade corpus, first as written, then after the agent file grew, compacted into
-/// `fixtures/upgrade/`.
+/// `fixtures/upgrade/v<its schema version>-store.sqlite`.
 pub fn build_upgrade_fixture(previous: &Path) -> Result<()> {
     let root = Path::new(UPGRADE_ROOT);
     write_upgrade_corpus(root)?;
@@ -267,8 +269,10 @@ pub fn build_upgrade_fixture(previous: &Path) -> Result<()> {
     sandbox.run(previous, &["--db", db_text, "backfill"])?;
     let conn = rusqlite::Connection::open(&db)?;
     conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024; VACUUM;")?;
+    let version: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0))?;
     drop(conn);
-    let target = workspace_root().join(UPGRADE_STORE);
+    let target = workspace_root().join(format!("fixtures/upgrade/v{version}-store.sqlite"));
     std::fs::create_dir_all(target.parent().context("a fixtures dir")?)?;
     std::fs::copy(&db, &target)?;
     println!("wrote {} ({} bytes)", target.display(), std::fs::metadata(&target)?.len());
@@ -327,6 +331,19 @@ fn upgrade(binaries: &Binaries) -> Result<()> {
             "killed at {point}, then run again: differs from a clean import"
         );
     }
+
+    // The store of the release before this one (schema 7), upgraded and backfilled, too.
+    let v7 = path("v7.db");
+    std::fs::copy(workspace_root().join(UPGRADE_STORE_V7), &v7)?;
+    sandbox
+        .run(hindcast, &["--db", &text(&v7)?, "backfill"])?
+        .expect_code(0)?
+        .expect_stderr("keeping a copy of it first")?;
+    ensure!(path("v7.db.v7-backup").is_file(), "the schema-7 store is backed up");
+    ensure!(
+        digests_of(&v7, &tables)? == clean,
+        "the schema-7 store, upgraded and backfilled, differs from a clean import"
+    );
 
     // The sources are gone: the stored rows alone converge.
     let away = root.join("home-away");
