@@ -286,8 +286,8 @@ type NodeRow = (String, String, String, Option<String>, Option<String>);
 fn node_row(conn: &Connection, session_id: &str) -> Result<Option<NodeRow>, ViewError> {
     Ok(conn
         .query_row(
-            "SELECT session_id, client, native_id, title, started_at FROM sessions WHERE session_id = ?1",
-            [session_id],
+            "SELECT lower(hex(session_key)), client, native_id, title, started_at FROM session WHERE session_key = ?1",
+            [compact::session_key(session_id)],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
         )
         .optional()?)
@@ -297,11 +297,13 @@ fn node_row(conn: &Connection, session_id: &str) -> Result<Option<NodeRow>, View
 /// session and the Claude/Codex session it resumes).
 fn children(conn: &Connection, session_id: &str) -> Result<Vec<(String, String)>, ViewError> {
     let mut statement = conn.prepare_cached(
-        "SELECT session_id, relationship FROM sessions WHERE parent_session_id = ?1 \
-         UNION ALL SELECT linked_session_id, kind FROM session_links WHERE session_id = ?1 AND direction = 'outgoing' \
+        "SELECT lower(hex(session_key)), relationship FROM session WHERE parent_session_key = ?1 \
+         UNION ALL SELECT r.target_session_id, r.kind FROM session_refs r \
+         JOIN session t ON t.session_key = unhex(r.target_session_id) WHERE r.session_id = ?2 \
          ORDER BY 1",
     )?;
-    let rows = statement.query_map([session_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let rows = statement
+        .query_map(params![compact::session_key(session_id), session_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -341,9 +343,12 @@ pub fn tree(conn: &Connection, session_id: Option<&str>) -> Result<Vec<TreeNode>
             let mut current = id.to_string();
             for _ in 0..64 {
                 let parent: Option<String> = conn
-                    .query_row("SELECT parent_session_id FROM sessions WHERE session_id = ?1", [&current], |row| {
-                        row.get(0)
-                    })
+                    .query_row(
+                        "SELECT iif(parent_session_key IS NULL, NULL, lower(hex(parent_session_key))) FROM session \
+                         WHERE session_key = ?1",
+                        [compact::session_key(&current)],
+                        |row| row.get(0),
+                    )
                     .optional()?
                     .flatten()
                     .filter(|parent: &String| node_row(conn, parent).ok().flatten().is_some());
@@ -356,11 +361,12 @@ pub fn tree(conn: &Connection, session_id: Option<&str>) -> Result<Vec<TreeNode>
         }
         None => {
             let mut statement = conn.prepare(
-                "SELECT s.session_id FROM sessions s WHERE (s.parent_session_id IS NULL \
-                   OR s.parent_session_id NOT IN (SELECT session_id FROM sessions)) \
-                 AND (EXISTS (SELECT 1 FROM sessions c WHERE c.parent_session_id = s.session_id) \
-                   OR EXISTS (SELECT 1 FROM session_links l WHERE l.session_id = s.session_id AND l.direction = 'outgoing')) \
-                 ORDER BY s.started_at, s.session_id",
+                "SELECT lower(hex(s.session_key)) FROM session s WHERE (s.parent_session_key IS NULL \
+                   OR NOT EXISTS (SELECT 1 FROM session p WHERE p.session_key = s.parent_session_key)) \
+                 AND (EXISTS (SELECT 1 FROM session c WHERE c.parent_session_key = s.session_key) \
+                   OR EXISTS (SELECT 1 FROM session_refs r JOIN session t ON t.session_key = unhex(r.target_session_id) \
+                              WHERE r.session_id = lower(hex(s.session_key)))) \
+                 ORDER BY s.started_at, s.session_key",
             )?;
             statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?
         }
