@@ -322,7 +322,7 @@ pub fn table_digests(db: &std::path::Path) -> std::collections::BTreeMap<String,
 }
 
 /// Row count and a sha256 over the sorted rows of each of `tables` (columns `first_run_id` and
-/// `run_id` left out).
+/// `run_id` left out, raw frames as canonical JSON).
 pub fn digests_of(
     db: &std::path::Path,
     tables: &[&str],
@@ -338,7 +338,15 @@ pub fn digests_of(
                 let mut text = String::new();
                 for (index, column) in columns.iter().enumerate() {
                     if column != "first_run_id" && column != "run_id" {
-                        let value: rusqlite::types::Value = row.get(index)?;
+                        let mut value: rusqlite::types::Value = row.get(index)?;
+                        // A frame is its JSON value: the store may restore the fields it keeps
+                        // elsewhere in another order (`hindcast_store::frame`).
+                        if let rusqlite::types::Value::Text(frame) = &mut value
+                            && column == "raw_frame"
+                            && let Ok(json) = serde_json::from_str::<serde_json::Value>(frame)
+                        {
+                            *frame = json.to_string();
+                        }
                         text.push_str(&format!("{value:?}\u{1f}"));
                     }
                 }
