@@ -386,6 +386,9 @@ impl Store {
         }
         let copy = compacting_path(file);
         let copied = (|| -> Result<(), Box<dyn std::error::Error>> {
+            // The conversion's write-ahead log (about the size of the new tables) is emptied into
+            // the store and truncated first, so the copy does not need room beside it too.
+            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             private::create_file_if_missing(&copy)?;
             self.conn.pragma_update(None, "page_size", PAGE_SIZE)?;
             self.conn.execute("VACUUM INTO ?1", [copy.to_str().ok_or("a store path that is not UTF-8")?])?;
