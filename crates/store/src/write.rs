@@ -551,7 +551,8 @@ pub(crate) const UNRECORDED_RUN: &str = "INSERT INTO run (run_id, started_at, st
 #[derive(Debug, Default)]
 pub(crate) struct Handles {
     sessions: HashMap<String, i64>,
-    origins: HashMap<(String, String), i64>,
+    /// By provider, then path hash (looked up without allocating, once per row).
+    origins: HashMap<String, HashMap<String, i64>>,
     runs: HashMap<String, i64>,
     contexts: FrameContexts,
 }
@@ -582,16 +583,16 @@ impl Handles {
     }
 
     fn origin(&mut self, conn: &Connection, provenance: &Provenance) -> rusqlite::Result<i64> {
-        let key = (provenance.provider.clone(), provenance.source_path_sha256.clone());
-        if let Some(origin) = self.origins.get(&key) {
+        let (provider, path) = (provenance.provider.as_str(), provenance.source_path_sha256.as_str());
+        if let Some(origin) = self.origins.get(provider).and_then(|paths| paths.get(path)) {
             return Ok(*origin);
         }
         conn.prepare_cached("INSERT INTO origin (provider, path_sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-            .execute(params![key.0, key.1])?;
+            .execute(params![provider, path])?;
         let origin = conn
             .prepare_cached("SELECT origin FROM origin WHERE provider = ?1 AND path_sha256 = ?2")?
-            .query_row(params![key.0, key.1], |row| row.get(0))?;
-        self.origins.insert(key, origin);
+            .query_row(params![provider, path], |row| row.get(0))?;
+        self.origins.entry(provider.to_string()).or_default().insert(path.to_string(), origin);
         Ok(origin)
     }
 
