@@ -29,8 +29,10 @@ pub enum Command {
     Query(QueryArgs),
     /// Sessions: list, show one, or their lineage.
     Sessions(SessionsCommand),
-    /// Statistics over the store.
+    /// Reports: activity, tokens and cost by day, week, month, session, project or 5-hour block.
     Stats(StatsCommand),
+    /// The prices used for cost: rates per model, their source and date.
+    Prices(PricesArgs),
     /// Privacy-preserving exports (hashes and numbers only).
     Export(ExportCommand),
     /// Detect installed clients, choose what to import, write the config, and import.
@@ -118,30 +120,106 @@ pub struct StatsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum StatsAction {
-    /// Per-UTC-day sessions, prompts, messages, tool calls, tokens and projects.
-    Daily(StatsDailyArgs),
+    /// Per day: sessions, prompts, messages, tools, tokens and cost.
+    Daily(StatsReportArgs),
+    /// Per week: sessions, prompts, messages, tools, tokens and cost.
+    Weekly {
+        #[command(flatten)]
+        report: StatsReportArgs,
+        /// The day weeks start on.
+        #[arg(long, value_enum, default_value_t = WeekStart::Monday)]
+        start_of_week: WeekStart,
+    },
+    /// Per month (or billing cycle): sessions, prompts, messages, tools, tokens and cost.
+    Monthly {
+        #[command(flatten)]
+        report: StatsReportArgs,
+        /// The day of the month a cycle starts on (1-31; the month's last day when it is shorter).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i8).range(1..=31))]
+        month_start_day: i8,
+    },
+    /// Per session, sub-agents rolled into their parent: tokens and cost.
+    Sessions(StatsReportArgs),
+    /// Per project (git remote, else directory; worktrees with their repository): tokens and cost.
+    Projects(StatsReportArgs),
+    /// 5-hour blocks: cost, and the active block's burn rate, time left and projection.
+    Blocks(StatsReportArgs),
+    /// The rate limits the servers reported (Codex rollouts, Claude's status line): latest and history.
+    Limits(StatsLimitsArgs),
 }
 
-/// What `stats daily --by` breaks down.
+/// The day weeks start on.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WeekStart {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+/// What every report takes.
+#[derive(Debug, Args)]
+pub struct StatsReportArgs {
+    /// From this time: RFC 3339, a date (midnight in the report's zone) or a span back from now (30d, 12h).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until this time (a date: through the end of that day in the report's zone).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this client (claude, codex, legacy).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// The report's time zone (IANA name, e.g. Asia/Kolkata) [default: the system's].
+    #[arg(long, value_name = "ZONE", conflicts_with = "utc")]
+    pub timezone: Option<String>,
+    /// Report in UTC.
+    #[arg(long)]
+    pub utc: bool,
+    /// Add a row per model under each row.
+    #[arg(long, value_enum)]
+    pub by: Option<StatsBy>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `stats daily|weekly|monthly|sessions|projects|blocks --by` breaks down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatsBy {
     Model,
-    Project,
 }
 
 #[derive(Debug, Args)]
-pub struct StatsDailyArgs {
-    /// From the UTC day of this time (whole days only).
-    #[arg(long, value_name = "TIME", value_parser = parse_since)]
-    pub since: Option<Timestamp>,
-    /// Through the UTC day of this time.
-    #[arg(long, value_name = "TIME", value_parser = parse_until)]
-    pub until: Option<Timestamp>,
+pub struct StatsLimitsArgs {
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     #[arg(long)]
     pub client: Option<String>,
-    /// Break the days down by model or by project.
-    #[arg(long, value_enum)]
-    pub by: Option<StatsBy>,
+    #[arg(long, value_name = "ZONE", conflicts_with = "utc")]
+    pub timezone: Option<String>,
+    #[arg(long)]
+    pub utc: bool,
+    /// Every observation, not only the latest per window.
+    #[arg(long)]
+    pub history: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PricesArgs {
+    /// A model id as the clients record it (e.g. claude-sonnet-4-5-20250929); default: every model in the store.
+    pub model: Option<String>,
+    /// The rates in force at this time (RFC 3339 or a date) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The client whose vendor's list to look in (claude: Anthropic, codex: OpenAI).
+    #[arg(long)]
+    pub client: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

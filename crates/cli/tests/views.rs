@@ -12,8 +12,8 @@ use hindcast_core::time_window::TimeWindow;
 use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, run_backfill};
 use hindcast_import::envelope::EventLog;
 use hindcast_store::views::export::{ExportKey, posthog_daily_activity, session_events};
+use hindcast_store::views::report::{self, Period, ReportFilter, Zone};
 use hindcast_store::views::sessions::{self, SessionFilter};
-use hindcast_store::views::stats::{self, Breakdown, StatsFilter};
 use hindcast_store::{Store, StoreOptions};
 use rusqlite::Connection;
 
@@ -80,34 +80,60 @@ fn view_outputs_are_pinned() {
     insta::assert_json_snapshot!("session_show", sessions::show(&conn, &id).unwrap(), { ".metadata" => "[metadata]" });
     insta::assert_json_snapshot!("session_trees", sessions::tree(&conn, None).unwrap());
 
-    let daily = stats::daily(&conn, &StatsFilter::default()).unwrap();
-    insta::assert_json_snapshot!("stats_daily", daily);
-    insta::assert_json_snapshot!(
-        "stats_by_model",
-        stats::breakdown(&conn, &StatsFilter::default(), Breakdown::Model).unwrap()
-    );
-    insta::assert_json_snapshot!(
-        "stats_by_project",
-        stats::breakdown(&conn, &StatsFilter::default(), Breakdown::Project).unwrap()
-    );
+    let by_model = ReportFilter { by_model: true, ..filter(Zone::utc(), None, None, None) };
+    insta::assert_json_snapshot!("stats_daily", report::periods(&conn, &by_model, Period::Day).unwrap());
 }
 
-/// The trigger-maintained rollups answer exactly what recomputing from the rows answers.
+fn instant(day: &str) -> jiff::Timestamp {
+    format!("{day}T00:00:00Z").parse().unwrap()
+}
+
+fn filter(zone: Zone, client: Option<&str>, since: Option<&str>, until: Option<&str>) -> ReportFilter {
+    ReportFilter {
+        zone,
+        since: since.map(instant),
+        until: until.map(instant),
+        client: client.map(str::to_string),
+        by_model: false,
+    }
+}
+
+const ZONES: [&str; 4] = ["UTC", "America/Los_Angeles", "Asia/Kolkata", "Asia/Kathmandu"];
+
+/// The trigger-maintained rollups answer exactly what recomputing from the rows answers, day by
+/// day in every zone, and per session.
 fn assert_rollups_match(conn: &Connection) {
-    for client in [None, Some("claude"), Some("codex"), Some("legacy")] {
-        for (since, until) in [(None, None), (Some("2026-02-01"), Some("2026-03-04")), (Some("2026-05-01"), None)] {
-            let filter = StatsFilter {
-                since_day: since.map(str::to_string),
-                until_day: until.map(str::to_string),
-                client: client.map(str::to_string),
-            };
-            let fast = stats::daily(conn, &filter).unwrap();
-            let slow = hindcast_testing::oracle::daily_recomputed(conn, &filter).unwrap();
-            assert_eq!(
-                serde_json::to_value(&fast).unwrap(),
-                serde_json::to_value(&slow).unwrap(),
-                "{client:?} {since:?}..{until:?}"
-            );
+    for zone in ZONES {
+        for client in [None, Some("claude"), Some("codex"), Some("legacy")] {
+            for (since, until) in [(None, None), (Some("2026-02-01"), Some("2026-03-04")), (Some("2026-05-01"), None)] {
+                let filter = filter(Zone::named(zone).unwrap(), client, since, until);
+                let fast: std::collections::BTreeMap<String, (report::Activity, report::Usage)> =
+                    report::periods(conn, &filter, Period::Day)
+                        .unwrap()
+                        .rows
+                        .into_iter()
+                        .map(|row| (row.period, (row.activity, row.usage)))
+                        .collect();
+                let slow = hindcast_testing::oracle::daily_recomputed(conn, &filter).unwrap();
+                assert_eq!(fast, slow, "{zone} {client:?} {since:?}..{until:?}");
+            }
+        }
+    }
+    let everything = filter(Zone::utc(), None, None, None);
+    let sessions = report::sessions(conn, &everything).unwrap();
+    let recomputed = hindcast_testing::oracle::session_usage_recomputed(conn).unwrap();
+    let mut rolled_up = report::Usage::default();
+    for session in &sessions.sessions {
+        rolled_up.add(&session.usage);
+    }
+    let mut raw = report::Usage::default();
+    for usage in recomputed.values() {
+        raw.add(usage);
+    }
+    assert_eq!(rolled_up, raw, "every session's usage, sub-agents rolled in, adds up to the rows");
+    for session in &sessions.sessions {
+        if session.subagents == 0 {
+            assert_eq!(Some(&session.own), recomputed.get(&session.session_id).or(Some(&report::Usage::default())));
         }
     }
 }
@@ -117,7 +143,7 @@ fn rollups_equal_the_recomputed_counters() {
     let dir = tempfile::tempdir().unwrap();
     let conn = fixture_store(dir.path());
     assert_rollups_match(&conn);
-    assert!(!stats::daily(&conn, &StatsFilter::default()).unwrap().days.is_empty());
+    assert!(!report::periods(&conn, &filter(Zone::utc(), None, None, None), Period::Day).unwrap().rows.is_empty());
 }
 
 #[test]
@@ -125,9 +151,7 @@ fn daily_token_totals_equal_the_usage_table_for_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let conn = fixture_store(dir.path());
     for (since, until) in [(None, None), (Some("2026-02-01"), Some("2026-03-04")), (Some("2026-05-01"), None)] {
-        let filter =
-            StatsFilter { since_day: since.map(str::to_string), until_day: until.map(str::to_string), client: None };
-        let report = stats::daily(&conn, &filter).unwrap();
+        let report = report::periods(&conn, &filter(Zone::utc(), None, since, until), Period::Day).unwrap();
         let (input, cached, output): (i64, i64, i64) = conn
             .query_row(
                 "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(cache_read_tokens), 0), coalesce(sum(output_tokens), 0) FROM usage \
@@ -136,13 +160,11 @@ fn daily_token_totals_equal_the_usage_table_for_the_window() {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!(
-            (report.totals.input, report.totals.cached_input, report.totals.output),
-            (input, cached, output),
-            "{since:?}..{until:?}"
-        );
-        let summed: i64 = report.days.iter().map(|day| day.tokens.input).sum();
-        assert_eq!(summed, input);
+        let total = &report.total.usage;
+        let prompt = total.input + total.cache_read + total.cache_write_5m + total.cache_write_1h;
+        assert_eq!((prompt, total.cache_read, total.output), (input, cached, output), "{since:?}..{until:?}");
+        let summed: i64 = report.rows.iter().map(|day| day.usage.input).sum();
+        assert_eq!(summed, total.input);
     }
 }
 
@@ -170,15 +192,23 @@ fn daily_totals_on_the_shared_corpora_match_the_verified_totals() {
         .expect("codex review parent");
     assert_eq!(review.children[0].native_id, "019b88e5-a2e4-7b90-8953-38fce393c653", "the review sub-agent");
     let totals = |client: &str| {
-        stats::daily(&conn, &StatsFilter { client: Some(client.into()), ..StatsFilter::default() }).unwrap().totals
+        report::periods(&conn, &filter(Zone::utc(), Some(client), None, None), Period::Month(1)).unwrap().total.usage
     };
-    // Verified against ccusage 20.0.24 in the provider issues (docs/providers/*.md).
+    // Verified against ccusage 20.0.24 in the provider issues (docs/providers/*.md); the costs
+    // against `ccusage claude|codex daily --offline --json` (docs/cost.md).
     let claude = totals("claude");
-    assert_eq!(claude.input - claude.cached_input - claude.cache_creation, 10_197);
-    assert_eq!((claude.output, claude.cached_input, claude.cache_creation), (154_047, 31_801_129, 1_346_161));
+    assert_eq!(claude.input, 10_197);
+    assert_eq!(
+        (claude.output, claude.cache_read, claude.cache_write_5m + claude.cache_write_1h),
+        (154_047, 31_801_129, 1_346_161)
+    );
+    assert_eq!(claude.unpriced_responses, 0);
+    assert_eq!(format!("{:.2}", claude.cost_usd.unwrap()), "23.84");
     let codex = totals("codex");
-    assert_eq!((codex.input - codex.cached_input, codex.cached_input), (3_786_621, 43_688_320));
+    assert_eq!((codex.input, codex.cache_read), (3_786_621, 43_688_320));
     assert_eq!((codex.output, codex.reasoning), (181_464, 62_771));
+    assert_eq!(codex.unpriced_responses, 0);
+    assert_eq!(format!("{:.2}", codex.cost_usd.unwrap()), "22.22");
 }
 
 /// A store whose prompts, paths, titles, ids and branches carry unique markers.

@@ -176,6 +176,19 @@ pub struct SessionRefRow {
     pub provenance: Provenance,
 }
 
+/// A row of `rate_limit`: one window's use as the server reported it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RateLimitRow {
+    pub client: String,
+    pub session_id: String,
+    pub observed_at: String,
+    pub window: String,
+    pub window_minutes: Option<i64>,
+    pub used_percent: f64,
+    pub resets_at: Option<String>,
+    pub plan: Option<String>,
+}
+
 /// The rows one exchange materializes into.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RowBatch {
@@ -186,6 +199,7 @@ pub struct RowBatch {
     pub projects: Vec<ProjectRow>,
     pub import_notes: Vec<ImportNoteRow>,
     pub session_refs: Vec<SessionRefRow>,
+    pub rate_limits: Vec<RateLimitRow>,
 }
 
 impl RowBatch {
@@ -200,6 +214,7 @@ impl RowBatch {
                 Table::Projects => self.projects.len(),
                 Table::ImportNotes => self.import_notes.len(),
                 Table::SessionRefs => self.session_refs.len(),
+                Table::RateLimits => self.rate_limits.len(),
             }) as u64
         })
     }
@@ -270,12 +285,17 @@ impl Materializer for MessagesMaterializer {
             ..RowBatch::default()
         };
         if session.native_id.is_empty() {
-            if exchange.messages.is_empty() && exchange.usage.is_empty() && exchange.references.is_empty() {
+            if exchange.messages.is_empty()
+                && exchange.usage.is_empty()
+                && exchange.references.is_empty()
+                && exchange.rate_limits.is_empty()
+            {
                 return Ok(batch);
             }
             return Err(MaterializeError::Invalid {
                 native_id: String::new(),
-                message: "messages, usage or references need a session with a client and a native id".into(),
+                message: "messages, usage, references or rate limits need a session with a client and a native id"
+                    .into(),
             });
         }
         if session.client.is_empty() {
@@ -288,6 +308,20 @@ impl Materializer for MessagesMaterializer {
         batch.session_refs = session_ref_rows(&exchange.references, &scope);
         batch.sessions.push(session_row(session, &scope));
         batch.usage = usage_rows(&exchange.usage, &scope);
+        batch.rate_limits = exchange
+            .rate_limits
+            .iter()
+            .map(|limit| RateLimitRow {
+                client: scope.client.to_string(),
+                session_id: scope.session_id.clone(),
+                observed_at: format_timestamp(limit.observed_at),
+                window: limit.window.clone(),
+                window_minutes: limit.window_minutes,
+                used_percent: limit.used_percent,
+                resets_at: limit.resets_at.map(format_timestamp),
+                plan: limit.plan.clone(),
+            })
+            .collect();
         message_rows(exchange.messages, exchange.seq_base, &scope, &mut batch);
         Ok(batch)
     }

@@ -56,6 +56,9 @@ pub struct ProjectedExchange {
     pub notes: Vec<ImportNote>,
     /// Sessions of other clients this session points at (e.g. the Claude session a legacy worker resumes).
     pub references: Vec<SessionReference>,
+    /// Rate-limit windows the vendor's server reported during the session (Codex `token_count`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<ProjectedRateLimit>,
     /// Position of `messages[0]` in the whole session: non-zero when a parse continues an appended
     /// file from its last checkpoint, so the continuation keeps the session's message order.
     #[serde(skip_serializing_if = "is_zero")]
@@ -87,6 +90,7 @@ impl ProjectedExchange {
             projects: Vec::new(),
             notes: Vec::new(),
             references: Vec::new(),
+            rate_limits: Vec::new(),
             seq_base: self.seq_base,
         };
         self.seq_base += count as u64;
@@ -434,6 +438,21 @@ pub struct ProjectedUsage {
     /// when the client records them.
     pub service_tier: Option<String>,
     pub speed: Option<String>,
+}
+
+/// How much of one rate-limit window was used, as the vendor's server reported it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProjectedRateLimit {
+    /// When the server reported it.
+    pub observed_at: Timestamp,
+    /// Which window: Codex's `primary` and `secondary`, Claude's `five_hour` and `seven_day`.
+    pub window: String,
+    /// The window's length, when reported.
+    pub window_minutes: Option<i64>,
+    pub used_percent: f64,
+    pub resets_at: Option<Timestamp>,
+    /// The account's plan, when reported (`plus`, `pro`, ...).
+    pub plan: Option<String>,
 }
 
 /// The largest token count taken at face value (a quadrillion): sums of a few such counts cannot

@@ -1,4 +1,4 @@
-//! The seven tables a materializer fills, and one count vocabulary over them: rows a batch holds,
+//! The tables a materializer fills, and one count vocabulary over them: rows a batch holds,
 //! rows a write inserted, merged or skipped, and a run's totals are all a `PerTable`.
 
 use std::ops::{AddAssign, Index, IndexMut};
@@ -16,11 +16,12 @@ pub enum Table {
     Projects,
     ImportNotes,
     SessionRefs,
+    RateLimits,
 }
 
 impl Table {
     /// Every table, in the order rows are written (sessions before the messages that name them).
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Sessions,
         Table::Messages,
         Table::Parts,
@@ -28,6 +29,7 @@ impl Table {
         Table::Projects,
         Table::ImportNotes,
         Table::SessionRefs,
+        Table::RateLimits,
     ];
 
     /// The SQL name of the table (also its key in `--json` documents).
@@ -40,13 +42,14 @@ impl Table {
             Table::Projects => "projects",
             Table::ImportNotes => "import_notes",
             Table::SessionRefs => "session_refs",
+            Table::RateLimits => "rate_limits",
         }
     }
 }
 
 /// One value per table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PerTable<T>([T; 7]);
+pub struct PerTable<T>([T; 8]);
 
 impl<T> PerTable<T> {
     /// Builds the values table by table.
@@ -153,11 +156,11 @@ mod tests {
         run[Table::Messages] += 3;
         let batch = PerTable::from_fn(|table| if table == Table::Parts { 5 } else { 1 });
         run += &batch;
-        assert_eq!((run[Table::Messages], run[Table::Parts], run.total()), (4, 5, 3 + 5 + 6));
+        assert_eq!((run[Table::Messages], run[Table::Parts], run.total()), (4, 5, 3 + 5 + 7));
         let json = serde_json::to_string(&run).unwrap();
         assert_eq!(
             json,
-            r#"{"total":14,"sessions":1,"messages":4,"parts":5,"usage":1,"projects":1,"import_notes":1,"session_refs":1}"#
+            r#"{"total":15,"sessions":1,"messages":4,"parts":5,"usage":1,"projects":1,"import_notes":1,"session_refs":1,"rate_limits":1}"#
         );
     }
 

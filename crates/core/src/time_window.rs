@@ -22,8 +22,19 @@ pub enum WindowEdge {
     Until,
 }
 
-/// Parses one `--since`/`--until` value relative to `now`.
+/// Parses one `--since`/`--until` value relative to `now`, a plain date as a UTC day.
 pub fn parse_time_spec(input: &str, edge: WindowEdge, now: Timestamp) -> Result<Timestamp, TimeSpecError> {
+    parse_time_spec_in(input, edge, now, &TimeZone::UTC)
+}
+
+/// Parses one `--since`/`--until` value relative to `now`, a plain date as that day in `zone`
+/// (its midnight for `--since`, the next day's for `--until`).
+pub fn parse_time_spec_in(
+    input: &str,
+    edge: WindowEdge,
+    now: Timestamp,
+    zone: &TimeZone,
+) -> Result<Timestamp, TimeSpecError> {
     let trimmed = input.trim();
     let unrecognized = || TimeSpecError::Unrecognized { input: input.to_string() };
     if trimmed.is_empty() {
@@ -38,7 +49,7 @@ pub fn parse_time_spec(input: &str, edge: WindowEdge, now: Timestamp) -> Result<
             WindowEdge::Until => date.tomorrow().map_err(|_| TimeSpecError::OutOfRange { input: input.to_string() })?,
         };
         return day
-            .to_zoned(TimeZone::UTC)
+            .to_zoned(zone.clone())
             .map(|zoned| zoned.timestamp())
             .map_err(|_| TimeSpecError::OutOfRange { input: input.to_string() });
     }

@@ -222,7 +222,7 @@ fn rewritten_and_truncated_files_are_parsed_in_full_without_duplicates() {
     assert_eq!((truncated.sources_appended, truncated.rows_written.total()), (0, 0), "{truncated:?}");
     assert_eq!(truncated.sessions_seen, 1, "the project directory is parsed again");
     let after = table_digests(&sandbox.db("store.db"));
-    for table in ["messages", "parts", "usage", "daily_rollup"] {
+    for table in ["messages", "parts", "usage", "quarter_rollup"] {
         assert_eq!(after[table], before[table], "{table}: rows are never lost");
     }
     assert_eq!(after["sessions"].0, before["sessions"].0);
@@ -236,7 +236,7 @@ fn rewritten_and_truncated_files_are_parsed_in_full_without_duplicates() {
     assert_eq!(rewritten.rows_written[Table::Messages], added as u64, "{rewritten:?}");
     let after = table_digests(&sandbox.db("store.db"));
     let fresh = sandbox.fresh_digests("fresh.db");
-    for table in ["messages", "parts", "usage", "daily_rollup"] {
+    for table in ["messages", "parts", "usage", "quarter_rollup"] {
         assert_eq!(after[table], fresh[table], "{table}");
     }
 }

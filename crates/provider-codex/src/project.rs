@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hindcast_core::json_text;
 use hindcast_core::model::{
     GitInfo, MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage,
-    ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
+    ProjectedRateLimit, ProjectedSession, ProjectedUsage, RawFrame, Relationship, Role, SessionLink,
 };
 use hindcast_core::provider::ParseReport;
 use jiff::{SignedDuration, Timestamp};
@@ -452,6 +452,7 @@ struct ThreadProjection<'a> {
     first_timestamp: Option<Timestamp>,
     messages: Vec<ProjectedMessage>,
     usage: Vec<ProjectedUsage>,
+    rate_limits: Vec<ProjectedRateLimit>,
     tracker: UsageTracker,
     models: Vec<String>,
     model: Option<String>,
@@ -509,6 +510,7 @@ impl<'a> ThreadProjection<'a> {
             first_timestamp: items.iter().find_map(|item| item.timestamp),
             messages: Vec::new(),
             usage: Vec::new(),
+            rate_limits: Vec::new(),
             tracker: UsageTracker { previous: None },
             models: Vec::new(),
             model: None,
@@ -697,8 +699,13 @@ impl<'a> ThreadProjection<'a> {
                 if copied_spawn_replay && !info.is_null() {
                     self.tracker.seed(info);
                     report.ignore("replayed parent token_count (spawned sub-agent)");
-                } else if let Some(delta) = self.tracker.observe(info, report) {
-                    self.usage.push(usage_record(self.thread_id, item, &delta, self.model.clone()));
+                } else {
+                    if let (Some(at), Some(limits)) = (item.timestamp, payload.get("rate_limits")) {
+                        self.rate_limits.extend(rate_limits(at, limits, report));
+                    }
+                    if let Some(delta) = self.tracker.observe(info, report) {
+                        self.usage.push(usage_record(self.thread_id, item, &delta, self.model.clone()));
+                    }
                 }
             }
             "thread_name_updated" => self.title = text_field(payload, "thread_name").or(self.title.take()),
@@ -792,10 +799,45 @@ impl<'a> ThreadProjection<'a> {
                 session,
                 messages: self.messages,
                 usage: self.usage,
+                rate_limits: self.rate_limits,
                 ..ProjectedExchange::default()
             },
         }
     }
+}
+
+/// The windows of a `token_count`'s `rate_limits` (`primary`, `secondary`: `used_percent`,
+/// `window_minutes`, `resets_at` in Unix seconds or, in older rollouts, `resets_in_seconds`).
+/// `null` windows (custom providers send all-null limits) are none; a window without a readable
+/// `used_percent` is counted and left out.
+fn rate_limits(at: Timestamp, limits: &Value, report: &mut ParseReport) -> Vec<ProjectedRateLimit> {
+    let plan = text_field(limits, "plan_type");
+    let mut windows = Vec::new();
+    for window in ["primary", "secondary"] {
+        let Some(value) = limits.get(window).filter(|value| !value.is_null()) else { continue };
+        let Some(used_percent) = value.get("used_percent").and_then(Value::as_f64).filter(|used| used.is_finite())
+        else {
+            report.ignore("rate limit window without used_percent");
+            continue;
+        };
+        let resets_at = value
+            .get("resets_at")
+            .and_then(Value::as_i64)
+            .and_then(|seconds| Timestamp::from_second(seconds).ok())
+            .or_else(|| {
+                let seconds = value.get("resets_in_seconds").and_then(Value::as_i64)?;
+                at.checked_add(SignedDuration::from_secs(seconds)).ok()
+            });
+        windows.push(ProjectedRateLimit {
+            observed_at: at,
+            window: window.to_string(),
+            window_minutes: value.get("window_minutes").and_then(Value::as_i64),
+            used_percent,
+            resets_at,
+            plan: plan.clone(),
+        });
+    }
+    windows
 }
 
 /// A reasoning item's summary and content texts as thinking parts, and the size of its encrypted blob.

@@ -275,6 +275,44 @@ session 0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001
 }
 
 #[test]
+fn rate_limits_are_kept_per_window_from_every_token_count() {
+    let (exchanges, report) = import_lines(&[
+        META,
+        // Before any usage (`info: null`), with the reset as an instant.
+        r#"{"timestamp":"2026-01-01T10:00:01.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":{"used_percent":12.5,"window_minutes":300,"resets_at":1767265200},"secondary":{"used_percent":3.0,"window_minutes":10080,"resets_at":1767810000},"plan_type":"plus"}}}"#,
+        // An older rollout: the reset in seconds from the event; a null window is none.
+        r#"{"timestamp":"2026-01-01T10:05:00.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":{"used_percent":14,"window_minutes":300,"resets_in_seconds":600},"secondary":null}}}"#,
+        // A custom provider: every limit null.
+        r#"{"timestamp":"2026-01-01T10:06:00.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":null,"secondary":null}}}"#,
+        r#"{"timestamp":"2026-01-01T10:07:00.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":{"window_minutes":300}}}}"#,
+    ]);
+    let got: Vec<String> = exchanges
+        .iter()
+        .flat_map(|exchange| &exchange.rate_limits)
+        .map(|limit| {
+            format!(
+                "{} {} {:?} {} {:?} {:?}",
+                limit.observed_at,
+                limit.window,
+                limit.window_minutes,
+                limit.used_percent,
+                limit.resets_at.map(|at| at.to_string()),
+                limit.plan
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            r#"2026-01-01T10:00:01Z primary Some(300) 12.5 Some("2026-01-01T11:00:00Z") Some("plus")"#,
+            r#"2026-01-01T10:00:01Z secondary Some(10080) 3 Some("2026-01-07T18:20:00Z") Some("plus")"#,
+            r#"2026-01-01T10:05:00Z primary Some(300) 14 Some("2026-01-01T10:15:00Z") None"#,
+        ]
+    );
+    assert_eq!(report.records_ignored.get("rate limit window without used_percent"), Some(&1));
+}
+
+#[test]
 fn a_prompt_recorded_as_item_and_event_is_one_message_and_outputs_name_their_tool() {
     check(
         &[

@@ -149,37 +149,6 @@ CREATE TABLE token_usage (
 ) STRICT;
 "#;
 
-/// The daily rollups recomputed from the rows of schema 8, statement for statement what its
-/// `rollup_*` triggers add up row by row.
-macro_rules! rollups_from_compact_rows {
-    () => {
-        r#"INSERT INTO daily_rollup (day, client, model, sessions)
-SELECT substr(started_at, 1, 10), client, '', count(*) FROM session WHERE started_at >= '2024-01-01' GROUP BY 1, 2;
-INSERT INTO daily_rollup (day, client, model, messages, user_prompts, tool_calls, subagent_messages)
-SELECT substr(m.timestamp, 1, 10), s.client, '', count(*), sum(m.is_user_prompt), sum(m.tool_calls), sum(m.is_subagent)
-FROM message m JOIN session s ON s.session = m.session WHERE m.timestamp >= '2024-01-01' GROUP BY 1, 2
-ON CONFLICT DO UPDATE SET messages = excluded.messages, user_prompts = excluded.user_prompts,
-    tool_calls = excluded.tool_calls, subagent_messages = excluded.subagent_messages;
-INSERT INTO daily_rollup (day, client, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens, output_tokens, reasoning_tokens)
-SELECT substr(u.timestamp, 1, 10), s.client, coalesce(u.model, 'unknown'), count(*), sum(u.input_tokens), sum(u.cache_read_tokens),
-    sum(u.cache_creation_tokens), sum(u.output_tokens), sum(u.reasoning_tokens)
-FROM token_usage u JOIN session s ON s.session = u.session WHERE u.timestamp >= '2024-01-01' GROUP BY 1, 2, 3
-ON CONFLICT DO UPDATE SET responses = excluded.responses, input_tokens = excluded.input_tokens,
-    cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
-    output_tokens = excluded.output_tokens, reasoning_tokens = excluded.reasoning_tokens;
-INSERT OR IGNORE INTO daily_projects (day, project, client)
-SELECT substr(started_at, 1, 10), project_key, client FROM session WHERE started_at >= '2024-01-01' AND project_key IS NOT NULL;
-INSERT OR IGNORE INTO daily_projects (day, project, client)
-SELECT substr(m.timestamp, 1, 10), s.project_key, s.client FROM message m JOIN session s ON s.session = m.session
-WHERE m.timestamp >= '2024-01-01' AND s.project_key IS NOT NULL;
-"#
-    };
-}
-
-/// Empties the daily rollups and fills them from the rows, as the `rollup_*` triggers would have.
-pub const REBUILD_ROLLUPS: &str =
-    concat!("DELETE FROM daily_rollup;\nDELETE FROM daily_projects;\n", rollups_from_compact_rows!());
-
 /// A hex id of a key column, NULL for NULL.
 macro_rules! hex_id {
     ($column:literal) => {

@@ -5,6 +5,7 @@
 mod backup;
 mod build;
 mod converge;
+pub mod cost;
 #[macro_use]
 pub mod frame;
 pub mod compact;
@@ -252,6 +253,9 @@ impl Store {
             }
             return Self::connect(file, path, options, journal);
         }
+        // Costs follow this build's price table: a store priced with another (or before costs
+        // existed) is priced again, once.
+        cost::reprice(&mut store.conn).map_err(|source| store.sqlite_error(source))?;
         Ok(store)
     }
 

@@ -464,13 +464,16 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
         converges: false,
         convert: Some(crate::compact::convert),
     },
+    // 9: cost per usage row and rollups per quarter hour and per session (`cost.rs`); the rows
+    // are priced after the migration (`cost::reprice`: no price table has priced them yet).
+    Migration { rebuilt_tables: &[], sql: crate::cost::MIGRATION, converges: false, convert: None },
 ];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
 
-/// Empties the daily rollups and fills them from the rows, as the `rollup_*` triggers would have.
-pub const REBUILD_ROLLUPS: &str = crate::compact::REBUILD_ROLLUPS;
+/// Empties the rollups and fills them from the rows, as the `rollup_*` triggers would have.
+pub const REBUILD_ROLLUPS: &str = crate::cost::REBUILD_ROLLUPS;
 
 /// The schema objects a first import creates only after its rows are written: the secondary
 /// (non-unique) indexes; the unique keys of the [`KEYED_TABLES`], which the writer enforces

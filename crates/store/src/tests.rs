@@ -111,7 +111,7 @@ fn usage_stored_without_its_message_moves_to_a_copy_that_has_one_and_never_back(
         let message_id = agent.usage[0].message_id.as_deref().map(|id| id[..32].to_string());
         assert_eq!(owner, (agent.usage[0].session_id.clone(), message_id));
         let responses: i64 =
-            store.connection().query_row("SELECT sum(responses) FROM daily_rollup", [], |row| row.get(0)).unwrap();
+            store.connection().query_row("SELECT sum(responses) FROM quarter_rollup", [], |row| row.get(0)).unwrap();
         assert_eq!(responses, 1, "counted once");
     };
     for (first_has_message, into_build) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -206,7 +206,7 @@ fn rollups_count_each_row_once_and_follow_usage_merges() {
     let (sessions, messages, responses, output): (i64, i64, i64, i64) = store
         .connection()
         .query_row(
-            "SELECT sum(sessions), sum(messages), sum(responses), sum(output_tokens) FROM daily_rollup",
+            "SELECT sum(sessions), sum(messages), sum(responses), sum(output_tokens) FROM quarter_rollup",
             [],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
@@ -278,7 +278,7 @@ fn a_message_seen_again_with_more_copies_takes_the_fuller_frame_and_never_shrink
     batch.messages[1].raw_frame = Some(r#"{"uuid":"a"}"#.into());
     store.write_rows(&batch).unwrap();
     let tool_calls_rollup = |store: &Store| -> i64 {
-        store.connection().query_row("SELECT sum(tool_calls) FROM daily_rollup", [], |row| row.get(0)).unwrap()
+        store.connection().query_row("SELECT sum(tool_calls) FROM quarter_rollup", [], |row| row.get(0)).unwrap()
     };
     let before = tool_calls_rollup(&store);
 
@@ -432,7 +432,7 @@ fn assert_built_store_equals_one_written_in_place(adjust: impl Fn(&mut Store)) {
     assert_eq!(schema_objects(built.connection()), schema_objects(in_place.connection()));
     let expected = hindcast_testing::table_digests(&dir.path().join("in-place.db"));
     let built_digests = hindcast_testing::table_digests(&built_path);
-    for table in ["daily_rollup", "daily_projects", "messages", "usage", "sessions"] {
+    for table in ["quarter_rollup", "quarter_projects", "messages", "usage", "sessions"] {
         assert!(expected[table].0 > 0, "{table} has rows to compare");
         assert_eq!(built_digests[table], expected[table], "{table}");
     }
@@ -442,7 +442,7 @@ fn assert_built_store_equals_one_written_in_place(adjust: impl Fn(&mut Store)) {
     built.write_rows(&rows("s4", 1)).unwrap();
     built.commit().unwrap();
     let sessions: i64 =
-        built.connection().query_row("SELECT sum(sessions) FROM daily_rollup", [], |row| row.get(0)).unwrap();
+        built.connection().query_row("SELECT sum(sessions) FROM quarter_rollup", [], |row| row.get(0)).unwrap();
     assert_eq!(sessions, 4);
     let again = built.write_rows(&rows("s1", 3)).unwrap();
     assert_eq!((again.written().total(), again.updated().total()), (0, 0), "the unique keys hold after the move");
@@ -614,7 +614,7 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
     assert_eq!(rowids(migrated.connection()), rowids_before);
     let expected = hindcast_testing::table_digests(&current);
     let digests = hindcast_testing::table_digests(&older);
-    for table in ["messages", "parts", "usage", "sessions", "daily_rollup", "daily_projects"] {
+    for table in ["messages", "parts", "usage", "sessions", "quarter_rollup", "quarter_projects"] {
         assert!(expected[table].0 > 0, "{table} has rows to compare");
         assert_eq!(digests[table], expected[table], "{table}");
     }
@@ -626,7 +626,7 @@ fn a_store_from_before_the_keyed_tables_were_rebuilt_keeps_its_rows_rowids_index
         (1, 3, 1)
     );
     let messages: i64 =
-        migrated.connection().query_row("SELECT sum(messages) FROM daily_rollup", [], |row| row.get(0)).unwrap();
+        migrated.connection().query_row("SELECT sum(messages) FROM quarter_rollup", [], |row| row.get(0)).unwrap();
     assert_eq!(messages, count_rows(&migrated, "messages"));
     let check: String = migrated.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(check, "ok");

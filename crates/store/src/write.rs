@@ -4,14 +4,17 @@
 
 use std::collections::HashMap;
 
+use hindcast_pricing::Response;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use hindcast_core::materialize::{
-    ImportNoteRow, MessageRow, PartRow, ProjectRow, Provenance, RowBatch, SessionRefRow, SessionRow, UsageRow,
+    ImportNoteRow, MessageRow, PartRow, ProjectRow, Provenance, RateLimitRow, RowBatch, SessionRefRow, SessionRow,
+    UsageRow,
 };
 use hindcast_core::tables::{Table, WriteCounts, WriteOutcomes};
 
 use crate::compact::{self, FrameContexts};
+use crate::cost;
 use crate::frame;
 use crate::keys::{BuildKeys, KeyTable};
 use crate::{Store, StoreError};
@@ -55,8 +58,8 @@ const INSERT_PART: &str = "INSERT INTO part (message, part_index, kind, text, to
 
 const INSERT_USAGE: &str = "INSERT INTO token_usage (usage_key, session, message_key, model, timestamp, input_tokens, \
     output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cache_creation_5m_tokens, \
-    cache_creation_1h_tokens, service_tier, speed, native_id, origin, first_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-    ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING";
+    cache_creation_1h_tokens, service_tier, speed, native_id, origin, first_run, cost_nano_usd) VALUES (?1, ?2, ?3, ?4, \
+    ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) ON CONFLICT DO NOTHING";
 
 /// A response imported before all its copies were written (the client was still streaming it, or a
 /// run read the file while it grew) takes the fuller frame and tool-call count when seen again;
@@ -94,6 +97,7 @@ macro_rules! merge_usage {
              cache_creation_1h_tokens = iif(output_tokens < ?3, ?11, cache_creation_1h_tokens), \
              service_tier = iif(output_tokens < ?3, ?12, service_tier), \
              speed = iif(output_tokens < ?3, ?13, speed), \
+             cost_nano_usd = iif(output_tokens < ?3, ?14, cost_nano_usd), \
              output_tokens = max(output_tokens, ?3), \
              session = iif(message_key IS NULL AND ?7 IS NOT NULL, ?8, session), \
              origin = iif(message_key IS NULL AND ?7 IS NOT NULL, ?9, origin), \
@@ -124,6 +128,9 @@ const INSERT_NOTE: &str = "INSERT INTO import_notes (note_id, client, project_id
 const INSERT_SESSION_REF: &str = "INSERT INTO session_refs (ref_id, session_id, kind, target_client, target_native_id, \
     target_session_id, provider, source_path_sha256, native_id, first_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
     ?9, ?10) ON CONFLICT DO NOTHING";
+
+const INSERT_RATE_LIMIT: &str = "INSERT INTO rate_limit (client, session, observed_at, window, window_minutes, \
+    used_percent, resets_at, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING";
 
 impl Store {
     /// Writes a batch of rows inside the current transaction (starting one if needed) and returns
@@ -161,6 +168,9 @@ impl Store {
             }
             for row in &batch.session_refs {
                 count(&mut counts[Table::SessionRefs], self.write_session_ref(row)?);
+            }
+            for row in &batch.rate_limits {
+                count(&mut counts[Table::RateLimits], self.write_rate_limit(row)?);
             }
             if self.keys.as_ref().is_some_and(BuildKeys::is_full) {
                 self.create_deferred_keys()?;
@@ -337,6 +347,17 @@ impl Store {
         let run = self.handles.run(&self.conn, &row.provenance.run_id)?;
         let key = compact::key_bytes(&row.usage_id);
         let message_key = row.message_id.as_deref().map(compact::key_bytes);
+        let cost = cost::cost_of(&Response {
+            client: &row.provenance.provider,
+            model: row.model.as_deref(),
+            timestamp: row.timestamp.as_deref(),
+            prompt_tokens: row.input_tokens,
+            cache_read_tokens: row.cache_read_tokens,
+            cache_write_tokens: row.cache_creation_tokens,
+            cache_write_1h_tokens: row.cache_creation_1h_tokens,
+            output_tokens: row.output_tokens,
+            service_tier: row.service_tier.as_deref(),
+        });
         let merge = |conn: &Connection, statement: &str, target: &dyn rusqlite::ToSql| {
             conn.prepare_cached(statement)?.execute(params![
                 target,
@@ -352,6 +373,7 @@ impl Store {
                 row.cache_creation_1h_tokens,
                 row.service_tier,
                 row.speed,
+                cost,
             ])
         };
         let insert = |conn: &Connection| {
@@ -373,6 +395,7 @@ impl Store {
                 row.provenance.native_id,
                 origin,
                 run,
+                cost,
             ])
         };
         let statements = KeyedStatements {
@@ -471,6 +494,23 @@ impl Store {
             row.provenance.source_path_sha256,
             row.provenance.native_id,
             row.provenance.run_id,
+        ])?;
+        Ok(Outcome::inserted(changed))
+    }
+
+    /// A rate-limit observation; the same observation read again (a fork replays its parent's
+    /// events) is kept once.
+    fn write_rate_limit(&mut self, row: &RateLimitRow) -> rusqlite::Result<Outcome> {
+        let session = self.handles.session(&self.conn, &row.session_id)?;
+        let changed = self.conn.prepare_cached(INSERT_RATE_LIMIT)?.execute(params![
+            row.client,
+            session,
+            row.observed_at,
+            row.window,
+            row.window_minutes,
+            row.used_percent,
+            row.resets_at,
+            row.plan,
         ])?;
         Ok(Outcome::inserted(changed))
     }

@@ -311,9 +311,25 @@ pub const CONTENT_TABLES: &[&str] = &[
     "projects",
     "import_notes",
     "session_refs",
-    "daily_rollup",
-    "daily_projects",
+    "quarter_rollup",
+    "quarter_projects",
+    "session_rollup",
+    "rate_limit",
 ];
+
+/// What [`digests_of`] reads of a table: its rows, or, for a table keyed by a rowid of another,
+/// the rows with the other's content key in its place.
+fn digest_source(table: &str) -> String {
+    match table {
+        "session_rollup" => "(SELECT lower(hex(s.session_key)) AS session_id, r.* FROM session_rollup r \
+            JOIN session s ON s.session = r.session)"
+            .to_string(),
+        "rate_limit" => "(SELECT lower(hex(s.session_key)) AS session_id, r.client, r.observed_at, r.window, \
+            r.window_minutes, r.used_percent, r.resets_at, r.plan FROM rate_limit r LEFT JOIN session s ON s.session = r.session)"
+            .to_string(),
+        _ => table.to_string(),
+    }
+}
 
 /// Row count and a sha256 over the sorted rows of every content table, run ids left out: two stores
 /// that hold the same history have equal digests whatever runs built them.
@@ -331,13 +347,25 @@ pub fn digests_of(
     let sqlite = |source| hindcast_store::StoreError::Sqlite { path: db.to_path_buf(), source };
     let mut digests = std::collections::BTreeMap::new();
     for table in tables {
-        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).map_err(sqlite)?;
+        // A table a store of an older schema does not have yet.
+        let exists: bool = conn
+            .query_row("SELECT count(*) > 0 FROM sqlite_schema WHERE name = ?1", [table], |row| row.get(0))
+            .map_err(sqlite)?;
+        if !exists {
+            digests.insert(table.to_string(), (0, "absent".to_string()));
+            continue;
+        }
+        let mut statement = conn.prepare(&format!("SELECT * FROM {}", digest_source(table))).map_err(sqlite)?;
         let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
         let mut rows: Vec<String> = statement
             .query_map([], |row| {
                 let mut text = String::new();
                 for (index, column) in columns.iter().enumerate() {
-                    if column != "first_run_id" && column != "run_id" {
+                    // Run ids and rowids differ between stores built differently.
+                    if column != "first_run_id"
+                        && column != "run_id"
+                        && !(table == &"session_rollup" && column == "session")
+                    {
                         let mut value: rusqlite::types::Value = row.get(index)?;
                         // A frame is its JSON value: the store may restore the fields it keeps
                         // elsewhere in another order (`hindcast_store::frame`).

@@ -340,7 +340,23 @@ pub const COMPARED_COLUMNS: &[(&str, &[&str])] = &[
 /// a frame restored by a later schema compares equal to the one the client wrote.
 pub fn comparable_rows(conn: &Connection, table: &str) -> Vec<String> {
     let (_, columns) = COMPARED_COLUMNS.iter().find(|(name, _)| *name == table).expect("a compared table");
-    let mut statement = conn.prepare(&format!("SELECT {} FROM {table}", columns.join(", "))).unwrap();
+    let exists: bool =
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_schema WHERE name = ?1", [table], |row| row.get(0)).unwrap();
+    // Schema 9 keeps the daily rollups per quarter hour: their days are what the days held.
+    let source = match table {
+        "daily_rollup" if !exists => "(SELECT substr(quarter, 1, 10) AS day, client, model, sum(sessions) AS sessions, \
+             sum(user_prompts) AS user_prompts, sum(messages) AS messages, sum(tool_calls) AS tool_calls, \
+             sum(subagent_messages) AS subagent_messages, sum(responses) AS responses, sum(input_tokens) AS input_tokens, \
+             sum(cache_read_tokens) AS cache_read_tokens, sum(cache_creation_tokens) AS cache_creation_tokens, \
+             sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens \
+             FROM quarter_rollup GROUP BY 1, 2, 3)"
+            .to_string(),
+        "daily_projects" if !exists => {
+            "(SELECT DISTINCT substr(quarter, 1, 10) AS day, project, client FROM quarter_projects)".to_string()
+        }
+        _ => table.to_string(),
+    };
+    let mut statement = conn.prepare(&format!("SELECT {} FROM {source}", columns.join(", "))).unwrap();
     let mut rows: Vec<String> = statement
         .query_map([], |row| {
             let mut text = String::new();

@@ -185,6 +185,7 @@ pub const UPGRADE_ROOT: &str = "/tmp/hindcast-upgrade-fixture";
 /// named by their schema version.
 const UPGRADE_STORE: &str = "fixtures/upgrade/v6-store.sqlite";
 const UPGRADE_STORE_V7: &str = "fixtures/upgrade/v7-store.sqlite";
+const UPGRADE_STORE_V8: &str = "fixtures/upgrade/v8-store.sqlite";
 
 /// The upgrade corpus's Claude project, its main session, and what every line of it shares.
 const PROJECT: &str = ".claude/projects/-home-user-recorder";
@@ -309,7 +310,7 @@ fn upgrade(binaries: &Binaries) -> Result<()> {
 
     // Killed while it converts the rows, or before the compacted copy takes the store's place:
     // the store and its backup open as they were left, and the next run completes the upgrade.
-    for (point, left_at) in [(failpoint::UPGRADE_CONVERTED, "7"), (failpoint::UPGRADE_COMPACTED, "8")] {
+    for (point, left_at) in [(failpoint::UPGRADE_CONVERTED, "7"), (failpoint::UPGRADE_COMPACTED, "9")] {
         let killed = path("killed.db");
         for suffix in ["", "-wal", "-shm", ".v6-backup", "-compacting"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", killed.display()));
@@ -345,18 +346,41 @@ fn upgrade(binaries: &Binaries) -> Result<()> {
         "the schema-7 store, upgraded and backfilled, differs from a clean import"
     );
 
+    // The store of the previous release (schema 8: no costs, daily rollups), upgraded in place
+    // (priced from its rows) and backfilled: what a clean import holds, costs and rate limits too.
+    let v8 = path("v8.db");
+    std::fs::copy(workspace_root().join(UPGRADE_STORE_V8), &v8)?;
+    std::fs::copy(workspace_root().join(UPGRADE_STORE_V8), path("gone-v8.db"))?;
+    sandbox.run(hindcast, &["--db", &text(&v8)?, "backfill"])?.expect_code(0)?;
+    ensure!(
+        digests_of(&v8, &tables)? == clean,
+        "the schema-8 store, upgraded and backfilled, differs from a clean import"
+    );
+    let priced = rusqlite::Connection::open(&v8)?.query_row(
+        "SELECT count(*) FROM token_usage WHERE cost_nano_usd IS NULL",
+        [],
+        |row| row.get::<_, i64>(0),
+    )?;
+    ensure!(priced == 0, "{priced} usage rows of the upgraded store have no cost");
+
     // The sources are gone: the stored rows alone converge.
     let away = root.join("home-away");
     std::fs::rename(root.join("home"), &away)?;
     std::fs::create_dir_all(root.join("home"))?;
     let alone = sandbox.run(hindcast, &["--db", &text(&path("gone.db"))?, "backfill"]);
+    let alone_v8 = sandbox.run(hindcast, &["--db", &text(&path("gone-v8.db"))?, "backfill"]);
     std::fs::remove_dir_all(root.join("home"))?;
     std::fs::rename(&away, root.join("home"))?;
     alone?.expect_code(0)?;
-    ensure!(
-        digests_of(&path("gone.db"), CONTENT_TABLES)? == digests_of(&path("clean.db"), CONTENT_TABLES)?,
-        "upgraded without its sources differs from a clean import"
-    );
+    alone_v8?.expect_code(0)?;
+    // Rate limits are read from the sources only (no earlier release kept them).
+    let kept: Vec<&str> = CONTENT_TABLES.iter().copied().filter(|table| *table != "rate_limit").collect();
+    for gone in ["gone.db", "gone-v8.db"] {
+        ensure!(
+            digests_of(&path(gone), &kept)? == digests_of(&path("clean.db"), &kept)?,
+            "{gone}: upgraded without its sources differs from a clean import"
+        );
+    }
 
     // A newer store in rollback-journal mode is left byte-identical.
     let newer = path("newer.db");

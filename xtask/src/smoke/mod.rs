@@ -118,6 +118,11 @@ impl Run {
         ensure!(self.stderr.contains(needle), "{}: stderr lacks {needle:?}:\n{}", self.description, self.stderr);
         Ok(self)
     }
+
+    pub fn expect_stdout(&self, needle: &str) -> Result<&Self> {
+        ensure!(self.stdout.contains(needle), "{}: stdout lacks {needle:?}:\n{}", self.description, self.stdout);
+        Ok(self)
+    }
 }
 
 impl Sandbox {

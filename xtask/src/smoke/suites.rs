@@ -520,22 +520,62 @@ fn views(binaries: &Binaries) -> Result<()> {
         ensure!(tree.contains(expected), "tree lacks {expected:?}:\n{tree}");
     }
 
-    let daily = sandbox.run(&binaries.hindcast, &["stats", "daily", "--json"])?.expect_code(0)?.json()?;
-    let total_input: i64 = daily["report"]["days"]
-        .as_array()
-        .context("days")?
-        .iter()
-        .map(|day| day["tokens"]["input"].as_i64().unwrap_or(0))
-        .sum();
-    ensure!(total_input == sandbox.query_i64("SELECT sum(input_tokens) FROM usage")?, "stats equal the usage table");
+    let daily = sandbox.run(&binaries.hindcast, &["stats", "daily", "--utc", "--json"])?.expect_code(0)?.json()?;
+    ensure!(daily["report"]["zone"] == "UTC", "the zone is named: {daily}");
+    let prompt_tokens = |usage: &serde_json::Value| -> i64 {
+        ["input", "cache_read", "cache_write_5m", "cache_write_1h"]
+            .iter()
+            .map(|key| usage[key].as_i64().unwrap_or(0))
+            .sum()
+    };
+    let total_prompt: i64 =
+        daily["report"]["rows"].as_array().context("rows")?.iter().map(|row| prompt_tokens(&row["usage"])).sum();
+    ensure!(total_prompt == sandbox.query_i64("SELECT sum(input_tokens) FROM usage")?, "stats equal the usage table");
+    ensure!(prompt_tokens(&daily["report"]["total"]["usage"]) == total_prompt, "the Total row adds the days up");
     let window = sandbox
-        .run(&binaries.hindcast, &["stats", "daily", "--since", "2026-02-01", "--until", "2026-02-01", "--json"])?
+        .run(
+            &binaries.hindcast,
+            &["stats", "daily", "--utc", "--since", "2026-02-01", "--until", "2026-02-01", "--json"],
+        )?
         .json()?;
-    ensure!(window["report"]["days"].as_array().map(Vec::len) == Some(1), "one whole UTC day: {window}");
-    let by_model =
-        sandbox.run(&binaries.hindcast, &["stats", "daily", "--by", "model", "--json"])?.expect_code(0)?.json()?;
-    ensure!(by_model["rows"].as_array().is_some_and(|rows| rows.iter().any(|row| row["key"] == "gpt-5-codex")));
-    sandbox.run(&binaries.hindcast, &["stats", "daily", "--by", "project"])?.expect_code(0)?;
+    ensure!(window["report"]["rows"].as_array().map(Vec::len) == Some(1), "one whole day: {window}");
+    let by_model = sandbox
+        .run(&binaries.hindcast, &["stats", "daily", "--by", "model", "--timezone", "Asia/Kolkata", "--json"])?
+        .expect_code(0)?
+        .json()?;
+    ensure!(by_model["report"]["zone"] == "Asia/Kolkata");
+    ensure!(
+        by_model["report"]["rows"].as_array().is_some_and(|rows| rows.iter().any(|row| row["models"]
+            .as_array()
+            .is_some_and(|models| models.iter().any(|model| model["model"] == "gpt-5-codex")))),
+        "model rows under the days: {by_model}"
+    );
+    for report in [
+        &["weekly", "--start-of-week", "sunday"][..],
+        &["monthly", "--month-start-day", "15"],
+        &["sessions"],
+        &["projects"],
+        &["blocks"],
+    ] {
+        let mut args = vec!["stats"];
+        args.extend_from_slice(report);
+        let text = sandbox.run(&binaries.hindcast, &args)?.expect_code(0)?.stdout.clone();
+        ensure!(
+            text.contains("Total") && text.contains("cache write: 5-minute"),
+            "{report:?} has a Total row and the legend:\n{text}"
+        );
+    }
+    sandbox
+        .run(&binaries.hindcast, &["stats", "daily", "--timezone", "Mars/Olympus"])?
+        .expect_code(2)?
+        .expect_stderr("--timezone Mars/Olympus")?;
+    sandbox
+        .run(&binaries.hindcast, &["stats", "daily", "--since", "yesterday-ish"])?
+        .expect_code(2)?
+        .expect_stderr("--since")?;
+    let prices = sandbox.run(&binaries.hindcast, &["prices", "--json"])?.expect_code(0)?.json()?;
+    ensure!(prices["price_table"].as_str().is_some_and(|table| table.starts_with("genai-prices")), "{prices}");
+    sandbox.run(&binaries.hindcast, &["prices", "acme-coder-9"])?.expect_code(1)?.expect_stdout("unpriced")?;
 
     let out = sandbox.home.join("events.jsonl");
     let out_text = out.display().to_string();

@@ -1,111 +1,402 @@
-//! `hindcast stats daily`.
+//! `hindcast stats daily|weekly|monthly|sessions|projects|blocks|limits`: the reports, as tables
+//! with a legend and a Total row, or as JSON documents naming their time zone.
 
-use hindcast_core::time_window::TimeWindow;
+use hindcast_core::time_window::{TimeWindow, WindowEdge, parse_time_spec_in};
 use hindcast_store::Store;
-use hindcast_store::views::stats::{self, Breakdown, StatsFilter};
+use hindcast_store::views::report::{self, ModelUsage, Period, ReportFilter, Usage, Zone};
+use hindcast_store::views::stats;
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::Context;
 use super::sessions::view_error;
-use crate::cli::{StatsAction, StatsBy, StatsDailyArgs};
+use crate::cli::{StatsAction, StatsBy, StatsReportArgs, WeekStart};
 use crate::exit::{self, ExitError};
 use crate::output::{print_json, print_stdout, table};
 
 pub fn run(context: &Context, action: &StatsAction) -> anyhow::Result<u8> {
-    let StatsAction::Daily(args) = action;
-    daily(context, args)
+    match action {
+        StatsAction::Daily(args) => periods(context, args, Period::Day),
+        StatsAction::Weekly { report, start_of_week } => {
+            periods(context, report, Period::Week(weekday(*start_of_week)))
+        }
+        StatsAction::Monthly { report, month_start_day } => periods(context, report, Period::Month(*month_start_day)),
+        StatsAction::Sessions(args) => sessions(context, args),
+        StatsAction::Projects(args) => projects(context, args),
+        StatsAction::Blocks(args) => blocks(context, args),
+        StatsAction::Limits(args) => super::limits::run(context, args),
+    }
 }
 
-fn daily(context: &Context, args: &StatsDailyArgs) -> anyhow::Result<u8> {
-    let window = TimeWindow::new(args.since, args.until).map_err(|error| ExitError::usage(error.to_string()))?;
-    let filter = StatsFilter::whole_days(&window, args.client.clone());
-    let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
-    if let Some(by) = args.by {
-        let by = match by {
-            StatsBy::Model => Breakdown::Model,
-            StatsBy::Project => Breakdown::Project,
-        };
-        let rows = stats::breakdown(&conn, &filter, by).map_err(view_error)?;
-        if args.json {
-            let by = if by == Breakdown::Model { "model" } else { "project" };
-            print_json(
-                &json!({ "schema": "hindcast.stats.breakdown/v1", "by": by, "since_day": filter.since_day, "until_day": filter.until_day, "rows": rows }),
-            );
-            return Ok(exit::OK);
-        }
-        let key = if by == Breakdown::Model { "model" } else { "project" };
-        let mut rendered =
-            table(&["day", key, "sessions", "msgs", "tools", "responses", "input", "cached", "output", "reasoning"]);
-        for row in &rows {
-            rendered.add_row([
-                row.day.clone(),
-                row.key.clone(),
-                row.sessions.to_string(),
-                row.messages.to_string(),
-                row.tool_calls.to_string(),
-                row.responses.to_string(),
-                row.tokens.input.to_string(),
-                row.tokens.cached_input.to_string(),
-                row.tokens.output.to_string(),
-                row.tokens.reasoning.to_string(),
-            ]);
-        }
-        print_stdout(&format!("{rendered}\n"));
-        return Ok(exit::OK);
+fn weekday(start: WeekStart) -> Weekday {
+    match start {
+        WeekStart::Monday => Weekday::Monday,
+        WeekStart::Tuesday => Weekday::Tuesday,
+        WeekStart::Wednesday => Weekday::Wednesday,
+        WeekStart::Thursday => Weekday::Thursday,
+        WeekStart::Friday => Weekday::Friday,
+        WeekStart::Saturday => Weekday::Saturday,
+        WeekStart::Sunday => Weekday::Sunday,
     }
-    let report = stats::daily(&conn, &filter).map_err(view_error)?;
+}
+
+/// The zone of a report: `--utc`, `--timezone`, else `TZ`, else the system's.
+pub fn report_zone(context: &Context, timezone: Option<&str>, utc: bool) -> Result<Zone, ExitError> {
+    if utc {
+        return Ok(Zone::utc());
+    }
+    if let Some(name) = timezone {
+        return Zone::named(name).map_err(|error| {
+            ExitError::usage(format!("--timezone {name}: not a time zone this system knows (an IANA name such as Asia/Kolkata, or UTC): {error}"))
+        });
+    }
+    if let Some(tz) = context.env.var("TZ").map(|tz| tz.trim_start_matches(':')).filter(|tz| !tz.is_empty()) {
+        if let Ok(zone) = Zone::named(tz) {
+            return Ok(zone);
+        }
+        if let Ok(posix) = TimeZone::posix(tz) {
+            return Ok(Zone { tz: posix, name: tz.to_string() });
+        }
+    }
+    let system = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+    let name = system.iana_name().map_or_else(|| "the system's zone".to_string(), str::to_string);
+    Ok(Zone { tz: system, name })
+}
+
+/// The filter of a report's flags.
+pub fn report_filter(context: &Context, args: &StatsReportArgs) -> Result<ReportFilter, ExitError> {
+    let zone = report_zone(context, args.timezone.as_deref(), args.utc)?;
+    let now = context.now();
+    let parse = |flag: &str, value: Option<&str>, edge| {
+        value
+            .map(|value| parse_time_spec_in(value, edge, now, &zone.tz))
+            .transpose()
+            .map_err(|error| ExitError::usage(format!("{flag}: {error}")))
+    };
+    let since = parse("--since", args.since.as_deref(), WindowEdge::Since)?;
+    let until = parse("--until", args.until.as_deref(), WindowEdge::Until)?;
+    TimeWindow::new(since, until).map_err(|error| ExitError::usage(error.to_string()))?;
+    Ok(ReportFilter { zone, since, until, client: args.client.clone(), by_model: args.by == Some(StatsBy::Model) })
+}
+
+fn open(context: &Context) -> Result<rusqlite::Connection, ExitError> {
+    Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))
+}
+
+/// One line under every token table.
+pub const LEGEND: &str = "input: uncached input; cache write: 5-minute and 1-hour writes; cache read: input read \
+from the cache; output: includes reasoning; total: all of them. K, M, B: thousands, millions, billions (--json: exact).";
+
+fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow::Result<u8> {
+    let filter = report_filter(context, args)?;
+    let conn = open(context)?;
+    let report = report::periods(&conn, &filter, period).map_err(view_error)?;
+    let left_out = stats::left_out(&conn, filter.client.as_deref()).map_err(view_error)?;
     if args.json {
-        print_json(&json!({ "schema": "hindcast.stats.daily/v1", "report": report }));
+        print_json(&json!({
+            "schema": format!("hindcast.stats.{}/v2", period.name()),
+            "report": report,
+            "corrupt_timestamps": left_out.corrupt,
+            "without_timestamp": left_out.undated,
+        }));
         return Ok(exit::OK);
     }
-    let mut rendered = table(&[
-        "day (UTC)",
-        "sessions",
-        "prompts",
-        "msgs",
-        "tools",
-        "subagent msgs",
-        "input",
-        "cached",
-        "cache write",
-        "output",
-        "reasoning",
-        "projects",
-    ]);
-    for day in &report.days {
-        rendered.add_row([
-            day.day.clone(),
-            day.sessions.to_string(),
-            day.user_prompts.to_string(),
-            day.messages.to_string(),
-            day.tool_calls.to_string(),
-            day.subagent_messages.to_string(),
-            day.tokens.input.to_string(),
-            day.tokens.cached_input.to_string(),
-            day.tokens.cache_creation.to_string(),
-            day.tokens.output.to_string(),
-            day.tokens.reasoning.to_string(),
-            day.projects.to_string(),
-        ]);
+    let label = match period {
+        Period::Day => "day",
+        Period::Week(_) => "week of",
+        Period::Month(1) => "month",
+        Period::Month(_) => "cycle from",
+    };
+    // Prompts, messages and tool calls are in `--json`: with them the table would not fit 80 columns.
+    let mut rendered = table(&[label, "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+    for row in &report.rows {
+        let mut cells = vec![row.period.clone(), count(row.activity.sessions)];
+        cells.extend(usage_cells(&row.usage));
+        rendered.add_row(cells);
+        for model in &row.models {
+            rendered.add_row(model_row(model, 2));
+        }
     }
-    let corrupt = &report.corrupt_timestamps;
-    let mut text = format!("{rendered}\n");
-    if corrupt.sessions + corrupt.messages + corrupt.usage > 0 {
+    let total = &report.total;
+    let mut cells = vec!["Total".to_string(), count(total.activity.sessions)];
+    cells.extend(usage_cells(&total.usage));
+    rendered.add_row(cells);
+    let mut text = format!(
+        "{} report, {} ({})\n{rendered}\n{LEGEND}\n",
+        capitalized(period.name()),
+        report.zone,
+        window_text(&report.since, &report.until)
+    );
+    text.push_str(&unpriced_note(&report.unpriced_models));
+    if left_out.corrupt.sessions + left_out.corrupt.messages + left_out.corrupt.usage > 0 {
         text.push_str(&format!(
             "Left out as corrupt (timestamps before {}): {} sessions, {} messages, {} usage records\n",
             stats::EARLIEST_VALID,
-            corrupt.sessions,
-            corrupt.messages,
-            corrupt.usage
+            left_out.corrupt.sessions,
+            left_out.corrupt.messages,
+            left_out.corrupt.usage
         ));
     }
-    let undated = &report.without_timestamp;
-    if undated.messages + undated.usage > 0 {
+    if left_out.undated.messages + left_out.undated.usage > 0 {
         text.push_str(&format!(
             "Left out, no readable timestamp (absent, or unreadable in the source): {} messages, {} usage records\n",
-            undated.messages, undated.usage
+            left_out.undated.messages, left_out.undated.usage
         ));
     }
     print_stdout(&text);
     Ok(exit::OK)
+}
+
+fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
+    let filter = report_filter(context, args)?;
+    let conn = open(context)?;
+    let report = report::sessions(&conn, &filter).map_err(view_error)?;
+    if args.json {
+        print_json(&json!({ "schema": "hindcast.stats.sessions/v1", "report": report }));
+        return Ok(exit::OK);
+    }
+    let mut rendered = table(&[
+        "session",
+        "last activity",
+        "agents",
+        "input",
+        "cache\nwrite",
+        "cache\nread",
+        "output",
+        "total",
+        "cost",
+    ]);
+    for row in &report.sessions {
+        let mut cells = vec![
+            format!("{} {}", row.client, &row.session_id[..8.min(row.session_id.len())]),
+            row.last_activity
+                .as_deref()
+                .map_or_else(|| "-".to_string(), |at| at.get(..16).unwrap_or(at).replace('T', " ")),
+            if row.subagents > 0 { format!("+{}", row.subagents) } else { String::new() },
+        ];
+        cells.extend(usage_cells(&row.usage));
+        rendered.add_row(cells);
+        for model in &row.by_model {
+            rendered.add_row(model_row(model, 3));
+        }
+    }
+    let mut cells = vec!["Total".to_string(), String::new(), String::new()];
+    cells.extend(usage_cells(&report.total));
+    rendered.add_row(cells);
+    let mut text = format!(
+        "Sessions, {} ({}; sub-agents rolled into their parent, whole sessions active in the window)\n{rendered}\n{LEGEND}\n",
+        report.zone,
+        window_text(&report.since, &report.until)
+    );
+    text.push_str(&unpriced_note(&report.unpriced_models));
+    print_stdout(&text);
+    Ok(exit::OK)
+}
+
+fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
+    let filter = report_filter(context, args)?;
+    let conn = open(context)?;
+    let report = report::projects(&conn, &filter).map_err(view_error)?;
+    if args.json {
+        print_json(&json!({ "schema": "hindcast.stats.projects/v1", "report": report }));
+        return Ok(exit::OK);
+    }
+    let mut rendered =
+        table(&["project", "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+    for row in &report.projects {
+        let mut cells = vec![row.project.clone(), count(row.sessions)];
+        cells.extend(usage_cells(&row.usage));
+        rendered.add_row(cells);
+        for model in &row.by_model {
+            rendered.add_row(model_row(model, 2));
+        }
+    }
+    let sessions: i64 = report.projects.iter().map(|row| row.sessions).sum();
+    let mut cells = vec!["Total".to_string(), count(sessions)];
+    cells.extend(usage_cells(&report.total));
+    rendered.add_row(cells);
+    let mut text = format!(
+        "Projects, most expensive first, {} ({}; whole sessions active in the window)\n{rendered}\n{LEGEND}\n",
+        report.zone,
+        window_text(&report.since, &report.until)
+    );
+    text.push_str(&unpriced_note(&report.unpriced_models));
+    print_stdout(&text);
+    Ok(exit::OK)
+}
+
+fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
+    let filter = report_filter(context, args)?;
+    let conn = open(context)?;
+    let report = report::blocks(&conn, &filter, context.now()).map_err(view_error)?;
+    if args.json {
+        print_json(&json!({ "schema": "hindcast.stats.blocks/v1", "report": report }));
+        return Ok(exit::OK);
+    }
+    let mut rendered =
+        table(&["block start", "client", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+    for block in &report.blocks {
+        let start = block.start.get(..16).unwrap_or(&block.start).replace('T', " ");
+        let mut cells = vec![if block.active { format!("{start} (active)") } else { start }, block.client.clone()];
+        cells.extend(usage_cells(&block.usage));
+        rendered.add_row(cells);
+        for model in &block.by_model {
+            rendered.add_row(model_row(model, 2));
+        }
+    }
+    let mut cells = vec!["Total".to_string(), String::new()];
+    cells.extend(usage_cells(&report.total));
+    rendered.add_row(cells);
+    let mut text = format!(
+        "5-hour blocks, {} (a block starts at the hour of the first response after 5 hours without one)\n{rendered}\n{LEGEND}\n",
+        report.zone
+    );
+    for block in report.blocks.iter().filter(|block| block.active) {
+        if let Some(progress) = &block.progress {
+            text.push_str(&format!(
+                "Active {} block: {} so far, {} left (ends {}); burning {}/hour, {} tokens/minute; projected {} by its end\n",
+                block.client,
+                cost(&block.usage),
+                minutes(progress.minutes_left),
+                block.end.get(11..16).unwrap_or(&block.end),
+                dollars(progress.cost_usd_per_hour),
+                compact(progress.tokens_per_minute as i64),
+                dollars(progress.projected_cost_usd),
+            ));
+        }
+    }
+    text.push_str(&unpriced_note(&report.unpriced_models));
+    print_stdout(&text);
+    Ok(exit::OK)
+}
+
+fn model_row(model: &ModelUsage, label_columns: usize) -> Vec<String> {
+    let mut cells = vec![format!("  {}", model.model)];
+    cells.extend(std::iter::repeat_n(String::new(), label_columns - 1));
+    cells.extend(usage_cells(&model.usage));
+    cells
+}
+
+fn usage_cells(usage: &Usage) -> Vec<String> {
+    vec![
+        compact(usage.input),
+        compact(usage.cache_write_5m + usage.cache_write_1h),
+        compact(usage.cache_read),
+        compact(usage.output),
+        compact(usage.total),
+        cost(usage),
+    ]
+}
+
+/// A cost as shown: dollars, `*` when some responses are unpriced, `unpriced` when all are.
+pub fn cost(usage: &Usage) -> String {
+    match usage.cost_usd {
+        None => "unpriced".to_string(),
+        Some(value) if usage.unpriced_responses > 0 => format!("{}*", dollars(value)),
+        Some(value) => dollars(value),
+    }
+}
+
+/// Dollars with cents and thousands separators.
+pub fn dollars(value: f64) -> String {
+    let cents = (value * 100.0).round() as i64;
+    format!("${}.{:02}", grouped(cents / 100), (cents % 100).abs())
+}
+
+fn grouped(value: i64) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if value < 0 { format!("-{out}") } else { out }
+}
+
+fn count(value: i64) -> String {
+    grouped(value)
+}
+
+/// A token count in at most five characters: exact below 1,000, else K, M or B.
+pub fn compact(value: i64) -> String {
+    let magnitude = value.unsigned_abs() as f64;
+    let sign = if value < 0 { "-" } else { "" };
+    let scaled = |divisor: f64, unit: &str| {
+        let scaled = magnitude / divisor;
+        if scaled < 9.995 {
+            format!("{sign}{scaled:.2}{unit}")
+        } else if scaled < 99.95 {
+            format!("{sign}{scaled:.1}{unit}")
+        } else {
+            format!("{sign}{scaled:.0}{unit}")
+        }
+    };
+    match magnitude {
+        m if m < 1e3 => value.to_string(),
+        m if m < 999.5e3 => scaled(1e3, "K"),
+        m if m < 999.5e6 => scaled(1e6, "M"),
+        _ => scaled(1e9, "B"),
+    }
+}
+
+fn minutes(total: i64) -> String {
+    if total >= 60 { format!("{}h {:02}m", total / 60, total % 60) } else { format!("{total}m") }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+}
+
+fn window_text(since: &Option<String>, until: &Option<String>) -> String {
+    let at = |text: &Option<String>, open: &str| {
+        text.as_deref().map_or_else(|| open.to_string(), |text| text.get(..16).unwrap_or(text).replace('T', " "))
+    };
+    match (since, until) {
+        (None, None) => "all history".to_string(),
+        _ => format!("{} .. {}", at(since, "the beginning"), at(until, "now")),
+    }
+}
+
+/// A warning naming each model without a price.
+pub fn unpriced_note(models: &[report::UnpricedModel]) -> String {
+    if models.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = models
+        .iter()
+        .map(|model| format!("{} ({}, {} responses)", model.model, model.client, model.responses))
+        .collect();
+    format!(
+        "* Unpriced (no price in the table; tokens counted, cost unknown, not $0): {}. See `hindcast prices`.\n",
+        named.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_fit_their_columns() {
+        for (value, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1.00K"),
+            (12_345, "12.3K"),
+            (123_456, "123K"),
+            (999_499, "999K"),
+            (999_500, "1.00M"),
+            (16_962_128, "17.0M"),
+            (1_234_567_890, "1.23B"),
+        ] {
+            assert_eq!(compact(value), shown, "{value}");
+        }
+        assert_eq!(dollars(23.8449), "$23.84");
+        assert_eq!(dollars(1234.5), "$1,234.50");
+        assert_eq!(dollars(0.004), "$0.00");
+    }
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ViewError;
+use super::report::{self, Period, PeriodRow, ReportFilter, Zone};
 use super::sessions::Tokens;
-use super::stats::{DailyReport, StatsFilter, daily};
 
 /// The install's secret export key: 32 random bytes, kept hex-encoded in a 0600 file in the data
 /// directory (not the config, which people keep in dotfiles repositories). Never exported, never
@@ -183,21 +183,23 @@ pub fn event_uuid(identity_hash: &str, event: &str, day: &str) -> uuid::Uuid {
     uuid::Uuid::new_v5(&event_namespace(), format!("{identity_hash}\u{0}{event}\u{0}{day}").as_bytes())
 }
 
-/// The §2 daily counters as numbers.
-fn counters(day: &super::stats::DayStats) -> serde_json::Map<String, Value> {
+/// The §2 daily counters as numbers (tokens as the store counts them: input is the whole prompt).
+fn counters(day: &PeriodRow) -> serde_json::Map<String, Value> {
     let mut properties = serde_json::Map::new();
+    let (activity, usage) = (&day.activity, &day.usage);
+    let cache_writes = usage.cache_write_5m + usage.cache_write_1h;
     for (key, value) in [
-        ("sessions", day.sessions),
-        ("user_prompts", day.user_prompts),
-        ("messages", day.messages),
-        ("tool_calls", day.tool_calls),
-        ("subagent_messages", day.subagent_messages),
-        ("projects", day.projects),
-        ("input_tokens", day.tokens.input),
-        ("cached_input_tokens", day.tokens.cached_input),
-        ("cache_creation_tokens", day.tokens.cache_creation),
-        ("output_tokens", day.tokens.output),
-        ("reasoning_tokens", day.tokens.reasoning),
+        ("sessions", activity.sessions),
+        ("user_prompts", activity.user_prompts),
+        ("messages", activity.messages),
+        ("tool_calls", activity.tool_calls),
+        ("subagent_messages", activity.subagent_messages),
+        ("projects", activity.projects),
+        ("input_tokens", usage.input + usage.cache_read + cache_writes),
+        ("cached_input_tokens", usage.cache_read),
+        ("cache_creation_tokens", cache_writes),
+        ("output_tokens", usage.output),
+        ("reasoning_tokens", usage.reasoning),
     ] {
         properties.insert(key.into(), json!(value));
     }
@@ -208,14 +210,15 @@ fn counters(day: &super::stats::DayStats) -> serde_json::Map<String, Value> {
 /// event per whole UTC day that ended at least 60 hours before `now`, timestamped at noon UTC,
 /// plus one `install_inferred` event on the first active day. Nothing is sent.
 pub fn posthog_daily_activity(conn: &Connection, key: &ExportKey, now: Timestamp) -> Result<Value, ViewError> {
-    let report: DailyReport = daily(conn, &StatsFilter::default())?;
+    let filter = ReportFilter { zone: Zone::utc(), since: None, until: None, client: None, by_model: false };
+    let report = report::periods(conn, &filter, Period::Day)?;
     let identity_hash = key.identity_hash();
     let settled = |day: &str| -> bool {
         let Ok(date) = day.parse::<jiff::civil::Date>() else { return false };
         let Ok(next) = date.tomorrow() else { return false };
         next.to_zoned(jiff::tz::TimeZone::UTC).map(|end| end.timestamp() + SETTLE_TIME <= now).unwrap_or(false)
     };
-    let days: Vec<_> = report.days.iter().filter(|day| settled(&day.day)).collect();
+    let days: Vec<_> = report.rows.iter().filter(|day| settled(&day.period)).collect();
     let event = |name: &str, day: &str, mut properties: serde_json::Map<String, Value>| {
         properties.insert("backfilled".into(), json!(true));
         json!({
@@ -228,10 +231,10 @@ pub fn posthog_daily_activity(conn: &Connection, key: &ExportKey, now: Timestamp
     };
     let mut batch: Vec<Value> = Vec::new();
     if let Some(first) = days.first() {
-        batch.push(event("install_inferred", &first.day, serde_json::Map::new()));
+        batch.push(event("install_inferred", &first.period, serde_json::Map::new()));
     }
     for day in &days {
-        batch.push(event("daily_activity", &day.day, counters(day)));
+        batch.push(event("daily_activity", &day.period, counters(day)));
     }
     Ok(json!({ "historical_migration": true, "batch": batch }))
 }

@@ -1,7 +1,8 @@
-//! Derived views over the store, answered from SQL: sessions and lineage, daily statistics, and
-//! privacy-preserving exports.
+//! Derived views over the store, answered from SQL: sessions and lineage, daily statistics, cost
+//! reports and privacy-preserving exports.
 
 pub mod export;
+pub mod report;
 pub mod sessions;
 pub mod stats;
 

@@ -1,0 +1,74 @@
+//! `hindcast stats limits`: the rate limits the servers reported, latest per window, and with
+//! `--history` every observation.
+
+use hindcast_store::Store;
+use hindcast_store::views::report::{self, RateLimit};
+use serde_json::json;
+
+use super::Context;
+use super::sessions::view_error;
+use super::stats::report_filter;
+use crate::cli::{StatsLimitsArgs, StatsReportArgs};
+use crate::exit::{self, ExitError};
+use crate::output::{print_json, print_stdout, table};
+
+pub fn run(context: &Context, args: &StatsLimitsArgs) -> anyhow::Result<u8> {
+    let filter = report_filter(
+        context,
+        &StatsReportArgs {
+            since: args.since.clone(),
+            until: args.until.clone(),
+            client: args.client.clone(),
+            timezone: args.timezone.clone(),
+            utc: args.utc,
+            by: None,
+            json: args.json,
+        },
+    )?;
+    let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
+    let report = report::rate_limits(&conn, &filter, args.history).map_err(view_error)?;
+    if args.json {
+        print_json(&json!({ "schema": "hindcast.stats.limits/v1", "report": report }));
+        return Ok(exit::OK);
+    }
+    let render = |limits: &[RateLimit]| {
+        let mut rendered = table(&["client", "window", "used", "resets", "observed"]);
+        for limit in limits {
+            rendered.add_row([
+                limit.client.clone(),
+                window_name(limit),
+                format!("{:.0}%", limit.used_percent),
+                limit.resets_at.as_deref().map_or_else(|| "-".to_string(), shown_time),
+                shown_time(&limit.observed_at),
+            ]);
+        }
+        rendered
+    };
+    let mut text = if report.latest.is_empty() {
+        format!(
+            "No rate limits recorded ({}). Codex records them in its rollouts; Claude's reach the store through `hindcast statusline`.\n",
+            report.zone
+        )
+    } else {
+        format!("Rate limits the servers reported, latest per window, {}\n{}\n", report.zone, render(&report.latest))
+    };
+    if let Some(history) = &report.history {
+        text.push_str(&format!("History ({} observations)\n{}\n", history.len(), render(history)));
+    }
+    print_stdout(&text);
+    Ok(exit::OK)
+}
+
+/// `primary (5h)`, `seven_day`, ...
+fn window_name(limit: &RateLimit) -> String {
+    match limit.window_minutes {
+        Some(minutes) if minutes % 1440 == 0 => format!("{} ({}d)", limit.window, minutes / 1440),
+        Some(minutes) if minutes % 60 == 0 => format!("{} ({}h)", limit.window, minutes / 60),
+        Some(minutes) => format!("{} ({minutes}m)", limit.window),
+        None => limit.window.clone(),
+    }
+}
+
+fn shown_time(text: &str) -> String {
+    text.get(..16).unwrap_or(text).replace('T', " ")
+}
