@@ -33,6 +33,8 @@ pub enum Command {
     Stats(StatsCommand),
     /// The prices used for cost: rates per model, their source and date.
     Prices(PricesArgs),
+    /// Claude Code's status line: reads its JSON on stdin, prints model and costs (see docs/cost.md).
+    Statusline,
     /// Privacy-preserving exports (hashes and numbers only).
     Export(ExportCommand),
     /// Detect installed clients, choose what to import, write the config, and import.

@@ -68,6 +68,7 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
         Command::Sessions(sessions) => commands::sessions::run(&context, &sessions.action),
         Command::Stats(stats) => commands::stats::run(&context, &stats.action),
         Command::Prices(prices) => commands::prices::run(&context, &prices),
+        Command::Statusline => commands::statusline::run(&context),
         Command::Export(export) => commands::export::run(&context, &export.action),
         Command::Init(init) => commands::init::run(&context, &init),
         Command::Backup(backup) => commands::backup::run(&context, &backup),

@@ -366,6 +366,13 @@ pub trait Provider: Send + Sync {
     /// Finds the source units within `window` (a cheap pre-filter; parse applies the exact window).
     fn discover(&self, env: &Environment, window: &TimeWindow) -> Result<Discovery, DiscoverError>;
 
+    /// The unit holding the source file at `path` (one of this provider's roots, as discovery
+    /// finds it), for importing a session as it grows without discovering every root; `None`
+    /// when the file is not under a root or the provider cannot tell.
+    fn unit_of(&self, _env: &Environment, _path: &Path) -> Option<SourceUnit> {
+        None
+    }
+
     /// Whether `parse` can continue appended files from the checkpoints it reports in
     /// `ParseReport::checkpoints`. Without it, any change to a unit's files re-parses the unit.
     fn supports_resume(&self) -> bool {

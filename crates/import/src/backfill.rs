@@ -257,7 +257,7 @@ pub fn run_backfill(
         if context.cancelled() {
             break;
         }
-        let mut report = run_provider(provider.as_ref(), store.as_deref_mut(), options, context, &emitter);
+        let mut report = run_provider(provider.as_ref(), store.as_deref_mut(), options, context, &emitter, None);
         if let Some(warning) = &run_record_warning {
             report.warnings.push(warning.clone());
         }
@@ -333,12 +333,35 @@ impl Emitter<'_> {
     }
 }
 
+/// Imports one unit of `provider` (the project of a growing transcript) into `store`: no
+/// discovery of the provider's roots, no run record (the rows name `options.run_id`, which the
+/// caller records once), only the unit's files looked up in the sources manifest.
+pub fn import_unit(
+    provider: &dyn Provider,
+    store: &mut Store,
+    unit: SourceUnit,
+    options: &BackfillOptions,
+    context: &RunContext<'_>,
+) -> ProviderReport {
+    let emitter = Emitter { events: context.events, run_id: &options.run_id };
+    let discovery = Discovery { units: vec![unit], ..Discovery::default() };
+    let report = run_provider(provider, Some(&mut *store), options, context, &emitter, Some(discovery));
+    if let Err(error) = store.commit() {
+        let mut report = report;
+        report.fail(error.to_string());
+        return report;
+    }
+    report
+}
+
+/// Discovers (unless `discovered` is given) and imports one provider's sources.
 fn run_provider(
     provider: &dyn Provider,
     store: Option<&mut Store>,
     options: &BackfillOptions,
     context: &RunContext<'_>,
     emitter: &Emitter<'_>,
+    discovered: Option<Discovery>,
 ) -> ProviderReport {
     let started = Instant::now();
     let name = provider.name();
@@ -374,7 +397,8 @@ fn run_provider(
         return finish(report);
     };
 
-    let discovery = match provider.discover(context.env, &options.window) {
+    let only_these_units = discovered.is_some();
+    let discovery = match discovered.map(Ok).unwrap_or_else(|| provider.discover(context.env, &options.window)) {
         Ok(discovery) => discovery,
         Err(error) => {
             report.fail(format!("discovery failed: {error}"));
@@ -393,6 +417,18 @@ fn run_provider(
 
     let manifest = match store.as_deref() {
         Some(_) if options.reparse => HashMap::new(),
+        Some(store) if only_these_units => {
+            let hashes: Vec<String> = discovery
+                .units
+                .iter()
+                .flat_map(|unit| &unit.files)
+                .map(|file| source_path_sha256(&file.path))
+                .collect();
+            store.load_manifest_of(name, &hashes).unwrap_or_else(|error| {
+                report.warnings.push(format!("cannot read the sources manifest, so every file is parsed: {error}"));
+                HashMap::new()
+            })
+        }
         Some(store) => store.load_manifest(name).unwrap_or_else(|error| {
             report.warnings.push(format!("cannot read the sources manifest, so every file is parsed: {error}"));
             HashMap::new()

@@ -128,6 +128,20 @@ pub fn discover(roots: &[Root], window: &TimeWindow) -> Discovery {
     discovery
 }
 
+/// The unit of the project holding `path` (a transcript under one of `roots`), as `discover`
+/// would list it: every transcript of the project, so its sub-agents and continuations come too.
+pub fn unit_of(roots: &[Root], path: &Path) -> Option<SourceUnit> {
+    let root = roots.iter().filter(|root| root.exists).find(|root| path.starts_with(&root.path))?;
+    let project = path.strip_prefix(&root.path).ok()?.components().next()?;
+    let project_dir = root.path.join(project);
+    if !project_dir.is_dir() || !path.is_file() {
+        return None;
+    }
+    let mut discovery = Discovery::default();
+    discover_project(&project_dir, &TimeWindow::ALL, &mut discovery);
+    discovery.units.pop()
+}
+
 fn discover_project(project_dir: &Path, window: &TimeWindow, discovery: &mut Discovery) {
     let mut files = Vec::new();
     for found in walk_files(project_dir, MAX_DEPTH_IN_PROJECT, &mut discovery.files_skipped) {

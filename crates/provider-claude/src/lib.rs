@@ -9,7 +9,7 @@ mod project;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hindcast_core::jsonl::LineStart;
@@ -56,6 +56,10 @@ impl Provider for ClaudeProvider {
 
     fn discover(&self, env: &Environment, window: &TimeWindow) -> Result<Discovery, DiscoverError> {
         Ok(discover::discover(&self.roots(env), window))
+    }
+
+    fn unit_of(&self, env: &Environment, path: &Path) -> Option<SourceUnit> {
+        discover::unit_of(&self.roots(env), path)
     }
 
     fn supports_resume(&self) -> bool {

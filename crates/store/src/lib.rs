@@ -259,6 +259,33 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the store at `path` can be written as it is: it exists, is at this build's schema,
+    /// has no rows waiting to be brought to this release's rules, and is priced with this build's
+    /// price table. A caller that must not wait (the status line) writes only into such a store
+    /// and leaves the upgrade to the next `backfill`.
+    pub fn is_current(path: &Path) -> bool {
+        let Ok(conn) = Self::open_read_only(path) else { return false };
+        let meta = |key: &str| -> Option<String> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0)).ok()
+        };
+        meta("schema_version").as_deref() == Some(schema::LATEST_VERSION.to_string().as_str())
+            && meta(converge::PENDING_KEY).is_none()
+            && meta("price_table").as_deref() == Some(hindcast_pricing::PRICE_TABLE)
+    }
+
+    /// Records a run that many short imports share (the status line's), once.
+    pub fn record_shared_run(&mut self, run_id: &str, started_at: &str, providers: &[&str]) -> Result<(), StoreError> {
+        let providers = serde_json::to_string(providers).expect("a list of strings serializes");
+        self.conn
+            .execute(
+                "INSERT INTO run (run_id, started_at, status, providers) VALUES (?1, ?2, 'shared', ?3) \
+                 ON CONFLICT DO NOTHING",
+                params![run_id, started_at, providers],
+            )
+            .map(|_| ())
+            .map_err(|source| self.sqlite_error(source))
+    }
+
     /// Opens an existing store for reading only; never creates or migrates it.
     pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         if !path.is_file() {

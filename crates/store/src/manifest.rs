@@ -191,12 +191,30 @@ const UPSERT_SOURCE: &str = "INSERT INTO sources (provider, path_sha256, size, m
 impl Store {
     /// The sources manifest of `provider`, keyed by `path_sha256`.
     pub fn load_manifest(&self, provider: &str) -> Result<HashMap<String, ManifestEntry>, StoreError> {
+        self.read_manifest(provider, None)
+    }
+
+    /// The manifest entries of `provider`'s files with these path hashes (those it has).
+    pub fn load_manifest_of(
+        &self,
+        provider: &str,
+        path_hashes: &[String],
+    ) -> Result<HashMap<String, ManifestEntry>, StoreError> {
+        self.read_manifest(provider, Some(path_hashes))
+    }
+
+    fn read_manifest(
+        &self,
+        provider: &str,
+        only: Option<&[String]>,
+    ) -> Result<HashMap<String, ManifestEntry>, StoreError> {
         let read = || -> rusqlite::Result<HashMap<String, ManifestEntry>> {
-            let mut statement = self.conn.prepare(
+            let where_clause = if only.is_some() { "provider = ?1 AND path_sha256 = ?2" } else { "provider = ?1" };
+            let mut statement = self.conn.prepare(&format!(
                 "SELECT path_sha256, size, modified_ns, inode, bytes_consumed, prefix_sha256, anchor_sha256, \
-                 resume_state, parser, window_since, window_until FROM sources WHERE provider = ?1",
-            )?;
-            let rows = statement.query_map([provider], |row| {
+                 resume_state, parser, window_since, window_until FROM sources WHERE {where_clause}"
+            ))?;
+            let entry_of = |row: &rusqlite::Row<'_>| {
                 let state: Option<String> = row.get(7)?;
                 let prefix: Option<String> = row.get(5)?;
                 let anchor: Option<String> = row.get(6)?;
@@ -216,8 +234,25 @@ impl Store {
                     window_since: row.get(9)?,
                     window_until: row.get(10)?,
                 })
-            })?;
-            rows.map(|entry| entry.map(|entry| (entry.path_sha256.clone(), entry))).collect()
+            };
+            let mut entries = HashMap::new();
+            match only {
+                None => {
+                    for entry in statement.query_map([provider], entry_of)? {
+                        let entry = entry?;
+                        entries.insert(entry.path_sha256.clone(), entry);
+                    }
+                }
+                Some(hashes) => {
+                    for hash in hashes {
+                        for entry in statement.query_map([provider, hash], entry_of)? {
+                            let entry = entry?;
+                            entries.insert(entry.path_sha256.clone(), entry);
+                        }
+                    }
+                }
+            }
+            Ok(entries)
         };
         read().map_err(|source| self.sqlite_error(source))
     }

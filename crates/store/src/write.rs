@@ -515,6 +515,42 @@ impl Store {
         Ok(Outcome::inserted(changed))
     }
 
+    /// Records a rate-limit reading of a client's own (Claude's status line), unless the window's
+    /// latest reading says the same: the status line reports many times a minute.
+    pub fn record_rate_limit_reading(&mut self, row: &RateLimitRow) -> Result<bool, StoreError> {
+        let write = || -> rusqlite::Result<bool> {
+            let unchanged: bool = self.conn.query_row(
+                "SELECT coalesce((SELECT used_percent = ?3 AND resets_at IS ?4 FROM rate_limit \
+                 WHERE client = ?1 AND window = ?2 ORDER BY observed_at DESC LIMIT 1), 0)",
+                params![row.client, row.window, row.used_percent, row.resets_at],
+                |found| found.get(0),
+            )?;
+            if unchanged {
+                return Ok(false);
+            }
+            let session: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT session FROM session WHERE client = ?1 AND native_id = ?2",
+                    params![row.client, row.session_id],
+                    |found| found.get(0),
+                )
+                .optional()?;
+            let changed = self.conn.prepare_cached(INSERT_RATE_LIMIT)?.execute(params![
+                row.client,
+                session,
+                row.observed_at,
+                row.window,
+                row.window_minutes,
+                row.used_percent,
+                row.resets_at,
+                row.plan,
+            ])?;
+            Ok(changed > 0)
+        };
+        write().map_err(|source| self.sqlite_error(source))
+    }
+
     /// Records the start of a run.
     pub fn record_run_start(
         &mut self,

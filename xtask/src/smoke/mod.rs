@@ -247,6 +247,30 @@ impl Sandbox {
         })
     }
 
+    /// Runs the binary to completion with `input` on its stdin (read-only check included).
+    pub fn run_with_stdin(&self, binary: &Path, args: &[&str], input: &[u8]) -> Result<Run> {
+        use std::io::Write as _;
+        let before = self.sources_fingerprint()?;
+        let mut child = self
+            .command(binary, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        // A binary that exits without reading all of it closes the pipe: not an error here.
+        let _ = child.stdin.take().context("stdin")?.write_all(input);
+        let output = child.wait_with_output()?;
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            description: format!("{} {}", binary.file_name().unwrap_or_default().to_string_lossy(), args.join(" ")),
+        };
+        expect_unchanged(&before, &self.sources_fingerprint()?, &run.description)?;
+        Ok(run)
+    }
+
     /// Runs the binary to completion under `/usr/bin/time`; also returns its peak RSS in KB.
     pub fn run_measured(&self, binary: &Path, args: &[&str]) -> Result<(Run, u64)> {
         let before = self.sources_fingerprint()?;

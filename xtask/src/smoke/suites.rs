@@ -21,6 +21,7 @@ pub const SUITES: &[(&str, super::Suite)] = &[
     ("backfill_codex_fixture", backfill_codex_fixture),
     ("backfill_legacy_fixture", backfill_legacy_fixture),
     ("views", views),
+    ("statusline", statusline),
     ("walkthrough_backfill_client_history", walkthrough_backfill_client_history),
 ];
 
@@ -628,6 +629,70 @@ impl Walkthrough {
             other => anyhow::bail!("init ended with {other:?}"),
         }
     }
+}
+
+/// `statusline`: Claude Code's payload in, one line out, exit 0 whatever the store's state; a
+/// session's appended response is imported by the call; calls share one run record and write
+/// no envelope lines; Claude's rate limits are kept once per change.
+fn statusline(binaries: &Binaries) -> Result<()> {
+    let sandbox = Sandbox::new()?;
+    let hindcast = &binaries.hindcast;
+    let session = "7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
+    let payload = |transcript: &std::path::Path| {
+        serde_json::json!({
+            "session_id": session,
+            "transcript_path": transcript,
+            "model": { "id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5\u{1b}[31m" },
+            "rate_limits": { "five_hour": { "used_percentage": 23.5, "resets_at": 1767268800 },
+                             "seven_day": { "used_percentage": 41.0, "resets_at": 1767700800 } }
+        })
+        .to_string()
+    };
+    // No store yet: the fallback line, exit 0.
+    let project = sandbox.install_fixture("claude/projects/-home-user-demo", ".claude/projects/-home-user-demo")?;
+    let transcript = project.join(format!("{session}.jsonl"));
+    let line = sandbox.run_with_stdin(hindcast, &["statusline"], payload(&transcript).as_bytes())?;
+    line.expect_code(0)?.expect_stdout("no store yet")?;
+    ensure!(!line.stdout.contains('\u{1b}'), "the model name reaches the terminal escaped: {:?}", line.stdout);
+    // Garbage in: still a line.
+    sandbox.run_with_stdin(hindcast, &["statusline"], b"\x00not json")?.expect_code(0)?.expect_stdout("hindcast")?;
+
+    sandbox.run(hindcast, &["backfill"])?.expect_code(0)?;
+    let runs = sandbox.query_i64("SELECT count(*) FROM runs")?;
+    let events = std::fs::read(sandbox.events()).unwrap_or_default();
+    let usage_before = sandbox.query_i64("SELECT count(*) FROM usage")?;
+    // The session appends a response (a new message id).
+    let appended = r#"{"parentUuid":null,"isSidechain":false,"type":"assistant","cwd":"/home/user/demo","sessionId":"7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f","version":"2.1.38","message":{"id":"msg_statusline_1","model":"claude-sonnet-4-5-20250929","role":"assistant","content":[{"type":"text","text":"done"}],"usage":{"input_tokens":1000,"output_tokens":1000,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}},"requestId":"req_statusline_1","uuid":"99999999-1111-4111-8111-111111111111","timestamp":"2026-01-02T10:30:00.000Z"}"#;
+    let mut text = std::fs::read_to_string(&transcript)?;
+    text.push_str(appended);
+    text.push('\n');
+    std::fs::write(&transcript, text)?;
+    for _ in 0..3 {
+        let line = sandbox.run_with_stdin(hindcast, &["statusline"], payload(&transcript).as_bytes())?;
+        line.expect_code(0)?.expect_stdout("session $")?.expect_stdout("5h 24% 7d 41%")?;
+        ensure!(line.stdout.lines().count() == 1, "one line: {:?}", line.stdout);
+    }
+    ensure!(sandbox.query_i64("SELECT count(*) FROM usage")? == usage_before + 1, "the appended response is imported");
+    // 1,000 input and 1,000 output tokens of Sonnet 4.5 in January 2026: $0.003 + $0.015.
+    ensure!(
+        sandbox.query_i64(
+            "SELECT CAST(round(cost_usd * 1000) AS INTEGER) FROM usage WHERE native_id LIKE 'msg_statusline_1%'"
+        )? == 18
+    );
+    ensure!(sandbox.query_i64("SELECT count(*) FROM runs")? == runs + 1, "one shared run record for every call");
+    ensure!(std::fs::read(sandbox.events()).unwrap_or_default() == events, "no envelope lines");
+    ensure!(sandbox.query_i64("SELECT count(*) FROM rate_limit WHERE client = 'claude'")? == 2, "a reading per change");
+
+    // The store held by a backfill: the line from what is committed, "store busy".
+    let lock = StoreLock::acquire(&sandbox.db())?;
+    sandbox
+        .run_with_stdin(hindcast, &["statusline"], payload(&transcript).as_bytes())?
+        .expect_code(0)?
+        .expect_stdout("store busy")?;
+    drop(lock);
+    // Run by hand (no payload): today's cost.
+    sandbox.run(hindcast, &["statusline"])?.expect_code(0)?.expect_stdout("today $")?;
+    Ok(())
 }
 
 fn walkthrough_sandbox() -> Result<Sandbox> {

@@ -9,6 +9,7 @@ pub mod prices;
 pub mod query;
 pub mod sessions;
 pub mod stats;
+pub mod statusline;
 
 use std::path::PathBuf;
 

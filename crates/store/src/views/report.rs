@@ -1054,6 +1054,73 @@ pub fn rate_limits(conn: &Connection, filter: &ReportFilter, history: bool) -> R
     Ok(RateLimitReport { zone: filter.zone.name.clone(), latest, history })
 }
 
+/// What the status line shows: one session's usage (its sub-agents in), today's, the active block.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusFigures {
+    /// `None` when the session is not in the store (yet).
+    pub session: Option<Usage>,
+    pub today: Usage,
+    pub block: Option<Block>,
+}
+
+/// The status line's figures for the session `native_id` of `client`, at `now` in `zone`.
+pub fn status_figures(
+    conn: &Connection,
+    zone: &Zone,
+    client: &str,
+    native_id: Option<&str>,
+    now: Timestamp,
+) -> Result<StatusFigures, ViewError> {
+    let session = match native_id {
+        None => None,
+        Some(native_id) => {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {USAGE_SUMS} FROM session s JOIN session_rollup r ON r.session = s.session \
+                 WHERE s.client = ?1 AND (s.native_id = ?2 OR (coalesce(s.relationship, '') = 'subagent' AND s.parent_session_key = \
+                 (SELECT p.session_key FROM session p WHERE p.client = ?1 AND p.native_id = ?2)))"
+            ))?;
+            let mut rows = statement.query(params![client, native_id])?;
+            let mut usage = Usage::default();
+            let row = rows.next()?.expect("an aggregate has a row");
+            usage.add_row(row, 0)?;
+            let known: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM session WHERE client = ?1 AND native_id = ?2",
+                params![client, native_id],
+                |row| row.get(0),
+            )?;
+            known.then_some(usage)
+        }
+    };
+    let today_start =
+        now.to_zoned(zone.tz.clone()).date().to_zoned(zone.tz.clone()).map(|zoned| zoned.timestamp()).unwrap_or(now);
+    let tomorrow = now
+        .to_zoned(zone.tz.clone())
+        .date()
+        .tomorrow()
+        .ok()
+        .and_then(|date| date.to_zoned(zone.tz.clone()).ok())
+        .map_or(now, |zoned| zoned.timestamp());
+    let mut today = Usage::default();
+    {
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {USAGE_SUMS} FROM quarter_rollup r WHERE r.quarter >= ?1 AND r.quarter < ?2"
+        ))?;
+        let mut rows = statement.query(params![quarter_key(today_start, false), quarter_key(tomorrow, true)])?;
+        if let Some(row) = rows.next()? {
+            today.add_row(row, 0)?;
+        }
+    }
+    let filter = ReportFilter {
+        zone: zone.clone(),
+        since: Some(now - SignedDuration::from_hours(BLOCK_HOURS)),
+        until: Some(now + SignedDuration::from_mins(1)),
+        client: Some(client.to_string()),
+        by_model: false,
+    };
+    let block = blocks(conn, &filter, now)?.blocks.into_iter().find(|block| block.active);
+    Ok(StatusFigures { session, today, block })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
