@@ -12,6 +12,7 @@
 //! - a model the table has no price for, or a response without a model or a timestamp, is
 //!   **unpriced**: its cost is unknown, never $0.
 
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use genai_prices::{Calculator, ErrorKind, PriceRequest, Usage, UsageKey};
@@ -23,6 +24,23 @@ pub const PRICE_TABLE: &str = "genai-prices 0.2.1";
 
 /// Where the price table's rates come from.
 pub const PRICE_SOURCE: &str = "https://github.com/pydantic/genai-prices (bundled with this build; no network)";
+
+include!(concat!(env!("OUT_DIR"), "/vendor_tables.rs"));
+
+/// The price table of one vendor (split from the bundled one by `build.rs`), decoded on first
+/// use; the whole bundled table when there is no split of it.
+fn calculator_for(vendor: Option<&str>) -> &'static Calculator {
+    static TABLES: [OnceLock<Option<Calculator>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let Some(vendor) = vendor else { return Calculator::bundled() };
+    let Some(index) = VENDOR_TABLES.iter().position(|(name, _)| *name == vendor).filter(|&index| index < TABLES.len())
+    else {
+        return Calculator::bundled();
+    };
+    TABLES[index]
+        .get_or_init(|| Calculator::from_json(VENDOR_TABLES[index].1).ok())
+        .as_ref()
+        .unwrap_or_else(|| Calculator::bundled())
+}
 
 /// One billed response, with token counts as the store keeps them.
 #[derive(Clone, Copy, Debug, Default)]
@@ -142,12 +160,13 @@ fn calculate(
     }
     let not_found =
         |error: &genai_prices::Error| matches!(error.kind(), ErrorKind::ProviderNotFound | ErrorKind::ModelNotFound);
-    let mut result = Calculator::bundled().calculate(&request);
+    let calculator = calculator_for(vendor);
+    let mut result = calculator.calculate(&request);
     if let (Err(error), Some(undated)) = (&result, undated_model(model))
         && not_found(error)
     {
         request.model = undated;
-        result = Calculator::bundled().calculate(&request);
+        result = calculator.calculate(&request);
     }
     match result {
         Ok(calculation) => Ok(calculation),

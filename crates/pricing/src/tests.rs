@@ -137,3 +137,62 @@ fn the_price_table_is_the_one_cargo_lock_builds() {
         "a new price table: update PRICE_TABLE, which re-prices stores"
     );
 }
+
+#[test]
+fn a_vendor_table_prices_as_the_whole_table() {
+    assert_eq!(VENDOR_TABLES.len(), 3, "build.rs split the bundled table for anthropic, openai and google");
+    let shapes = [
+        // A short prompt, a long one (over every tier), cache reads and writes, 1-hour writes.
+        Usage::from([(UsageKey::INPUT_TOKENS, 5_000.0), (UsageKey::OUTPUT_TOKENS, 700.0)]),
+        Usage::from([
+            (UsageKey::INPUT_TOKENS, 900_000.0),
+            (UsageKey::CACHE_READ_TOKENS, 600_000.0),
+            (UsageKey::CACHE_WRITE_TOKENS, 200_000.0),
+            (UsageKey::CACHE_WRITE_1H_TOKENS, 50_000.0),
+            (UsageKey::OUTPUT_TOKENS, 3_000.0),
+        ]),
+    ];
+    let instants: Vec<SystemTime> = ["2024-06-01T00:00:00Z", "2025-10-15T12:00:00Z", "2026-11-30T23:00:00Z"]
+        .iter()
+        .map(|at| parse_instant(at).unwrap())
+        .collect();
+    let mut compared = 0;
+    for (vendor, _) in VENDOR_TABLES {
+        let table = calculator_for(Some(vendor));
+        assert!(!std::ptr::eq(table, Calculator::bundled()), "{vendor}: its own table");
+        for provider in table.providers() {
+            for model in provider.models() {
+                for usage in &shapes {
+                    for at in &instants {
+                        let request = PriceRequest::new(model.id(), usage).with_provider_id(vendor).with_timestamp(*at);
+                        let (split, whole) = (table.calculate(&request), Calculator::bundled().calculate(&request));
+                        match (split, whole) {
+                            (Ok(split), Ok(whole)) => assert_eq!(
+                                (split.total_price, split.model_id),
+                                (whole.total_price, whole.model_id),
+                                "{vendor}/{}",
+                                model.id()
+                            ),
+                            (Err(split), Err(whole)) => {
+                                assert_eq!(split.kind(), whole.kind(), "{vendor}/{}", model.id())
+                            }
+                            (split, whole) => panic!("{vendor}/{}: {split:?} vs {whole:?}", model.id()),
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 1_000, "{compared} prices compared");
+}
+
+#[test]
+fn the_split_tables_are_of_the_price_table_this_build_names() {
+    let build = include_str!("../build.rs");
+    let version = build
+        .lines()
+        .find_map(|line| line.strip_prefix("const VERSION: &str = \""))
+        .map(|rest| rest.trim_end_matches("\";"));
+    assert_eq!(version.map(|version| format!("genai-prices {version}")).as_deref(), Some(PRICE_TABLE));
+}

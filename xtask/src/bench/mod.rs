@@ -78,10 +78,18 @@ impl Measure {
 /// Runs `command` once under `/usr/bin/time` in a clean environment (PATH plus the command's own
 /// variables); returns its wall time and peak RSS in KB.
 fn timed(command: Command) -> Result<(Duration, u64)> {
+    timed_with_stdin(command, None)
+}
+
+/// [`timed`], with the file `input` on the command's stdin.
+fn timed_with_stdin(command: Command, input: Option<&Path>) -> Result<(Duration, u64)> {
     let rss_file = tempfile::NamedTempFile::new()?;
     let program = command.get_program().to_os_string();
     let mut wrapped = crate::with_peak_rss(&command, rss_file.path());
     wrapped.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    if let Some(input) = input {
+        wrapped.stdin(std::fs::File::open(input)?);
+    }
     let started = Instant::now();
     let output = wrapped.output().with_context(|| format!("running {program:?}"))?;
     let wall = started.elapsed();
@@ -264,16 +272,86 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     }
     measures.push(append);
 
-    let mut stats =
-        Measure { name: "hindcast stats daily --json".into(), wall: vec![], peak_rss_kb: vec![], bytes: None };
-    for _ in 0..runs {
-        let (wall, rss) = timed(hindcast_command(&["stats", "daily", "--json"]))?;
-        stats.wall.push(wall);
-        stats.peak_rss_kb.push(rss);
+    // Every report, in three zones (a whole-hour, a DST-changing and a quarter-hour offset).
+    for report in ["daily", "weekly", "monthly", "sessions", "projects", "blocks", "limits"] {
+        let mut measure = Measure {
+            name: format!("hindcast stats {report} --json (UTC, Los Angeles, Kathmandu)"),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: None,
+        };
+        for zone in ["UTC", "America/Los_Angeles", "Asia/Kathmandu"] {
+            for _ in 0..runs {
+                let (wall, rss) = timed(hindcast_command(&["stats", report, "--timezone", zone, "--json"]))?;
+                measure.wall.push(wall);
+                measure.peak_rss_kb.push(rss);
+            }
+        }
+        measures.push(measure);
     }
-    measures.push(stats);
+
+    // The status line of a live session: a turn appended before every call.
+    let live = corpus.claude_files.first().context("a Claude transcript")?;
+    let payload = scratch.join("statusline.json");
+    std::fs::write(
+        &payload,
+        json!({
+            "session_id": live.file_stem().map(|stem| stem.to_string_lossy().into_owned()),
+            "transcript_path": live,
+            "cwd": home,
+            "model": { "id": "claude-sonnet-4-5-20250929", "display_name": "Sonnet 4.5" },
+            "workspace": { "current_dir": home, "project_dir": home },
+        })
+        .to_string(),
+    )?;
+    let statusline_runs = runs.max(10);
+    let mut statusline = Measure {
+        name: "hindcast statusline, live session (a turn appended per call)".into(),
+        wall: vec![],
+        peak_rss_kb: vec![],
+        bytes: None,
+    };
+    for round in 0..statusline_runs {
+        generate::append_turns(&corpus, 1, 1_000 + round as u64)?;
+        let (wall, rss) = timed_with_stdin(hindcast_command(&["statusline"]), Some(&payload))?;
+        statusline.wall.push(wall);
+        statusline.peak_rss_kb.push(rss);
+    }
+    measures.push(statusline);
 
     let mut notes = peers.notes.clone();
+    if let Some(ccusage) = &peers.ccusage {
+        let mut measure = Measure {
+            name: "ccusage 20.0.24 statusline --offline, same session".into(),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: None,
+        };
+        for round in 0..statusline_runs {
+            generate::append_turns(&corpus, 1, 2_000 + round as u64)?;
+            let mut command = Command::new(ccusage);
+            command
+                .args(["statusline", "--offline"])
+                .env("HOME", &home)
+                .env("CLAUDE_CONFIG_DIR", data.join("claude"))
+                .env("LOG_LEVEL", "0")
+                .env("NO_COLOR", "1")
+                .env("TZ", "UTC");
+            match timed_with_stdin(command, Some(&payload)) {
+                Ok((wall, rss)) => {
+                    measure.wall.push(wall);
+                    measure.peak_rss_kb.push(rss);
+                }
+                Err(error) => {
+                    notes.push(format!("ccusage statusline failed: {error:#}"));
+                    break;
+                }
+            }
+        }
+        if !measure.wall.is_empty() {
+            measures.push(measure);
+        }
+    }
     if let Some(ccusage) = &peers.ccusage {
         let mut measure = Measure {
             name: "ccusage 20.0.24 daily --offline --json".into(),
@@ -368,7 +446,9 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let cold_median = find("hindcast backfill, cold");
     let warm_median = find("hindcast backfill, warm");
     let comparisons = json!({
-        "cold_vs_ccusage_daily": ratio(cold_median, find("ccusage")),
+        "cold_vs_ccusage_daily": ratio(cold_median, find("ccusage 20.0.24 daily")),
+        "statusline_vs_ccusage_statusline": ratio(find("hindcast statusline"), find("ccusage 20.0.24 statusline")),
+        "daily_report_vs_ccusage_daily": ratio(find("hindcast stats daily"), find("ccusage 20.0.24 daily")),
         "cold_vs_agentsview_cold_sync": ratio(cold_median, find("agentsview 0.46.1 sync, cold")),
         "cold_vs_parse_only_ceiling": ratio(find("parse-only"), cold_median).map(|ratio| 1.0 / ratio),
         "warm_vs_agentsview_warm_sync": ratio(warm_median, find("agentsview 0.46.1 sync, warm")),
