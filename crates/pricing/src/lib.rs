@@ -23,7 +23,7 @@ use serde::Serialize;
 pub const PRICE_TABLE: &str = "genai-prices 0.2.1";
 
 /// Where the price table's rates come from.
-pub const PRICE_SOURCE: &str = "https://github.com/pydantic/genai-prices (bundled with this build; no network)";
+pub const PRICE_SOURCE: &str = "https://github.com/pydantic/genai-prices, bundled with this build (no network)";
 
 include!(concat!(env!("OUT_DIR"), "/vendor_tables.rs"));
 

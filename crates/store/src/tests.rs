@@ -749,3 +749,48 @@ fn an_upgrade_that_fails_for_another_reason_than_the_disk_does_not_blame_the_dis
     assert!(matches!(error, StoreError::Upgrade { at: 7, .. }), "{message}");
     assert!(message.contains("already exists") && !message.contains("disk"), "{message}");
 }
+
+#[test]
+fn a_store_priced_with_another_table_is_priced_again_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let mut batch = rows("s1", 3);
+    for usage in &mut batch.usage {
+        usage.model = Some("claude-sonnet-4-5-20250929".into());
+        usage.provenance.provider = "claude".into();
+    }
+    let mut store = Store::open(&db, StoreOptions::default()).unwrap();
+    store.write_rows(&batch).unwrap();
+    store.commit().unwrap();
+    let costs = |store: &Store| -> (i64, i64, i64) {
+        store
+            .connection()
+            .query_row(
+                "SELECT (SELECT sum(cost_nano_usd) FROM token_usage), (SELECT sum(cost_nano_usd) FROM quarter_rollup), \
+                 (SELECT sum(cost_nano_usd) FROM session_rollup)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap()
+    };
+    let priced = costs(&store);
+    assert!(priced.0 > 0 && priced.0 == priced.1 && priced.0 == priced.2, "{priced:?}");
+    // What an older release with another table would have left: other costs, its name.
+    store
+        .connection()
+        .execute_batch(
+            "UPDATE token_usage SET cost_nano_usd = 1; UPDATE meta SET value = 'genai-prices 0.1.0' WHERE key = 'price_table';",
+        )
+        .unwrap();
+    drop(store);
+    let store = Store::open(&db, StoreOptions::default()).unwrap();
+    assert_eq!(costs(&store), priced, "every row priced again, and the rollups rebuilt");
+    let table: String =
+        store.connection().query_row("SELECT value FROM meta WHERE key = 'price_table'", [], |row| row.get(0)).unwrap();
+    assert_eq!(table, hindcast_pricing::PRICE_TABLE);
+    let trigger: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'rollup_usage_update'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(trigger, 1, "the rollups' trigger is back after the pricing");
+}

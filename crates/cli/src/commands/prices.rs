@@ -10,7 +10,7 @@ use serde_json::json;
 use super::Context;
 use crate::cli::PricesArgs;
 use crate::exit::{self, ExitError};
-use crate::output::{print_json, print_stdout, table};
+use crate::output::{print_json, print_stdout};
 
 /// A model's rates, or why it has none.
 #[derive(Debug, Serialize)]
@@ -75,62 +75,47 @@ pub fn run(context: &Context, args: &PricesArgs) -> anyhow::Result<u8> {
             exit::OK
         });
     }
-    let mut rendered =
-        table(&["model", "matched as", "input", "cache\nwrite 5m", "cache\nwrite 1h", "cache\nread", "output"]);
     let rate = |value: f64| format!("${value}");
-    let mut long_context = Vec::new();
+    let mut text = format!(
+        "Prices in force at {}, USD per million tokens,\nfrom {PRICE_TABLE}: {PRICE_SOURCE}\n",
+        at_text.get(..16).unwrap_or(&at_text).replace('T', " ") + " UTC"
+    );
     for price in &prices {
-        let label = match (&price.client, price.responses) {
-            (Some(client), Some(responses)) => format!("{} ({client}, {responses} responses)", price.model),
-            _ => price.model.clone(),
+        let seen = match (&price.client, price.responses) {
+            (Some(client), Some(1)) => format!(", {client}, 1 response in the store"),
+            (Some(client), Some(responses)) => format!(", {client}, {responses} responses in the store"),
+            _ => String::new(),
         };
         match (&price.rates, &price.unpriced) {
             (Some(rates), _) => {
-                rendered.add_row([
-                    label,
-                    format!("{}/{}", rates.vendor, rates.matched_model),
+                text.push_str(&format!("\n{} (as {}/{}{seen})\n", price.model, rates.vendor, rates.matched_model));
+                text.push_str(&format!(
+                    "  input {}, cache write {} (5 min) / {} (1 hour), cache read {}, output {}\n",
                     rate(rates.input),
                     rate(rates.cache_write_5m),
                     rate(rates.cache_write_1h),
                     rate(rates.cache_read),
-                    rate(rates.output),
-                ]);
+                    rate(rates.output)
+                ));
                 if let Some(long) = &rates.long_context {
-                    long_context.push(format!(
-                        "  {}: input ${}, cache write ${} / ${}, cache read ${}, output ${}",
-                        rates.matched_model,
-                        long.input,
-                        long.cache_write_5m,
-                        long.cache_write_1h,
-                        long.cache_read,
-                        long.output
+                    text.push_str(&format!(
+                        "  over its long-context tier (the whole request): input {}, cache write {} / {},\n  cache read {}, output {}\n",
+                        rate(long.input),
+                        rate(long.cache_write_5m),
+                        rate(long.cache_write_1h),
+                        rate(long.cache_read),
+                        rate(long.output)
                     ));
                 }
             }
             (None, Some(why)) => {
-                rendered.add_row([
-                    label,
-                    format!("unpriced: {why}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
+                text.push_str(&format!("\n{} ({}{seen})\n  unpriced: {why}\n", price.model, "no price"))
             }
             (None, None) => {}
         }
     }
-    let mut text = format!(
-        "Prices in force at {at_text}, USD per million tokens, from {PRICE_TABLE} ({PRICE_SOURCE})\n{rendered}\n"
-    );
-    if !long_context.is_empty() {
-        text.push_str("Long prompts (over the model's context tier, charged for the whole request):\n");
-        text.push_str(&long_context.join("\n"));
-        text.push('\n');
-    }
     text.push_str(
-        "Each response is priced at the rate in force when it was made; a newer hindcast with a newer table re-prices the store on upgrade.\n",
+        "\nA response is priced at the rate in force when it was made; a hindcast with a newer table\nprices the store again when it upgrades it.\n",
     );
     print_stdout(&text);
     Ok(if args.model.is_some() && prices.iter().any(|price| price.unpriced.is_some()) {

@@ -84,9 +84,21 @@ fn open(context: &Context) -> Result<rusqlite::Connection, ExitError> {
     Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))
 }
 
+/// A report table: the house style, one space between columns (token tables are wide).
+fn report_table(header: &[&str]) -> comfy_table::Table {
+    let mut rendered = table(header);
+    for column in rendered.column_iter_mut() {
+        column.set_padding((0, 1));
+    }
+    if let Some(first) = rendered.column_mut(0) {
+        first.set_padding((1, 1));
+    }
+    rendered
+}
+
 /// One line under every token table.
-pub const LEGEND: &str = "input: uncached input; cache write: 5-minute and 1-hour writes; cache read: input read \
-from the cache; output: includes reasoning; total: all of them. K, M, B: thousands, millions, billions (--json: exact).";
+pub const LEGEND: &str = "input: uncached; cache write: 5-minute and 1-hour; cache read: from the cache;\n\
+output: with reasoning; total: all four. K, M, B: thousand, million, billion.";
 
 fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow::Result<u8> {
     let filter = report_filter(context, args)?;
@@ -109,7 +121,8 @@ fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow:
         Period::Month(_) => "cycle from",
     };
     // Prompts, messages and tool calls are in `--json`: with them the table would not fit 80 columns.
-    let mut rendered = table(&[label, "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+    let mut rendered =
+        report_table(&[label, "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for row in &report.rows {
         let mut cells = vec![row.period.clone(), count(row.activity.sessions)];
         cells.extend(usage_cells(&row.usage));
@@ -123,7 +136,7 @@ fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow:
     cells.extend(usage_cells(&total.usage));
     rendered.add_row(cells);
     let mut text = format!(
-        "{} report, {} ({})\n{rendered}\n{LEGEND}\n",
+        "{} report, {}, {}\n{rendered}\n{LEGEND}\n",
         capitalized(period.name()),
         report.zone,
         window_text(&report.since, &report.until)
@@ -156,36 +169,27 @@ fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
         print_json(&json!({ "schema": "hindcast.stats.sessions/v1", "report": report }));
         return Ok(exit::OK);
     }
-    let mut rendered = table(&[
-        "session",
-        "last activity",
-        "agents",
-        "input",
-        "cache\nwrite",
-        "cache\nread",
-        "output",
-        "total",
-        "cost",
-    ]);
+    let mut rendered =
+        report_table(&["session", "last active", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for row in &report.sessions {
-        let mut cells = vec![
-            format!("{} {}", row.client, &row.session_id[..8.min(row.session_id.len())]),
-            row.last_activity
-                .as_deref()
-                .map_or_else(|| "-".to_string(), |at| at.get(..16).unwrap_or(at).replace('T', " ")),
-            if row.subagents > 0 { format!("+{}", row.subagents) } else { String::new() },
-        ];
+        let agents = if row.subagents > 0 { format!(" +{}", row.subagents) } else { String::new() };
+        let last = row
+            .last_activity
+            .as_deref()
+            .map_or_else(|| "-".to_string(), |at| at.get(5..16).unwrap_or(at).replace('T', " "));
+        let mut cells =
+            vec![format!("{} {}{agents}", row.client, row.native_id.get(..8).unwrap_or(&row.native_id)), last];
         cells.extend(usage_cells(&row.usage));
         rendered.add_row(cells);
         for model in &row.by_model {
-            rendered.add_row(model_row(model, 3));
+            rendered.add_row(model_row(model, 2));
         }
     }
-    let mut cells = vec!["Total".to_string(), String::new(), String::new()];
+    let mut cells = vec!["Total".to_string(), String::new()];
     cells.extend(usage_cells(&report.total));
     rendered.add_row(cells);
     let mut text = format!(
-        "Sessions, {} ({}; sub-agents rolled into their parent, whole sessions active in the window)\n{rendered}\n{LEGEND}\n",
+        "Sessions, {}, {}\n(whole sessions, sub-agents in their parent: +N)\n{rendered}\n{LEGEND}\n",
         report.zone,
         window_text(&report.since, &report.until)
     );
@@ -203,7 +207,7 @@ fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let mut rendered =
-        table(&["project", "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+        report_table(&["project", "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for row in &report.projects {
         let mut cells = vec![row.project.clone(), count(row.sessions)];
         cells.extend(usage_cells(&row.usage));
@@ -217,7 +221,7 @@ fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     cells.extend(usage_cells(&report.total));
     rendered.add_row(cells);
     let mut text = format!(
-        "Projects, most expensive first, {} ({}; whole sessions active in the window)\n{rendered}\n{LEGEND}\n",
+        "Projects, {}, {}\n(whole sessions; most expensive first)\n{rendered}\n{LEGEND}\n",
         report.zone,
         window_text(&report.since, &report.until)
     );
@@ -235,10 +239,10 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let mut rendered =
-        table(&["block start", "client", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+        report_table(&["block start", "client", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for block in &report.blocks {
         let start = block.start.get(..16).unwrap_or(&block.start).replace('T', " ");
-        let mut cells = vec![if block.active { format!("{start} (active)") } else { start }, block.client.clone()];
+        let mut cells = vec![if block.active { format!("{start} now") } else { start }, block.client.clone()];
         cells.extend(usage_cells(&block.usage));
         rendered.add_row(cells);
         for model in &block.by_model {
@@ -249,21 +253,27 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     cells.extend(usage_cells(&report.total));
     rendered.add_row(cells);
     let mut text = format!(
-        "5-hour blocks, {} (a block starts at the hour of the first response after 5 hours without one)\n{rendered}\n{LEGEND}\n",
+        "5-hour blocks, {}\n(a block starts at the hour of the first response after 5 quiet hours)\n{rendered}\n{LEGEND}\n",
         report.zone
     );
     for block in report.blocks.iter().filter(|block| block.active) {
         if let Some(progress) = &block.progress {
+            let ends = block.end.get(11..16).unwrap_or(&block.end);
             text.push_str(&format!(
-                "Active {} block: {} so far, {} left (ends {}); burning {}/hour, {} tokens/minute; projected {} by its end\n",
+                "Active {} block: {} so far, {} left (ends {ends}), {} tokens/minute",
                 block.client,
                 cost(&block.usage),
                 minutes(progress.minutes_left),
-                block.end.get(11..16).unwrap_or(&block.end),
-                dollars(progress.cost_usd_per_hour),
                 compact(progress.tokens_per_minute as i64),
-                dollars(progress.projected_cost_usd),
             ));
+            if block.usage.cost_usd.is_some() {
+                text.push_str(&format!(
+                    ", {}/hour: {} by its end",
+                    dollars(progress.cost_usd_per_hour),
+                    dollars(progress.projected_cost_usd)
+                ));
+            }
+            text.push('\n');
         }
     }
     text.push_str(&unpriced_note(&report.unpriced_models));
@@ -272,7 +282,7 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
 }
 
 fn model_row(model: &ModelUsage, label_columns: usize) -> Vec<String> {
-    let mut cells = vec![format!("  {}", model.model)];
+    let mut cells = vec![format!(" {}", short_model(&model.model))];
     cells.extend(std::iter::repeat_n(String::new(), label_columns - 1));
     cells.extend(usage_cells(&model.usage));
     cells
@@ -287,6 +297,13 @@ fn usage_cells(usage: &Usage) -> Vec<String> {
         compact(usage.total),
         cost(usage),
     ]
+}
+
+/// A model id as a table row shows it: without the vendor's `claude-` prefix and a trailing
+/// release date (`claude-sonnet-4-5-20250929` is `sonnet-4-5`); `--json` has the ids as recorded.
+pub fn short_model(model: &str) -> &str {
+    let undated = hindcast_pricing::undated_model(model).unwrap_or(model);
+    undated.strip_prefix("claude-").unwrap_or(undated)
 }
 
 /// A cost as shown: dollars, `*` when some responses are unpriced, `unpriced` when all are.
@@ -342,6 +359,10 @@ pub fn compact(value: i64) -> String {
     }
 }
 
+fn plural(count: i64, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+}
+
 fn minutes(total: i64) -> String {
     if total >= 60 { format!("{}h {:02}m", total / 60, total % 60) } else { format!("{total}m") }
 }
@@ -368,10 +389,10 @@ pub fn unpriced_note(models: &[report::UnpricedModel]) -> String {
     }
     let named: Vec<String> = models
         .iter()
-        .map(|model| format!("{} ({}, {} responses)", model.model, model.client, model.responses))
+        .map(|model| format!("{} ({}, {})", model.model, model.client, plural(model.responses, "response")))
         .collect();
     format!(
-        "* Unpriced (no price in the table; tokens counted, cost unknown, not $0): {}. See `hindcast prices`.\n",
+        "* Unpriced: no price in the table for {}.\n  Their tokens are counted; their cost is unknown, not $0 (`hindcast prices`).\n",
         named.join(", ")
     )
 }

@@ -627,6 +627,8 @@ fn round2(value: f64) -> f64 {
 pub struct SessionRow {
     pub session_id: String,
     pub client: String,
+    /// The client's own id of the session.
+    pub native_id: String,
     pub title: Option<String>,
     pub project: Option<String>,
     pub started_at: Option<String>,
@@ -657,6 +659,7 @@ pub struct SessionReport {
 struct StoredSession {
     id: String,
     client: String,
+    native_id: String,
     title: Option<String>,
     project_key: Option<String>,
     cwd: Option<String>,
@@ -673,7 +676,7 @@ fn stored_sessions(conn: &Connection, client: Option<&str>) -> Result<BTreeMap<i
     let mut sessions = BTreeMap::new();
     let mut statement = conn.prepare(
         "SELECT s.session, lower(hex(s.session_key)), s.client, s.title, s.project_key, s.cwd, s.git_origin_url, \
-         s.started_at, s.ended_at, p.session, coalesce(s.relationship, '') = 'subagent' \
+         s.started_at, s.ended_at, p.session, coalesce(s.relationship, '') = 'subagent', s.native_id \
          FROM session s LEFT JOIN session p ON p.session_key = s.parent_session_key WHERE ?1 IS NULL OR s.client = ?1",
     )?;
     let mut rows = statement.query([client])?;
@@ -691,6 +694,7 @@ fn stored_sessions(conn: &Connection, client: Option<&str>) -> Result<BTreeMap<i
                 ended_at: row.get(8)?,
                 parent: row.get(9)?,
                 is_subagent: row.get(10)?,
+                native_id: row.get(11)?,
                 models: BTreeMap::new(),
             },
         );
@@ -750,6 +754,7 @@ pub fn sessions(conn: &Connection, filter: &ReportFilter) -> Result<SessionRepor
         let row = rows.entry(root).or_insert_with(|| SessionRow {
             session_id: root_session.id.clone(),
             client: root_session.client.clone(),
+            native_id: root_session.native_id.clone(),
             title: root_session.title.clone(),
             project: project_of(root_session, &HashMap::new()),
             started_at: local(&root_session.started_at),
