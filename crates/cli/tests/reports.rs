@@ -160,8 +160,9 @@ fn the_active_block_and_the_rate_limits() {
     let home = Home::new();
     let blocks = home.json(&["stats", "blocks", "--utc"]);
     let blocks = blocks["report"]["blocks"].as_array().unwrap();
-    // Claude: 23:00 (A, and B's 09:30 is more than 5 hours later) , 09:00 (B until 10:30), and
-    // 18:00 (18:45: more than 5 hours after 10:30), which is active at 19:00; Codex: 12:00.
+    // Claude: 23:00 (A, and B's 09:30 is more than 5 hours later), 09:00 (B until 10:30), and
+    // 18:00 (18:45: more than 5 hours after 10:30), which is active at 19:00. Codex: the window
+    // its server reported (resets at 16:00, 300 minutes long), not the hour of its response.
     let starts: Vec<(&str, &str, bool)> = blocks
         .iter()
         .map(|block| {
@@ -173,11 +174,16 @@ fn the_active_block_and_the_rate_limits() {
         [
             ("claude", "2026-03-07T23:00:00+00:00", false),
             ("claude", "2026-03-08T09:00:00+00:00", false),
-            ("codex", "2026-03-08T12:00:00+00:00", false),
+            ("codex", "2026-03-08T11:00:00+00:00", false),
             ("claude", "2026-03-08T18:00:00+00:00", true),
         ]
     );
     assert_eq!(blocks[3]["progress"]["minutes_left"], 240);
+    assert_eq!(
+        (blocks[2]["window"].as_str(), blocks[2]["end"].as_str()),
+        (Some("server"), Some("2026-03-08T16:00:00+00:00"))
+    );
+    assert_eq!(blocks[3]["window"], "five_hours");
     let limits = home.json(&["stats", "limits", "--utc"]);
     let latest = limits["report"]["latest"].as_array().unwrap();
     assert_eq!(latest.len(), 2);

@@ -242,7 +242,11 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
         report_table(&["block start", "client", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for block in &report.blocks {
         let start = block.start.get(..16).unwrap_or(&block.start).replace('T', " ");
-        let mut cells = vec![if block.active { format!("{start} now") } else { start }, block.client.clone()];
+        let server = if block.window == "server" { "†" } else { "" };
+        let mut cells = vec![
+            if block.active { format!("{start}{server} now") } else { format!("{start}{server}") },
+            block.client.clone(),
+        ];
         cells.extend(usage_cells(&block.usage));
         rendered.add_row(cells);
         for model in &block.by_model {
@@ -253,7 +257,7 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     cells.extend(usage_cells(&report.total));
     rendered.add_row(cells);
     let mut text = format!(
-        "5-hour blocks, {}\n(a block starts at the hour of the first response after 5 quiet hours)\n{rendered}\n{LEGEND}\n",
+        "5-hour blocks, {}\n(a block starts at the hour of the first response after 5 quiet hours;\n†: the server's own window, where Codex's rollouts recorded it)\n{rendered}\n{LEGEND}\n",
         report.zone
     );
     for block in report.blocks.iter().filter(|block| block.active) {

@@ -458,6 +458,9 @@ pub struct Block {
     pub client: String,
     pub start: String,
     pub end: String,
+    /// `server`: the window the client's server reported (Codex's primary rate-limit window);
+    /// `five_hours`: found by the 5-hour rule.
+    pub window: &'static str,
     pub first_response: String,
     pub last_response: String,
     pub active: bool,
@@ -510,6 +513,7 @@ pub fn blocks(conn: &Connection, filter: &ReportFilter, now: Timestamp) -> Resul
          WHERE r.quarter >= ?1 AND r.quarter < ?2 AND r.model != '' AND r.responses > 0 AND (?3 IS NULL OR r.client = ?3) \
          GROUP BY r.client, r.quarter, r.model ORDER BY r.client, r.quarter, r.model"
     ))?;
+    let windows = server_windows(conn, lookback, until)?;
     let mut rows = statement.query(params![quarter_key(lookback, false), quarter_key(until, true), filter.client])?;
     let mut unpriced: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut open: Option<OpenBlock> = None;
@@ -530,16 +534,36 @@ pub fn blocks(conn: &Connection, filter: &ReportFilter, now: Timestamp) -> Resul
         };
         let mut usage = Usage::default();
         usage.add_row(row, 4)?;
-        let starts_new = open.as_ref().is_none_or(|block| {
-            block.client != client
-                || first >= block.start + block_length
-                || first.duration_since(block.last) > block_length
+        let server = windows
+            .get(&client)
+            .and_then(|windows| windows.iter().find(|(start, end)| *start <= first && first < *end));
+        let starts_new = open.as_ref().is_none_or(|block| match server {
+            Some((start, _)) => block.client != client || block.start != *start,
+            None => {
+                block.client != client
+                    || first >= block.end
+                    || (block.window == "five_hours" && first.duration_since(block.last) > block_length)
+            }
         });
         if starts_new {
             finished.extend(open.take());
+            let (start, end, window) = match server {
+                Some((start, end)) => (*start, *end, "server"),
+                None => {
+                    // The 5-hour rule, ending where the next server window starts.
+                    let start = hour_of(first);
+                    let next = windows
+                        .get(&client)
+                        .and_then(|windows| windows.iter().map(|(start, _)| *start).find(|next| *next > first));
+                    let end = next.map_or(start + block_length, |next| next.min(start + block_length));
+                    (start, end, "five_hours")
+                }
+            };
             open = Some(OpenBlock {
                 client: client.clone(),
-                start: hour_of(first),
+                start,
+                end,
+                window,
                 first,
                 last,
                 usage: Usage::default(),
@@ -556,7 +580,7 @@ pub fn blocks(conn: &Connection, filter: &ReportFilter, now: Timestamp) -> Resul
     }
     finished.extend(open.take());
     for found in finished {
-        let end = found.start + block_length;
+        let end = found.end;
         // Blocks that ended before the window were read only to place the first one in it.
         if end <= since || found.start >= until {
             continue;
@@ -594,6 +618,7 @@ pub fn blocks(conn: &Connection, filter: &ReportFilter, now: Timestamp) -> Resul
             client: found.client,
             start: shown(found.start),
             end: shown(end),
+            window: found.window,
             first_response: shown(found.first),
             last_response: shown(found.last),
             active,
@@ -608,10 +633,48 @@ pub fn blocks(conn: &Connection, filter: &ReportFilter, now: Timestamp) -> Resul
     Ok(report)
 }
 
+/// Readings of one window whose reset times are this close are the same window (the server
+/// reports the reset to the second, and not always the same second).
+const SAME_RESET: SignedDuration = SignedDuration::from_secs(120);
+
+/// Each client's primary rate-limit windows the servers reported (`[reset - length, reset)`),
+/// by start, that meet `[since, until)`.
+fn server_windows(
+    conn: &Connection,
+    since: Timestamp,
+    until: Timestamp,
+) -> Result<HashMap<String, Vec<(Timestamp, Timestamp)>>, ViewError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT client, resets_at, window_minutes FROM rate_limit WHERE window = 'primary' AND resets_at IS NOT NULL \
+         AND window_minutes > 0 AND resets_at > ?1 ORDER BY client, resets_at",
+    )?;
+    let mut windows: HashMap<String, Vec<(Timestamp, Timestamp)>> = HashMap::new();
+    let mut rows = statement.query([hindcast_core::time_window::format_timestamp(since)])?;
+    while let Some(row) = rows.next()? {
+        let (client, reset, minutes): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let Ok(reset) = reset.parse::<Timestamp>() else { continue };
+        let start = reset - SignedDuration::from_mins(minutes);
+        if start >= until {
+            continue;
+        }
+        let list = windows.entry(client).or_default();
+        match list.last().map(|(_, end)| *end) {
+            Some(end) if reset.duration_since(end).abs() <= SAME_RESET => {}
+            // A window that starts before the last one ended: the server moved its reset (or
+            // the plan changed); the new one starts where the old one ends.
+            Some(end) if start < end => list.push((end, reset)),
+            _ => list.push((start, reset)),
+        }
+    }
+    Ok(windows)
+}
+
 /// A block while its responses are read.
 struct OpenBlock {
     client: String,
     start: Timestamp,
+    end: Timestamp,
+    window: &'static str,
     first: Timestamp,
     last: Timestamp,
     usage: Usage,
