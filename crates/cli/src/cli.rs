@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 /// Imports the local history of AI coding agents into one SQLite store and answers questions over it.
 #[derive(Debug, Parser)]
-#[command(name = "hindcast", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+#[command(name = "hindcast", version = VERSION, long_version = LONG_VERSION, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// The store to use [default: $XDG_DATA_HOME/hindcast/hindcast.db].
     #[arg(long, global = true, env = "HINDCAST_DB", value_name = "PATH")]
@@ -17,6 +17,12 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `--version`: the release and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HINDCAST_GIT_COMMIT"), ")");
+/// `--version` in full: with the compiled-in providers.
+const LONG_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("HINDCAST_GIT_COMMIT"), ")\nproviders: ", env!("HINDCAST_PROVIDERS"));
 
 const EXIT_CODES_HELP: &str = "Exit codes: 0 ok, 1 a provider or the store failed, 2 usage error, \
 3 store locked by another run, 130 cancelled.";
@@ -35,12 +41,30 @@ pub enum Command {
     Prices(PricesArgs),
     /// Claude Code's status line: reads its JSON on stdin, prints model and costs (see docs/cost.md).
     Statusline,
+    /// Print a shell completion script (e.g. `hindcast completions bash > ~/.local/share/bash-completion/completions/hindcast`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The config file: where it is, or what it holds.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Privacy-preserving exports (hashes and numbers only).
     Export(ExportCommand),
     /// Detect installed clients, choose what to import, write the config, and import.
     Init(InitArgs),
     /// Write a consistent copy of the store to PATH (0600), safe while other runs use it.
     Backup(BackupArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the config file's path ($HINDCAST_CONFIG, else $XDG_CONFIG_HOME/hindcast/config.toml).
+    Path,
+    /// Print the settings in effect: the file's, and the defaults it leaves.
+    Show,
 }
 
 #[derive(Debug, Args)]
@@ -52,7 +76,7 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Answer every prompt with its default (every client with history, 90 days unless configured).
+    /// Answer every prompt with its default (every client with history, all of it unless configured).
     #[arg(long)]
     pub yes: bool,
     /// Scan and show what would happen; writes no config and no store.
@@ -61,7 +85,7 @@ pub struct InitArgs {
     /// Set up only this client (repeatable).
     #[arg(long = "provider", value_name = "PROVIDER")]
     pub providers: Vec<String>,
-    /// How much history to import: a number of days, or `all` [default: 90].
+    /// How much history to import: a number of days, or `all` [default: all].
     #[arg(long, value_name = "DAYS", value_parser = crate::prompt::Retention::parse)]
     pub retention_days: Option<crate::prompt::Retention>,
 }
@@ -100,8 +124,9 @@ pub struct SessionsListArgs {
     /// Only this client (claude, codex, legacy).
     #[arg(long)]
     pub client: Option<String>,
+    /// Sessions active at or after this time (RFC 3339, a date, a span back from now, or `all`).
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
-    pub since: Option<Timestamp>,
+    pub since: Option<Since>,
     #[arg(long, value_name = "TIME", value_parser = parse_until)]
     pub until: Option<Timestamp>,
     /// Sessions whose cwd, project id or project name contains this text.
@@ -165,7 +190,7 @@ pub enum WeekStart {
 /// What every report takes.
 #[derive(Debug, Args)]
 pub struct StatsReportArgs {
-    /// From this time: RFC 3339, a date (midnight in the report's zone) or a span back from now (30d, 12h).
+    /// From this time: RFC 3339, a date (midnight in the report's zone), a span back from now (30d, 12h) or `all`.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
     /// Until this time (a date: through the end of that day in the report's zone).
@@ -284,9 +309,10 @@ pub struct SelectionArgs {
     #[arg(value_name = "PROVIDER")]
     pub providers: Vec<String>,
 
-    /// Only history at or after this time: RFC 3339, a date (2026-01-31) or a span back from now (30d, 12h).
+    /// Only history at or after this time: RFC 3339, a date (2026-01-31), a span back from now (30d, 12h),
+    /// or `all` (everything, whatever the config's retention_days says).
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
-    pub since: Option<Timestamp>,
+    pub since: Option<Since>,
 
     /// Only history before this time (a date means the end of that UTC day).
     #[arg(long, value_name = "TIME", value_parser = parse_until)]
@@ -368,8 +394,28 @@ fn parse_timeout(value: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-fn parse_since(value: &str) -> Result<Timestamp, String> {
-    parse_time_spec(value, WindowEdge::Since, Timestamp::now()).map_err(|error| error.to_string())
+/// A `--since`: a time, or `all` (no lower bound, whatever the config's retention says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    All,
+    At(Timestamp),
+}
+
+impl Since {
+    /// The lower bound: none for `all`.
+    pub fn bound(self) -> Option<Timestamp> {
+        match self {
+            Since::All => None,
+            Since::At(at) => Some(at),
+        }
+    }
+}
+
+fn parse_since(value: &str) -> Result<Since, String> {
+    if value.trim().eq_ignore_ascii_case("all") {
+        return Ok(Since::All);
+    }
+    parse_time_spec(value, WindowEdge::Since, Timestamp::now()).map(Since::At).map_err(|error| error.to_string())
 }
 
 fn parse_until(value: &str) -> Result<Timestamp, String> {
@@ -413,6 +459,9 @@ mod tests {
 
     #[test]
     fn bad_time_names_the_flag_and_exits_2() {
+        let all = Cli::try_parse_from(["hindcast", "backfill", "--since", "ALL"]).unwrap();
+        let Command::Backfill(backfill) = all.command else { panic!("a backfill") };
+        assert_eq!(backfill.run.selection.since, Some(Since::All), "`all` is no lower bound, not a time");
         let error = Cli::try_parse_from(["hindcast", "backfill", "--since", "yesterday-ish"]).unwrap_err();
         assert_eq!(error.exit_code(), 2);
         let text = error.to_string();

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::ExitError;
 
+/// The variable that chooses the config file.
+pub const CONFIG_VARIABLE: &str = "HINDCAST_CONFIG";
+
 /// The file paths one invocation uses.
 #[derive(Clone, Debug)]
 pub struct Paths {
@@ -17,8 +20,10 @@ pub struct Paths {
     pub db: PathBuf,
     /// The run envelope: `$HINDCAST_EVENTS` (`off` disables), else `<data_dir>/events.jsonl`.
     pub events: Option<PathBuf>,
-    /// `$XDG_CONFIG_HOME/hindcast/config.toml`.
+    /// `$HINDCAST_CONFIG`, else `$XDG_CONFIG_HOME/hindcast/config.toml`.
     pub config: PathBuf,
+    /// Whether `$HINDCAST_CONFIG` chose the config (its directory is then the user's, left as it is).
+    pub config_chosen: bool,
     /// `<data_dir>/export.key`: the secret that keys the exports' hashes.
     pub export_key: PathBuf,
 }
@@ -38,7 +43,10 @@ impl Paths {
         };
         let config_home = env.xdg_config_home().unwrap_or_else(|| data_home.clone());
         let export_key = data_dir.join("export.key");
-        Ok(Self { data_dir, db, events, config: config_home.join("hindcast/config.toml"), export_key })
+        let chosen = env.var(CONFIG_VARIABLE).filter(|path| !path.is_empty()).map(PathBuf::from);
+        let config_chosen = chosen.is_some();
+        let config = chosen.unwrap_or_else(|| config_home.join("hindcast/config.toml"));
+        Ok(Self { data_dir, db, events, config, config_chosen, export_key })
     }
 
     /// Narrows what an earlier release (or the umask) left readable by others: the store and the
@@ -47,9 +55,12 @@ impl Paths {
     pub fn tighten(&self) -> Vec<Tightened> {
         let mut tightened = private::tighten_store(&self.db);
         let mut own = vec![self.data_dir.clone()];
-        own.extend(self.config.parent().map(Path::to_path_buf));
+        if !self.config_chosen {
+            own.extend(self.config.parent().map(Path::to_path_buf));
+            own.push(self.config.clone());
+        }
         own.extend(self.events.iter().cloned());
-        own.extend([self.config.clone(), self.export_key.clone()]);
+        own.push(self.export_key.clone());
         tightened.extend(own.iter().filter_map(|path| private::tighten(path).ok().flatten()));
         tightened
     }

@@ -69,6 +69,14 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
         Command::Stats(stats) => commands::stats::run(&context, &stats.action),
         Command::Prices(prices) => commands::prices::run(&context, &prices),
         Command::Statusline => commands::statusline::run(&context),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "hindcast", &mut script);
+            output::print_exact(&String::from_utf8_lossy(&script));
+            Ok(exit::OK)
+        }
+        Command::Config { action } => commands::config::run(&context, &action),
         Command::Export(export) => commands::export::run(&context, &export.action),
         Command::Init(init) => commands::init::run(&context, &init),
         Command::Backup(backup) => commands::backup::run(&context, &backup),

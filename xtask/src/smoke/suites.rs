@@ -22,6 +22,7 @@ pub const SUITES: &[(&str, super::Suite)] = &[
     ("backfill_legacy_fixture", backfill_legacy_fixture),
     ("views", views),
     ("statusline", statusline),
+    ("conventions", conventions),
     ("walkthrough_backfill_client_history", walkthrough_backfill_client_history),
 ];
 
@@ -574,6 +575,16 @@ fn views(binaries: &Binaries) -> Result<()> {
         .run(&binaries.hindcast, &["stats", "daily", "--since", "yesterday-ish"])?
         .expect_code(2)?
         .expect_stderr("--since")?;
+    // A config an earlier release wrote keeps a retention window: every run names it.
+    let config = sandbox.home.join(".config/hindcast/config.toml");
+    std::fs::create_dir_all(config.parent().context("a config dir")?)?;
+    std::fs::write(&config, "[backfill]\nretention_days = 3650\n")?;
+    sandbox
+        .run(&binaries.hindcast, &["backfill"])?
+        .expect_code(0)?
+        .expect_stderr("retention_days = 3650")?
+        .expect_stderr("--since all")?;
+    std::fs::remove_file(&config)?;
     let prices = sandbox.run(&binaries.hindcast, &["prices", "--json"])?.expect_code(0)?.json()?;
     ensure!(prices["price_table"].as_str().is_some_and(|table| table.starts_with("genai-prices")), "{prices}");
     sandbox.run(&binaries.hindcast, &["prices", "acme-coder-9"])?.expect_code(1)?.expect_stdout("unpriced")?;
@@ -692,6 +703,43 @@ fn statusline(binaries: &Binaries) -> Result<()> {
     drop(lock);
     // Run by hand (no payload): today's cost.
     sandbox.run(hindcast, &["statusline"])?.expect_code(0)?.expect_stdout("today $")?;
+    Ok(())
+}
+
+/// `--version` names the commit and the providers; completions for every shell; `config
+/// path|show`, and `HINDCAST_CONFIG` choosing the file (its directory left as the user has it).
+fn conventions(binaries: &Binaries) -> Result<()> {
+    let mut sandbox = Sandbox::new()?;
+    let hindcast = &binaries.hindcast;
+    let version = sandbox.run(hindcast, &["--version"])?.expect_code(0)?.stdout.clone();
+    ensure!(version.starts_with("hindcast ") && version.contains("providers: claude, codex, legacy"), "{version}");
+    let commit = version.split(['(', ')']).nth(1).unwrap_or_default();
+    ensure!(commit.len() == 12 || commit == "unknown", "the commit in {version:?}");
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = sandbox.run(hindcast, &["completions", shell])?.expect_code(0)?.stdout.clone();
+        ensure!(script.contains("statusline") && script.contains("backfill"), "{shell} completions name the commands");
+    }
+    sandbox.run(hindcast, &["completions", "tcsh"])?.expect_code(2)?;
+    let path = sandbox.run(hindcast, &["config", "path"])?.expect_code(0)?.stdout.clone();
+    ensure!(path.trim().ends_with(".config/hindcast/config.toml"), "{path}");
+    sandbox
+        .run(hindcast, &["config", "show"])?
+        .expect_code(0)?
+        .expect_stdout("the defaults apply")?
+        .expect_stdout("all history")?;
+    let dotfiles = sandbox.home.join("dotfiles");
+    std::fs::create_dir_all(&dotfiles)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dotfiles, std::fs::Permissions::from_mode(0o755))?;
+    let chosen = dotfiles.join("hindcast.toml");
+    std::fs::write(&chosen, "[backfill]\nretention_days = 30\n")?;
+    sandbox.set_env("HINDCAST_CONFIG", chosen.display().to_string());
+    let path = sandbox.run(hindcast, &["config", "path"])?.expect_code(0)?.stdout.clone();
+    ensure!(path.trim() == chosen.display().to_string(), "{path}");
+    sandbox.run(hindcast, &["config", "show"])?.expect_code(0)?.expect_stdout("the last 30 days")?;
+    sandbox.run(hindcast, &["backfill"])?.expect_code(0)?.expect_stderr("retention_days = 30")?;
+    let mode = std::fs::metadata(&dotfiles)?.permissions().mode() & 0o777;
+    ensure!(mode == 0o755, "the directory of a config the user chose is left as it is ({mode:o})");
     Ok(())
 }
 

@@ -106,8 +106,18 @@ fn select(context: &Context, args: &SelectionArgs, config: &Config, config_path:
     }
 
     let since = match (args.since, config.backfill.retention_days) {
-        (Some(since), _) => Some(since),
-        (None, Some(days)) => Timestamp::now().checked_sub(SignedDuration::from_hours(24 * i64::from(days))).ok(),
+        (Some(since), _) => since.bound(),
+        (None, Some(days)) => {
+            // Earlier releases wrote `retention_days = 90` by default: say so every run, since
+            // what it leaves out is history the clients may delete.
+            if let Some(notify) = context.store_options.notify {
+                notify(&format!(
+                    "importing only the last {days} days (retention_days = {days} in {config_path}); \
+                     delete that line, or pass --since all, to keep all your history"
+                ));
+            }
+            Timestamp::now().checked_sub(SignedDuration::from_hours(24 * i64::from(days))).ok()
+        }
         (None, None) => None,
     };
     let window = TimeWindow::new(since, args.until).map_err(|error| ExitError::usage(error.to_string()))?;

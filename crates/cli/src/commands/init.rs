@@ -19,7 +19,7 @@ use crate::prompt::{Cancelled, LinePrompter, Prompter, Retention, TerminalPrompt
 use crate::providers::missing_feature;
 
 /// The default retention window of a first import.
-pub const DEFAULT_RETENTION: Retention = Retention::Days(90);
+pub const DEFAULT_RETENTION: Retention = Retention::All;
 
 /// What one provider has on this machine.
 struct Detected {
@@ -347,7 +347,7 @@ fn write_summary(out: &mut dyn Write, report: &BackfillReport) -> std::io::Resul
             "Stopped after the current batch; the store is consistent. Run `hindcast backfill` to finish the import."
         )?;
     }
-    writeln!(out, "Next: `hindcast sessions list` to browse, `hindcast stats daily` for activity and tokens.")
+    writeln!(out, "Next: `hindcast sessions list` to browse, `hindcast stats daily` for activity, tokens and cost.")
 }
 
 #[cfg(all(test, feature = "providers"))]

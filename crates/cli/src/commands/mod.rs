@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod backup;
+pub mod config;
 pub mod export;
 pub mod init;
 pub mod limits;
@@ -19,6 +20,26 @@ use hindcast_store::StoreOptions;
 
 use crate::config::Paths;
 use crate::exit::ExitError;
+
+/// A `--client` value checked against the compiled-in clients: a misspelt one is a usage error
+/// naming the closest (`--client claud` → did you mean claude?), not an empty answer.
+pub fn known_client(context: &Context, name: &str) -> Result<String, ExitError> {
+    let known: Vec<&str> = context.registry.list().iter().map(|provider| provider.name()).collect();
+    if known.contains(&name) {
+        return Ok(name.to_string());
+    }
+    let closest = known
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), *candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|left, right| left.0.total_cmp(&right.0))
+        .map(|(_, candidate)| format!("; did you mean {candidate}?"))
+        .unwrap_or_default();
+    Err(ExitError::usage(format!(
+        "--client {name}: no such client (this hindcast knows {}){closest}",
+        known.join(", ")
+    )))
+}
 
 /// The clock override (see [`Context::now`]).
 pub const NOW_VARIABLE: &str = "HINDCAST_NOW";

@@ -28,6 +28,9 @@ struct ModelPrice {
 
 pub fn run(context: &Context, args: &PricesArgs) -> anyhow::Result<u8> {
     let now = context.now();
+    if let Some(client) = args.client.as_deref() {
+        super::known_client(context, client)?;
+    }
     let at = match args.at.as_deref() {
         Some(at) => {
             parse_time_spec(at, WindowEdge::Since, now).map_err(|error| ExitError::usage(format!("--at: {error}")))?

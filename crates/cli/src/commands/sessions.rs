@@ -23,7 +23,7 @@ pub fn view_error(error: ViewError) -> ExitError {
 pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
     let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
     match action {
-        SessionsAction::List(args) => list(&conn, args),
+        SessionsAction::List(args) => list(context, &conn, args),
         SessionsAction::Show { id, full, json } => {
             let session_id = sessions::resolve(&conn, id).map_err(view_error)?;
             let detail = sessions::show(&conn, &session_id).map_err(view_error)?;
@@ -56,10 +56,12 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
     }
 }
 
-fn list(conn: &rusqlite::Connection, args: &SessionsListArgs) -> anyhow::Result<u8> {
-    let window = TimeWindow::new(args.since, args.until).map_err(|error| ExitError::usage(error.to_string()))?;
+fn list(context: &Context, conn: &rusqlite::Connection, args: &SessionsListArgs) -> anyhow::Result<u8> {
+    let client = args.client.as_deref().map(|client| super::known_client(context, client)).transpose()?;
+    let window = TimeWindow::new(args.since.and_then(crate::cli::Since::bound), args.until)
+        .map_err(|error| ExitError::usage(error.to_string()))?;
     let filter = SessionFilter {
-        client: args.client.clone(),
+        client,
         window: TextWindow::from_window(&window),
         project: args.project.clone(),
         limit: (args.limit > 0).then_some(args.limit),

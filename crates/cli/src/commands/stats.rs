@@ -70,6 +70,7 @@ pub fn report_filter(context: &Context, args: &StatsReportArgs) -> Result<Report
     let now = context.now();
     let parse = |flag: &str, value: Option<&str>, edge| {
         value
+            .filter(|value| !(edge == WindowEdge::Since && value.trim().eq_ignore_ascii_case("all")))
             .map(|value| parse_time_spec_in(value, edge, now, &zone.tz))
             .transpose()
             .map_err(|error| ExitError::usage(format!("{flag}: {error}")))
@@ -77,7 +78,8 @@ pub fn report_filter(context: &Context, args: &StatsReportArgs) -> Result<Report
     let since = parse("--since", args.since.as_deref(), WindowEdge::Since)?;
     let until = parse("--until", args.until.as_deref(), WindowEdge::Until)?;
     TimeWindow::new(since, until).map_err(|error| ExitError::usage(error.to_string()))?;
-    Ok(ReportFilter { zone, since, until, client: args.client.clone(), by_model: args.by == Some(StatsBy::Model) })
+    let client = args.client.as_deref().map(|client| super::known_client(context, client)).transpose()?;
+    Ok(ReportFilter { zone, since, until, client, by_model: args.by == Some(StatsBy::Model) })
 }
 
 fn open(context: &Context) -> Result<rusqlite::Connection, ExitError> {
