@@ -46,6 +46,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// The store at a glance: where it is, its size and schema, the last run, each client's history.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// The config file: where it is, or what it holds.
     Config {
         #[command(subcommand)]

@@ -77,6 +77,7 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
             Ok(exit::OK)
         }
         Command::Config { action } => commands::config::run(&context, &action),
+        Command::Status { json } => commands::status::run(&context, json),
         Command::Export(export) => commands::export::run(&context, &export.action),
         Command::Init(init) => commands::init::run(&context, &init),
         Command::Backup(backup) => commands::backup::run(&context, &backup),

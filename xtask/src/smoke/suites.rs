@@ -737,6 +737,16 @@ fn conventions(binaries: &Binaries) -> Result<()> {
     let path = sandbox.run(hindcast, &["config", "path"])?.expect_code(0)?.stdout.clone();
     ensure!(path.trim() == chosen.display().to_string(), "{path}");
     sandbox.run(hindcast, &["config", "show"])?.expect_code(0)?.expect_stdout("the last 30 days")?;
+    sandbox.run(hindcast, &["status"])?.expect_code(1)?.expect_stderr("no store")?;
+    sandbox.install_fixture("codex", ".codex")?;
+    sandbox.run(hindcast, &["backfill", "--since", "all"])?.expect_code(0)?;
+    let status = sandbox.run(hindcast, &["status", "--json"])?.expect_code(0)?.json()?;
+    ensure!(status["schema"] == "hindcast.status/v1" && status["last_run"]["status"] == "ok", "{status}");
+    ensure!(
+        status["clients"][0]["client"] == "codex" && status["clients"][0]["sessions"].as_i64() > Some(0),
+        "{status}"
+    );
+    sandbox.run(hindcast, &["status"])?.expect_code(0)?.expect_stdout("Last import")?;
     sandbox.run(hindcast, &["backfill"])?.expect_code(0)?.expect_stderr("retention_days = 30")?;
     let mode = std::fs::metadata(&dotfiles)?.permissions().mode() & 0o777;
     ensure!(mode == 0o755, "the directory of a config the user chose is left as it is ({mode:o})");

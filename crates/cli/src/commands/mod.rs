@@ -10,6 +10,7 @@ pub mod prices;
 pub mod query;
 pub mod sessions;
 pub mod stats;
+pub mod status;
 pub mod statusline;
 
 use std::path::PathBuf;

@@ -1,0 +1,119 @@
+//! `hindcast status`: the store at a glance — where it is, its size and schema, the last import
+//! and how it ended, and each client's sessions, messages and date range.
+
+use hindcast_store::Store;
+use serde::Serialize;
+use serde_json::json;
+
+use super::Context;
+use crate::exit::{self, ExitError};
+use crate::output::{human_bytes, print_json, print_stdout, table};
+
+#[derive(Debug, Serialize)]
+struct ClientHistory {
+    client: String,
+    sessions: i64,
+    messages: i64,
+    first: Option<String>,
+    last: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LastRun {
+    run_id: String,
+    started_at: String,
+    finished_at: Option<String>,
+    status: String,
+}
+
+pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
+    let paths = context.paths()?;
+    let conn = Store::open_read_only(&paths.db).map_err(|error| ExitError::failure(error.to_string()))?;
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", paths.db.display())).ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    let meta = |key: &str| -> Option<String> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0)).ok()
+    };
+    let schema = meta("schema_version");
+    let price_table = meta("price_table");
+    // Runs the status line shares are not imports a person started.
+    let last_run = conn
+        .query_row(
+            "SELECT run_id, started_at, finished_at, status FROM run WHERE status NOT IN ('shared', 'unrecorded') \
+             ORDER BY started_at DESC LIMIT 1",
+            [],
+            |row| {
+                Ok(LastRun {
+                    run_id: row.get(0)?,
+                    started_at: row.get(1)?,
+                    finished_at: row.get(2)?,
+                    status: row.get(3)?,
+                })
+            },
+        )
+        .ok();
+    let mut statement = conn.prepare(
+        "SELECT s.client, count(*), min(s.started_at), max(coalesce(s.ended_at, s.started_at)), \
+         (SELECT coalesce(sum(r.messages), 0) FROM quarter_rollup r WHERE r.client = s.client) \
+         FROM session s GROUP BY s.client ORDER BY s.client",
+    )?;
+    let clients: Vec<ClientHistory> = statement
+        .query_map([], |row| {
+            Ok(ClientHistory {
+                client: row.get(0)?,
+                sessions: row.get(1)?,
+                first: row.get(2)?,
+                last: row.get(3)?,
+                messages: row.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    if json {
+        print_json(&json!({
+            "schema": "hindcast.status/v1",
+            "store": paths.db,
+            "bytes": bytes,
+            "schema_version": schema,
+            "price_table": price_table,
+            "last_run": last_run,
+            "clients": clients,
+        }));
+        return Ok(exit::OK);
+    }
+    let mut text = format!(
+        "Store: {} ({}, schema {}, priced with {})\n",
+        paths.db.display(),
+        human_bytes(bytes),
+        schema.as_deref().unwrap_or("?"),
+        price_table.as_deref().unwrap_or("no table yet")
+    );
+    match &last_run {
+        Some(run) => text.push_str(&format!(
+            "Last import: {} ({}{})\n",
+            run.started_at.get(..16).unwrap_or(&run.started_at).replace('T', " "),
+            run.status,
+            run.finished_at.as_deref().map_or_else(String::new, |finished| format!(
+                ", finished {}",
+                finished.get(11..16).unwrap_or(finished)
+            ))
+        )),
+        None => text.push_str("Last import: none recorded\n"),
+    }
+    let mut rendered = table(&["client", "sessions", "messages", "first", "last"]);
+    let day = |text: &Option<String>| text.as_deref().and_then(|text| text.get(..10)).unwrap_or("-").to_string();
+    for client in &clients {
+        rendered.add_row([
+            client.client.clone(),
+            client.sessions.to_string(),
+            client.messages.to_string(),
+            day(&client.first),
+            day(&client.last),
+        ]);
+    }
+    text.push_str(&format!("{rendered}\n"));
+    print_stdout(&text);
+    Ok(exit::OK)
+}
