@@ -749,7 +749,8 @@ fn stored_sessions(conn: &Connection, client: Option<&str>) -> Result<BTreeMap<i
             StoredSession {
                 id: row.get(1)?,
                 client: row.get(2)?,
-                title: row.get(3)?,
+                // The client's own title only: a prompt per session would cost a lookup each.
+                title: super::sessions::one_line_title(row.get(3)?),
                 project_key: row.get(4)?,
                 cwd: row.get(5)?,
                 git_origin_url: row.get(6)?,

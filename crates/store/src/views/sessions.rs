@@ -70,10 +70,43 @@ impl Tokens {
     }
 }
 
+/// A session's title over its `session` row `s`: the client's own, else the text of its first
+/// prompt a person typed (made one line by [`one_line_title`]), passing over the wrappers a
+/// client writes as a prompt (`<command-name>/clear</command-name>`, `<local-command-stdout>`).
+pub const TITLE: &str = "coalesce(s.title, (SELECT p.text FROM message m JOIN part p ON p.message = m.message AND p.kind = 1 \
+    WHERE m.session = s.session AND m.is_user_prompt AND ltrim(p.text) NOT LIKE '<%' AND trim(p.text) <> '' \
+    ORDER BY m.seq, p.part_index LIMIT 1))";
+
+/// The longest title shown, in characters.
+pub const TITLE_CHARS: usize = 80;
+
+/// A title as one line: its first line with text, whitespace collapsed, cut at a word before
+/// [`TITLE_CHARS`] characters.
+pub fn one_line_title(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty())?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut title = String::new();
+    for word in words {
+        let needed = if title.is_empty() { word.chars().count() } else { word.chars().count() + 1 };
+        if title.chars().count() + needed > TITLE_CHARS {
+            if title.is_empty() {
+                title = word.chars().take(TITLE_CHARS).collect();
+            }
+            break;
+        }
+        if !title.is_empty() {
+            title.push(' ');
+        }
+        title.push_str(word);
+    }
+    Some(title)
+}
+
 /// The columns of a [`SessionSummary`], in the order `summary_from_row` reads them.
 fn summary_columns() -> String {
     format!(
-        "lower(hex(s.session_key)), s.client, s.native_id, s.title, s.cwd, \
+        "lower(hex(s.session_key)), s.client, s.native_id, {TITLE}, s.cwd, \
          coalesce(json_extract(s.metadata, '$.project_id'), s.cwd) AS project, s.started_at, s.ended_at, \
          CAST(round((julianday(s.ended_at) - julianday(s.started_at)) * 86400) AS INTEGER), \
          (SELECT count(*) FROM message m WHERE m.session = s.session), {SESSION_COUNTERS}, \
@@ -87,7 +120,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
         session_id: row.get(0)?,
         client: row.get(1)?,
         native_id: row.get(2)?,
-        title: row.get(3)?,
+        title: one_line_title(row.get(3)?),
         cwd: row.get(4)?,
         project: row.get(5)?,
         started_at: row.get(6)?,
@@ -286,9 +319,12 @@ type NodeRow = (String, String, String, Option<String>, Option<String>);
 fn node_row(conn: &Connection, session_id: &str) -> Result<Option<NodeRow>, ViewError> {
     Ok(conn
         .query_row(
-            "SELECT lower(hex(session_key)), client, native_id, title, started_at FROM session WHERE session_key = ?1",
+            &format!(
+                "SELECT lower(hex(s.session_key)), s.client, s.native_id, {TITLE}, s.started_at FROM session s \
+                 WHERE s.session_key = ?1"
+            ),
             [compact::session_key(session_id)],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, one_line_title(row.get(3)?), row.get(4)?)),
         )
         .optional()?)
 }
@@ -376,4 +412,23 @@ pub fn tree(conn: &Connection, session_id: Option<&str>) -> Result<Vec<TreeNode>
         trees.extend(build(conn, &root, None, 0)?);
     }
     Ok(trees)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_one_line_of_at_most_80_characters() {
+        let long = "word ".repeat(30);
+        for (text, expected) in [
+            (Some("\n\n  Fix the   login\tbug  \nand the tests"), Some("Fix the login bug")),
+            (Some(long.as_str()), Some("word ".repeat(16).trim_end())),
+            (Some(&"x".repeat(100)[..]), Some(&"x".repeat(80)[..])),
+            (Some("  \n \n"), None),
+            (None, None),
+        ] {
+            assert_eq!(one_line_title(text.map(str::to_string)).as_deref(), expected, "{text:?}");
+        }
+    }
 }
