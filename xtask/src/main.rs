@@ -2,6 +2,7 @@
 
 mod bench;
 mod ci;
+mod man;
 mod smoke;
 mod tidy;
 
@@ -30,6 +31,12 @@ enum Task {
     },
     /// Check the repository's conventions.
     Tidy,
+    /// Write the man pages (`hindcast.1` and one per subcommand) from the command line's definition.
+    Man {
+        /// Where to write them.
+        #[arg(long, default_value = "target/man")]
+        out: PathBuf,
+    },
     /// Fuzz each provider's parser with mutated fixture and corpus files for a fixed time.
     Fuzz {
         /// Seconds per provider.
@@ -74,6 +81,10 @@ fn main() -> Result<()> {
         Task::UpgradeFixture { previous } => smoke::build_upgrade_fixture(&previous),
         Task::Fuzz { seconds } => ci::fuzz(seconds),
         Task::Ci => ci::run(),
+        Task::Man { out } => {
+            let out = workspace_root().join(out);
+            man::write(&out).map(|pages| eprintln!("man: {} pages in {}", pages.len(), out.display()))
+        }
         Task::Bench { corpus, size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {
             corpus,
             size_bytes: bench::parse_size(&size)?,

@@ -27,6 +27,11 @@ pub struct EntryOptions {
     pub store_options: StoreOptions,
 }
 
+/// The command line's definition (for completions and the man pages).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Parses the command line, runs the command and returns the documented exit code.
 pub fn main_with(options: EntryOptions) -> ExitCode {
     let cli = match Cli::try_parse() {

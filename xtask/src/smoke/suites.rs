@@ -254,7 +254,12 @@ fn query(binaries: &Binaries) -> Result<()> {
         .run(&binaries.hindcast, &["query", "select count(*) from sessions", "--json"])?
         .expect_code(0)?
         .json()?;
-    ensure!(document["rows"][0][0] == 3 && document["columns"][0] == "count(*)", "{document}");
+    ensure!(
+        document["rows"][0][0] == 3
+            && document["columns"][0] == "count(*)"
+            && document["schema"] == "hindcast.query/v1",
+        "{document}"
+    );
     for statement in ["delete from session", "drop table session", "insert into meta values ('x', 'y')"] {
         sandbox.run(&binaries.hindcast, &["query", statement])?.expect_code(2)?.expect_stderr("read-only")?;
     }
@@ -496,7 +501,10 @@ fn views(binaries: &Binaries) -> Result<()> {
         .json()?;
     ensure!(claude["sessions"].as_array().map(Vec::len) == Some(14));
     let human = sandbox.run(&binaries.hindcast, &["sessions", "list"])?.expect_code(0)?.stdout.clone();
-    ensure!(human.contains("started (UTC)") && human.contains("(33 sessions)"), "human list:\n{human}");
+    ensure!(human.contains("started (UTC)") && human.contains("\n33 sessions\n"), "human list:\n{human}");
+    let limited =
+        sandbox.run(&binaries.hindcast, &["sessions", "list", "--limit", "5"])?.expect_code(0)?.stdout.clone();
+    ensure!(limited.contains("showing 5 of 33 sessions"), "a limited list says how many there are:\n{limited}");
 
     let shown = sandbox
         .run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a1"])?

@@ -158,7 +158,7 @@ impl Sink {
         let mut sink = Self { out, columns, format };
         if let Format::Json { .. } = sink.format {
             let header = serde_json::to_string(&sink.columns).expect("names serialize");
-            sink.write(format!("{{\"columns\":{header},\"rows\":[").as_bytes());
+            sink.write(format!("{{\"schema\":\"hindcast.query/v1\",\"columns\":{header},\"rows\":[").as_bytes());
         }
         sink
     }

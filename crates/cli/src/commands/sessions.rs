@@ -87,7 +87,14 @@ fn list(context: &Context, conn: &rusqlite::Connection, args: &SessionsListArgs)
             shown(row.session_id.get(..12).unwrap_or(&row.session_id)).into_owned(),
         ]);
     }
-    print_stdout(&format!("{rendered}\n({} session{})\n", rows.len(), if rows.len() == 1 { "" } else { "s" }));
+    let total = sessions::count(conn, &filter).map_err(view_error)?;
+    let shown_count = rows.len() as u64;
+    let footer = if shown_count < total {
+        format!("showing {shown_count} of {total} sessions, newest first (--limit N, or --limit 0 for all)")
+    } else {
+        format!("{total} session{}", if total == 1 { "" } else { "s" })
+    };
+    print_stdout(&format!("{rendered}\n{footer}\n"));
     Ok(exit::OK)
 }
 

@@ -135,18 +135,29 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
     })
 }
 
+/// The sessions a [`SessionFilter`] selects: `?1` client, `?2`/`?3` window, `?4` project text.
+const FILTERED_SESSIONS: &str = "FROM session s \
+    LEFT JOIN projects pr ON pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id') \
+    WHERE (?1 IS NULL OR s.client = ?1) \
+      AND (?2 IS NULL OR coalesce(s.ended_at, s.started_at) >= ?2) \
+      AND (?3 IS NULL OR s.started_at < ?3) \
+      AND (?4 IS NULL OR instr(lower(coalesce(s.cwd, '')), lower(?4)) > 0 \
+           OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), lower(?4)) > 0 \
+           OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0)";
+
+/// How many sessions the filter selects, its limit aside.
+pub fn count(conn: &Connection, filter: &SessionFilter) -> Result<u64, ViewError> {
+    Ok(conn.query_row(
+        &format!("SELECT count(*) {FILTERED_SESSIONS}"),
+        params![filter.client, filter.window.since, filter.window.until, filter.project],
+        |row| row.get(0),
+    )?)
+}
+
 /// Sessions, newest first.
 pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSummary>, ViewError> {
     let sql = format!(
-        "SELECT {} FROM session s \
-         LEFT JOIN projects pr ON pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id') \
-         WHERE (?1 IS NULL OR s.client = ?1) \
-           AND (?2 IS NULL OR coalesce(s.ended_at, s.started_at) >= ?2) \
-           AND (?3 IS NULL OR s.started_at < ?3) \
-           AND (?4 IS NULL OR instr(lower(coalesce(s.cwd, '')), lower(?4)) > 0 \
-                OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), lower(?4)) > 0 \
-                OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0) \
-         ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_key LIMIT ?5",
+        "SELECT {} {FILTERED_SESSIONS} ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_key LIMIT ?5",
         summary_columns()
     );
     let mut statement = conn.prepare(&sql)?;
