@@ -524,11 +524,28 @@ fn views(binaries: &Binaries) -> Result<()> {
         .expect_stderr("no session matches 'nope'")?;
 
     let tree = sandbox.run(&binaries.hindcast, &["sessions", "tree"])?.expect_code(0)?.stdout.clone();
-    for expected in
-        ["subagent: claude 9a9a9a9a", "continuation: claude bbbbbbbb", "fork: codex", "resumes: claude aaaaaaaa"]
+    // Every command shows a session by the same short id (12 digits of its id), which they all accept.
+    for (relationship, client, native) in
+        [("subagent", "claude", "9a9a9a9a"), ("continuation", "claude", "bbbbbbbb"), ("resumes", "claude", "aaaaaaaa")]
     {
-        ensure!(tree.contains(expected), "tree lacks {expected:?}:\n{tree}");
+        let conn = hindcast_store::Store::open_read_only(&sandbox.db())?;
+        let id: String = conn
+            .query_row(
+                "SELECT substr(s.session_id, 1, 12) FROM sessions s WHERE s.client = ?1 AND s.native_id LIKE ?2 || '%' \
+                 AND (s.relationship = ?3 OR ?3 = 'resumes') ORDER BY s.started_at LIMIT 1",
+                [client, native, relationship],
+                |row| row.get(0),
+            )
+            .with_context(|| format!("a {relationship} {client} session {native}…"))?;
+        ensure!(tree.contains(&format!("{relationship}: {client} {id}")), "tree lacks {relationship} {id}:\n{tree}");
+        sandbox
+            .run(&binaries.hindcast, &["sessions", "show", &id])?
+            .expect_code(0)?
+            .expect_stdout(&format!("session {id}"))?;
+        let listed = sandbox.run(&binaries.hindcast, &["sessions", "list", "--limit", "0"])?.stdout.clone();
+        ensure!(listed.contains(&id), "list shows {id}");
     }
+    ensure!(tree.contains("fork: codex "), "tree lacks the fork:\n{tree}");
 
     let daily = sandbox.run(&binaries.hindcast, &["stats", "daily", "--utc", "--json"])?.expect_code(0)?.json()?;
     ensure!(daily["report"]["zone"] == "UTC", "the zone is named: {daily}");
@@ -755,7 +772,12 @@ fn conventions(binaries: &Binaries) -> Result<()> {
         "{status}"
     );
     sandbox.run(hindcast, &["status"])?.expect_code(0)?.expect_stdout("Last import")?;
-    sandbox.run(hindcast, &["backfill"])?.expect_code(0)?.expect_stderr("retention_days = 30")?;
+    // The fixtures are older than 30 days: the summary says what the window left out.
+    sandbox
+        .run(hindcast, &["backfill", "--reparse"])?
+        .expect_code(0)?
+        .expect_stderr("retention_days = 30")?
+        .expect_stdout("outside the window were left out")?;
     let mode = std::fs::metadata(&dotfiles)?.permissions().mode() & 0o777;
     ensure!(mode == 0o755, "the directory of a config the user chose is left as it is ({mode:o})");
     Ok(())

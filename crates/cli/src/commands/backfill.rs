@@ -505,6 +505,17 @@ fn human_report(
         text.push_str(&format!("{rows}\n"));
     }
     for provider in &report.providers {
+        if provider.items_outside_window + provider.files_outside_window > 0 {
+            let files = match provider.files_outside_window {
+                0 => String::new(),
+                1 => ", and 1 file last changed before it".to_string(),
+                count => format!(", and {count} files last changed before it"),
+            };
+            text.push_str(&format!(
+                "  {}: {} messages outside the window were left out{files} (--since all imports everything)\n",
+                provider.provider, provider.items_outside_window
+            ));
+        }
         append_details(&mut text, provider);
     }
     for left_out in not_selected {

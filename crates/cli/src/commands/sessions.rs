@@ -84,7 +84,7 @@ fn list(context: &Context, conn: &rusqlite::Connection, args: &SessionsListArgs)
             row.tool_calls.to_string(),
             (row.tokens.input + row.tokens.output).to_string(),
             shown(&row.models.join(", ")).into_owned(),
-            shown(row.session_id.get(..12).unwrap_or(&row.session_id)).into_owned(),
+            shown(sessions::short_id(&row.session_id)).into_owned(),
         ]);
     }
     let total = sessions::count(conn, &filter).map_err(view_error)?;
@@ -118,10 +118,11 @@ fn trim(text: &str, limit: usize) -> String {
 fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
     let summary: &SessionSummary = &detail.summary;
     let mut text = format!(
-        "{} session {}\n  id:       {}\n  title:    {}\n  project:  {}\n  started:  {}\n  ended:    {}\n  models:   {}\n  tokens:   input {} (cached {}), output {} (reasoning {})\n",
+        "{} session {}\n  id:       {}\n  native:   {}\n  title:    {}\n  project:  {}\n  started:  {}\n  ended:    {}\n  models:   {}\n  tokens:   input {} (cached {}), output {} (reasoning {})\n",
         summary.client,
-        summary.native_id,
+        sessions::short_id(&summary.session_id),
         summary.session_id,
+        shown(&summary.native_id),
         summary.title.as_deref().unwrap_or("-"),
         summary.project.as_deref().unwrap_or("-"),
         summary.started_at.as_deref().unwrap_or("-"),
@@ -195,8 +196,8 @@ fn render_tree(node: &TreeNode, depth: usize, text: &mut String) {
         "{indent}{}{label}{} {} {}  {}\n",
         if depth == 0 { "" } else { "└─ " },
         node.client,
-        trim(&node.native_id, 60),
-        node.started_at.as_deref().unwrap_or(""),
+        sessions::short_id(&node.session_id),
+        node.started_at.as_deref().map(|at| at.get(..16).unwrap_or(at).replace('T', " ")).unwrap_or_default(),
         trim(node.title.as_deref().unwrap_or(""), 50),
     ));
     for child in &node.children {

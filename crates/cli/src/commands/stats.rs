@@ -172,23 +172,25 @@ fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let mut rendered =
-        report_table(&["session", "last active", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+        report_table(&["session", "last active", "input", "cache\nwrite", "cache\nread", "output", "cost"]);
     for row in &report.sessions {
         let agents = if row.subagents > 0 { format!(" +{}", row.subagents) } else { String::new() };
         let last = row
             .last_activity
             .as_deref()
             .map_or_else(|| "-".to_string(), |at| at.get(5..16).unwrap_or(at).replace('T', " "));
-        let mut cells =
-            vec![format!("{} {}{agents}", row.client, row.native_id.get(..8).unwrap_or(&row.native_id)), last];
-        cells.extend(usage_cells(&row.usage));
+        let mut cells = vec![
+            format!("{} {}{agents}", row.client, hindcast_store::views::sessions::short_id(&row.session_id)),
+            last,
+        ];
+        cells.extend(without_total(usage_cells(&row.usage)));
         rendered.add_row(cells);
         for model in &row.by_model {
-            rendered.add_row(model_row(model, 2));
+            rendered.add_row(without_total(model_row(model, 2)));
         }
     }
     let mut cells = vec!["Total".to_string(), String::new()];
-    cells.extend(usage_cells(&report.total));
+    cells.extend(without_total(usage_cells(&report.total)));
     rendered.add_row(cells);
     let mut text = format!(
         "Sessions, {}, {}\n(whole sessions, sub-agents in their parent: +N)\n{rendered}\n{LEGEND}\n",
@@ -291,6 +293,14 @@ fn model_row(model: &ModelUsage, label_columns: usize) -> Vec<String> {
     let mut cells = vec![format!(" {}", short_model(&model.model))];
     cells.extend(std::iter::repeat_n(String::new(), label_columns - 1));
     cells.extend(usage_cells(&model.usage));
+    cells
+}
+
+/// A row of cells without its `total` (the sessions table's ids leave no room for it in 80
+/// columns; `--json` has it).
+fn without_total(mut cells: Vec<String>) -> Vec<String> {
+    let total = cells.len() - 2;
+    cells.remove(total);
     cells
 }
 

@@ -77,6 +77,14 @@ pub const TITLE: &str = "coalesce(s.title, (SELECT p.text FROM message m JOIN pa
     WHERE m.session = s.session AND m.is_user_prompt AND ltrim(p.text) NOT LIKE '<%' AND trim(p.text) <> '' \
     ORDER BY m.seq, p.part_index LIMIT 1))";
 
+/// How many hex digits of a session id every command shows (and accepts as a prefix).
+pub const SHORT_ID_DIGITS: usize = 12;
+
+/// The short id `sessions list`, `tree`, `show` and `stats sessions` all show for a session.
+pub fn short_id(session_id: &str) -> &str {
+    session_id.get(..SHORT_ID_DIGITS).unwrap_or(session_id)
+}
+
 /// The longest title shown, in characters.
 pub const TITLE_CHARS: usize = 80;
 
