@@ -517,6 +517,11 @@ fn views(binaries: &Binaries) -> Result<()> {
         .expect_code(0)?
         .json()?;
     ensure!(json["session"]["messages"].as_array().map(Vec::len) == Some(14), "show by unique prefix");
+    // In the reader's zone, with a line for each day.
+    let mut kolkata = Sandbox::at(sandbox.home.clone())?;
+    kolkata.set_env("TZ", "Asia/Kolkata");
+    let shown = kolkata.run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a"])?;
+    shown.expect_code(0)?.expect_stdout("times:    Asia/Kolkata")?.expect_stdout("+05:30")?.expect_stdout("── ")?;
     sandbox.run(&binaries.hindcast, &["sessions", "show", "019c0000"])?.expect_code(2)?.expect_stderr("matches")?;
     sandbox
         .run(&binaries.hindcast, &["sessions", "show", "nope"])?

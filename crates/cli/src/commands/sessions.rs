@@ -30,7 +30,8 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
             if *json {
                 print_json(&json!({ "schema": "hindcast.session/v1", "session": detail }));
             } else {
-                print_stdout(&render_detail(&detail, *full));
+                let zone = super::stats::report_zone(context, None, false)?;
+                print_stdout(&render_detail(&detail, *full, &zone));
             }
             Ok(exit::OK)
         }
@@ -115,7 +116,7 @@ fn trim(text: &str, limit: usize) -> String {
     }
 }
 
-fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
+fn render_detail(detail: &sessions::SessionDetail, full: bool, zone: &hindcast_store::views::report::Zone) -> String {
     let summary: &SessionSummary = &detail.summary;
     let mut text = format!(
         "{} session {}\n  id:       {}\n  native:   {}\n  title:    {}\n  project:  {}\n  started:  {}\n  ended:    {}\n  models:   {}\n  tokens:   input {} (cached {}), output {} (reasoning {})\n",
@@ -125,8 +126,8 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
         shown(&summary.native_id),
         summary.title.as_deref().unwrap_or("-"),
         summary.project.as_deref().unwrap_or("-"),
-        summary.started_at.as_deref().unwrap_or("-"),
-        summary.ended_at.as_deref().unwrap_or("-"),
+        local_time(summary.started_at.as_deref(), zone),
+        local_time(summary.ended_at.as_deref(), zone),
         summary.models.join(", "),
         summary.tokens.input,
         summary.tokens.cached_input,
@@ -136,9 +137,23 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
     if let (Some(parent), Some(relationship)) = (&summary.parent_session_id, &summary.relationship) {
         text.push_str(&format!("  parent:   {relationship} of {parent}\n"));
     }
+    text.push_str(&format!("  times:    {}\n", zone.name));
     text.push('\n');
     let limit = if full { usize::MAX } else { 400 };
+    let mut day = None;
     for message in &detail.messages {
+        // A date line whenever the day changes, in the reader's zone.
+        let local = message
+            .timestamp
+            .as_deref()
+            .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+            .map(|at| at.to_zoned(zone.tz.clone()));
+        if let Some(local) = &local
+            && day != Some(local.date())
+        {
+            day = Some(local.date());
+            text.push_str(&format!("── {} ──\n", local.strftime("%A %Y-%m-%d")));
+        }
         let mut flags = Vec::new();
         for (on, name) in [
             (message.sidechain, "sidechain"),
@@ -152,7 +167,7 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
                 flags.push(name);
             }
         }
-        let stamp = message.timestamp.as_deref().map(|at| at.get(11..19).unwrap_or(at)).unwrap_or("--:--:--");
+        let stamp = local.map_or_else(|| "--:--:--".to_string(), |local| local.strftime("%H:%M:%S").to_string());
         let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
         text.push_str(&format!("{stamp} {}{flags}\n", message.role));
         for part in &message.parts {
@@ -177,6 +192,14 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool) -> String {
         }
     }
     text
+}
+
+/// A stored time in the reader's zone (`2026-03-08 15:00:00 +05:30`), `-` when there is none.
+fn local_time(at: Option<&str>, zone: &hindcast_store::views::report::Zone) -> String {
+    at.and_then(|at| at.parse::<jiff::Timestamp>().ok()).map_or_else(
+        || at.unwrap_or("-").to_string(),
+        |at| at.to_zoned(zone.tz.clone()).strftime("%Y-%m-%d %H:%M:%S %:z").to_string(),
+    )
 }
 
 /// Keeps line breaks but stops after `limit` characters shown.
