@@ -112,6 +112,9 @@ pub enum SessionsAction {
         /// Print every part in full instead of trimming for a terminal.
         #[arg(long)]
         full: bool,
+        /// Print to the terminal instead of through the pager ($PAGER, else `less -FRX`).
+        #[arg(long)]
+        no_pager: bool,
         #[arg(long)]
         json: bool,
     },

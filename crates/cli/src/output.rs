@@ -30,6 +30,30 @@ pub fn exit_on_write_error(error: &std::io::Error) -> ! {
     std::process::exit(i32::from(crate::exit::FAILURE));
 }
 
+/// Shows human-readable `text` through the pager when stdout is a terminal: `$PAGER` (a
+/// command and its arguments), else `less -FRX` (which exits at once when the text fits the
+/// screen, and keeps what was shown). `false` when there is no terminal or no pager to run: the
+/// caller prints it itself.
+pub fn through_pager(context: &crate::commands::Context, text: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return false;
+    }
+    let pager = context.env.var("PAGER").map(str::trim).filter(|pager| !pager.is_empty()).unwrap_or("less -FRX");
+    let mut words = pager.split_whitespace();
+    let Some(program) = words.next() else { return false };
+    let Ok(mut child) = std::process::Command::new(program).args(words).stdin(std::process::Stdio::piped()).spawn()
+    else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A pager quit early closes the pipe: not an error.
+        let _ = stdin.write_all(crate::terminal::shown(text).as_bytes());
+    }
+    let _ = child.wait();
+    true
+}
+
 /// Prints one pretty JSON document followed by a newline.
 pub fn print_json<T: Serialize>(document: &T) {
     let mut text = serde_json::to_string_pretty(document).expect("output documents serialize");

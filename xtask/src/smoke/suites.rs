@@ -522,6 +522,21 @@ fn views(binaries: &Binaries) -> Result<()> {
     kolkata.set_env("TZ", "Asia/Kolkata");
     let shown = kolkata.run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a"])?;
     shown.expect_code(0)?.expect_stdout("times:    Asia/Kolkata")?.expect_stdout("+05:30")?.expect_stdout("── ")?;
+    // On a terminal, through the pager ($PAGER); piped, or with --no-pager, not.
+    kolkata.set_env("PAGER", "sed s/^/PAGED:/");
+    let mut paged =
+        Walkthrough::start(&kolkata, &binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a"])?;
+    paged.expect("PAGED:codex session")?;
+    ensure!(paged.exit_code()? == 0);
+    let mut direct = Walkthrough::start(
+        &kolkata,
+        &binaries.hindcast,
+        &["sessions", "show", "019c0000-0000-7000-8000-0000000000a", "--no-pager"],
+    )?;
+    let printed = direct.session.exp_eof().context("reading the unpaged output")?;
+    ensure!(printed.contains("codex session") && !printed.contains("PAGED:"), "--no-pager prints directly:\n{printed}");
+    let piped = kolkata.run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a"])?;
+    ensure!(!piped.stdout.contains("PAGED:"), "piped output is not paged");
     sandbox.run(&binaries.hindcast, &["sessions", "show", "019c0000"])?.expect_code(2)?.expect_stderr("matches")?;
     sandbox
         .run(&binaries.hindcast, &["sessions", "show", "nope"])?

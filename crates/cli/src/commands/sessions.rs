@@ -24,14 +24,17 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
     let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
     match action {
         SessionsAction::List(args) => list(context, &conn, args),
-        SessionsAction::Show { id, full, json } => {
+        SessionsAction::Show { id, full, no_pager, json } => {
             let session_id = sessions::resolve(&conn, id).map_err(view_error)?;
             let detail = sessions::show(&conn, &session_id).map_err(view_error)?;
             if *json {
                 print_json(&json!({ "schema": "hindcast.session/v1", "session": detail }));
             } else {
                 let zone = super::stats::report_zone(context, None, false)?;
-                print_stdout(&render_detail(&detail, *full, &zone));
+                let text = render_detail(&detail, *full, &zone);
+                if *no_pager || !crate::output::through_pager(context, &text) {
+                    print_stdout(&text);
+                }
             }
             Ok(exit::OK)
         }
