@@ -143,6 +143,7 @@ pub struct SessionsListArgs {
     /// At most this many sessions (0 for all).
     #[arg(long, default_value_t = 50)]
     pub limit: u64,
+    /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -195,9 +196,9 @@ pub enum WeekStart {
     Sunday,
 }
 
-/// What every report takes.
+/// The window, client and zone every report (and `stats limits`) takes.
 #[derive(Debug, Args)]
-pub struct StatsReportArgs {
+pub struct ReportWindowArgs {
     /// From this time: RFC 3339, a date (midnight in the report's zone), a span back from now (30d, 12h) or `all`.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -213,11 +214,19 @@ pub struct StatsReportArgs {
     /// Report in UTC.
     #[arg(long)]
     pub utc: bool,
+    /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What every token report takes.
+#[derive(Debug, Args)]
+pub struct StatsReportArgs {
+    #[command(flatten)]
+    pub window: ReportWindowArgs,
     /// Add a row per model under each row.
     #[arg(long, value_enum)]
     pub by: Option<StatsBy>,
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// What `stats daily|weekly|monthly|sessions|projects|blocks --by` breaks down.
@@ -228,21 +237,11 @@ pub enum StatsBy {
 
 #[derive(Debug, Args)]
 pub struct StatsLimitsArgs {
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    #[arg(long)]
-    pub client: Option<String>,
-    #[arg(long, value_name = "ZONE", conflicts_with = "utc")]
-    pub timezone: Option<String>,
-    #[arg(long)]
-    pub utc: bool,
+    #[command(flatten)]
+    pub window: ReportWindowArgs,
     /// Every observation, not only the latest per window.
     #[arg(long)]
     pub history: bool,
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +254,7 @@ pub struct PricesArgs {
     /// The client whose vendor's list to look in (claude: Anthropic, codex: OpenAI).
     #[arg(long)]
     pub client: Option<String>,
+    /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
     #[arg(long)]
     pub json: bool,
 }

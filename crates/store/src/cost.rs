@@ -25,6 +25,27 @@ macro_rules! quarter_of {
     };
 }
 
+/// Adds the usage row `NEW` to its session's rollup (a trigger statement, shared by the insert
+/// and update triggers).
+macro_rules! session_rollup_add_new {
+    () => {
+        r#"
+    INSERT INTO session_rollup (session, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens,
+        cache_creation_1h_tokens, output_tokens, reasoning_tokens, cost_nano_usd, unpriced_responses)
+    VALUES (NEW.session, coalesce(NEW.model, 'unknown'), 1, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_creation_tokens,
+        coalesce(NEW.cache_creation_1h_tokens, 0), NEW.output_tokens, NEW.reasoning_tokens, coalesce(NEW.cost_nano_usd, 0),
+        NEW.cost_nano_usd IS NULL)
+    ON CONFLICT DO UPDATE SET responses = responses + 1, input_tokens = input_tokens + excluded.input_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+        cache_creation_1h_tokens = cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
+        output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+        cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+        unpriced_responses = unpriced_responses + excluded.unpriced_responses;
+"#
+    };
+}
+
 /// The `rollup_*` triggers of schema 9: what each row adds to the rollups when written, and
 /// what a merge changes.
 macro_rules! rollup_triggers {
@@ -100,19 +121,9 @@ CREATE TRIGGER rollup_usage_insert AFTER INSERT ON token_usage BEGIN
         cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
         unpriced_responses = unpriced_responses + excluded.unpriced_responses,
         first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at);
-    INSERT INTO session_rollup (session, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens,
-        cache_creation_1h_tokens, output_tokens, reasoning_tokens, cost_nano_usd, unpriced_responses)
-    VALUES (NEW.session, coalesce(NEW.model, 'unknown'), 1, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_creation_tokens,
-        coalesce(NEW.cache_creation_1h_tokens, 0), NEW.output_tokens, NEW.reasoning_tokens, coalesce(NEW.cost_nano_usd, 0),
-        NEW.cost_nano_usd IS NULL)
-    ON CONFLICT DO UPDATE SET responses = responses + 1, input_tokens = input_tokens + excluded.input_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-        cache_creation_1h_tokens = cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
-        output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-        cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-        unpriced_responses = unpriced_responses + excluded.unpriced_responses;
-END;
+"#,
+            session_rollup_add_new!(),
+            r#"END;
 
 CREATE TRIGGER rollup_usage_update AFTER UPDATE ON token_usage BEGIN
     UPDATE quarter_rollup SET
@@ -137,19 +148,9 @@ CREATE TRIGGER rollup_usage_update AFTER UPDATE ON token_usage BEGIN
         cost_nano_usd = cost_nano_usd - coalesce(OLD.cost_nano_usd, 0),
         unpriced_responses = unpriced_responses - (OLD.cost_nano_usd IS NULL)
     WHERE session = OLD.session AND model = coalesce(OLD.model, 'unknown');
-    INSERT INTO session_rollup (session, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens,
-        cache_creation_1h_tokens, output_tokens, reasoning_tokens, cost_nano_usd, unpriced_responses)
-    VALUES (NEW.session, coalesce(NEW.model, 'unknown'), 1, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_creation_tokens,
-        coalesce(NEW.cache_creation_1h_tokens, 0), NEW.output_tokens, NEW.reasoning_tokens, coalesce(NEW.cost_nano_usd, 0),
-        NEW.cost_nano_usd IS NULL)
-    ON CONFLICT DO UPDATE SET responses = responses + 1, input_tokens = input_tokens + excluded.input_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-        cache_creation_1h_tokens = cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
-        output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-        cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-        unpriced_responses = unpriced_responses + excluded.unpriced_responses;
-END;
+"#,
+            session_rollup_add_new!(),
+            r#"END;
 "#
         )
     };

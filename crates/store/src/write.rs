@@ -132,6 +132,20 @@ const INSERT_SESSION_REF: &str = "INSERT INTO session_refs (ref_id, session_id, 
 const INSERT_RATE_LIMIT: &str = "INSERT INTO rate_limit (client, session, observed_at, window, window_minutes, \
     used_percent, resets_at, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING";
 
+/// Inserts a rate-limit reading (of `session`, when known); the number of rows written.
+fn insert_rate_limit(conn: &Connection, row: &RateLimitRow, session: Option<i64>) -> rusqlite::Result<usize> {
+    conn.prepare_cached(INSERT_RATE_LIMIT)?.execute(params![
+        row.client,
+        session,
+        row.observed_at,
+        row.window,
+        row.window_minutes,
+        row.used_percent,
+        row.resets_at,
+        row.plan,
+    ])
+}
+
 impl Store {
     /// Writes a batch of rows inside the current transaction (starting one if needed) and returns
     /// exact per-table counts. Existing rows are skipped (sessions and usage may be merged).
@@ -502,17 +516,7 @@ impl Store {
     /// events) is kept once.
     fn write_rate_limit(&mut self, row: &RateLimitRow) -> rusqlite::Result<Outcome> {
         let session = self.handles.session(&self.conn, &row.session_id)?;
-        let changed = self.conn.prepare_cached(INSERT_RATE_LIMIT)?.execute(params![
-            row.client,
-            session,
-            row.observed_at,
-            row.window,
-            row.window_minutes,
-            row.used_percent,
-            row.resets_at,
-            row.plan,
-        ])?;
-        Ok(Outcome::inserted(changed))
+        insert_rate_limit(&self.conn, row, Some(session)).map(Outcome::inserted)
     }
 
     /// Records a rate-limit reading of a client's own (Claude's status line), unless the window's
@@ -536,17 +540,7 @@ impl Store {
                     |found| found.get(0),
                 )
                 .optional()?;
-            let changed = self.conn.prepare_cached(INSERT_RATE_LIMIT)?.execute(params![
-                row.client,
-                session,
-                row.observed_at,
-                row.window,
-                row.window_minutes,
-                row.used_percent,
-                row.resets_at,
-                row.plan,
-            ])?;
-            Ok(changed > 0)
+            Ok(insert_rate_limit(&self.conn, row, session)? > 0)
         };
         write().map_err(|source| self.sqlite_error(source))
     }

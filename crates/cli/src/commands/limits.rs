@@ -8,26 +8,15 @@ use serde_json::json;
 use super::Context;
 use super::sessions::view_error;
 use super::stats::report_filter;
-use crate::cli::{StatsLimitsArgs, StatsReportArgs};
+use crate::cli::StatsLimitsArgs;
 use crate::exit::{self, ExitError};
 use crate::output::{print_json, print_stdout, table};
 
 pub fn run(context: &Context, args: &StatsLimitsArgs) -> anyhow::Result<u8> {
-    let filter = report_filter(
-        context,
-        &StatsReportArgs {
-            since: args.since.clone(),
-            until: args.until.clone(),
-            client: args.client.clone(),
-            timezone: args.timezone.clone(),
-            utc: args.utc,
-            by: None,
-            json: args.json,
-        },
-    )?;
+    let filter = report_filter(context, &args.window, None)?;
     let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
     let report = report::rate_limits(&conn, &filter, args.history).map_err(view_error)?;
-    if args.json {
+    if args.window.json {
         print_json(&json!({ "schema": "hindcast.stats.limits/v1", "report": report }));
         return Ok(exit::OK);
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Context;
 use super::sessions::view_error;
-use crate::cli::{StatsAction, StatsBy, StatsReportArgs, WeekStart};
+use crate::cli::{ReportWindowArgs, StatsAction, StatsBy, StatsReportArgs, WeekStart};
 use crate::exit::{self, ExitError};
 use crate::output::{print_json, print_stdout, table};
 
@@ -65,7 +65,11 @@ pub fn report_zone(context: &Context, timezone: Option<&str>, utc: bool) -> Resu
 }
 
 /// The filter of a report's flags.
-pub fn report_filter(context: &Context, args: &StatsReportArgs) -> Result<ReportFilter, ExitError> {
+pub fn report_filter(
+    context: &Context,
+    args: &ReportWindowArgs,
+    by: Option<StatsBy>,
+) -> Result<ReportFilter, ExitError> {
     let zone = report_zone(context, args.timezone.as_deref(), args.utc)?;
     let now = context.now();
     let parse = |flag: &str, value: Option<&str>, edge| {
@@ -79,7 +83,7 @@ pub fn report_filter(context: &Context, args: &StatsReportArgs) -> Result<Report
     let until = parse("--until", args.until.as_deref(), WindowEdge::Until)?;
     TimeWindow::new(since, until).map_err(|error| ExitError::usage(error.to_string()))?;
     let client = args.client.as_deref().map(|client| super::known_client(context, client)).transpose()?;
-    Ok(ReportFilter { zone, since, until, client, by_model: args.by == Some(StatsBy::Model) })
+    Ok(ReportFilter { zone, since, until, client, by_model: by == Some(StatsBy::Model) })
 }
 
 fn open(context: &Context) -> Result<rusqlite::Connection, ExitError> {
@@ -103,11 +107,11 @@ pub const LEGEND: &str = "input: uncached; cache write: 5-minute and 1-hour; cac
 output: with reasoning; total: all four. K, M, B: thousand, million, billion.";
 
 fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow::Result<u8> {
-    let filter = report_filter(context, args)?;
+    let filter = report_filter(context, &args.window, args.by)?;
     let conn = open(context)?;
     let report = report::periods(&conn, &filter, period).map_err(view_error)?;
     let left_out = stats::left_out(&conn, filter.client.as_deref()).map_err(view_error)?;
-    if args.json {
+    if args.window.json {
         print_json(&json!({
             "schema": format!("hindcast.stats.{}/v2", period.name()),
             "report": report,
@@ -164,10 +168,10 @@ fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow:
 }
 
 fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
-    let filter = report_filter(context, args)?;
+    let filter = report_filter(context, &args.window, args.by)?;
     let conn = open(context)?;
     let report = report::sessions(&conn, &filter).map_err(view_error)?;
-    if args.json {
+    if args.window.json {
         print_json(&json!({ "schema": "hindcast.stats.sessions/v1", "report": report }));
         return Ok(exit::OK);
     }
@@ -203,10 +207,10 @@ fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
 }
 
 fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
-    let filter = report_filter(context, args)?;
+    let filter = report_filter(context, &args.window, args.by)?;
     let conn = open(context)?;
     let report = report::projects(&conn, &filter).map_err(view_error)?;
-    if args.json {
+    if args.window.json {
         print_json(&json!({ "schema": "hindcast.stats.projects/v1", "report": report }));
         return Ok(exit::OK);
     }
@@ -235,10 +239,10 @@ fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
 }
 
 fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
-    let filter = report_filter(context, args)?;
+    let filter = report_filter(context, &args.window, args.by)?;
     let conn = open(context)?;
     let report = report::blocks(&conn, &filter, context.now()).map_err(view_error)?;
-    if args.json {
+    if args.window.json {
         print_json(&json!({ "schema": "hindcast.stats.blocks/v1", "report": report }));
         return Ok(exit::OK);
     }
