@@ -6,6 +6,30 @@ use clap::{Args, Parser, Subcommand};
 use hindcast_core::time_window::{WindowEdge, parse_time_spec};
 use jiff::Timestamp;
 
+use crate::grid::{ColorChoice, Format};
+
+/// How a table is written: `--format`, or `--json` for short.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FormatArgs {
+    /// How to write the result [default: table on a terminal, else tsv].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Print one JSON document (the same as --format json; its `schema` names the shape: docs/json-output.md).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl FormatArgs {
+    /// The format the command line chose, if any.
+    pub fn chosen(&self) -> Option<Format> {
+        if self.json { Some(Format::Json) } else { self.format }
+    }
+
+    pub fn json(&self) -> bool {
+        self.chosen() == Some(Format::Json)
+    }
+}
+
 /// Imports the local history of AI coding agents into one SQLite store and answers questions over it.
 #[derive(Debug, Parser)]
 #[command(name = "hindcast", version = VERSION, long_version = LONG_VERSION, about, long_about = None, after_help = EXIT_CODES_HELP)]
@@ -13,6 +37,18 @@ pub struct Cli {
     /// The store to use [default: $XDG_DATA_HOME/hindcast/hindcast.db].
     #[arg(long, global = true, env = "HINDCAST_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// Colour on a terminal: auto (unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Print only results and errors: no progress, notices or hints.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: each file read, each step's time (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     #[command(subcommand)]
     pub command: Command,
@@ -48,6 +84,7 @@ pub enum Command {
     },
     /// The store at a glance: where it is, its size and schema, the last run, each client's history.
     Status {
+        /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
         #[arg(long)]
         json: bool,
     },
@@ -143,9 +180,8 @@ pub struct SessionsListArgs {
     /// At most this many sessions (0 for all).
     #[arg(long, default_value_t = 50)]
     pub limit: u64,
-    /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -214,9 +250,8 @@ pub struct ReportWindowArgs {
     /// Report in UTC.
     #[arg(long)]
     pub utc: bool,
-    /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 /// What every token report takes.
@@ -360,7 +395,11 @@ pub struct QueryArgs {
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Print {"columns": [...], "rows": [[...]]} instead of a table (streamed, row by row).
+    /// How to write the rows [default: table on a terminal, else tsv].
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["json", "jsonl"])]
+    pub format: Option<Format>,
+
+    /// Print {"columns": [...], "rows": [[...]]} (the same as --format json; streamed, row by row).
     #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
 

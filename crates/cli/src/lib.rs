@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod grid;
 mod output;
 mod progress;
 mod prompt;
@@ -57,7 +58,17 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
         .map_err(|error| ExitError::failure(format!("provider registration failed: {error}")))?;
     let mut store_options = options.store_options;
     store_options.notify.get_or_insert(notify);
-    let context = commands::Context { env, registry, db_flag: cli.db, store_options };
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    let look = grid::Look::detect(&env, cli.color);
+    let context = commands::Context {
+        env,
+        registry,
+        db_flag: cli.db,
+        store_options,
+        look,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     if let Ok(paths) = context.paths() {
         for tightened in paths.tighten() {
             notify(&tightened.to_string());
@@ -89,7 +100,12 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
     }
 }
 
-/// A one-line notice on stderr (what the store does that a person should know of).
+/// `-q`: notices are not printed.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A one-line notice on stderr (what the store does that a person should know of), unless `-q`.
 fn notify(notice: &str) {
-    eprintln!("hindcast: {}", terminal::shown(notice));
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("hindcast: {}", terminal::shown(notice));
+    }
 }

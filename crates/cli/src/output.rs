@@ -1,9 +1,8 @@
 //! Writing results: stdout that survives a closed pipe, human text with no raw control characters
-//! (see `terminal`), exact JSON documents, and terminal tables.
+//! (see `terminal`), exact JSON documents (tables are `grid`'s).
 
 use std::io::Write;
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 
 /// Writes human-readable `text` to stdout, every control character but newline and tab shown
@@ -59,19 +58,6 @@ pub fn print_json<T: Serialize>(document: &T) {
     let mut text = serde_json::to_string_pretty(document).expect("output documents serialize");
     text.push('\n');
     print_exact(&text);
-}
-
-/// A table with the house style. On a terminal too narrow to be real (a pty reporting 0 columns)
-/// columns keep their natural width instead of wrapping to nothing.
-pub fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    let arrangement = if table.width().is_some_and(|width| width < 40) {
-        ContentArrangement::Disabled
-    } else {
-        ContentArrangement::Dynamic
-    };
-    table.load_style(UTF8_BORDERS_ONLY).set_content_arrangement(arrangement).set_header(header.iter().copied());
-    table
 }
 
 /// Formats a byte count for humans.

@@ -10,8 +10,10 @@ pub struct ProgressObserver {
 
 impl ProgressObserver {
     /// A bar on stderr; indicatif hides it when stderr is not a terminal.
-    pub fn new() -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    /// A bar on stderr; `hidden` (for `-q`) draws nothing.
+    pub fn new(hidden: bool) -> Self {
+        let target = if hidden { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
         bar.set_style(
             ProgressStyle::with_template("{msg:>8} {bar:30} {binary_bytes}/{binary_total_bytes} ({eta})")
                 .expect("the template is valid"),

@@ -38,7 +38,8 @@ impl Home {
             .env("HINDCAST_LEGACY_DIR", self.dir.path().join("no-legacy"))
             .env("HINDCAST_EVENTS", "off")
             .env("HINDCAST_NOW", NOW)
-            .env("COLUMNS", "100")
+            .env("COLUMNS", "80")
+            .env("LANG", "C.UTF-8")
             .output()
             .unwrap()
     }
@@ -70,7 +71,7 @@ fn reports_in(home: &Home, zone: &str) -> String {
     ] {
         let mut args = vec!["stats"];
         args.extend_from_slice(report);
-        args.extend_from_slice(&["--timezone", zone]);
+        args.extend_from_slice(&["--timezone", zone, "--format", "table"]);
         text.push_str(&format!("$ hindcast {}\n{}\n", args.join(" "), home.stdout(&args)));
     }
     text
@@ -143,7 +144,7 @@ fn costs_are_the_hand_computed_ones() {
     assert_eq!(ship["usage"]["cost_usd"].as_f64().unwrap(), 2.565);
     assert_eq!(ship["usage"]["unpriced_responses"], 1);
     assert_eq!(sessions["report"]["unpriced_models"][0]["model"], "acme-coder-9");
-    let text = home.stdout(&["stats", "daily", "--utc"]);
+    let text = home.stdout(&["stats", "daily", "--utc", "--format", "table"]);
     assert!(text.contains("$2.61*") && text.contains("Unpriced") && text.contains("acme-coder-9"), "{text}");
     // gpt-5-codex: (2,000 × $1.25 + 8,000 × $0.125 + 500 × $10) / 1M = $0.0085.
     let projects = home.json(&["stats", "projects", "--client", "codex", "--utc"]);

@@ -1,5 +1,6 @@
 //! Hermetic end-to-end smokes: the real binary, a temporary HOME, assertions on output, envelope and store.
 
+mod first_hour;
 mod hardening;
 mod reliability;
 mod suites;
@@ -27,13 +28,20 @@ type Suite = fn(&Binaries) -> Result<()>;
 /// Builds the binaries and runs the named suites (all when none is named).
 pub fn run(names: &[String], list: bool) -> Result<()> {
     if list {
-        for (name, _) in suites::SUITES.iter().chain(reliability::SUITES).chain(hardening::SUITES) {
+        for (name, _) in
+            suites::SUITES.iter().chain(reliability::SUITES).chain(hardening::SUITES).chain(first_hour::SUITES)
+        {
             println!("{name}");
         }
         return Ok(());
     }
-    let all: Vec<(&str, Suite)> =
-        suites::SUITES.iter().chain(reliability::SUITES).chain(hardening::SUITES).copied().collect();
+    let all: Vec<(&str, Suite)> = suites::SUITES
+        .iter()
+        .chain(reliability::SUITES)
+        .chain(hardening::SUITES)
+        .chain(first_hour::SUITES)
+        .copied()
+        .collect();
     let selected: Vec<(&str, Suite)> = if names.is_empty() {
         all.clone()
     } else {
@@ -206,6 +214,27 @@ impl Sandbox {
             command.env(key, value);
         }
         command
+    }
+
+    /// Runs the binary in a pseudo-terminal `columns` wide (util-linux `script`), as a person at
+    /// a terminal would; stdout and stderr arrive together, `\r\n` read as `\n`.
+    pub fn run_in_pty(&self, binary: &Path, args: &[&str], columns: u16) -> Result<Run> {
+        let quoted: Vec<String> = std::iter::once(binary.display().to_string())
+            .chain(args.iter().map(|arg| arg.to_string()))
+            .map(|word| format!("'{}'", word.replace('\'', "'\\''")))
+            .collect();
+        let shell = format!("stty cols {columns} rows 50; exec {}", quoted.join(" "));
+        let output = self
+            .command(Path::new("script"), &["-qec", &shell, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .context("starting `script` (util-linux) for a pseudo-terminal")?;
+        Ok(Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            description: format!("(pty {columns} columns) hindcast {}", args.join(" ")),
+        })
     }
 
     /// The source trees of this sandbox (client roots and any other history placed under `sources/`).

@@ -17,9 +17,11 @@ use super::Context;
 use crate::cli::{RunArgs, SelectionArgs};
 use crate::config::Config;
 use crate::exit::{self, ExitError};
-use crate::output::{human_bytes, human_millis, print_json, print_stdout, table};
+use crate::grid::{Cell, Format, Grid, Look};
+use crate::output::{human_bytes, human_millis, print_json};
 use crate::progress::ProgressObserver;
 use crate::providers::missing_feature;
+use crate::terminal;
 
 /// A provider left out of a run, and why.
 #[derive(Clone, Debug, Serialize)]
@@ -196,37 +198,39 @@ pub fn list(context: &Context, json: bool) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     if providers.is_empty() {
-        print_stdout("No providers are compiled into this build.\n");
+        context.print_text("No providers are compiled into this build.\n");
         return Ok(exit::OK);
     }
-    let mut rows = table(&["provider", "available", "enabled", "dataset", "roots"]);
+    let mut rows = Grid::new(&["provider", "available", "enabled", "dataset", "roots"]);
     for provider in &providers {
-        let roots = provider
-            .roots
-            .iter()
-            .map(|root| {
-                format!("{}{} [{}]", root.path.display(), if root.exists { "" } else { " (missing)" }, root.origin)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
         let dataset = match &provider.materializer {
             Some(_) => provider.dataset.clone(),
             None => format!("{} (no materializer!)", provider.dataset),
         };
-        rows.add_row([
-            provider.name.clone(),
-            if provider.available { "yes".into() } else { "no".into() },
-            if provider.enabled { "yes".into() } else { "no".into() },
-            dataset,
-            roots,
-        ]);
+        let yes = |on: bool| Cell::exact(if on { "yes" } else { "no" });
+        let mut cells =
+            vec![Cell::exact(&provider.name), yes(provider.available), yes(provider.enabled), Cell::exact(dataset)];
+        // One row per root; the first beside the provider.
+        for (index, root) in provider.roots.iter().enumerate() {
+            let shown =
+                format!("{}{} [{}]", root.path.display(), if root.exists { "" } else { " (missing)" }, root.origin);
+            if index > 0 {
+                cells = vec![Cell::Empty; 4];
+            }
+            cells.push(Cell::text(shown));
+            rows.row(std::mem::take(&mut cells));
+        }
+        if !cells.is_empty() {
+            rows.row(cells);
+        }
     }
-    print_stdout(&format!(
-        "{rows}\nStore: {}\nEvents: {}\nConfig: {}\n",
+    let after = format!(
+        "Store: {}\nEvents: {}\nConfig: {}\n",
         locations.db,
         locations.events.as_deref().unwrap_or("off"),
         locations.config
-    ));
+    );
+    context.print_report(&context.look, "", &rows, &after);
     Ok(exit::OK)
 }
 
@@ -249,25 +253,25 @@ pub fn plan(context: &Context, args: &SelectionArgs) -> anyhow::Result<u8> {
         print_json(&PlanDocument { schema: "hindcast.plan/v1", plan: report, not_selected: selection.not_selected });
         return Ok(exit::OK);
     }
-    let mut rows = table(&["provider", "available", "units", "sources", "size", "files by kind", "skipped"]);
+    let mut rows = Grid::new(&["provider", "available", "units", "sources", "size", "files by kind", "skipped"]);
     for plan in &report.providers {
         let kinds =
-            plan.files_by_kind.iter().map(|(kind, count)| format!("{kind}: {count}")).collect::<Vec<_>>().join("\n");
-        rows.add_row([
-            plan.provider.clone(),
-            if plan.available { "yes".into() } else { "no".into() },
-            plan.units.to_string(),
-            plan.sources.to_string(),
-            human_bytes(plan.bytes),
-            kinds,
-            plan.files_skipped.count.to_string(),
+            plan.files_by_kind.iter().map(|(kind, count)| format!("{kind}: {count}")).collect::<Vec<_>>().join(", ");
+        rows.row(vec![
+            Cell::exact(&plan.provider),
+            Cell::exact(if plan.available { "yes" } else { "no" }),
+            Cell::Count(plan.units as i64),
+            Cell::Count(plan.sources as i64),
+            Cell::exact(human_bytes(plan.bytes)),
+            Cell::text(kinds),
+            Cell::Count(plan.files_skipped.count as i64),
         ]);
     }
     let mut text = format!("{}\n", window_line(&selection.window));
     if report.providers.is_empty() {
         text.push_str("No provider has history on this machine.\n");
     } else {
-        text.push_str(&format!("{rows}\n"));
+        text.push_str(&rows.render(Format::Table, &context.look.plain()));
     }
     for plan in &report.providers {
         for root in &plan.roots {
@@ -291,7 +295,7 @@ pub fn plan(context: &Context, args: &SelectionArgs) -> anyhow::Result<u8> {
     for left_out in &selection.not_selected {
         text.push_str(&format!("  {} not selected: {}\n", left_out.provider, left_out.reason));
     }
-    print_stdout(&text);
+    context.print_text(&text);
     Ok(exit::OK)
 }
 
@@ -331,7 +335,13 @@ pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
             not_selected: selection.not_selected,
         });
     } else {
-        print_stdout(&human_report(&report, &selection.not_selected, &paths.db, &selection.window));
+        context.print_text(&human_report(
+            &report,
+            &selection.not_selected,
+            &paths.db,
+            &selection.window,
+            &context.look,
+        ));
     }
     Ok(exit_code)
 }
@@ -379,7 +389,22 @@ pub fn execute(
         _ => EventLog::disabled(),
     };
     let materializers = MaterializerRegistry::builtin();
-    let observer = ProgressObserver::new();
+    let observer = ProgressObserver::new(context.quiet);
+    if context.verbose > 0 {
+        eprintln!("hindcast: store {}", terminal::shown(&paths.db.display().to_string()));
+        eprintln!("hindcast: {}", window_line(&window));
+        for provider in providers {
+            for root in provider.roots(env) {
+                eprintln!(
+                    "hindcast: {} reads {}{} [{}]",
+                    provider.name(),
+                    terminal::shown(&root.path.display().to_string()),
+                    if root.exists { "" } else { " (missing)" },
+                    root.origin
+                );
+            }
+        }
+    }
     let run_context = RunContext {
         materializers: &materializers,
         env,
@@ -456,6 +481,7 @@ fn human_report(
     not_selected: &[NotSelected],
     db: &std::path::Path,
     window: &TimeWindow,
+    look: &Look,
 ) -> String {
     let mut text = String::new();
     if report.cancelled {
@@ -468,15 +494,15 @@ fn human_report(
     if report.providers.is_empty() {
         text.push_str("No provider has history on this machine.\n");
     } else {
-        let mut rows = table(&[
+        let mut rows = Grid::new(&[
             "provider",
             "status",
             "sources",
             "sessions",
             "messages",
-            "rows written",
-            "rows skipped",
-            "lines skipped",
+            "rows\nwritten",
+            "rows\nskipped",
+            "lines\nskipped",
             "elapsed",
         ]);
         for provider in &report.providers {
@@ -487,22 +513,22 @@ fn human_report(
             } else {
                 provider.rows_written.total().to_string()
             };
-            rows.add_row([
-                provider.provider.clone(),
-                match provider.status {
-                    Status::Ok => "ok".into(),
-                    Status::Failed => "FAILED".into(),
-                },
-                sources_cell(provider),
-                provider.sessions_seen.to_string(),
-                provider.items_seen.to_string(),
-                written,
-                provider.rows_skipped.total().to_string(),
-                provider.lines_skipped.count.to_string(),
-                human_millis(provider.elapsed_ms),
+            rows.row(vec![
+                Cell::exact(&provider.provider),
+                Cell::exact(match provider.status {
+                    Status::Ok => "ok",
+                    Status::Failed => "FAILED",
+                }),
+                Cell::exact(sources_cell(provider)),
+                Cell::Count(provider.sessions_seen as i64),
+                Cell::Count(provider.items_seen as i64),
+                Cell::exact(written),
+                Cell::Count(provider.rows_skipped.total() as i64),
+                Cell::Count(provider.lines_skipped.count as i64),
+                Cell::exact(human_millis(provider.elapsed_ms)),
             ]);
         }
-        text.push_str(&format!("{rows}\n"));
+        text.push_str(&rows.render(Format::Table, &look.plain()));
     }
     for provider in &report.providers {
         if provider.items_outside_window + provider.files_outside_window > 0 {

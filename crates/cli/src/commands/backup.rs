@@ -5,7 +5,6 @@ use hindcast_store::{Store, copy_store};
 use super::Context;
 use crate::cli::BackupArgs;
 use crate::exit::{self, ExitError};
-use crate::output::print_stdout;
 
 pub fn run(context: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
     let paths = context.paths()?;
@@ -14,6 +13,6 @@ pub fn run(context: &Context, args: &BackupArgs) -> anyhow::Result<u8> {
         hindcast_store::BackupError::Exists { .. } => ExitError::usage(error.to_string()),
         other => ExitError::failure(other.to_string()),
     })?;
-    print_stdout(&format!("Copied the store {} to {}\n", paths.db.display(), args.path.display()));
+    context.print_text(&format!("Copied the store {} to {}\n", paths.db.display(), args.path.display()));
     Ok(exit::OK)
 }

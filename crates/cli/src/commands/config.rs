@@ -4,12 +4,11 @@ use super::Context;
 use crate::cli::ConfigAction;
 use crate::config::Config;
 use crate::exit;
-use crate::output::print_stdout;
 
 pub fn run(context: &Context, action: &ConfigAction) -> anyhow::Result<u8> {
     let paths = context.paths()?;
     match action {
-        ConfigAction::Path => print_stdout(&format!("{}\n", paths.config.display())),
+        ConfigAction::Path => context.print_text(&format!("{}\n", paths.config.display())),
         ConfigAction::Show => {
             let config = Config::load(&paths.config)?;
             let source = if paths.config.is_file() { "" } else { " (no such file: the defaults apply)" };
@@ -21,7 +20,7 @@ pub fn run(context: &Context, action: &ConfigAction) -> anyhow::Result<u8> {
                 .backfill
                 .retention_days
                 .map_or_else(|| "all history".to_string(), |days| format!("the last {days} days (retention_days)"));
-            print_stdout(&format!(
+            context.print_text(&format!(
                 "config: {}{source}\nbackfill providers: {providers}\nbackfill history: {retention}\n",
                 paths.config.display()
             ));

@@ -14,7 +14,8 @@ use super::backfill::{ImportMode, execute, exit_code_of, interrupt_exits_now, so
 use crate::cli::InitArgs;
 use crate::config::Config;
 use crate::exit::{self, ExitError};
-use crate::output::{human_bytes, human_millis, table};
+use crate::grid::{Cell, Format, Grid, Look};
+use crate::output::{human_bytes, human_millis};
 use crate::prompt::{Cancelled, LinePrompter, Prompter, Retention, TerminalPrompter};
 use crate::providers::missing_feature;
 
@@ -146,7 +147,7 @@ pub fn run_with(
     // A dry run of init writes nothing at all, not even the run envelope.
     let mode = ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run };
     let report = execute(context, &providers, &context.env, window, mode)?;
-    write_summary(out, &report)?;
+    write_summary(out, &report, &context.look)?;
     Ok(exit_code_of(&report))
 }
 
@@ -169,18 +170,22 @@ fn check_requested_providers(context: &Context, requested: &[String]) -> anyhow:
 
 /// The detection table and where each provider looks.
 fn print_detected(context: &Context, detected: &[Detected], out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut rendered = table(&["client", "history", "files", "size", "oldest", "newest"]);
+    let mut rendered = Grid::new(&["client", "history", "files", "size", "oldest", "newest"]);
     for found in detected {
-        rendered.add_row([
-            found.provider.name().to_string(),
-            if found.available { "found".into() } else { "none".into() },
-            found.files.to_string(),
-            human_bytes(found.bytes),
-            day(found.oldest),
-            day(found.newest),
+        rendered.row(vec![
+            Cell::exact(found.provider.name()),
+            Cell::exact(if found.available { "found" } else { "none" }),
+            Cell::Count(found.files as i64),
+            Cell::exact(human_bytes(found.bytes)),
+            Cell::exact(day(found.oldest)),
+            Cell::exact(day(found.newest)),
         ]);
     }
-    writeln!(out, "Local history of AI coding agents on this machine:\n{rendered}")?;
+    write!(
+        out,
+        "Local history of AI coding agents on this machine:\n{}",
+        rendered.render(Format::Table, &context.look.plain())
+    )?;
     for found in detected {
         let roots: Vec<String> = found
             .provider
@@ -307,37 +312,37 @@ fn write_config(
     Ok(())
 }
 
-fn write_summary(out: &mut dyn Write, report: &BackfillReport) -> std::io::Result<()> {
-    let mut rendered = table(&[
+fn write_summary(out: &mut dyn Write, report: &BackfillReport, look: &Look) -> std::io::Result<()> {
+    let mut rendered = Grid::new(&[
         "provider",
         "dry run",
         "status",
-        "sources scanned",
-        "rows written",
-        "rows skipped",
-        "lines skipped",
+        "sources\nscanned",
+        "rows\nwritten",
+        "rows\nskipped",
+        "lines\nskipped",
         "elapsed",
     ]);
     for provider in &report.providers {
-        rendered.add_row([
-            provider.provider.clone(),
-            if report.dry_run { "yes".into() } else { "no".into() },
-            match provider.status {
-                Status::Ok => "ok".into(),
-                Status::Failed => "FAILED".into(),
-            },
-            sources_cell(provider),
+        rendered.row(vec![
+            Cell::exact(&provider.provider),
+            Cell::exact(if report.dry_run { "yes" } else { "no" }),
+            Cell::exact(match provider.status {
+                Status::Ok => "ok",
+                Status::Failed => "FAILED",
+            }),
+            Cell::exact(sources_cell(provider)),
             if report.dry_run {
-                format!("({} materialized)", provider.rows_materialized.total())
+                Cell::exact(format!("({} materialized)", provider.rows_materialized.total()))
             } else {
-                provider.rows_written.total().to_string()
+                Cell::Count(provider.rows_written.total() as i64)
             },
-            provider.rows_skipped.total().to_string(),
-            provider.lines_skipped.count.to_string(),
-            human_millis(provider.elapsed_ms),
+            Cell::Count(provider.rows_skipped.total() as i64),
+            Cell::Count(provider.lines_skipped.count as i64),
+            Cell::exact(human_millis(provider.elapsed_ms)),
         ]);
     }
-    writeln!(out, "{rendered}")?;
+    write!(out, "{}", rendered.render(Format::Table, &look.plain()))?;
     for provider in report.providers.iter().filter(|provider| provider.error.is_some()) {
         writeln!(out, "  {} error: {}", provider.provider, provider.error.as_deref().unwrap_or_default())?;
     }
@@ -380,6 +385,9 @@ mod tests {
             registry: crate::providers::compiled_in(&extra).unwrap(),
             db_flag: Some(db.clone()),
             store_options: StoreOptions::default(),
+            look: crate::grid::Look { width: Some(100), terminal: true, color: false, ascii: false, utf8: true },
+            quiet: false,
+            verbose: 0,
         };
         let config = dir.path().join(".config/hindcast/config.toml");
         Fixture { _dir: dir, context, config, db }

@@ -51,9 +51,64 @@ pub struct Context {
     pub registry: ProviderRegistry,
     pub db_flag: Option<PathBuf>,
     pub store_options: StoreOptions,
+    /// Where stdout goes and how it may look.
+    pub look: crate::grid::Look,
+    /// `-q`: results and errors only.
+    pub quiet: bool,
+    /// `-v`, repeated.
+    pub verbose: u8,
 }
 
 impl Context {
+    /// Prints a notice (a hint, a warning that is not an error) to stderr, unless `-q`.
+    pub fn notice(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{}", crate::terminal::shown(text));
+        }
+    }
+
+    /// Writes a report (`before`, a table, `after`) as text, in `look`.
+    pub fn print_report(&self, look: &crate::grid::Look, before: &str, grid: &crate::grid::Grid, after: &str) {
+        // The grid's cells are shown safely already; its colour codes must stay codes.
+        let (before, after) =
+            (self.fitted(&crate::terminal::shown(before)), self.fitted(&crate::terminal::shown(after)));
+        crate::output::print_exact(&format!("{before}{}{after}", grid.render(crate::grid::Format::Table, look)));
+    }
+
+    /// Human-readable text to stdout: control characters shown visibly, and on a terminal long
+    /// lines wrapped at spaces to its width.
+    pub fn print_text(&self, text: &str) {
+        crate::output::print_exact(&self.fitted(&crate::terminal::shown(text)));
+    }
+
+    /// `text` wrapped to the terminal's width, when stdout is one.
+    pub fn fitted(&self, text: &str) -> String {
+        match self.look.width {
+            Some(width) if self.look.terminal && width >= 20 => crate::grid::wrap(text, width),
+            _ => text.to_string(),
+        }
+    }
+
+    /// The format to write a table in: the command line's, else a table on a terminal and TSV piped.
+    pub fn format(&self, output: &crate::cli::FormatArgs) -> crate::grid::Format {
+        self.look.format(output.chosen())
+    }
+
+    /// Writes a data table in `format`, with `before` and `after` (title, legend, notes) around
+    /// it as a table; as rows (TSV, CSV), only the rows, the notes going to stderr.
+    pub fn print_grid(&self, format: crate::grid::Format, before: &str, grid: &crate::grid::Grid, after: &str) {
+        use crate::grid::Format;
+        match format {
+            Format::Table => self.print_report(&self.look.asked_for(), before, grid, after),
+            _ => {
+                crate::output::print_exact(&grid.render(format, &self.look));
+                if !after.trim().is_empty() {
+                    self.notice(after.trim_end());
+                }
+            }
+        }
+    }
+
     /// The paths of this invocation.
     pub fn paths(&self) -> Result<Paths, ExitError> {
         Paths::resolve(&self.env, self.db_flag.as_deref())

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::Context;
 use crate::cli::PricesArgs;
 use crate::exit::{self, ExitError};
-use crate::output::{print_json, print_stdout};
+use crate::output::print_json;
 
 /// A model's rates, or why it has none.
 #[derive(Debug, Serialize)]
@@ -120,7 +120,7 @@ pub fn run(context: &Context, args: &PricesArgs) -> anyhow::Result<u8> {
     text.push_str(
         "\nA response is priced at the rate in force when it was made; a hindcast with a newer table\nprices the store again when it upgrades it.\n",
     );
-    print_stdout(&text);
+    context.print_text(&text);
     Ok(if args.model.is_some() && prices.iter().any(|price| price.unpriced.is_some()) {
         exit::FAILURE
     } else {

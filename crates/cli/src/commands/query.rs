@@ -1,5 +1,5 @@
 //! `hindcast query SQL`: read-only SQL over the store, streamed row by row in every output mode
-//! (a table, one JSON document, JSON lines), so memory does not grow with the result; bounded by
+//! (a table, TSV, CSV, one JSON document, JSON lines), so memory does not grow with the result; bounded by
 //! `--max-rows` and `--timeout`.
 
 use std::io::{BufWriter, IsTerminal, Read, StdoutLock, Write};
@@ -12,6 +12,7 @@ use unicode_width::UnicodeWidthStr;
 use super::Context;
 use crate::cli::QueryArgs;
 use crate::exit::{self, ExitError};
+use crate::grid::{Format as TableFormat, Look};
 use crate::output::exit_on_write_error;
 use crate::terminal::{shown_on_one_line, shown_prefix};
 
@@ -37,7 +38,7 @@ pub fn run(context: &Context, args: &QueryArgs) -> anyhow::Result<u8> {
         return Err(ExitError::usage("hindcast query is read-only: refusing a statement that writes".into()).into());
     }
     let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
-    let mut sink = Sink::new(args, columns);
+    let mut sink = Sink::new(args, columns, &context.look);
     let mut rows = statement.query([]).map_err(|error| step_error(error, args, 0))?;
     let mut printed: u64 = 0;
     let mut more: u64 = 0;
@@ -117,8 +118,16 @@ struct Sink {
 }
 
 enum Format {
-    Json { first: bool },
-    JsonLines { keys: Vec<String> },
+    Json {
+        first: bool,
+    },
+    JsonLines {
+        keys: Vec<String>,
+    },
+    /// TSV (`csv: false`) or CSV rows with a header line, values whole.
+    Separated {
+        csv: bool,
+    },
     Table(TableState),
 }
 
@@ -131,34 +140,42 @@ struct TableState {
     /// Rows held until the column widths are known.
     measured: Vec<Vec<String>>,
     widths: Option<Vec<usize>>,
+    /// Rules and ellipses in ASCII (the locale is not UTF-8, or stdout is not a terminal).
+    ascii: bool,
 }
 
 impl Sink {
-    fn new(args: &QueryArgs, columns: Vec<String>) -> Self {
+    fn new(args: &QueryArgs, columns: Vec<String>, look: &Look) -> Self {
         let stdout = std::io::stdout();
         let on_terminal = stdout.is_terminal();
         let out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-        let format = if args.json {
-            Format::Json { first: true }
-        } else if args.jsonl {
-            Format::JsonLines { keys: distinct_keys(&columns) }
-        } else {
-            Format::Table(TableState {
+        let chosen = if args.json { Some(TableFormat::Json) } else { args.format };
+        let format = match (args.jsonl, look.format(chosen)) {
+            (true, _) => Format::JsonLines { keys: distinct_keys(&columns) },
+            (false, TableFormat::Json) => Format::Json { first: true },
+            (false, TableFormat::Tsv) => Format::Separated { csv: false },
+            (false, TableFormat::Csv) => Format::Separated { csv: true },
+            (false, TableFormat::Table) => Format::Table(TableState {
                 cut_to: (on_terminal && !args.full).then_some(TERMINAL_CELL_CHARS),
-                fit_to: if on_terminal && !args.full {
-                    comfy_table::Table::new().width().map(usize::from).filter(|width| *width >= 20)
-                } else {
-                    None
-                },
+                fit_to: if on_terminal && !args.full { look.width.filter(|width| *width >= 20) } else { None },
                 any_cut: false,
                 measured: Vec::new(),
                 widths: None,
-            })
+                ascii: look.ascii,
+            }),
         };
         let mut sink = Self { out, columns, format };
-        if let Format::Json { .. } = sink.format {
-            let header = serde_json::to_string(&sink.columns).expect("names serialize");
-            sink.write(format!("{{\"schema\":\"hindcast.query/v1\",\"columns\":{header},\"rows\":[").as_bytes());
+        match sink.format {
+            Format::Json { .. } => {
+                let header = serde_json::to_string(&sink.columns).expect("names serialize");
+                sink.write(format!("{{\"schema\":\"hindcast.query/v1\",\"columns\":{header},\"rows\":[").as_bytes());
+            }
+            Format::Separated { csv } => {
+                let header: Vec<String> = sink.columns.iter().map(|name| separated_field(name, csv)).collect();
+                let line = format!("{}{}", header.join(if csv { "," } else { "\t" }), if csv { "\r\n" } else { "\n" });
+                sink.write(line.as_bytes());
+            }
+            _ => {}
         }
         sink
     }
@@ -201,6 +218,13 @@ impl Sink {
                 }
                 line.extend_from_slice(b"}\n");
             }
+            Format::Separated { csv } => {
+                let csv = *csv;
+                let fields: Vec<String> =
+                    values.iter().map(|value| separated_field(&whole_value(*value), csv)).collect();
+                line = format!("{}{}", fields.join(if csv { "," } else { "\t" }), if csv { "\r\n" } else { "\n" })
+                    .into_bytes();
+            }
             Format::Table(table) => {
                 let cells: Vec<String> = values.iter().map(|value| table.cell(*value)).collect();
                 if table.widths.is_none() {
@@ -230,7 +254,8 @@ impl Sink {
         }
         table.widths = Some(widths.clone());
         let header: Vec<String> = self.columns.iter().map(|name| shown_on_one_line(name).into_owned()).collect();
-        let rule: Vec<String> = widths.iter().map(|width| "─".repeat(*width)).collect();
+        let rule_char = if table.ascii { "-" } else { "─" };
+        let rule: Vec<String> = widths.iter().map(|width| rule_char.repeat(*width)).collect();
         let mut text = table.render(&header);
         text.push_str(&table.render(&rule));
         for cells in std::mem::take(&mut table.measured) {
@@ -249,7 +274,7 @@ impl Sink {
                     None => format!("{close}}}\n"),
                 }
             }
-            Format::JsonLines { .. } => {
+            Format::JsonLines { .. } | Format::Separated { .. } => {
                 if more > 0 {
                     eprintln!("hindcast: {more} more row{} not printed (--max-rows)", plural(more));
                 }
@@ -265,7 +290,7 @@ impl Sink {
                 footer.push_str(")\n");
                 if table.any_cut {
                     footer.push_str(&format!(
-                        "(long values were cut to fit the terminal and {TERMINAL_CELL_CHARS} characters; --full prints them whole)\n"
+                        "(long values were cut to fit the terminal, and to {TERMINAL_CELL_CHARS} characters;\n --full prints them whole)\n"
                     ));
                 }
                 footer
@@ -309,7 +334,7 @@ impl TableState {
             let fitted = match (self.fit_to, widths.get(index)) {
                 (Some(_), Some(&width)) if cell.width() > width => {
                     self.any_cut = true;
-                    cut_to_width(cell, width)
+                    cut_to_width(cell, width, self.ascii)
                 }
                 _ => cell.clone(),
             };
@@ -339,20 +364,36 @@ fn fit_widths(widths: &mut [usize], columns: usize) {
     }
 }
 
-/// `text` (already as shown) cut to `width` display columns, the last one an ellipsis.
-fn cut_to_width(text: &str, width: usize) -> String {
+/// `text` (already as shown) cut to `width` display columns, ending in an ellipsis.
+fn cut_to_width(text: &str, width: usize, ascii: bool) -> String {
+    let ellipsis = if ascii { "..." } else { "…" };
     let mut kept = String::new();
     let mut used = 0;
     for c in text.chars() {
         let wide = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + wide + 1 > width {
+        if used + wide + ellipsis.width() > width {
             break;
         }
         used += wide;
         kept.push(c);
     }
-    kept.push('…');
+    kept.push_str(ellipsis);
     kept
+}
+
+/// A value whole, as TSV and CSV carry it (before escaping).
+fn whole_value(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(integer) => integer.to_string(),
+        ValueRef::Real(real) => real.to_string(),
+        ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+        ValueRef::Blob(blob) => format!("x'{}'", hex::encode(blob)),
+    }
+}
+
+fn separated_field(value: &str, csv: bool) -> String {
+    if csv { crate::grid::csv_field(value) } else { crate::grid::tsv_field(value) }
 }
 
 /// Column names as JSON object keys, a repeated name numbered (`a`, `a:2`).
@@ -400,10 +441,12 @@ mod tests {
             any_cut: false,
             measured: Vec::new(),
             widths: Some(vec![5, 3]),
+            ascii: false,
         };
         assert_eq!(table.render(&["abcdefgh".into(), "xy".into()]), "abcd…  xy\n");
         assert!(table.any_cut);
-        assert_eq!(cut_to_width("日本語テキスト", 5), "日本…");
+        assert_eq!(cut_to_width("日本語テキスト", 5, false), "日本…");
+        assert_eq!(cut_to_width("abcdefgh", 6, true), "abc...");
     }
 
     #[test]
@@ -414,13 +457,20 @@ mod tests {
 
     #[test]
     fn cells_are_one_line_shown_visibly_and_cut_only_when_asked() {
-        let mut table =
-            TableState { cut_to: Some(10), fit_to: None, any_cut: false, measured: Vec::new(), widths: None };
+        let mut table = TableState {
+            cut_to: Some(10),
+            fit_to: None,
+            any_cut: false,
+            measured: Vec::new(),
+            widths: None,
+            ascii: false,
+        };
         assert_eq!(table.cell(ValueRef::Text(b"a\nb\x1b[2J")), "a\\nb\\e[2J");
         assert!(!table.any_cut);
         assert_eq!(table.cell(ValueRef::Text(b"0123456789abc")), "012345678…");
         assert!(table.any_cut);
-        let mut whole = TableState { cut_to: None, fit_to: None, any_cut: false, measured: Vec::new(), widths: None };
+        let mut whole =
+            TableState { cut_to: None, fit_to: None, any_cut: false, measured: Vec::new(), widths: None, ascii: false };
         assert_eq!(whole.cell(ValueRef::Text(b"0123456789abc")), "0123456789abc");
         assert_eq!(whole.cell(ValueRef::Null), "");
         assert_eq!(whole.cell(ValueRef::Blob(&[1, 255])), "x'01ff'");

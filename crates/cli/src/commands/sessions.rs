@@ -9,7 +9,8 @@ use serde_json::json;
 use super::Context;
 use crate::cli::{SessionsAction, SessionsListArgs};
 use crate::exit::{self, ExitError};
-use crate::output::{print_json, print_stdout, table};
+use crate::grid::{Cell, Format, Grid};
+use crate::output::print_json;
 use crate::terminal::{shown, shown_prefix};
 
 /// Maps view errors to exit codes: an unknown or ambiguous id is a usage error.
@@ -31,9 +32,9 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
                 print_json(&json!({ "schema": "hindcast.session/v1", "session": detail }));
             } else {
                 let zone = super::stats::report_zone(context, None, false)?;
-                let text = render_detail(&detail, *full, &zone);
-                if *no_pager || !crate::output::through_pager(context, &text) {
-                    print_stdout(&text);
+                let text = render_detail(&detail, *full, &zone, context.look.ascii);
+                if *no_pager || !crate::output::through_pager(context, &context.fitted(&text)) {
+                    context.print_text(&text);
                 }
             }
             Ok(exit::OK)
@@ -47,13 +48,13 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
             if *json {
                 print_json(&json!({ "schema": "hindcast.session-tree/v1", "trees": trees }));
             } else if trees.is_empty() {
-                print_stdout("No session has sub-agents, continuations, forks or links.\n");
+                context.print_text("No session has sub-agents, continuations, forks or links.\n");
             } else {
                 let mut text = String::new();
                 for tree in &trees {
-                    render_tree(tree, 0, &mut text);
+                    render_tree(tree, 0, context.look.ascii, &mut text);
                 }
-                print_stdout(&text);
+                context.print_text(&text);
             }
             Ok(exit::OK)
         }
@@ -71,24 +72,41 @@ fn list(context: &Context, conn: &rusqlite::Connection, args: &SessionsListArgs)
         limit: (args.limit > 0).then_some(args.limit),
     };
     let rows = sessions::list(conn, &filter).map_err(view_error)?;
-    if args.json {
+    let format = context.format(&args.output);
+    if format == Format::Json {
         print_json(&json!({ "schema": "hindcast.sessions/v1", "sessions": rows }));
         return Ok(exit::OK);
     }
-    let mut rendered =
-        table(&["started (UTC)", "client", "title", "project", "duration", "msgs", "tools", "tokens", "models", "id"]);
+    let zone = super::stats::report_zone(context, None, false)?;
+    let mut rendered = Grid::new(&[
+        "started",
+        "id",
+        "client",
+        "title",
+        "?project",
+        "msgs",
+        "?tools",
+        "?tokens",
+        "?duration",
+        "?models",
+    ]);
     for row in &rows {
-        rendered.add_row([
-            row.started_at.as_deref().map(|at| at.get(..16).unwrap_or(at).replace('T', " ")).unwrap_or_default(),
-            shown(&row.client).into_owned(),
-            trim(row.title.as_deref().unwrap_or(""), 40),
-            trim(row.project.as_deref().unwrap_or(""), 30),
-            row.duration_seconds.map(duration).unwrap_or_default(),
-            row.messages.to_string(),
-            row.tool_calls.to_string(),
-            (row.tokens.input + row.tokens.output).to_string(),
-            shown(&row.models.join(", ")).into_owned(),
-            shown(sessions::short_id(&row.session_id)).into_owned(),
+        let started = match format {
+            Format::Table => local_minute(row.started_at.as_deref(), &zone),
+            _ => row.started_at.clone().unwrap_or_default(),
+        };
+        let one_line = |text: Option<&str>| text.unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+        rendered.row(vec![
+            Cell::exact(started),
+            Cell::exact(sessions::short_id(&row.session_id)),
+            Cell::exact(&row.client),
+            Cell::text(one_line(row.title.as_deref())),
+            Cell::text(one_line(row.project.as_deref())),
+            Cell::Count(row.messages),
+            Cell::Count(row.tool_calls),
+            Cell::Tokens(row.tokens.input + row.tokens.output),
+            Cell::exact(row.duration_seconds.map(duration).unwrap_or_default()),
+            Cell::text(row.models.join(", ")),
         ]);
     }
     let total = sessions::count(conn, &filter).map_err(view_error)?;
@@ -98,7 +116,8 @@ fn list(context: &Context, conn: &rusqlite::Connection, args: &SessionsListArgs)
     } else {
         format!("{total} session{}", if total == 1 { "" } else { "s" })
     };
-    print_stdout(&format!("{rendered}\n{footer}\n"));
+    let before = if format == Format::Table { format!("Sessions, times in {}\n", zone.name) } else { String::new() };
+    context.print_grid(format, &before, &rendered, &format!("{footer}\n"));
     Ok(exit::OK)
 }
 
@@ -111,15 +130,21 @@ fn duration(seconds: i64) -> String {
 }
 
 /// Shortens `text` to `limit` characters on one line, counted on what is shown.
-fn trim(text: &str, limit: usize) -> String {
+fn trim(text: &str, limit: usize, ascii: bool) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match shown_prefix(&flat, limit.saturating_sub(1)) {
-        Some((kept, _)) if shown(&flat).chars().count() > limit => format!("{kept}…"),
+    let ellipsis = if ascii { "..." } else { "…" };
+    match shown_prefix(&flat, limit.saturating_sub(ellipsis.chars().count())) {
+        Some((kept, _)) if shown(&flat).chars().count() > limit => format!("{kept}{ellipsis}"),
         _ => shown(&flat).into_owned(),
     }
 }
 
-fn render_detail(detail: &sessions::SessionDetail, full: bool, zone: &hindcast_store::views::report::Zone) -> String {
+fn render_detail(
+    detail: &sessions::SessionDetail,
+    full: bool,
+    zone: &hindcast_store::views::report::Zone,
+    ascii: bool,
+) -> String {
     let summary: &SessionSummary = &detail.summary;
     let mut text = format!(
         "{} session {}\n  id:       {}\n  native:   {}\n  title:    {}\n  project:  {}\n  started:  {}\n  ended:    {}\n  models:   {}\n  tokens:   input {} (cached {}), output {} (reasoning {})\n",
@@ -155,7 +180,8 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool, zone: &hindcast_s
             && day != Some(local.date())
         {
             day = Some(local.date());
-            text.push_str(&format!("── {} ──\n", local.strftime("%A %Y-%m-%d")));
+            let rule = if ascii { "--" } else { "──" };
+            text.push_str(&format!("{rule} {} {rule}\n", local.strftime("%A %Y-%m-%d")));
         }
         let mut flags = Vec::new();
         for (on, name) in [
@@ -176,19 +202,21 @@ fn render_detail(detail: &sessions::SessionDetail, full: bool, zone: &hindcast_s
         for part in &message.parts {
             let line = match part.kind.as_str() {
                 "tool_call" => format!(
-                    "  → {}({})",
+                    "  {} {}({})",
+                    if ascii { "->" } else { "→" },
                     part.tool_name.as_deref().unwrap_or("tool"),
-                    trim(&part.tool_input.as_ref().map(ToString::to_string).unwrap_or_default(), limit.min(200))
+                    trim(&part.tool_input.as_ref().map(ToString::to_string).unwrap_or_default(), limit.min(200), ascii)
                 ),
                 "tool_result" => format!(
-                    "  ← {}{}",
+                    "  {} {}{}",
+                    if ascii { "<-" } else { "←" },
                     if part.is_error == Some(true) { "error: " } else { "" },
-                    clip(part.text.as_deref().unwrap_or(""), limit)
+                    clip(part.text.as_deref().unwrap_or(""), limit, ascii)
                 ),
-                "thinking" => format!("  (thinking) {}", clip(part.text.as_deref().unwrap_or(""), limit)),
+                "thinking" => format!("  (thinking) {}", clip(part.text.as_deref().unwrap_or(""), limit, ascii)),
                 "image" => "  [image]".to_string(),
                 "other" => "  [other content]".to_string(),
-                _ => format!("  {}", clip(part.text.as_deref().unwrap_or(""), limit)),
+                _ => format!("  {}", clip(part.text.as_deref().unwrap_or(""), limit, ascii)),
             };
             text.push_str(&line);
             text.push('\n');
@@ -205,28 +233,38 @@ fn local_time(at: Option<&str>, zone: &hindcast_store::views::report::Zone) -> S
     )
 }
 
+/// A time to the minute in `zone`, for a table.
+fn local_minute(at: Option<&str>, zone: &hindcast_store::views::report::Zone) -> String {
+    at.and_then(|at| at.parse::<jiff::Timestamp>().ok()).map_or_else(
+        || at.unwrap_or("-").to_string(),
+        |at| at.to_zoned(zone.tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+    )
+}
+
 /// Keeps line breaks but stops after `limit` characters shown.
-fn clip(text: &str, limit: usize) -> String {
+fn clip(text: &str, limit: usize, ascii: bool) -> String {
     match shown_prefix(text, limit) {
         None => shown(text).replace('\n', "\n  "),
         Some((kept, left)) => {
-            format!("{}… ({left} more characters; --full shows all)", kept.replace('\n', "\n  "))
+            let ellipsis = if ascii { "..." } else { "…" };
+            format!("{}{ellipsis} ({left} more characters; --full shows all)", kept.replace('\n', "\n  "))
         }
     }
 }
 
-fn render_tree(node: &TreeNode, depth: usize, text: &mut String) {
+fn render_tree(node: &TreeNode, depth: usize, ascii: bool, text: &mut String) {
     let indent = "    ".repeat(depth);
+    let branch = if ascii { "`- " } else { "└─ " };
     let label = node.relationship.as_deref().map(|relationship| format!("{relationship}: ")).unwrap_or_default();
     text.push_str(&format!(
         "{indent}{}{label}{} {} {}  {}\n",
-        if depth == 0 { "" } else { "└─ " },
+        if depth == 0 { "" } else { branch },
         node.client,
         sessions::short_id(&node.session_id),
         node.started_at.as_deref().map(|at| at.get(..16).unwrap_or(at).replace('T', " ")).unwrap_or_default(),
-        trim(node.title.as_deref().unwrap_or(""), 50),
+        trim(node.title.as_deref().unwrap_or(""), 50, ascii),
     ));
     for child in &node.children {
-        render_tree(child, depth + 1, text);
+        render_tree(child, depth + 1, ascii, text);
     }
 }

@@ -13,7 +13,8 @@ use super::Context;
 use super::sessions::view_error;
 use crate::cli::{ReportWindowArgs, StatsAction, StatsBy, StatsReportArgs, WeekStart};
 use crate::exit::{self, ExitError};
-use crate::output::{print_json, print_stdout, table};
+use crate::grid::{Cell, Grid};
+use crate::output::print_json;
 
 pub fn run(context: &Context, action: &StatsAction) -> anyhow::Result<u8> {
     match action {
@@ -90,28 +91,17 @@ fn open(context: &Context) -> Result<rusqlite::Connection, ExitError> {
     Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))
 }
 
-/// A report table: the house style, one space between columns (token tables are wide).
-fn report_table(header: &[&str]) -> comfy_table::Table {
-    let mut rendered = table(header);
-    for column in rendered.column_iter_mut() {
-        column.set_padding((0, 1));
-    }
-    if let Some(first) = rendered.column_mut(0) {
-        first.set_padding((1, 1));
-    }
-    rendered
-}
-
 /// One line under every token table.
 pub const LEGEND: &str = "input: uncached; cache write: 5-minute and 1-hour; cache read: from the cache;\n\
 output: with reasoning; total: all four. K, M, B: thousand, million, billion.";
 
 fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow::Result<u8> {
     let filter = report_filter(context, &args.window, args.by)?;
+    let format = context.format(&args.window.output);
     let conn = open(context)?;
     let report = report::periods(&conn, &filter, period).map_err(view_error)?;
     let left_out = stats::left_out(&conn, filter.client.as_deref()).map_err(view_error)?;
-    if args.window.json {
+    if args.window.output.json() {
         print_json(&json!({
             "schema": format!("hindcast.stats.{}/v2", period.name()),
             "report": report,
@@ -128,25 +118,26 @@ fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow:
     };
     // Prompts, messages and tool calls are in `--json`: with them the table would not fit 80 columns.
     let mut rendered =
-        report_table(&[label, "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+        Grid::new(&[label, "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for row in &report.rows {
-        let mut cells = vec![row.period.clone(), count(row.activity.sessions)];
+        let mut cells = vec![Cell::exact(&row.period), Cell::Count(row.activity.sessions)];
         cells.extend(usage_cells(&row.usage));
-        rendered.add_row(cells);
+        rendered.row(cells);
         for model in &row.models {
-            rendered.add_row(model_row(model, 2));
+            rendered.detail(model_row(model, 2));
         }
     }
     let total = &report.total;
-    let mut cells = vec!["Total".to_string(), count(total.activity.sessions)];
+    let mut cells = vec![Cell::exact("Total"), Cell::Count(total.activity.sessions)];
     cells.extend(usage_cells(&total.usage));
-    rendered.add_row(cells);
-    let mut text = format!(
-        "{} report, {}, {}\n{rendered}\n{LEGEND}\n",
+    rendered.total(cells);
+    let before = format!(
+        "{} report, {}, {}\n",
         capitalized(period.name()),
         report.zone,
         window_text(&report.since, &report.until)
     );
+    let mut text = format!("{LEGEND}\n");
     text.push_str(&unpriced_note(&report.unpriced_models));
     if left_out.corrupt.sessions + left_out.corrupt.messages + left_out.corrupt.usage > 0 {
         text.push_str(&format!(
@@ -163,20 +154,21 @@ fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow:
             left_out.undated.messages, left_out.undated.usage
         ));
     }
-    print_stdout(&text);
+    context.print_grid(format, &before, &rendered, &text);
     Ok(exit::OK)
 }
 
 fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     let filter = report_filter(context, &args.window, args.by)?;
+    let format = context.format(&args.window.output);
     let conn = open(context)?;
     let report = report::sessions(&conn, &filter).map_err(view_error)?;
-    if args.window.json {
+    if args.window.output.json() {
         print_json(&json!({ "schema": "hindcast.stats.sessions/v1", "report": report }));
         return Ok(exit::OK);
     }
     let mut rendered =
-        report_table(&["session", "last active", "input", "cache\nwrite", "cache\nread", "output", "cost"]);
+        Grid::new(&["session", "last active", "input", "cache\nwrite", "cache\nread", "output", "?total", "cost"]);
     for row in &report.sessions {
         let agents = if row.subagents > 0 { format!(" +{}", row.subagents) } else { String::new() };
         let last = row
@@ -184,90 +176,97 @@ fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
             .as_deref()
             .map_or_else(|| "-".to_string(), |at| at.get(5..16).unwrap_or(at).replace('T', " "));
         let mut cells = vec![
-            format!("{} {}{agents}", row.client, hindcast_store::views::sessions::short_id(&row.session_id)),
-            last,
+            Cell::exact(format!(
+                "{} {}{agents}",
+                row.client,
+                hindcast_store::views::sessions::short_id(&row.session_id)
+            )),
+            Cell::exact(last),
         ];
-        cells.extend(without_total(usage_cells(&row.usage)));
-        rendered.add_row(cells);
+        cells.extend(usage_cells(&row.usage));
+        rendered.row(cells);
         for model in &row.by_model {
-            rendered.add_row(without_total(model_row(model, 2)));
+            rendered.detail(model_row(model, 2));
         }
     }
-    let mut cells = vec!["Total".to_string(), String::new()];
-    cells.extend(without_total(usage_cells(&report.total)));
-    rendered.add_row(cells);
-    let mut text = format!(
-        "Sessions, {}, {}\n(whole sessions, sub-agents in their parent: +N)\n{rendered}\n{LEGEND}\n",
+    let mut cells = vec![Cell::exact("Total"), Cell::Empty];
+    cells.extend(usage_cells(&report.total));
+    rendered.total(cells);
+    let before = format!(
+        "Sessions, {}, {}\n(whole sessions, sub-agents in their parent: +N)\n",
         report.zone,
         window_text(&report.since, &report.until)
     );
-    text.push_str(&unpriced_note(&report.unpriced_models));
-    print_stdout(&text);
+    let text = format!("{LEGEND}\n{}", unpriced_note(&report.unpriced_models));
+    context.print_grid(format, &before, &rendered, &text);
     Ok(exit::OK)
 }
 
 fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     let filter = report_filter(context, &args.window, args.by)?;
+    let format = context.format(&args.window.output);
     let conn = open(context)?;
     let report = report::projects(&conn, &filter).map_err(view_error)?;
-    if args.window.json {
+    if args.window.output.json() {
         print_json(&json!({ "schema": "hindcast.stats.projects/v1", "report": report }));
         return Ok(exit::OK);
     }
     let mut rendered =
-        report_table(&["project", "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+        Grid::new(&["project", "sessions", "input", "cache\nwrite", "cache\nread", "output", "?total", "cost"]);
     for row in &report.projects {
-        let mut cells = vec![row.project.clone(), count(row.sessions)];
+        let mut cells = vec![Cell::text(&row.project), Cell::Count(row.sessions)];
         cells.extend(usage_cells(&row.usage));
-        rendered.add_row(cells);
+        rendered.row(cells);
         for model in &row.by_model {
-            rendered.add_row(model_row(model, 2));
+            rendered.detail(model_row(model, 2));
         }
     }
     let sessions: i64 = report.projects.iter().map(|row| row.sessions).sum();
-    let mut cells = vec!["Total".to_string(), count(sessions)];
+    let mut cells = vec![Cell::exact("Total"), Cell::Count(sessions)];
     cells.extend(usage_cells(&report.total));
-    rendered.add_row(cells);
-    let mut text = format!(
-        "Projects, {}, {}\n(whole sessions; most expensive first)\n{rendered}\n{LEGEND}\n",
+    rendered.total(cells);
+    let before = format!(
+        "Projects, {}, {}\n(whole sessions; most expensive first)\n",
         report.zone,
         window_text(&report.since, &report.until)
     );
-    text.push_str(&unpriced_note(&report.unpriced_models));
-    print_stdout(&text);
+    let text = format!("{LEGEND}\n{}", unpriced_note(&report.unpriced_models));
+    context.print_grid(format, &before, &rendered, &text);
     Ok(exit::OK)
 }
 
 fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     let filter = report_filter(context, &args.window, args.by)?;
+    let format = context.format(&args.window.output);
     let conn = open(context)?;
     let report = report::blocks(&conn, &filter, context.now()).map_err(view_error)?;
-    if args.window.json {
+    if args.window.output.json() {
         print_json(&json!({ "schema": "hindcast.stats.blocks/v1", "report": report }));
         return Ok(exit::OK);
     }
     let mut rendered =
-        report_table(&["block start", "client", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
+        Grid::new(&["block start", "client", "input", "cache\nwrite", "cache\nread", "output", "?total", "cost"]);
     for block in &report.blocks {
         let start = block.start.get(..16).unwrap_or(&block.start).replace('T', " ");
         let server = if block.window == "server" { "†" } else { "" };
         let mut cells = vec![
-            if block.active { format!("{start}{server} now") } else { format!("{start}{server}") },
-            block.client.clone(),
+            Cell::exact(if block.active { format!("{start}{server} now") } else { format!("{start}{server}") }),
+            Cell::exact(&block.client),
         ];
         cells.extend(usage_cells(&block.usage));
-        rendered.add_row(cells);
+        rendered.row(cells);
         for model in &block.by_model {
-            rendered.add_row(model_row(model, 2));
+            rendered.detail(model_row(model, 2));
         }
     }
-    let mut cells = vec!["Total".to_string(), String::new()];
+    let mut cells = vec![Cell::exact("Total"), Cell::Empty];
     cells.extend(usage_cells(&report.total));
-    rendered.add_row(cells);
-    let mut text = format!(
-        "5-hour blocks, {}\n(a block starts at the hour of the first response after 5 quiet hours;\n†: the server's own window, where Codex's rollouts recorded it)\n{rendered}\n{LEGEND}\n",
+    rendered.total(cells);
+    let before = format!(
+        "5-hour blocks, {}\n(a block starts at the hour of the first response after 5 quiet hours;\n†: the server's own window, where Codex's rollouts recorded it)\n",
         report.zone
     );
+    let mut text = format!("{LEGEND}\n");
     for block in report.blocks.iter().filter(|block| block.active) {
         if let Some(progress) = &block.progress {
             let ends = block.end.get(11..16).unwrap_or(&block.end);
@@ -289,33 +288,25 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
         }
     }
     text.push_str(&unpriced_note(&report.unpriced_models));
-    print_stdout(&text);
+    context.print_grid(format, &before, &rendered, &text);
     Ok(exit::OK)
 }
 
-fn model_row(model: &ModelUsage, label_columns: usize) -> Vec<String> {
-    let mut cells = vec![format!(" {}", short_model(&model.model))];
-    cells.extend(std::iter::repeat_n(String::new(), label_columns - 1));
+fn model_row(model: &ModelUsage, label_columns: usize) -> Vec<Cell> {
+    let mut cells = vec![Cell::exact(short_model(&model.model))];
+    cells.extend(std::iter::repeat_n(Cell::Empty, label_columns - 1));
     cells.extend(usage_cells(&model.usage));
     cells
 }
 
-/// A row of cells without its `total` (the sessions table's ids leave no room for it in 80
-/// columns; `--json` has it).
-fn without_total(mut cells: Vec<String>) -> Vec<String> {
-    let total = cells.len() - 2;
-    cells.remove(total);
-    cells
-}
-
-fn usage_cells(usage: &Usage) -> Vec<String> {
+fn usage_cells(usage: &Usage) -> Vec<Cell> {
     vec![
-        compact(usage.input),
-        compact(usage.cache_write_5m + usage.cache_write_1h),
-        compact(usage.cache_read),
-        compact(usage.output),
-        compact(usage.total),
-        cost(usage),
+        Cell::Tokens(usage.input),
+        Cell::Tokens(usage.cache_write_5m + usage.cache_write_1h),
+        Cell::Tokens(usage.cache_read),
+        Cell::Tokens(usage.output),
+        Cell::Tokens(usage.total),
+        Cell::Cost { usd: usage.cost_usd, partial: usage.unpriced_responses > 0 },
     ]
 }
 
@@ -335,49 +326,7 @@ pub fn cost(usage: &Usage) -> String {
     }
 }
 
-/// Dollars with cents and thousands separators.
-pub fn dollars(value: f64) -> String {
-    let cents = (value * 100.0).round() as i64;
-    format!("${}.{:02}", grouped(cents / 100), (cents % 100).abs())
-}
-
-fn grouped(value: i64) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if value < 0 { format!("-{out}") } else { out }
-}
-
-fn count(value: i64) -> String {
-    grouped(value)
-}
-
-/// A token count in at most five characters: exact below 1,000, else K, M or B.
-pub fn compact(value: i64) -> String {
-    let magnitude = value.unsigned_abs() as f64;
-    let sign = if value < 0 { "-" } else { "" };
-    let scaled = |divisor: f64, unit: &str| {
-        let scaled = magnitude / divisor;
-        if scaled < 9.995 {
-            format!("{sign}{scaled:.2}{unit}")
-        } else if scaled < 99.95 {
-            format!("{sign}{scaled:.1}{unit}")
-        } else {
-            format!("{sign}{scaled:.0}{unit}")
-        }
-    };
-    match magnitude {
-        m if m < 1e3 => value.to_string(),
-        m if m < 999.5e3 => scaled(1e3, "K"),
-        m if m < 999.5e6 => scaled(1e6, "M"),
-        _ => scaled(1e9, "B"),
-    }
-}
+pub use crate::grid::{compact_count as compact, dollars};
 
 fn plural(count: i64, noun: &str) -> String {
     if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
@@ -415,29 +364,4 @@ pub fn unpriced_note(models: &[report::UnpricedModel]) -> String {
         "* Unpriced: no price in the table for {}.\n  Their tokens are counted; their cost is unknown, not $0 (`hindcast prices`).\n",
         named.join(", ")
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_fit_their_columns() {
-        for (value, shown) in [
-            (0, "0"),
-            (999, "999"),
-            (1_000, "1.00K"),
-            (12_345, "12.3K"),
-            (123_456, "123K"),
-            (999_499, "999K"),
-            (999_500, "1.00M"),
-            (16_962_128, "17.0M"),
-            (1_234_567_890, "1.23B"),
-        ] {
-            assert_eq!(compact(value), shown, "{value}");
-        }
-        assert_eq!(dollars(23.8449), "$23.84");
-        assert_eq!(dollars(1234.5), "$1,234.50");
-        assert_eq!(dollars(0.004), "$0.00");
-    }
 }

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::Context;
 use crate::exit::{self, ExitError};
-use crate::output::{human_bytes, print_json, print_stdout, table};
+use crate::grid::{Cell, Grid};
+use crate::output::{human_bytes, print_json};
 
 #[derive(Debug, Serialize)]
 struct ClientHistory {
@@ -102,18 +103,17 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
         )),
         None => text.push_str("Last import: none recorded\n"),
     }
-    let mut rendered = table(&["client", "sessions", "messages", "first", "last"]);
+    let mut rendered = Grid::new(&["client", "sessions", "messages", "first", "last"]);
     let day = |text: &Option<String>| text.as_deref().and_then(|text| text.get(..10)).unwrap_or("-").to_string();
     for client in &clients {
-        rendered.add_row([
-            client.client.clone(),
-            client.sessions.to_string(),
-            client.messages.to_string(),
-            day(&client.first),
-            day(&client.last),
+        rendered.row(vec![
+            Cell::exact(&client.client),
+            Cell::Count(client.sessions),
+            Cell::Count(client.messages),
+            Cell::exact(day(&client.first)),
+            Cell::exact(day(&client.last)),
         ]);
     }
-    text.push_str(&format!("{rendered}\n"));
-    print_stdout(&text);
+    context.print_report(&context.look, &text, &rendered, "");
     Ok(exit::OK)
 }

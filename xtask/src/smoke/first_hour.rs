@@ -1,0 +1,127 @@
+//! Smokes of what a person sees in their first hour: output that fits an 80- or 160-column
+//! terminal and stays plain when piped.
+
+use anyhow::{Context, Result, ensure};
+use unicode_width::UnicodeWidthStr;
+
+use super::{Binaries, Sandbox};
+
+pub const SUITES: &[(&str, super::Suite)] = &[("widths", widths)];
+
+/// "Now" of the report fixtures (inside their last 5-hour block).
+const REPORTS_NOW: &str = "2026-03-08T19:00:00Z";
+
+/// A sandbox holding the report fixtures and the Claude and Codex fixtures, imported.
+fn imported_sandbox() -> Result<Sandbox> {
+    let mut sandbox = Sandbox::new()?;
+    sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    sandbox.install_fixture("reports/claude", ".claude-reports")?;
+    sandbox.install_fixture("codex", ".codex")?;
+    let claude =
+        format!("{},{}", sandbox.home.join(".claude").display(), sandbox.home.join(".claude-reports").display());
+    sandbox.set_env("CLAUDE_CONFIG_DIR", claude);
+    sandbox.set_env("HINDCAST_NOW", REPORTS_NOW);
+    sandbox.set_env("TZ", "UTC");
+    sandbox.set_env("LANG", "C.UTF-8");
+    sandbox.set_env("NO_COLOR", "1");
+    Ok(sandbox)
+}
+
+/// Characters that belong on a terminal only.
+const TERMINAL_ONLY: &[char] = &['─', '│', '┌', '┐', '└', '┘', '═', '╞', '…', '\u{1b}'];
+
+/// At 80 and 160 columns no line is wider than the terminal and every id, date and total is
+/// whole; piped, the same commands print no rules, ellipses or escapes, and data tables are
+/// tab-separated with a header line.
+fn widths(binaries: &Binaries) -> Result<()> {
+    let mut sandbox = imported_sandbox()?;
+    let hindcast = &binaries.hindcast;
+    sandbox.run(hindcast, &["backfill", "--since", "all"])?.expect_code(0)?;
+    let listed = sandbox.run(hindcast, &["sessions", "list", "--limit", "0"])?.expect_code(0)?.stdout.clone();
+    let mut lines = listed.lines();
+    let header: Vec<&str> = lines.next().context("a header line")?.split('\t').collect();
+    ensure!(header[..3] == ["started", "id", "client"], "piped sessions list is TSV with a header: {header:?}");
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split('\t').collect()).collect();
+    ensure!(rows.len() > 10 && rows.iter().all(|row| row.len() == header.len()), "every row has every column");
+    let ids: Vec<&str> = rows.iter().map(|row| row[1]).collect();
+    ensure!(ids.iter().all(|id| id.len() == 12), "short ids: {ids:?}");
+    let first_id = ids[0].to_string();
+    let daily = sandbox.run(hindcast, &["stats", "daily", "--json"])?.expect_code(0)?.json()?;
+    let total_cost = daily["report"]["total"]["usage"]["cost_usd"].as_f64().context("a total cost")?;
+    let total_text = format!("${total_cost:.2}");
+
+    let data_commands: Vec<Vec<&str>> = vec![
+        vec!["stats", "daily", "--by", "model"],
+        vec!["stats", "weekly"],
+        vec!["stats", "monthly"],
+        vec!["stats", "sessions", "--by", "model"],
+        vec!["stats", "projects"],
+        vec!["stats", "blocks"],
+        vec!["stats", "limits", "--history"],
+        vec!["sessions", "list", "--limit", "0"],
+        vec!["query", "select session_id, client, title, cwd from sessions"],
+    ];
+    let text_commands: Vec<Vec<&str>> = vec![
+        vec!["sessions", "tree"],
+        vec!["sessions", "show", &first_id, "--no-pager"],
+        vec!["status"],
+        vec!["backfill", "list"],
+        vec!["backfill", "plan"],
+        vec!["backfill"],
+        vec!["prices"],
+        vec!["config", "show"],
+    ];
+    for columns in [80u16, 160] {
+        let mut seen = String::new();
+        for args in data_commands.iter().chain(&text_commands) {
+            let run = sandbox.run_in_pty(hindcast, args, columns)?;
+            run.expect_code(0)?;
+            for line in run.stdout.lines() {
+                ensure!(
+                    line.width() <= usize::from(columns),
+                    "{}: a line of {} columns:\n{line}\n{}",
+                    run.description,
+                    line.width(),
+                    run.stdout
+                );
+            }
+            ensure!(!run.stdout.contains('\u{1b}'), "{}: NO_COLOR is honoured", run.description);
+            seen.push_str(&run.stdout);
+        }
+        for id in &ids {
+            ensure!(seen.contains(id), "id {id} is whole at {columns} columns");
+        }
+        for row in &rows {
+            let day = row[0].get(..10).unwrap_or_default();
+            ensure!(seen.contains(day), "date {day} is whole at {columns} columns");
+        }
+        ensure!(seen.contains(&total_text), "the total {total_text} is whole at {columns} columns");
+    }
+    for args in &data_commands {
+        let run = sandbox.run(hindcast, args)?;
+        run.expect_code(0)?;
+        ensure!(!run.stdout.contains(TERMINAL_ONLY), "{}: piped output is plain:\n{}", run.description, run.stdout);
+        let header = run.stdout.lines().next().unwrap_or_default();
+        ensure!(header.contains('\t'), "{}: a TSV header line: {header:?}", run.description);
+        let columns = header.split('\t').count();
+        ensure!(
+            run.stdout.lines().all(|line| line.split('\t').count() == columns),
+            "{}: every row has the header's columns:\n{}",
+            run.description,
+            run.stdout
+        );
+    }
+    for args in &text_commands {
+        let run = sandbox.run(hindcast, args)?;
+        run.expect_code(0)?;
+        ensure!(!run.stdout.contains(TERMINAL_ONLY), "{}: piped output is plain:\n{}", run.description, run.stdout);
+    }
+    let csv = sandbox.run(hindcast, &["stats", "daily", "--format", "csv"])?.expect_code(0)?.stdout.clone();
+    ensure!(csv.starts_with("day,sessions,input,cache_write,cache_read,output,total,cost\r\n"), "{csv}");
+    let asked = sandbox.run(hindcast, &["stats", "daily", "--format", "table"])?.expect_code(0)?.stdout.clone();
+    ensure!(asked.contains('─') && asked.contains("Total"), "--format table piped is a table:\n{asked}");
+    sandbox.set_env("LANG", "C");
+    let run = sandbox.run_in_pty(hindcast, &["stats", "daily"], 80)?;
+    ensure!(run.stdout.is_ascii() && run.stdout.contains("---"), "a C locale gets ASCII rules:\n{}", run.stdout);
+    Ok(())
+}
