@@ -93,12 +93,31 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Keep importing every hour without you: a systemd user timer, cron, or a launchd agent.
+    Schedule {
+        #[command(subcommand)]
+        action: ScheduleAction,
+    },
     /// Privacy-preserving exports (hashes and numbers only).
     Export(ExportCommand),
     /// Detect installed clients, choose what to import, write the config, and import.
     Init(InitArgs),
     /// Write a consistent copy of the store to PATH (0600), safe while other runs use it.
     Backup(BackupArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// Install (or replace) the hourly job, pinning this binary and the overrides set now.
+    Install,
+    /// What is installed, how its last run ended, and what needs attention.
+    Status {
+        /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the job; history is then imported only when you run `hindcast backfill`.
+    Remove,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +146,9 @@ pub struct InitArgs {
     /// Set up only this client (repeatable).
     #[arg(long = "provider", value_name = "PROVIDER")]
     pub providers: Vec<String>,
+    /// Do not offer the hourly schedule (`hindcast schedule install` adds it later).
+    #[arg(long)]
+    pub no_schedule: bool,
     /// How much history to import: a number of days, or `all` [default: all].
     #[arg(long, value_name = "DAYS", value_parser = crate::prompt::Retention::parse)]
     pub retention_days: Option<crate::prompt::Retention>,

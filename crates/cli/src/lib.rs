@@ -74,17 +74,34 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
             notify(&tightened.to_string());
         }
     }
-    match cli.command {
+    let scheduled = context.env.var(commands::schedule::SCHEDULED_VARIABLE).is_some()
+        && matches!(&cli.command, Command::Backfill(backfill) if backfill.action.is_none());
+    let started = jiff::Timestamp::now();
+    let result = dispatch(&context, cli.command);
+    if scheduled {
+        let (code, error) = match &result {
+            Ok(code) => (*code, None),
+            Err(error) => {
+                (error.downcast_ref::<ExitError>().map_or(exit::FAILURE, |exit| exit.code), Some(format!("{error:#}")))
+            }
+        };
+        commands::schedule::record_run(&context, started, code, error);
+    }
+    result
+}
+
+fn dispatch(context: &commands::Context, command: Command) -> anyhow::Result<u8> {
+    match command {
         Command::Backfill(backfill) => match backfill.action {
-            Some(BackfillAction::List { json }) => commands::backfill::list(&context, json),
-            Some(BackfillAction::Plan(selection)) => commands::backfill::plan(&context, &selection),
-            None => commands::backfill::run(&context, &backfill.run),
+            Some(BackfillAction::List { json }) => commands::backfill::list(context, json),
+            Some(BackfillAction::Plan(selection)) => commands::backfill::plan(context, &selection),
+            None => commands::backfill::run(context, &backfill.run),
         },
-        Command::Query(query) => commands::query::run(&context, &query),
-        Command::Sessions(sessions) => commands::sessions::run(&context, &sessions.action),
-        Command::Stats(stats) => commands::stats::run(&context, &stats.action),
-        Command::Prices(prices) => commands::prices::run(&context, &prices),
-        Command::Statusline => commands::statusline::run(&context),
+        Command::Query(query) => commands::query::run(context, &query),
+        Command::Sessions(sessions) => commands::sessions::run(context, &sessions.action),
+        Command::Stats(stats) => commands::stats::run(context, &stats.action),
+        Command::Prices(prices) => commands::prices::run(context, &prices),
+        Command::Statusline => commands::statusline::run(context),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -92,11 +109,12 @@ fn run(cli: Cli, env: Environment, options: &EntryOptions) -> anyhow::Result<u8>
             output::print_exact(&String::from_utf8_lossy(&script));
             Ok(exit::OK)
         }
-        Command::Config { action } => commands::config::run(&context, &action),
-        Command::Status { json } => commands::status::run(&context, json),
-        Command::Export(export) => commands::export::run(&context, &export.action),
-        Command::Init(init) => commands::init::run(&context, &init),
-        Command::Backup(backup) => commands::backup::run(&context, &backup),
+        Command::Config { action } => commands::config::run(context, &action),
+        Command::Status { json } => commands::status::run(context, json),
+        Command::Schedule { action } => commands::schedule::run(context, &action),
+        Command::Export(export) => commands::export::run(context, &export.action),
+        Command::Init(init) => commands::init::run(context, &init),
+        Command::Backup(backup) => commands::backup::run(context, &backup),
     }
 }
 

@@ -6,7 +6,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{Binaries, Sandbox};
 
-pub const SUITES: &[(&str, super::Suite)] = &[("widths", widths)];
+pub const SUITES: &[(&str, super::Suite)] = &[("widths", widths), ("schedule", schedule)];
 
 /// "Now" of the report fixtures (inside their last 5-hour block).
 const REPORTS_NOW: &str = "2026-03-08T19:00:00Z";
@@ -123,5 +123,121 @@ fn widths(binaries: &Binaries) -> Result<()> {
     sandbox.set_env("LANG", "C");
     let run = sandbox.run_in_pty(hindcast, &["stats", "daily"], 80)?;
     ensure!(run.stdout.is_ascii() && run.stdout.contains("---"), "a C locale gets ASCII rules:\n{}", run.stdout);
+    Ok(())
+}
+
+fn calls(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(sandbox.shims().join("calls.log")).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+fn clear_calls(sandbox: &Sandbox) -> Result<()> {
+    let _ = std::fs::remove_file(sandbox.shims().join("calls.log"));
+    Ok(())
+}
+
+/// `schedule install|status|remove` against shimmed `systemctl`, `loginctl` and `crontab`: the
+/// calls and the unit and crontab contents pinned; scheduled runs recorded, a failed or stale
+/// one warned of by `status`; `init --yes` installs it.
+fn schedule(binaries: &Binaries) -> Result<()> {
+    let mut sandbox = Sandbox::new()?;
+    let hindcast = &binaries.hindcast;
+    sandbox.install_fixture("claude/projects", ".claude/projects")?;
+    sandbox.set_env("USER", "tester");
+    sandbox.set_env("CODEX_HOME", "/nonexistent/codex home");
+    let binary = hindcast.canonicalize()?;
+
+    let installed = sandbox.run(hindcast, &["schedule", "install"])?;
+    let installed = installed.expect_code(0).with_context(|| format!("calls: {:?}", calls(&sandbox)))?.stdout.clone();
+    ensure!(installed.contains("systemd user timer") && installed.contains("loginctl enable-linger"), "{installed}");
+    ensure!(
+        calls(&sandbox)
+            == [
+                "systemctl --user show-environment",
+                "systemctl --user daemon-reload",
+                "systemctl --user enable --now hindcast-backfill.timer",
+                "loginctl show-user tester --property=Linger --value",
+            ],
+        "{:?}",
+        calls(&sandbox)
+    );
+    let units = sandbox.home.join(".config/systemd/user");
+    let service = std::fs::read_to_string(units.join("hindcast-backfill.service"))?;
+    let claude = sandbox.home.join(".claude");
+    for line in [
+        format!("ExecStart=\"{}\" backfill --quiet", binary.display()),
+        "Environment=\"HINDCAST_SCHEDULED=1\"".to_string(),
+        format!("Environment=\"CLAUDE_CONFIG_DIR={}\"", claude.display()),
+        "Environment=\"CODEX_HOME=/nonexistent/codex home\"".to_string(),
+        format!("Environment=\"XDG_DATA_HOME={}\"", sandbox.home.join(".local/share").display()),
+    ] {
+        ensure!(service.lines().any(|candidate| candidate == line), "{line} in\n{service}");
+    }
+    let timer = std::fs::read_to_string(units.join("hindcast-backfill.timer"))?;
+    ensure!(timer.contains("OnUnitActiveSec=60min") && timer.contains("Persistent=true"), "{timer}");
+
+    let status = sandbox.run(hindcast, &["schedule", "status", "--json"])?.expect_code(0)?.json()?;
+    ensure!(status["schedule"]["installed"] == "systemd" && status["schedule"]["last_run"].is_null(), "{status}");
+    // A scheduled run (as the timer starts it) records how it ended.
+    sandbox.set_env("HINDCAST_SCHEDULED", "1");
+    sandbox.run(hindcast, &["backfill", "--quiet"])?.expect_code(0)?;
+    let status = sandbox.run(hindcast, &["status"])?.expect_code(0)?.stdout.clone();
+    ensure!(status.contains("Schedule: systemd every 60 minutes, last run") && status.contains(", ok"), "{status}");
+    ensure!(!status.contains("warning: the last"), "{status}");
+    let config = sandbox.home.join(".config/hindcast/config.toml");
+    std::fs::create_dir_all(config.parent().context("a parent")?)?;
+    std::fs::write(&config, "[backfill]\nretention_dayz = 3\n")?;
+    sandbox.run(hindcast, &["backfill", "--quiet"])?.expect_code(2)?;
+    std::fs::remove_file(&config)?;
+    let status = sandbox.run(hindcast, &["schedule", "status"])?.expect_code(0)?.stdout.clone();
+    ensure!(status.contains("failed with exit 2") && status.contains("retention_dayz"), "{status}");
+    sandbox.run(hindcast, &["backfill", "--quiet"])?.expect_code(0)?;
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(3)).to_string();
+    sandbox.set_env("HINDCAST_NOW", later);
+    let status = sandbox.run(hindcast, &["status", "--json"])?.expect_code(0)?.json()?;
+    let warnings = status["warnings"].to_string();
+    ensure!(warnings.contains("more than two periods ago"), "a stale timer is warned of: {status}");
+    ensure!(!warnings.contains("cleanupPeriodDays"), "scheduled hourly, 30 days of cleanup is no risk: {warnings}");
+
+    clear_calls(&sandbox)?;
+    sandbox.run(hindcast, &["schedule", "remove"])?.expect_code(0)?.expect_stdout("Removed the systemd schedule")?;
+    ensure!(
+        calls(&sandbox) == ["systemctl --user disable --now hindcast-backfill.timer", "systemctl --user daemon-reload"],
+        "{:?}",
+        calls(&sandbox)
+    );
+    ensure!(!units.join("hindcast-backfill.timer").exists() && !units.join("hindcast-backfill.service").exists());
+    let status = sandbox.run(hindcast, &["status"])?.expect_code(0)?.stdout.clone();
+    ensure!(status.contains("Schedule: none") && status.contains("cleanupPeriodDays"), "{status}");
+
+    // No user manager: cron, beside the lines already there.
+    std::fs::write(sandbox.shims().join("no-systemd"), "")?;
+    std::fs::write(sandbox.shims().join("crontab.table"), "0 0 * * * other-job\n")?;
+    let cron = sandbox.run(hindcast, &["schedule", "install"])?;
+    cron.expect_code(0).with_context(|| format!("cron calls: {:?}", calls(&sandbox)))?.expect_stdout("crontab line")?;
+    let crontab = std::fs::read_to_string(sandbox.shims().join("crontab.table"))?;
+    let line = crontab.lines().nth(1).context("hindcast's line")?;
+    ensure!(crontab.starts_with("0 0 * * * other-job\n"), "{crontab}");
+    ensure!(
+        line.starts_with("17 * * * * HINDCAST_SCHEDULED='1' ")
+            && line.contains("CODEX_HOME='/nonexistent/codex home'")
+            && line.ends_with(&format!("'{}' backfill --quiet # hindcast-backfill", binary.display())),
+        "{line}"
+    );
+    let status = sandbox.run(hindcast, &["schedule", "status", "--json"])?.expect_code(0)?.json()?;
+    ensure!(status["schedule"]["installed"] == "cron", "{status}");
+    sandbox.run(hindcast, &["schedule", "remove"])?.expect_code(0)?;
+    ensure!(std::fs::read_to_string(sandbox.shims().join("crontab.table"))? == "0 0 * * * other-job\n");
+
+    // init --yes takes the default: the schedule, after the import.
+    let fresh = Sandbox::new()?;
+    fresh.install_fixture("claude/projects", ".claude/projects")?;
+    let init = fresh.run(hindcast, &["init", "--yes"])?.expect_code(0)?.stdout.clone();
+    ensure!(init.contains("every hour") && init.contains("Installed a systemd user timer"), "{init}");
+    ensure!(fresh.home.join(".config/systemd/user/hindcast-backfill.timer").exists());
+    let fresh = Sandbox::new()?;
+    fresh.install_fixture("claude/projects", ".claude/projects")?;
+    fresh.run(hindcast, &["init", "--yes", "--no-schedule"])?.expect_code(0)?;
+    ensure!(!fresh.home.join(".config/systemd/user").exists(), "--no-schedule installs nothing");
+    ensure!(calls(&fresh).is_empty(), "{:?}", calls(&fresh));
     Ok(())
 }

@@ -440,8 +440,10 @@ fn bounded_query(binaries: &Binaries) -> Result<()> {
     eprintln!("smoke bounded_query: an 8 MB cell printed in {:.1} s, a 32 MB cell in {:.1} s", seconds[0], seconds[1]);
     ensure!(seconds[1] < 8.0 * seconds[0].max(0.05), "rendering grows faster than the cell: {seconds:?}");
 
-    let capped =
-        sandbox.run(&binaries.hindcast, &["query", "--max-rows", "2", "select value from json_each('[1,2,3,4,5]')"])?;
+    let capped = sandbox.run(
+        &binaries.hindcast,
+        &["query", "--format", "table", "--max-rows", "2", "select value from json_each('[1,2,3,4,5]')"],
+    )?;
     capped.expect_code(0)?;
     ensure!(capped.stdout.contains("(2 rows, and 3 more rows not printed"), "{}", capped.stdout);
     let statement = sandbox.home.join("q.sql");

@@ -17,6 +17,36 @@ use serde_json::Value;
 
 use crate::{run_command, workspace_root};
 
+/// Scheduler stand-ins: each appends its call to `calls.log`; `systemctl --user show-environment`
+/// fails when `no-systemd` exists (a machine without a user manager); `crontab` keeps its table
+/// in `crontab.table`; `loginctl` reports linger off.
+fn write_shims(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let here = dir.display();
+    let scripts = [
+        (
+            "systemctl",
+            format!(
+                "#!/bin/sh\necho \"systemctl $*\" >> '{here}/calls.log'\nif [ \"$2\" = show-environment ] && [ -e '{here}/no-systemd' ]; then exit 1; fi\nexit 0\n"
+            ),
+        ),
+        ("loginctl", format!("#!/bin/sh\necho \"loginctl $*\" >> '{here}/calls.log'\necho no\n")),
+        (
+            "crontab",
+            format!(
+                "#!/bin/sh\necho \"crontab $*\" >> '{here}/calls.log'\nif [ \"$1\" = -l ]; then\n  if [ -e '{here}/crontab.table' ]; then cat '{here}/crontab.table'; exit 0; fi\n  echo 'no crontab for user' >&2; exit 1\nfi\ncat > '{here}/crontab.table'\n"
+            ),
+        ),
+    ];
+    for (name, script) in scripts {
+        let path = dir.join(name);
+        std::fs::write(&path, script)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
 /// The binaries under test.
 pub struct Binaries {
     pub hindcast: PathBuf,
@@ -138,13 +168,22 @@ impl Sandbox {
         let dir = tempfile::tempdir()?;
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home)?;
+        write_shims(&dir.path().join("shims"))?;
         Ok(Self { dir, home, extra_env: Vec::new(), unprivileged: false })
     }
 
     /// A sandbox whose HOME is `home` (a fixed place, for stores whose rows name their paths).
     pub fn at(home: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(&home)?;
-        Ok(Self { dir: tempfile::tempdir()?, home, extra_env: Vec::new(), unprivileged: false })
+        let dir = tempfile::tempdir()?;
+        write_shims(&dir.path().join("shims"))?;
+        Ok(Self { dir, home, extra_env: Vec::new(), unprivileged: false })
+    }
+
+    /// The directory of the scheduler shims (`systemctl`, `loginctl`, `crontab`): first on every
+    /// run's PATH, so no suite touches the machine's own; `calls.log` lists their calls.
+    pub fn shims(&self) -> PathBuf {
+        self.dir.path().join("shims")
     }
 
     /// Sets a variable for every later invocation.
@@ -201,7 +240,12 @@ impl Sandbox {
         command
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", {
+                let mut path = std::ffi::OsString::from(self.shims());
+                path.push(":");
+                path.push(std::env::var_os("PATH").unwrap_or_default());
+                path
+            })
             .env("HOME", &self.home)
             .env("XDG_DATA_HOME", self.home.join(".local/share"))
             .env("XDG_CONFIG_HOME", self.home.join(".config"))

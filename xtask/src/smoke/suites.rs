@@ -500,10 +500,17 @@ fn views(binaries: &Binaries) -> Result<()> {
         .run(&binaries.hindcast, &["sessions", "list", "--client", "claude", "--limit", "0", "--json"])?
         .json()?;
     ensure!(claude["sessions"].as_array().map(Vec::len) == Some(14));
-    let human = sandbox.run(&binaries.hindcast, &["sessions", "list"])?.expect_code(0)?.stdout.clone();
-    ensure!(human.contains("started (UTC)") && human.contains("\n33 sessions\n"), "human list:\n{human}");
+    let human =
+        sandbox.run(&binaries.hindcast, &["sessions", "list", "--format", "table"])?.expect_code(0)?.stdout.clone();
+    ensure!(human.contains("Sessions, times in ") && human.contains("\n33 sessions\n"), "human list:\n{human}");
+    let piped = sandbox.run(&binaries.hindcast, &["sessions", "list"])?;
+    ensure!(
+        piped.stdout.starts_with("started\tid\tclient\t") && piped.stderr.contains("33 sessions"),
+        "{}",
+        piped.stdout
+    );
     let limited =
-        sandbox.run(&binaries.hindcast, &["sessions", "list", "--limit", "5"])?.expect_code(0)?.stdout.clone();
+        sandbox.run(&binaries.hindcast, &["sessions", "list", "--limit", "5"])?.expect_code(0)?.stderr.clone();
     ensure!(limited.contains("showing 5 of 33 sessions"), "a limited list says how many there are:\n{limited}");
 
     let shown = sandbox
@@ -511,7 +518,7 @@ fn views(binaries: &Binaries) -> Result<()> {
         .expect_code(0)?
         .stdout
         .clone();
-    ensure!(shown.contains("Find the TODOs.") && shown.contains("→ shell_command"), "show:\n{shown}");
+    ensure!(shown.contains("Find the TODOs.") && shown.contains("-> shell_command"), "show:\n{shown}");
     let json = sandbox
         .run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a", "--json"])?
         .expect_code(0)?
@@ -521,7 +528,7 @@ fn views(binaries: &Binaries) -> Result<()> {
     let mut kolkata = Sandbox::at(sandbox.home.clone())?;
     kolkata.set_env("TZ", "Asia/Kolkata");
     let shown = kolkata.run(&binaries.hindcast, &["sessions", "show", "019c0000-0000-7000-8000-0000000000a"])?;
-    shown.expect_code(0)?.expect_stdout("times:    Asia/Kolkata")?.expect_stdout("+05:30")?.expect_stdout("── ")?;
+    shown.expect_code(0)?.expect_stdout("times:    Asia/Kolkata")?.expect_stdout("+05:30")?.expect_stdout("-- ")?;
     // On a terminal, through the pager ($PAGER); piped, or with --no-pager, not.
     kolkata.set_env("PAGER", "sed s/^/PAGED:/");
     let mut paged =
@@ -606,6 +613,7 @@ fn views(binaries: &Binaries) -> Result<()> {
     ] {
         let mut args = vec!["stats"];
         args.extend_from_slice(report);
+        args.extend_from_slice(&["--format", "table"]);
         let text = sandbox.run(&binaries.hindcast, &args)?.expect_code(0)?.stdout.clone();
         ensure!(
             text.contains("Total") && text.contains("cache write: 5-minute"),
@@ -826,6 +834,9 @@ fn walkthrough_backfill_client_history(binaries: &Binaries) -> Result<()> {
     walk.expect("from claude, codex (all history) now? [Y/n]")?;
     walk.answer("")?;
     walk.expect("Next: `hindcast sessions list`")?;
+    walk.expect("Keep importing automatically every hour")?;
+    walk.answer("n")?;
+    walk.expect("No schedule: history is imported when you run")?;
     ensure!(walk.exit_code()? == 0);
     ensure!(sandbox.query_i64("SELECT count(*) FROM sessions WHERE client = 'claude'")? == 14);
     ensure!(sandbox.query_i64("SELECT count(*) FROM sessions WHERE client = 'codex'")? == 10);
@@ -843,6 +854,9 @@ fn walkthrough_backfill_client_history(binaries: &Binaries) -> Result<()> {
     walk.expect("now? [Y/n]")?;
     walk.answer("y")?;
     walk.expect("Next:")?;
+    walk.expect("Keep importing automatically every hour")?;
+    walk.answer("y")?;
+    walk.expect("Installed a systemd user timer")?;
     ensure!(walk.exit_code()? == 0);
     ensure!(sandbox.query_i64("SELECT count(*) FROM sessions")? == 24, "a rerun imports nothing twice");
 
@@ -899,11 +913,11 @@ fn walkthrough_backfill_client_history(binaries: &Binaries) -> Result<()> {
         let row = summary
             .lines()
             .rev()
-            .find(|line| line.contains(&format!(" {name} ")))
+            .find(|line| line.starts_with(&format!("{name} ")))
             .with_context(|| format!("{name} row in\n{summary}"))?;
-        let cells: Vec<&str> = row.split_whitespace().collect();
+        let cells: Vec<String> = row.split_whitespace().map(|cell| cell.replace(',', "")).collect();
         ensure!(
-            cells.contains(&written.to_string().as_str()) && cells.contains(&sources.to_string().as_str()),
+            cells.contains(&written.to_string()) && cells.contains(&sources.to_string()),
             "{name}: {row} vs {written}/{sources}"
         );
     }

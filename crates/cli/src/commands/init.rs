@@ -46,11 +46,53 @@ fn detect(context: &Context, window: &TimeWindow) -> Vec<Detected> {
                 available: available && !files.is_empty(),
                 files: files.len() as u64,
                 bytes: files.iter().map(|file| file.size).sum(),
-                oldest: files.iter().filter_map(|file| file.modified).min(),
-                newest: files.iter().filter_map(|file| file.modified).max(),
+                oldest: files
+                    .iter()
+                    .filter_map(|file| content_range(&file.path).map_or(file.modified, |(first, _)| Some(first)))
+                    .min(),
+                newest: files
+                    .iter()
+                    .filter_map(|file| content_range(&file.path).map_or(file.modified, |(_, last)| Some(last)))
+                    .max(),
             }
         })
         .collect()
+}
+
+/// How much of each end of a file `content_range` reads.
+const RANGE_PROBE_BYTES: u64 = 64 * 1024;
+
+/// The first and last `"timestamp"` a history file holds, read from its first and last 64 KB
+/// (a file's dates are its messages', not its modification time, which a copy or a sync resets);
+/// `None` when neither end names one (zstd rollouts, SQLite, JSON without the field).
+fn content_range(path: &std::path::Path) -> Option<(Timestamp, Timestamp)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut head = Vec::new();
+    (&mut file).take(RANGE_PROBE_BYTES).read_to_end(&mut head).ok()?;
+    let mut tail = Vec::new();
+    if size > RANGE_PROBE_BYTES {
+        file.seek(SeekFrom::Start(size - RANGE_PROBE_BYTES)).ok()?;
+        file.take(RANGE_PROBE_BYTES).read_to_end(&mut tail).ok()?;
+    } else {
+        tail.clone_from(&head);
+    }
+    let first = timestamps_in(&head).min()?;
+    let last = timestamps_in(&tail).max()?;
+    Some((first, last.max(first)))
+}
+
+/// Every `"timestamp": "<RFC 3339>"` in `bytes`.
+fn timestamps_in(bytes: &[u8]) -> impl Iterator<Item = Timestamp> + '_ {
+    const KEY: &[u8] = b"\"timestamp\"";
+    memchr::memmem::find_iter(bytes, KEY).filter_map(move |at| {
+        let rest = &bytes[at + KEY.len()..];
+        let rest = rest.iter().position(|b| !b" \t:".contains(b)).map(|skip| &rest[skip..])?;
+        let value = rest.strip_prefix(b"\"")?;
+        let end = value.iter().position(|&b| b == b'"')?;
+        std::str::from_utf8(&value[..end]).ok()?.parse::<Timestamp>().ok()
+    })
 }
 
 fn day(timestamp: Option<Timestamp>) -> String {
@@ -148,7 +190,47 @@ pub fn run_with(
     let mode = ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run };
     let report = execute(context, &providers, &context.env, window, mode)?;
     write_summary(out, &report, &context.look)?;
+
+    // 7. Keep importing: offered (the default with --yes), never installed without consent.
+    if !args.dry_run && !args.no_schedule {
+        offer_schedule(context, args, &chosen_names, prompter, out)?;
+    }
     Ok(exit_code_of(&report))
+}
+
+/// Offers the hourly schedule, says when Claude's cleanup outruns it, and installs it on consent.
+fn offer_schedule(
+    context: &Context,
+    args: &InitArgs,
+    chosen: &[&str],
+    prompter: &mut dyn Prompter,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let state = super::schedule::state(context)?;
+    if state.installed.is_some() {
+        write!(out, "{}", super::schedule::describe(&state))?;
+        return Ok(());
+    }
+    let question = "Keep importing automatically every hour (`hindcast schedule install`)?";
+    let consent = args.yes || prompter.confirm(question, true).map_err(cancelled)?;
+    if args.yes {
+        writeln!(out, "{question} yes (--yes)")?;
+    }
+    if consent {
+        match super::schedule::install(context) {
+            Ok(text) => write!(out, "{text}")?,
+            Err(error) => writeln!(out, "No schedule installed: {}", error.message)?,
+        }
+    } else {
+        writeln!(out, "No schedule: history is imported when you run `hindcast backfill`.")?;
+    }
+    let scheduled = super::schedule::state(context)?.installed.is_some();
+    if chosen.contains(&"claude")
+        && let Some(warning) = super::schedule::cleanup_warning(context, scheduled, Some(Timestamp::now()))
+    {
+        writeln!(out, "Note: {warning}")?;
+    }
+    Ok(())
 }
 
 /// A provider named on the command line must be compiled in (a usage error, exit 2, otherwise).
@@ -394,7 +476,7 @@ mod tests {
     }
 
     fn args(yes: bool) -> InitArgs {
-        InitArgs { yes, dry_run: false, providers: Vec::new(), retention_days: None }
+        InitArgs { yes, dry_run: false, providers: Vec::new(), retention_days: None, no_schedule: false }
     }
 
     fn run(fixture: &Fixture, args: &InitArgs, answers: &str) -> (Result<u8, u8>, String) {
@@ -414,7 +496,7 @@ mod tests {
     #[test]
     fn picking_clients_and_consenting_imports_and_writes_the_config() {
         let fixture = fixture(Vec::new());
-        let (result, out) = run(&fixture, &args(false), "1,2\nall\n\n");
+        let (result, out) = run(&fixture, &args(false), "1,2\nall\n\nn\n");
         assert_eq!(result, Ok(exit::OK), "{out}");
         assert_eq!(sessions(&fixture), 24);
         let config = Config::load(&fixture.config).unwrap();
@@ -453,8 +535,9 @@ mod tests {
     fn rerun_keeps_the_existing_config_when_asked() {
         let fixture = fixture(Vec::new());
         assert_eq!(run(&fixture, &args(false), "2\n45\nn\n").0, Ok(exit::OK));
-        let (result, out) = run(&fixture, &args(false), "\ny\n");
+        let (result, out) = run(&fixture, &args(false), "\ny\nn\n");
         assert_eq!(result, Ok(exit::OK), "{out}");
+        assert!(out.contains("No schedule: history is imported when you run"), "{out}");
         assert!(out.contains("Existing config") && out.contains("from codex (the last 45 days)"), "{out}");
     }
 

@@ -8,6 +8,7 @@ pub mod init;
 pub mod limits;
 pub mod prices;
 pub mod query;
+pub mod schedule;
 pub mod sessions;
 pub mod stats;
 pub mod status;

@@ -72,6 +72,13 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let schedule = super::schedule::state(context)?;
+    let last_import = last_run.as_ref().and_then(|run| run.started_at.parse::<jiff::Timestamp>().ok());
+    let cleanup = if clients.iter().any(|client| client.client == "claude") {
+        super::schedule::cleanup_warning(context, schedule.installed.is_some(), last_import)
+    } else {
+        None
+    };
     if json {
         print_json(&json!({
             "schema": "hindcast.status/v1",
@@ -81,6 +88,8 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
             "price_table": price_table,
             "last_run": last_run,
             "clients": clients,
+            "schedule": schedule,
+            "warnings": cleanup.iter().chain(&schedule.warnings).collect::<Vec<_>>(),
         }));
         return Ok(exit::OK);
     }
@@ -114,6 +123,10 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
             Cell::exact(day(&client.last)),
         ]);
     }
-    context.print_report(&context.look, &text, &rendered, "");
+    let mut after = super::schedule::describe(&schedule);
+    if let Some(cleanup) = &cleanup {
+        after.push_str(&format!("warning: {cleanup}\n"));
+    }
+    context.print_report(&context.look, &text, &rendered, &after);
     Ok(exit::OK)
 }
