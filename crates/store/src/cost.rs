@@ -25,24 +25,35 @@ macro_rules! quarter_of {
     };
 }
 
-/// Adds the usage row `NEW` to its session's rollup (a trigger statement, shared by the insert
-/// and update triggers).
-macro_rules! session_rollup_add_new {
+/// The upsert clause both usage triggers share: one more response, its tokens and cost added.
+macro_rules! add_one_response {
     () => {
         r#"
-    INSERT INTO session_rollup (session, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens,
-        cache_creation_1h_tokens, output_tokens, reasoning_tokens, cost_nano_usd, unpriced_responses)
-    VALUES (NEW.session, coalesce(NEW.model, 'unknown'), 1, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_creation_tokens,
-        coalesce(NEW.cache_creation_1h_tokens, 0), NEW.output_tokens, NEW.reasoning_tokens, coalesce(NEW.cost_nano_usd, 0),
-        NEW.cost_nano_usd IS NULL)
     ON CONFLICT DO UPDATE SET responses = responses + 1, input_tokens = input_tokens + excluded.input_tokens,
         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
         cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
         cache_creation_1h_tokens = cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
         output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
         cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-        unpriced_responses = unpriced_responses + excluded.unpriced_responses;
-"#
+        unpriced_responses = unpriced_responses + excluded.unpriced_responses"#
+    };
+}
+
+/// Adds the usage row `NEW` to its session's rollup (a trigger statement, shared by the insert
+/// and update triggers).
+macro_rules! session_rollup_add_new {
+    () => {
+        concat!(
+            r#"
+    INSERT INTO session_rollup (session, model, responses, input_tokens, cache_read_tokens, cache_creation_tokens,
+        cache_creation_1h_tokens, output_tokens, reasoning_tokens, cost_nano_usd, unpriced_responses)
+    VALUES (NEW.session, coalesce(NEW.model, 'unknown'), 1, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_creation_tokens,
+        coalesce(NEW.cache_creation_1h_tokens, 0), NEW.output_tokens, NEW.reasoning_tokens, coalesce(NEW.cost_nano_usd, 0),
+        NEW.cost_nano_usd IS NULL)
+"#,
+            add_one_response!(),
+            ";\n"
+        )
     };
 }
 
@@ -113,13 +124,9 @@ CREATE TRIGGER rollup_usage_insert AFTER INSERT ON token_usage BEGIN
         NEW.cache_creation_tokens, coalesce(NEW.cache_creation_1h_tokens, 0), NEW.output_tokens, NEW.reasoning_tokens,
         coalesce(NEW.cost_nano_usd, 0), NEW.cost_nano_usd IS NULL, NEW.timestamp, NEW.timestamp
     FROM session s WHERE s.session = NEW.session AND NEW.timestamp >= '2024-01-01'
-    ON CONFLICT DO UPDATE SET responses = responses + 1, input_tokens = input_tokens + excluded.input_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-        cache_creation_1h_tokens = cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
-        output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-        cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-        unpriced_responses = unpriced_responses + excluded.unpriced_responses,
+"#,
+            add_one_response!(),
+            r#",
         first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at);
 "#,
             session_rollup_add_new!(),

@@ -120,12 +120,12 @@ fn periods(context: &Context, args: &StatsReportArgs, period: Period) -> anyhow:
     let mut rendered =
         Grid::new(&[label, "sessions", "input", "cache\nwrite", "cache\nread", "output", "total", "cost"]);
     for row in &report.rows {
-        let mut cells = vec![Cell::exact(&row.period), Cell::Count(row.activity.sessions)];
-        cells.extend(usage_cells(&row.usage));
-        rendered.row(cells);
-        for model in &row.models {
-            rendered.detail(model_row(model, 2));
-        }
+        usage_rows(
+            &mut rendered,
+            vec![Cell::exact(&row.period), Cell::Count(row.activity.sessions)],
+            &row.usage,
+            &row.models,
+        );
     }
     let total = &report.total;
     let mut cells = vec![Cell::exact("Total"), Cell::Count(total.activity.sessions)];
@@ -175,7 +175,7 @@ fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
             .last_activity
             .as_deref()
             .map_or_else(|| "-".to_string(), |at| at.get(5..16).unwrap_or(at).replace('T', " "));
-        let mut cells = vec![
+        let cells = vec![
             Cell::exact(format!(
                 "{} {}{agents}",
                 row.client,
@@ -183,11 +183,7 @@ fn sessions(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
             )),
             Cell::exact(last),
         ];
-        cells.extend(usage_cells(&row.usage));
-        rendered.row(cells);
-        for model in &row.by_model {
-            rendered.detail(model_row(model, 2));
-        }
+        usage_rows(&mut rendered, cells, &row.usage, &row.by_model);
     }
     let mut cells = vec![Cell::exact("Total"), Cell::Empty];
     cells.extend(usage_cells(&report.total));
@@ -214,12 +210,7 @@ fn projects(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     let mut rendered =
         Grid::new(&["project", "sessions", "input", "cache\nwrite", "cache\nread", "output", "?total", "cost"]);
     for row in &report.projects {
-        let mut cells = vec![Cell::text(&row.project), Cell::Count(row.sessions)];
-        cells.extend(usage_cells(&row.usage));
-        rendered.row(cells);
-        for model in &row.by_model {
-            rendered.detail(model_row(model, 2));
-        }
+        usage_rows(&mut rendered, vec![Cell::text(&row.project), Cell::Count(row.sessions)], &row.usage, &row.by_model);
     }
     let sessions: i64 = report.projects.iter().map(|row| row.sessions).sum();
     let mut cells = vec![Cell::exact("Total"), Cell::Count(sessions)];
@@ -249,15 +240,11 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     for block in &report.blocks {
         let start = block.start.get(..16).unwrap_or(&block.start).replace('T', " ");
         let server = if block.window == "server" { "†" } else { "" };
-        let mut cells = vec![
+        let cells = vec![
             Cell::exact(if block.active { format!("{start}{server} now") } else { format!("{start}{server}") }),
             Cell::exact(&block.client),
         ];
-        cells.extend(usage_cells(&block.usage));
-        rendered.row(cells);
-        for model in &block.by_model {
-            rendered.detail(model_row(model, 2));
-        }
+        usage_rows(&mut rendered, cells, &block.usage, &block.by_model);
     }
     let mut cells = vec![Cell::exact("Total"), Cell::Empty];
     cells.extend(usage_cells(&report.total));
@@ -290,6 +277,16 @@ fn blocks(context: &Context, args: &StatsReportArgs) -> anyhow::Result<u8> {
     text.push_str(&unpriced_note(&report.unpriced_models));
     context.print_grid(format, &before, &rendered, &text);
     Ok(exit::OK)
+}
+
+/// A row of `label` cells and `usage`, with a row per model under it (`--by model`).
+fn usage_rows(grid: &mut Grid, mut label: Vec<Cell>, usage: &Usage, models: &[ModelUsage]) {
+    let label_columns = label.len();
+    label.extend(usage_cells(usage));
+    grid.row(label);
+    for model in models {
+        grid.detail(model_row(model, label_columns));
+    }
 }
 
 fn model_row(model: &ModelUsage, label_columns: usize) -> Vec<Cell> {
