@@ -104,6 +104,34 @@ pub enum Command {
     Init(InitArgs),
     /// Write a consistent copy of the store to PATH (0600), safe while other runs use it.
     Backup(BackupArgs),
+    /// Remove sessions from the store for good (later imports leave them out), or take them back.
+    Forget(ForgetArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").args(["sessions", "projects", "undo", "list"]).multiple(true).required(true)))]
+pub struct ForgetArgs {
+    /// Sessions to forget (ids as `sessions list` shows them, native ids, or unique prefixes);
+    /// with --undo, the forgotten sessions to take back (all of them when none is named).
+    #[arg(value_name = "SESSION")]
+    pub sessions: Vec<String>,
+    /// Forget every stored session whose project directory matches GLOB (`~/clients/acme/**`;
+    /// repeatable).
+    #[arg(long = "project", value_name = "GLOB")]
+    pub projects: Vec<String>,
+    /// Take forgotten sessions back: their tombstones go, and the next `hindcast backfill`
+    /// imports them again from their sources (where the client still keeps them).
+    #[arg(long, conflicts_with_all = ["projects", "list"])]
+    pub undo: bool,
+    /// List the forgotten sessions.
+    #[arg(long, conflicts_with_all = ["sessions", "projects"])]
+    pub list: bool,
+    /// Forget without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +180,10 @@ pub struct InitArgs {
     /// How much history to import: a number of days, or `all` [default: all].
     #[arg(long, value_name = "DAYS", value_parser = crate::prompt::Retention::parse)]
     pub retention_days: Option<crate::prompt::Retention>,
+    /// Leave out sessions whose project directory matches GLOB, and keep the pattern in the
+    /// config's `exclude` (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +437,11 @@ pub struct RunArgs {
     /// last import (rows already stored are still skipped).
     #[arg(long)]
     pub reparse: bool,
+
+    /// Leave out sessions whose project directory matches GLOB, like the config's `exclude`
+    /// (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,9 @@ impl Paths {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Glob patterns over project directories whose sessions are never imported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     #[serde(default)]
     pub backfill: BackfillConfig,
     #[serde(default, skip_serializing_if = "InstallConfig::is_empty")]

@@ -400,6 +400,14 @@ pub trait Provider: Send + Sync {
         true
     }
 
+    /// Whether a user message holding these texts (its text parts, in order) is one the client
+    /// wrote itself (command output, notifications, hook summaries) rather than a prompt a person
+    /// typed; the provider flags such messages injected when it parses them, and an upgraded store
+    /// asks again of the prompts an earlier release stored.
+    fn is_client_written(&self, _texts: &[&str]) -> bool {
+        false
+    }
+
     /// The key of the billed response an assistant message's raw frame belongs to (what its usage
     /// record's `native_id` holds), so an upgraded store can give usage stored without its message
     /// to that message.

@@ -12,9 +12,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::envelope::{Event, EventLog};
+use crate::keep_out::{KeepOut, KeptOut};
 use hindcast_core::identity::source_path_sha256;
 use hindcast_core::materialize::{Materializer, ProvenanceContext, RowBatch, SessionRow};
 use hindcast_core::model::{ProjectedExchange, SourceUnit};
@@ -51,12 +52,22 @@ pub struct BackfillOptions {
     pub building_batch_rows: usize,
     /// Parse every source even when the sources manifest shows it unchanged.
     pub reparse: bool,
+    /// Sessions not imported: excluded projects and forgotten sessions.
+    pub keep_out: Arc<KeepOut>,
 }
 
 impl BackfillOptions {
     /// Options with a fresh run id and the default batch size.
     pub fn new(window: TimeWindow, dry_run: bool) -> Self {
-        Self { run_id: new_run_id(), window, dry_run, batch_rows: 20_000, building_batch_rows: 100_000, reparse: false }
+        Self {
+            run_id: new_run_id(),
+            window,
+            dry_run,
+            batch_rows: 20_000,
+            building_batch_rows: 100_000,
+            reparse: false,
+            keep_out: Arc::default(),
+        }
     }
 }
 
@@ -95,6 +106,10 @@ pub struct ProviderReport {
     pub items_seen: u64,
     /// Messages dropped because their timestamp lies outside the window.
     pub items_outside_window: u64,
+    /// Sessions not imported because an exclude pattern matches their project directory.
+    pub sessions_excluded: u64,
+    /// Sessions not imported because they were forgotten (`hindcast forget`).
+    pub sessions_forgotten: u64,
     /// Rows the materializer produced (what a dry run would write at most).
     pub rows_materialized: RowTotals,
     pub rows_written: RowTotals,
@@ -137,6 +152,8 @@ impl ProviderReport {
             sessions_seen: 0,
             items_seen: 0,
             items_outside_window: 0,
+            sessions_excluded: 0,
+            sessions_forgotten: 0,
             rows_materialized: RowTotals::default(),
             rows_written: RowTotals::default(),
             rows_updated: RowTotals::default(),
@@ -459,6 +476,8 @@ fn run_provider(
     report.sources_appended = outcome.sources_appended;
     report.absorb_parse_report(outcome.parse);
     report.items_outside_window = outcome.outside_window;
+    report.sessions_excluded = outcome.kept_out.excluded.len() as u64;
+    report.sessions_forgotten = outcome.kept_out.forgotten.len() as u64;
     report.rows_materialized = outcome.materialized;
     report.rows_written = outcome.counts.written();
     report.rows_updated = outcome.counts.updated();
@@ -501,6 +520,7 @@ struct PipelineOutcome {
     bytes_unchanged: u64,
     sources_appended: u64,
     outside_window: u64,
+    kept_out: KeptOutSessions,
     materialized: RowTotals,
     counts: WriteCounts,
     errors: Vec<String>,
@@ -569,6 +589,7 @@ impl Pipeline<'_> {
                     }
                 }
                 shared.outside_window += unit_outcome.outside_window;
+                shared.kept_out.merge(unit_outcome.kept_out);
                 shared.materialized += &unit_outcome.materialized;
                 match unit_outcome.result {
                     Ok(report) => shared.parse.merge(report),
@@ -666,6 +687,8 @@ impl Pipeline<'_> {
             stop,
             cancel: self.context.cancel,
             outside_window: 0,
+            keep_out: &self.options.keep_out,
+            kept_out: KeptOutSessions::default(),
             materialized: RowTotals::default(),
             sessions_sent: HashMap::new(),
         };
@@ -689,7 +712,12 @@ impl Pipeline<'_> {
             Ok(Err(error)) => Err(UnitFailure::Error(error.to_string())),
             Err(panic) => Err(UnitFailure::Error(format!("the parser panicked: {}", panic_message(&panic)))),
         };
-        UnitOutcome { result, outside_window: sink.outside_window, materialized: sink.materialized }
+        UnitOutcome {
+            result,
+            outside_window: sink.outside_window,
+            kept_out: sink.kept_out,
+            materialized: sink.materialized,
+        }
     }
 
     /// The single writer: applies batches in transactions of about `batch_rows` rows
@@ -806,7 +834,23 @@ enum UnitFailure {
 struct UnitOutcome {
     result: Result<ParseReport, UnitFailure>,
     outside_window: u64,
+    kept_out: KeptOutSessions,
     materialized: RowTotals,
+}
+
+/// The sessions a run kept out, by id (a session arrives in parts, and its sub-agents in units of
+/// their own).
+#[derive(Default)]
+struct KeptOutSessions {
+    excluded: HashSet<String>,
+    forgotten: HashSet<String>,
+}
+
+impl KeptOutSessions {
+    fn merge(&mut self, other: Self) {
+        self.excluded.extend(other.excluded);
+        self.forgotten.extend(other.forgotten);
+    }
 }
 
 /// The sink a parse writes into: filters by window, materializes, and hands rows to the writer.
@@ -818,6 +862,8 @@ struct ChannelSink<'a> {
     stop: &'a AtomicBool,
     cancel: Option<&'a AtomicBool>,
     outside_window: u64,
+    keep_out: &'a KeepOut,
+    kept_out: KeptOutSessions,
     materialized: RowTotals,
     /// The session rows this unit sent, by session id.
     sessions_sent: HashMap<String, SessionRow>,
@@ -834,6 +880,19 @@ impl ExchangeSink for ChannelSink<'_> {
             return Ok(());
         }
         let mut batch = self.materializer.materialize(dataset, exchange, &self.provenance)?;
+        if let Some(session) = batch.sessions.first() {
+            match self.keep_out.judge(&session.session_id, session.cwd.as_deref()) {
+                Some(KeptOut::Excluded) => {
+                    self.kept_out.excluded.insert(session.session_id.clone());
+                    return Ok(());
+                }
+                Some(KeptOut::Forgotten) => {
+                    self.kept_out.forgotten.insert(session.session_id.clone());
+                    return Ok(());
+                }
+                None => {}
+            }
+        }
         // A long session arrives in parts (`ProjectedExchange::split_front`), each carrying the
         // session row: it is written once, unless a later part brings a different one.
         if let Some(row) = batch.sessions.first() {

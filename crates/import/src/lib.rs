@@ -4,4 +4,5 @@
 
 pub mod backfill;
 pub mod envelope;
+pub mod keep_out;
 pub mod preview;

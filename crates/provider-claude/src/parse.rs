@@ -8,13 +8,15 @@ use std::io::{Seek, SeekFrom};
 use hindcast_core::json_text;
 use hindcast_core::jsonl::{LineRejection, LineStart, for_each_line_from, for_each_object_from};
 use hindcast_core::materialize::MESSAGES_DATASET;
-use hindcast_core::model::{ProjectedMessage, RawFrame, SourceFile, SourceUnit};
+use hindcast_core::model::{PartKind, ProjectedMessage, RawFrame, Role, SourceFile, SourceUnit};
 use hindcast_core::provider::{ExchangeSink, ParseError, ParseReport, SinkError, SkipLocation, open_source};
 use hindcast_core::resume::{ResumePlan, ResumePoint};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use crate::content::{OMITTED_BYTES, UsageCounts, content_parts, content_text, raw_frame, usage_counts};
+use crate::content::{
+    OMITTED_BYTES, UsageCounts, content_parts, content_text, is_client_written, raw_frame, usage_counts,
+};
 use crate::discover::FileKind;
 use crate::draft::{Continuation, ContinuationState, ProjectedDraft};
 
@@ -621,6 +623,11 @@ impl<'d> SecondPass<'d> {
             return Ok(());
         };
         message.parts.extend(parts);
+        if message.role == Role::User {
+            message.flags.injected = is_client_written(
+                message.parts.iter().filter(|part| part.kind == PartKind::Text).filter_map(|part| part.text.as_deref()),
+            );
+        }
         // The frame is the message's own line; the lines of a split response that joined it are
         // listed in its `mergedUuids` (own lines come first: part lines are in file order).
         if own_line {

@@ -21,14 +21,15 @@ pub struct Convergence {
     pub messages_removed: u64,
     pub sessions_removed: u64,
     pub usage_moved: u64,
+    pub prompts_reclassified: u64,
 }
 
 impl std::fmt::Display for Convergence {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             formatter,
-            "brought the store to this release's import rules: removed {} messages that were not transcript records and {} sessions without records, moved {} usage records to their messages; every source is read again",
-            self.messages_removed, self.sessions_removed, self.usage_moved
+            "brought the store to this release's import rules: removed {} messages that were not transcript records and {} sessions without records, moved {} usage records to their messages, found {} prompts the client wrote itself; every source is read again",
+            self.messages_removed, self.sessions_removed, self.usage_moved, self.prompts_reclassified
         )
     }
 }
@@ -155,6 +156,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rus
     )?;
     changed.sessions_removed =
         tx.execute("DELETE FROM session WHERE session IN (SELECT session FROM converge_empty)", [])? as u64;
+    changed.prompts_reclassified = reclassify_prompts(tx, providers)?;
     tx.execute_batch(schema::REBUILD_ROLLUPS)?;
     tx.execute_batch(
         "DELETE FROM sources;
@@ -223,6 +225,39 @@ fn surviving_parents(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<(Ke
             (message, ancestor)
         })
         .collect())
+}
+
+/// Stored prompts that the provider now judges the client wrote itself (`Provider::is_client_written`)
+/// become injected messages, as a clean import flags them.
+fn reclassify_prompts(tx: &rusqlite::Transaction<'_>, providers: &[Arc<dyn Provider>]) -> rusqlite::Result<u64> {
+    let mut reclassified = 0;
+    for provider in providers {
+        let mut statement = tx.prepare(&format!(
+            "SELECT m.message, p.text FROM message m JOIN origin o ON o.origin = m.origin \
+             JOIN part p ON p.message = m.message AND p.kind = {TEXT} AND p.text IS NOT NULL \
+             WHERE o.provider = ?1 AND m.is_user_prompt ORDER BY m.message, p.part_index",
+            TEXT = compact::code(&compact::PART_KINDS, "text"),
+        ))?;
+        let mut texts_of: Vec<(i64, Vec<String>)> = Vec::new();
+        let mut rows = statement.query([provider.name()])?;
+        while let Some(row) = rows.next()? {
+            let message: i64 = row.get(0)?;
+            let text: String = row.get(1)?;
+            match texts_of.last_mut() {
+                Some((last, texts)) if *last == message => texts.push(text),
+                _ => texts_of.push((message, vec![text])),
+            }
+        }
+        for (message, texts) in texts_of {
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            if provider.is_client_written(&texts) {
+                reclassified += tx
+                    .execute("UPDATE message SET is_injected = 1, is_user_prompt = 0 WHERE message = ?1", [message])?
+                    as u64;
+            }
+        }
+    }
+    Ok(reclassified)
 }
 
 /// Usage stored without its message (an agent file that was a warmup when first read, and later

@@ -6,6 +6,7 @@ mod backup;
 mod build;
 mod converge;
 pub mod cost;
+pub mod forget;
 #[macro_use]
 pub mod frame;
 pub mod compact;
@@ -340,6 +341,25 @@ impl Store {
     /// The schema version recorded in `meta`.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         read_schema_version(&self.conn, &self.path)
+    }
+
+    /// A value recorded in `meta` under `key`.
+    pub fn meta_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+            .optional()
+            .map_err(|source| self.sqlite_error(source))
+    }
+
+    /// Records `value` in `meta` under `key`.
+    pub fn set_meta_value(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|source| self.sqlite_error(source))
     }
 
     /// The underlying connection, for queries.

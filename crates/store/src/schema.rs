@@ -467,6 +467,10 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
     // 9: cost per usage row and rollups per quarter hour and per session (`cost.rs`); the rows
     // are priced after the migration (`cost::reprice`: no price table has priced them yet).
     Migration { rebuilt_tables: &[], sql: crate::cost::MIGRATION, converges: false, convert: None },
+    // 10: what the clients write into user lines themselves is no longer a prompt (the stored
+    // prompts are judged again, `Store::converge`); sessions a person told hindcast to forget
+    // leave a tombstone (`forget.rs`).
+    Migration { rebuilt_tables: &[], sql: crate::forget::MIGRATION, converges: true, convert: None },
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{Binaries, Sandbox};
 
-pub const SUITES: &[(&str, super::Suite)] = &[("widths", widths), ("schedule", schedule)];
+pub const SUITES: &[(&str, super::Suite)] =
+    &[("widths", widths), ("schedule", schedule), ("forget", forget), ("exclude", exclude)];
 
 /// "Now" of the report fixtures (inside their last 5-hour block).
 const REPORTS_NOW: &str = "2026-03-08T19:00:00Z";
@@ -239,5 +240,156 @@ fn schedule(binaries: &Binaries) -> Result<()> {
     fresh.run(hindcast, &["init", "--yes", "--no-schedule"])?.expect_code(0)?;
     ensure!(!fresh.home.join(".config/systemd/user").exists(), "--no-schedule installs nothing");
     ensure!(calls(&fresh).is_empty(), "{:?}", calls(&fresh));
+    Ok(())
+}
+
+/// A key pasted into a prompt, which `forget` must leave nowhere in the store's files.
+const PASTED_KEY: &str = "sk-test-51HiddenKey0123456789abcdef";
+
+/// Writes a Claude session in `/home/user/secret` whose prompt holds [`PASTED_KEY`].
+fn write_secret_session(sandbox: &Sandbox) -> Result<()> {
+    let project = sandbox.home.join(".claude/projects/-home-user-secret");
+    std::fs::create_dir_all(&project)?;
+    let session = "5ec2e700-0000-4000-8000-000000000001";
+    let envelope = format!(r#""sessionId":"{session}","cwd":"/home/user/secret","version":"2.0.42""#);
+    let lines = [
+        format!(
+            r#"{{{envelope},"type":"user","parentUuid":null,"message":{{"role":"user","content":"deploy with {PASTED_KEY}"}},"uuid":"5ec2e700-0000-4000-8000-0000000000a1","timestamp":"2026-03-08T10:00:00.000Z"}}"#
+        ),
+        format!(
+            r#"{{{envelope},"type":"assistant","parentUuid":"5ec2e700-0000-4000-8000-0000000000a1","message":{{"model":"claude-sonnet-4-5-20250929","id":"msg_secret01","role":"assistant","content":[{{"type":"text","text":"Deployed."}}],"usage":{{"input_tokens":100,"output_tokens":7}}}},"requestId":"req_secret01","uuid":"5ec2e700-0000-4000-8000-0000000000a2","timestamp":"2026-03-08T10:00:05.000Z"}}"#
+        ),
+    ];
+    std::fs::write(project.join(format!("{session}.jsonl")), lines.join("\n") + "\n")?;
+    Ok(())
+}
+
+/// Whether any of the store's files (the database, its log) holds `needle`.
+fn store_files_hold(db: &std::path::Path, needle: &str) -> Result<bool> {
+    for suffix in ["", "-wal", "-journal"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|window| window == needle.as_bytes())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `forget --project` removes a session (and its bytes) from every table, rollup and export:
+/// the store equals a clean import that never saw it; reruns, even re-reading every file, leave it
+/// out; `--undo` and the next import bring it back, as a clean import of everything holds it.
+fn forget(binaries: &Binaries) -> Result<()> {
+    let sandbox = imported_sandbox()?;
+    write_secret_session(&sandbox)?;
+    let hindcast = &binaries.hindcast;
+    let db = sandbox.db();
+    let db_text = db.display().to_string();
+    let other = |name: &str| sandbox.home.join(name).display().to_string();
+    sandbox.run(hindcast, &["backfill"])?.expect_code(0)?;
+    ensure!(store_files_hold(&db, PASTED_KEY)?, "the pasted key was imported");
+    let sessions_before = sandbox.query_i64("SELECT count(*) FROM session")?;
+
+    // Without a terminal and without --yes nothing is forgotten.
+    sandbox
+        .run(hindcast, &["forget", "--project", "/home/user/secret"])?
+        .expect_code(2)?
+        .expect_stderr("pass --yes")?;
+    ensure!(sandbox.query_i64("SELECT count(*) FROM session")? == sessions_before, "forgotten without consent");
+    let forgot = sandbox.run(hindcast, &["forget", "--project", "/home/user/secret", "--yes", "--json"])?;
+    let document = forgot.expect_code(0)?.json()?;
+    ensure!(document["schema"] == "hindcast.forget/v1" && document["sessions"] == 1, "{document}");
+    ensure!(document["messages"] == 2 && document["usage_records"] == 1, "{document}");
+    ensure!(!store_files_hold(&db, PASTED_KEY)?, "the pasted key is still in the store's files");
+
+    // The same as a clean import that excluded the project, table by table and in the exports.
+    let clean = other("clean.db");
+    sandbox.run(hindcast, &["--db", &clean, "backfill", "--exclude", "/home/user/secret"])?.expect_code(0)?;
+    let digests = |path: &std::path::Path| hindcast_testing::digests_of(path, hindcast_testing::CONTENT_TABLES);
+    ensure!(digests(&db)? == digests(std::path::Path::new(&clean))?, "forgotten differs from never imported");
+    for export in [&["export", "session-events"][..], &["export", "daily-activity", "--format", "posthog"]] {
+        let forgotten =
+            sandbox.run(hindcast, &[&["--db", &db_text][..], export].concat())?.expect_code(0)?.stdout.clone();
+        let never = sandbox.run(hindcast, &[&["--db", &clean][..], export].concat())?.expect_code(0)?.stdout.clone();
+        ensure!(forgotten == never, "{export:?}: the forgotten session is still exported");
+    }
+    for report in [&["stats", "daily", "--json"][..], &["sessions", "list", "--json"]] {
+        let forgotten = sandbox.run(hindcast, &[&["--db", &db_text][..], report].concat())?.expect_code(0)?.json()?;
+        let never = sandbox.run(hindcast, &[&["--db", &clean][..], report].concat())?.expect_code(0)?.json()?;
+        ensure!(forgotten == never, "{report:?}: the forgotten session still counts");
+    }
+
+    // Reruns leave it out, even reading every file again.
+    sandbox.run(hindcast, &["backfill"])?.expect_code(0)?;
+    sandbox.run(hindcast, &["backfill", "--reparse"])?.expect_code(0)?.expect_stdout("1 forgotten session left out")?;
+    ensure!(digests(&db)? == digests(std::path::Path::new(&clean))?, "a rerun brought the forgotten session back");
+    ensure!(!store_files_hold(&db, PASTED_KEY)?, "a rerun brought the pasted key back");
+    let listed = sandbox.run(hindcast, &["forget", "--list", "--json"])?.expect_code(0)?.json()?;
+    let tombstone = &listed["forgotten"][0];
+    ensure!(tombstone["native_id"] == "5ec2e700-0000-4000-8000-000000000001", "{listed}");
+    ensure!(!listed.to_string().contains(PASTED_KEY), "a tombstone keeps text: {listed}");
+
+    // Taken back: the next import holds what a clean import of everything holds.
+    sandbox.run(hindcast, &["forget", "--undo"])?.expect_code(0)?.expect_stdout("1 session no longer forgotten")?;
+    sandbox.run(hindcast, &["backfill"])?.expect_code(0)?;
+    let everything = other("everything.db");
+    sandbox.run(hindcast, &["--db", &everything, "backfill"])?.expect_code(0)?;
+    ensure!(
+        digests(&db)? == digests(std::path::Path::new(&everything))?,
+        "undone and imported differs from a clean import"
+    );
+    sandbox
+        .run(hindcast, &["forget", "--undo", "no-such"])?
+        .expect_code(2)?
+        .expect_stderr("no forgotten session matches 'no-such'")?;
+    Ok(())
+}
+
+/// The config's `exclude` keeps a project out of every import (the status line's too), said in
+/// the summary; dropping the pattern makes the next run read the files the manifest would skip and
+/// import the project; a pattern stored sessions match is answered with how to forget them.
+fn exclude(binaries: &Binaries) -> Result<()> {
+    let mut sandbox = imported_sandbox()?;
+    write_secret_session(&sandbox)?;
+    let hindcast = &binaries.hindcast;
+    let config = sandbox.home.join("hindcast.toml");
+    sandbox.set_env("HINDCAST_CONFIG", config.display().to_string());
+    std::fs::write(&config, "exclude = [\"/home/user/secret/**\"]\n")?;
+    let secret = "SELECT count(*) FROM session WHERE cwd = '/home/user/secret'";
+    let run = sandbox.run(hindcast, &["backfill"])?;
+    run.expect_code(0)?.expect_stdout("1 session excluded by your config")?;
+    ensure!(sandbox.query_i64(secret)? == 0, "an excluded project was imported");
+    let document = sandbox.run(hindcast, &["backfill", "--json"])?.expect_code(0)?.json()?;
+    let excluded: i64 = document["providers"]
+        .as_array()
+        .context("providers")?
+        .iter()
+        .filter_map(|p| p["sessions_excluded"].as_i64())
+        .sum();
+    ensure!(excluded == 0, "an unchanged file was read again: {document}");
+
+    // The status line imports the live session only when it is not excluded.
+    let transcript = sandbox.home.join(".claude/projects/-home-user-secret/5ec2e700-0000-4000-8000-000000000001.jsonl");
+    let payload = format!(
+        r#"{{"session_id":"5ec2e700-0000-4000-8000-000000000001","transcript_path":"{}","model":{{"display_name":"Sonnet"}}}}"#,
+        transcript.display()
+    );
+    sandbox.run_with_stdin(hindcast, &["statusline"], payload.as_bytes())?.expect_code(0)?;
+    ensure!(sandbox.query_i64(secret)? == 0, "the status line imported an excluded session");
+
+    // Dropped from the config: the next run reads every file again and imports the project.
+    std::fs::write(&config, "")?;
+    let run = sandbox.run(hindcast, &["backfill"])?;
+    run.expect_code(0)?.expect_stderr("the exclude patterns changed since the last import")?;
+    ensure!(sandbox.query_i64(secret)? == 1, "a project no longer excluded was not imported");
+
+    // Excluded again while stored: kept, and the way to forget it is said.
+    std::fs::write(&config, "exclude = [\"/home/user/secret\"]\n")?;
+    let run = sandbox.run(hindcast, &["backfill"])?;
+    run.expect_code(0)?.expect_stderr("1 session stored before match your exclude patterns")?;
+    run.expect_stderr("hindcast forget --project")?;
+    std::fs::write(&config, "exclude = [\"/home/user/[secret\"]\n")?;
+    sandbox.run(hindcast, &["backfill"])?.expect_code(2)?.expect_stderr("exclude pattern '/home/user/[secret'")?;
     Ok(())
 }

@@ -186,6 +186,7 @@ pub const UPGRADE_ROOT: &str = "/tmp/hindcast-upgrade-fixture";
 const UPGRADE_STORE: &str = "fixtures/upgrade/v6-store.sqlite";
 const UPGRADE_STORE_V7: &str = "fixtures/upgrade/v7-store.sqlite";
 const UPGRADE_STORE_V8: &str = "fixtures/upgrade/v8-store.sqlite";
+const UPGRADE_STORE_V9: &str = "fixtures/upgrade/v9-store.sqlite";
 
 /// The upgrade corpus's Claude project, its main session, and what every line of it shares.
 const PROJECT: &str = ".claude/projects/-home-user-recorder";
@@ -256,6 +257,39 @@ pub fn grow_upgrade_corpus(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A session whose user lines are mostly what Claude Code writes itself (a slash command, its
+/// output, a stop-hook summary) around one prompt a person typed: a release before 10 counted
+/// every one of them as a prompt.
+pub fn add_injected_session(root: &Path) -> Result<()> {
+    let project = root.join("home").join(PROJECT);
+    let session = "44444444-4444-4444-8444-444444444444";
+    let line = |n: u32, parent: Option<u32>, content: &str, seconds: u32| {
+        let parent = parent.map_or("null".to_string(), |p| format!("\"d0000000-0000-4000-8000-00000000000{p}\""));
+        format!(
+            "{{\"type\":\"user\",\"sessionId\":\"{session}\",\"cwd\":\"/home/user/recorder\",\"parentUuid\":{parent},\"message\":{{\"role\":\"user\",\"content\":{content}}},\"uuid\":\"d0000000-0000-4000-8000-00000000000{n}\",\"timestamp\":\"2026-01-12T10:00:0{seconds}.000Z\"}}"
+        )
+    };
+    let lines = [
+        line(
+            1,
+            None,
+            r#""<command-name>/model</command-name>\n<command-message>model</command-message>\n<command-args></command-args>""#,
+            0,
+        ),
+        line(2, Some(1), r#""<local-command-stdout>Set model to opus</local-command-stdout>""#, 1),
+        line(3, Some(2), r#""play it back""#, 2),
+        line(4, Some(3), r#"[{"type":"text","text":"Stop hook feedback:\n[~/.claude/stop.sh]: tests failed"}]"#, 3),
+        line(
+            5,
+            Some(4),
+            r#""<task-notification><task-id>1</task-id><status>completed</status></task-notification>""#,
+            4,
+        ),
+    ];
+    std::fs::write(project.join(format!("{session}.jsonl")), lines.join("\n") + "\n")?;
+    Ok(())
+}
+
 /// `cargo xtask upgrade-fixture --previous BIN`: the store `BIN` (the previous release) builds
 /// from the upgrade corpus, first as written, then after the agent file grew, compacted into
 /// `fixtures/upgrade/v<its schema version>-store.sqlite`.
@@ -267,6 +301,7 @@ pub fn build_upgrade_fixture(previous: &Path) -> Result<()> {
     let db_text = db.to_str().context("UTF-8")?;
     sandbox.run(previous, &["--db", db_text, "backfill"])?;
     grow_upgrade_corpus(root)?;
+    add_injected_session(root)?;
     sandbox.run(previous, &["--db", db_text, "backfill"])?;
     let conn = rusqlite::Connection::open(&db)?;
     conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024; VACUUM;")?;
@@ -310,7 +345,7 @@ fn upgrade(binaries: &Binaries) -> Result<()> {
 
     // Killed while it converts the rows, or before the compacted copy takes the store's place:
     // the store and its backup open as they were left, and the next run completes the upgrade.
-    for (point, left_at) in [(failpoint::UPGRADE_CONVERTED, "7"), (failpoint::UPGRADE_COMPACTED, "9")] {
+    for (point, left_at) in [(failpoint::UPGRADE_CONVERTED, "7"), (failpoint::UPGRADE_COMPACTED, "10")] {
         let killed = path("killed.db");
         for suffix in ["", "-wal", "-shm", ".v6-backup", "-compacting"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", killed.display()));
@@ -381,6 +416,41 @@ fn upgrade(binaries: &Binaries) -> Result<()> {
             "{gone}: upgraded without its sources differs from a clean import"
         );
     }
+
+    // The store of the previous release (schema 9), which counted what Claude Code writes into
+    // user lines as prompts: upgraded and backfilled, and upgraded with its sources gone, it holds
+    // what a clean import holds (one prompt in that session).
+    add_injected_session(root)?;
+    let clean_now = path("clean-v10.db");
+    sandbox.run(hindcast, &["--db", &text(&clean_now)?, "backfill"])?.expect_code(0)?;
+    let prompts = "SELECT sum(is_user_prompt) FROM message m JOIN session s ON s.session = m.session \
+                   WHERE s.native_id = '44444444-4444-4444-8444-444444444444'";
+    let prompts_in =
+        |db: &Path| -> Result<i64> { Ok(rusqlite::Connection::open(db)?.query_row(prompts, [], |row| row.get(0))?) };
+    ensure!(prompts_in(&clean_now)? == 1, "a clean import counts {} prompts", prompts_in(&clean_now)?);
+    let v9 = path("v9.db");
+    std::fs::copy(workspace_root().join(UPGRADE_STORE_V9), &v9)?;
+    std::fs::copy(workspace_root().join(UPGRADE_STORE_V9), path("gone-v9.db"))?;
+    ensure!(prompts_in(&v9)? == 5, "the schema-9 fixture counts {} prompts", prompts_in(&v9)?);
+    sandbox
+        .run(hindcast, &["--db", &text(&v9)?, "backfill"])?
+        .expect_code(0)?
+        .expect_stderr("keeping a copy of it first")?
+        .expect_stderr("found 4 prompts the client wrote itself")?;
+    ensure!(
+        digests_of(&v9, &tables)? == digests_of(&clean_now, &tables)?,
+        "the schema-9 store, upgraded and backfilled, differs from a clean import"
+    );
+    std::fs::rename(root.join("home"), &away)?;
+    std::fs::create_dir_all(root.join("home"))?;
+    let alone_v9 = sandbox.run(hindcast, &["--db", &text(&path("gone-v9.db"))?, "backfill"]);
+    std::fs::remove_dir_all(root.join("home"))?;
+    std::fs::rename(&away, root.join("home"))?;
+    alone_v9?.expect_code(0)?;
+    ensure!(
+        digests_of(&path("gone-v9.db"), &kept)? == digests_of(&clean_now, &kept)?,
+        "the schema-9 store upgraded without its sources differs from a clean import"
+    );
 
     // A newer store in rollback-journal mode is left byte-identical.
     let newer = path("newer.db");

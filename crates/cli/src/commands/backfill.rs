@@ -8,6 +8,7 @@ use hindcast_core::registry::MaterializerRegistry;
 use hindcast_core::time_window::TimeWindow;
 use hindcast_import::backfill::{BackfillOptions, BackfillReport, ProviderReport, RunContext, Status, run_backfill};
 use hindcast_import::envelope::EventLog;
+use hindcast_import::keep_out::{ExcludePattern, KeepOut};
 use hindcast_import::preview::{PlanReport, plan_backfill};
 use hindcast_store::{LockError, Store, StoreLock};
 use jiff::{SignedDuration, Timestamp};
@@ -322,7 +323,7 @@ pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<u8> {
     let (config, config_path) = load_config(context)?;
     let selection = select(context, &args.selection, &config, &config_path)?;
     let paths = context.paths()?;
-    let mode = ImportMode { dry_run: args.dry_run, reparse: args.reparse, record_events: true };
+    let mode = ImportMode { dry_run: args.dry_run, reparse: args.reparse, record_events: true, exclude: &args.exclude };
     let report = execute(context, &selection.providers, &selection.env, selection.window, mode)?;
 
     let exit_code = exit_code_of(&report);
@@ -364,13 +365,57 @@ pub fn sources_cell(provider: &ProviderReport) -> String {
 
 /// How `execute` imports.
 #[derive(Clone, Copy, Debug)]
-pub struct ImportMode {
+pub struct ImportMode<'a> {
     /// Never create or change the store.
     pub dry_run: bool,
     /// Ignore the sources manifest and parse every file.
     pub reparse: bool,
     /// Append the run to `events.jsonl`.
     pub record_events: bool,
+    /// Exclude patterns given on the command line (the config's apply too).
+    pub exclude: &'a [String],
+}
+
+/// The `meta` key holding the exclude patterns the last complete import ran with.
+const EXCLUDE_KEY: &str = "exclude_patterns";
+
+/// The exclude patterns in effect: the config's `exclude`, then `flags`; one that is not a glob is
+/// a usage error naming it.
+pub fn exclude_patterns(
+    context: &Context,
+    config: &Config,
+    flags: &[String],
+) -> Result<Vec<ExcludePattern>, ExitError> {
+    config
+        .exclude
+        .iter()
+        .chain(flags)
+        .map(|text| {
+            ExcludePattern::parse(text, context.env.home()).map_err(|error| ExitError::usage(error.to_string()))
+        })
+        .collect()
+}
+
+/// What an import leaves out: `patterns`, and the sessions `store` holds tombstones of.
+pub fn keep_out(store: &Store, patterns: Vec<ExcludePattern>) -> Result<KeepOut, ExitError> {
+    let forgotten = store.forgotten_session_ids().map_err(|error| ExitError::failure(error.to_string()))?;
+    Ok(KeepOut { patterns, forgotten })
+}
+
+/// Stored sessions (id, directory) whose project directory one of `patterns` matches.
+pub fn stored_sessions_matching(
+    conn: &rusqlite::Connection,
+    patterns: &[ExcludePattern],
+) -> Result<Vec<String>, ExitError> {
+    if patterns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let directories = hindcast_store::views::sessions::directories(conn).map_err(super::sessions::view_error)?;
+    Ok(directories
+        .into_iter()
+        .filter(|(_, cwd)| patterns.iter().any(|pattern| pattern.matches(cwd)))
+        .map(|(session_id, _)| session_id)
+        .collect())
 }
 
 /// Runs `providers` over `window` through the one import path shared by `backfill` and `init`:
@@ -382,8 +427,10 @@ pub fn execute(
     window: TimeWindow,
     mode: ImportMode,
 ) -> Result<BackfillReport, ExitError> {
-    let ImportMode { dry_run, reparse, record_events } = mode;
+    let ImportMode { dry_run, mut reparse, record_events, exclude } = mode;
     let paths = context.paths()?;
+    let config = Config::load(&paths.config)?;
+    let patterns = exclude_patterns(context, &config, exclude)?;
     let events = match &paths.events {
         Some(path) if record_events => EventLog::to_file(path.clone()),
         _ => EventLog::disabled(),
@@ -412,14 +459,12 @@ pub fn execute(
         observer: &observer,
         cancel: Some(cancel_flag()),
     };
-    let options = BackfillOptions { reparse, ..BackfillOptions::new(window, dry_run) };
     let report = if dry_run {
+        let keep_out = Arc::new(KeepOut { patterns, ..KeepOut::default() });
+        let options = BackfillOptions { reparse, keep_out, ..BackfillOptions::new(window, dry_run) };
         run_backfill(providers, None, &options, &run_context)
     } else {
-        let _lock = StoreLock::acquire(&paths.db).map_err(|error| match error {
-            LockError::Held { .. } => ExitError { code: exit::LOCKED, message: error.to_string() },
-            LockError::Io { .. } => ExitError::failure(error.to_string()),
-        })?;
+        let _lock = lock_store(&paths.db)?;
         let mut store = Store::open_for_import(&paths.db, context.store_options)
             .map_err(|error| ExitError::failure(error.to_string()))?;
         let converged = store
@@ -428,10 +473,43 @@ pub fn execute(
         if let (Some(changed), Some(notify)) = (converged, context.store_options.notify) {
             notify(&changed.to_string());
         }
-        run_backfill(providers, Some(&mut store), &options, &run_context)
+        let keep_out = keep_out(&store, patterns)?;
+        let fingerprint = keep_out.fingerprint();
+        let last = store.meta_value(EXCLUDE_KEY).map_err(|error| ExitError::failure(error.to_string()))?;
+        if last.as_deref().unwrap_or("[]") != fingerprint {
+            // A session a dropped pattern kept out sits in a file the manifest calls unchanged.
+            reparse = true;
+            if last.is_some() {
+                context.notice("the exclude patterns changed since the last import: every source is read again");
+            }
+        }
+        let stored_matching = stored_sessions_matching(store.connection(), &keep_out.patterns)?;
+        let options =
+            BackfillOptions { reparse, keep_out: Arc::new(keep_out), ..BackfillOptions::new(window, dry_run) };
+        let report = run_backfill(providers, Some(&mut store), &options, &run_context);
+        if report.status == Status::Ok && !report.cancelled {
+            store.set_meta_value(EXCLUDE_KEY, &fingerprint).map_err(|error| ExitError::failure(error.to_string()))?;
+        }
+        if !stored_matching.is_empty() {
+            let count = stored_matching.len();
+            context.notice(&format!(
+                "{count} session{} stored before match your exclude patterns and stay in the store; \
+                 `hindcast forget --project GLOB` removes them",
+                if count == 1 { "" } else { "s" }
+            ));
+        }
+        report
     };
     observer.finish();
     Ok(report)
+}
+
+/// Takes the single-writer lock of the store at `db` (exit 3 while another run holds it).
+pub fn lock_store(db: &std::path::Path) -> Result<StoreLock, ExitError> {
+    StoreLock::acquire(db).map_err(|error| match error {
+        LockError::Held { .. } => ExitError { code: exit::LOCKED, message: error.to_string() },
+        LockError::Io { .. } => ExitError::failure(error.to_string()),
+    })
 }
 
 /// The exit code of a finished run.
@@ -543,6 +621,20 @@ fn human_report(
             ));
         }
         append_details(&mut text, provider);
+    }
+    let excluded: u64 = report.providers.iter().map(|provider| provider.sessions_excluded).sum();
+    if excluded > 0 {
+        text.push_str(&format!(
+            "  {excluded} session{} excluded by your config or --exclude\n",
+            if excluded == 1 { "" } else { "s" }
+        ));
+    }
+    let forgotten: u64 = report.providers.iter().map(|provider| provider.sessions_forgotten).sum();
+    if forgotten > 0 {
+        text.push_str(&format!(
+            "  {forgotten} forgotten session{} left out (hindcast forget --undo takes them back)\n",
+            if forgotten == 1 { "" } else { "s" }
+        ));
     }
     for left_out in not_selected {
         text.push_str(&format!("  {} not run: {}\n", left_out.provider, left_out.reason));

@@ -30,6 +30,8 @@ struct Detected {
     bytes: u64,
     oldest: Option<Timestamp>,
     newest: Option<Timestamp>,
+    /// Each file's size and the time of its last record (else its modification time).
+    file_ends: Vec<(u64, Option<Timestamp>)>,
 }
 
 fn detect(context: &Context, window: &TimeWindow) -> Vec<Detected> {
@@ -41,19 +43,21 @@ fn detect(context: &Context, window: &TimeWindow) -> Vec<Detected> {
             let available = provider.availability(&context.env).available;
             let discovery = if available { provider.discover(&context.env, window).ok() } else { None };
             let files: Vec<_> = discovery.iter().flat_map(|d| &d.units).flat_map(|unit| &unit.files).collect();
+            let ranges: Vec<(u64, Option<Timestamp>, Option<Timestamp>)> = files
+                .iter()
+                .map(|file| match content_range(&file.path) {
+                    Some((first, last)) => (file.size, Some(first), Some(last)),
+                    None => (file.size, file.modified, file.modified),
+                })
+                .collect();
             Detected {
                 provider: Arc::clone(provider),
                 available: available && !files.is_empty(),
                 files: files.len() as u64,
                 bytes: files.iter().map(|file| file.size).sum(),
-                oldest: files
-                    .iter()
-                    .filter_map(|file| content_range(&file.path).map_or(file.modified, |(first, _)| Some(first)))
-                    .min(),
-                newest: files
-                    .iter()
-                    .filter_map(|file| content_range(&file.path).map_or(file.modified, |(_, last)| Some(last)))
-                    .max(),
+                oldest: ranges.iter().filter_map(|(_, first, _)| *first).min(),
+                newest: ranges.iter().filter_map(|(_, _, last)| *last).max(),
+                file_ends: ranges.iter().map(|(size, _, last)| (*size, *last)).collect(),
             }
         })
         .collect()
@@ -171,6 +175,23 @@ pub fn run_with(
     // 4. The first import, bounded by the retention window and an `until` fixed now, if wanted.
     let window = retention_window(retention)?;
     let chosen_names: Vec<&str> = chosen.iter().map(|found| found.provider.name()).collect();
+    if let Some(since) = window.since {
+        let ends = chosen.iter().flat_map(|found| &found.file_ends);
+        let (total, older, older_bytes) = ends.fold((0, 0, 0), |(total, older, bytes), (size, last)| match last {
+            Some(last) if *last < since => (total + 1, older + 1, bytes + size),
+            _ => (total + 1, older, bytes),
+        });
+        if older > 0 {
+            writeln!(
+                out,
+                "{older} of {total} session files ({}) hold only history from before {}: importing {} leaves them out \
+                 (--retention-days all keeps everything).",
+                human_bytes(older_bytes),
+                day(Some(since)),
+                retention.describe()
+            )?;
+        }
+    }
     let question = import_question(context, &window, &chosen_names, retention);
     let consent = args.yes || prompter.confirm(&question, true).map_err(cancelled)?;
 
@@ -187,7 +208,8 @@ pub fn run_with(
     // 6. The import.
     let providers: Vec<Arc<dyn Provider>> = chosen.iter().map(|found| Arc::clone(&found.provider)).collect();
     // A dry run of init writes nothing at all, not even the run envelope.
-    let mode = ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run };
+    let mode =
+        ImportMode { dry_run: args.dry_run, reparse: false, record_events: !args.dry_run, exclude: &args.exclude };
     let report = execute(context, &providers, &context.env, window, mode)?;
     write_summary(out, &report, &context.look)?;
 
@@ -379,6 +401,11 @@ fn write_config(
     config.install = Default::default();
     config.backfill.providers = Some(chosen.iter().map(|name| name.to_string()).collect());
     config.backfill.retention_days = retention.days();
+    for pattern in &args.exclude {
+        if !config.exclude.contains(pattern) {
+            config.exclude.push(pattern.clone());
+        }
+    }
     let text = toml::to_string_pretty(&config)
         .map_err(|error| ExitError::failure(format!("cannot encode the config: {error}")))?;
     if let Some(parent) = path.parent() {
@@ -476,7 +503,14 @@ mod tests {
     }
 
     fn args(yes: bool) -> InitArgs {
-        InitArgs { yes, dry_run: false, providers: Vec::new(), retention_days: None, no_schedule: false }
+        InitArgs {
+            yes,
+            dry_run: false,
+            providers: Vec::new(),
+            retention_days: None,
+            no_schedule: false,
+            exclude: Vec::new(),
+        }
     }
 
     fn run(fixture: &Fixture, args: &InitArgs, answers: &str) -> (Result<u8, u8>, String) {

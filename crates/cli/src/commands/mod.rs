@@ -4,6 +4,7 @@ pub mod backfill;
 pub mod backup;
 pub mod config;
 pub mod export;
+pub mod forget;
 pub mod init;
 pub mod limits;
 pub mod prices;

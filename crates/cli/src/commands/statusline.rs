@@ -18,6 +18,7 @@ use hindcast_core::registry::MaterializerRegistry;
 use hindcast_core::time_window::{TimeWindow, format_timestamp};
 use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, import_unit};
 use hindcast_import::envelope::EventLog;
+use hindcast_import::keep_out::ExcludePattern;
 use hindcast_store::views::report::{self, StatusFigures, Zone};
 use hindcast_store::{Store, StoreLock, StoreOptions};
 use jiff::Timestamp;
@@ -140,6 +141,14 @@ fn import_in_time(
     let Some(provider) = context.registry.list().iter().find(|provider| provider.name() == "claude").cloned() else {
         return Imported::Done;
     };
+    // The config's exclude patterns hold here too; a config that cannot be read imports nothing.
+    let Ok(patterns) = context
+        .paths()
+        .and_then(|paths| crate::config::Config::load(&paths.config))
+        .and_then(|config| super::backfill::exclude_patterns(context, &config, &[]))
+    else {
+        return Imported::Done;
+    };
     let (sender, receiver) = mpsc::channel();
     let env = context.env.clone();
     let db = db.to_path_buf();
@@ -148,7 +157,7 @@ fn import_in_time(
     let limits = payload.rate_limits.clone();
     let options = context.store_options;
     std::thread::spawn(move || {
-        let done = import(provider.as_ref(), &env, &db, options, transcript, session, &limits, now);
+        let done = import(provider.as_ref(), &env, &db, options, transcript, session, &limits, now, patterns);
         let _ = sender.send(done);
     });
     let left = IMPORT_DEADLINE.saturating_sub(started.elapsed());
@@ -170,6 +179,7 @@ fn import(
     session: Option<String>,
     limits: &[(String, i64, f64, Option<Timestamp>)],
     now: Timestamp,
+    patterns: Vec<ExcludePattern>,
 ) -> bool {
     let Ok(_lock) = StoreLock::acquire(db) else { return false };
     let Ok(mut store) = Store::open(db, options) else { return false };
@@ -194,8 +204,12 @@ fn import(
     let events = EventLog::disabled();
     let context =
         RunContext { materializers: &materializers, env, events: &events, observer: &SilentObserver, cancel: None };
-    let options =
-        BackfillOptions { run_id: STATUSLINE_RUN.to_string(), ..BackfillOptions::new(TimeWindow::ALL, false) };
+    let Ok(keep_out) = super::backfill::keep_out(&store, patterns) else { return false };
+    let options = BackfillOptions {
+        run_id: STATUSLINE_RUN.to_string(),
+        keep_out: std::sync::Arc::new(keep_out),
+        ..BackfillOptions::new(TimeWindow::ALL, false)
+    };
     let report = import_unit(provider, &mut store, unit, &options, &context);
     report.error.is_none()
 }

@@ -177,6 +177,25 @@ pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSumm
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The list rows of the sessions `session_ids` (lowercase hex), in that order; unknown ids are skipped.
+pub fn summaries_of(conn: &Connection, session_ids: &[String]) -> Result<Vec<SessionSummary>, ViewError> {
+    let mut statement =
+        conn.prepare(&format!("SELECT {} FROM session s WHERE s.session_key = ?1", summary_columns()))?;
+    let mut summaries = Vec::with_capacity(session_ids.len());
+    for id in session_ids {
+        summaries.extend(statement.query_row([compact::session_key(id)], summary_from_row).optional()?);
+    }
+    Ok(summaries)
+}
+
+/// Every stored session that has a project directory, as (session id, directory).
+pub fn directories(conn: &Connection) -> Result<Vec<(String, String)>, ViewError> {
+    let mut statement =
+        conn.prepare("SELECT lower(hex(session_key)), cwd FROM session WHERE cwd IS NOT NULL ORDER BY started_at")?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Resolves a session id or a unique prefix of a session id or native id.
 pub fn resolve(conn: &Connection, prefix: &str) -> Result<String, ViewError> {
     let mut statement = conn.prepare(
