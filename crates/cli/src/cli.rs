@@ -196,16 +196,25 @@ pub struct SessionsCommand {
 pub enum SessionsAction {
     /// Sessions newest first, with counts, tokens and models.
     List(SessionsListArgs),
-    /// One session's metadata and conversation.
+    /// One session's metadata and conversation, tool calls with their results.
     Show {
         /// A session id, native id, or a unique prefix of either.
         id: String,
         /// Print every part in full instead of trimming for a terminal.
         #[arg(long)]
         full: bool,
+        /// Also show the messages the client wrote itself (meta lines, injected context, command
+        /// output), which are folded into one line by default.
+        #[arg(long)]
+        all: bool,
         /// Print to the terminal instead of through the pager ($PAGER, else `less -FRX`).
         #[arg(long)]
         no_pager: bool,
+        /// How to write it [default: text]: markdown and html are readable exports (html escapes
+        /// everything and loads nothing); json holds every message.
+        #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+        format: Option<ShowFormat>,
+        /// Print one JSON document instead of text (`--format json`; docs/json-output.md).
         #[arg(long)]
         json: bool,
     },
@@ -213,9 +222,19 @@ pub enum SessionsAction {
     Tree {
         /// Show the tree holding this session (id or unique prefix); default: every tree.
         id: Option<String>,
+        /// Print one JSON document instead of text (its `schema` names the shape: docs/json-output.md).
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How `sessions show` writes a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Markdown,
+    Html,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -408,6 +408,12 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// What went wrong, in a few words, for an API error message stored with `raw_frame` (the
+    /// cause a client records beside an often empty body, e.g. `ConnectionRefused`).
+    fn describe_error(&self, _raw_frame: &serde_json::Value) -> Option<String> {
+        None
+    }
+
     /// The key of the billed response an assistant message's raw frame belongs to (what its usage
     /// record's `native_id` holds), so an upgraded store can give usage stored without its message
     /// to that message.

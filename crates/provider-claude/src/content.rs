@@ -47,6 +47,50 @@ pub fn is_client_written<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
     any
 }
 
+/// What an `api_error` system line (`error`, `cause`, `retryAttempt`, `retryInMs`, `maxRetries`)
+/// or an assistant API error line (`error`) says went wrong: the error, its cause, and the retry.
+pub fn api_error_cause(frame: &Value) -> Option<String> {
+    let error = frame.get("error").and_then(error_words);
+    let cause = frame.get("cause").and_then(error_words);
+    let mut text = match (error, cause) {
+        (Some(error), Some(cause)) if error != cause => format!("{error} (cause: {cause})"),
+        (Some(words), _) | (None, Some(words)) => words,
+        (None, None) => return None,
+    };
+    let number = |key: &str| frame.get(key).and_then(Value::as_u64);
+    if let (Some(attempt), Some(max)) = (number("retryAttempt"), number("maxRetries")) {
+        text.push_str(&format!("; attempt {attempt} of {max}"));
+    }
+    if let Some(wait) = number("retryInMs") {
+        text.push_str(&format!(", retrying in {:.1} s", wait as f64 / 1000.0));
+    }
+    Some(text)
+}
+
+/// An error value in a few words: a string as it is; an object by its status and its code,
+/// message, name or type (an API error body nests the error one level down).
+fn error_words(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
+        Value::Object(fields) => {
+            if let Some(inner) = fields.get("error").filter(|inner| inner.is_object()).and_then(error_words) {
+                return Some(inner);
+            }
+            let words = ["code", "message", "name", "type"]
+                .iter()
+                .find_map(|key| fields.get(*key).and_then(Value::as_str).filter(|text| !text.trim().is_empty()));
+            let status = fields.get("status").and_then(Value::as_u64);
+            match (status, words) {
+                (Some(status), Some(words)) => Some(format!("{status} {words}")),
+                (None, Some(words)) => Some(words.to_string()),
+                (Some(status), None) => Some(format!("status {status}")),
+                (None, None) => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The text of a user message's content (string, or the text blocks of an array).
 pub fn content_text(content: &Value) -> Option<String> {
     match content {
@@ -234,5 +278,33 @@ mod tests {
         check(&["fix <command-name> parsing"], false);
         check(&["deploy it"], false);
         check(&[], false);
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    fn check(frame: Value, expected: Option<&str>) {
+        assert_eq!(api_error_cause(&frame).as_deref(), expected, "{frame}");
+    }
+
+    #[test]
+    fn an_api_error_says_its_cause() {
+        check(
+            json!({"type": "system", "subtype": "api_error", "cause": {"code": "ConnectionRefused", "path": "https://api"},
+                   "error": {}, "retryAttempt": 3, "maxRetries": 10, "retryInMs": 4500}),
+            Some("ConnectionRefused; attempt 3 of 10, retrying in 4.5 s"),
+        );
+        check(
+            json!({"error": {"status": 529, "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}}}),
+            Some("Overloaded"),
+        );
+        check(
+            json!({"error": {"status": 401}, "cause": "invalid x-api-key"}),
+            Some("status 401 (cause: invalid x-api-key)"),
+        );
+        check(json!({"error": "rate_limit"}), Some("rate_limit"));
+        check(json!({"type": "system", "subtype": "api_error"}), None);
     }
 }

@@ -87,6 +87,10 @@ impl Provider for ClaudeProvider {
         content::is_client_written(texts.iter().copied())
     }
 
+    fn describe_error(&self, raw_frame: &serde_json::Value) -> Option<String> {
+        content::api_error_cause(raw_frame)
+    }
+
     fn response_key(&self, raw_frame: &serde_json::Value) -> Option<String> {
         let message_id = raw_frame.get("message")?.get("id")?.as_str().filter(|id| !id.is_empty())?;
         Some(project::response_key(message_id, raw_frame.get("requestId").and_then(serde_json::Value::as_str)))

@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr;
 use super::{Binaries, Sandbox};
 
 pub const SUITES: &[(&str, super::Suite)] =
-    &[("widths", widths), ("schedule", schedule), ("forget", forget), ("exclude", exclude)];
+    &[("widths", widths), ("schedule", schedule), ("forget", forget), ("exclude", exclude), ("json_docs", json_docs)];
 
 /// "Now" of the report fixtures (inside their last 5-hour block).
 const REPORTS_NOW: &str = "2026-03-08T19:00:00Z";
@@ -391,5 +391,136 @@ fn exclude(binaries: &Binaries) -> Result<()> {
     run.expect_stderr("hindcast forget --project")?;
     std::fs::write(&config, "exclude = [\"/home/user/[secret\"]\n")?;
     sandbox.run(hindcast, &["backfill"])?.expect_code(2)?.expect_stderr("exclude pattern '/home/user/[secret'")?;
+    Ok(())
+}
+
+/// Objects whose keys are data (kinds, tables, a client's own fields), not field names.
+const FREE_FORM: &[&str] = &["metadata", "tool_input", "files_by_kind", "records_ignored"];
+
+/// Every key of every object in `value`, except inside [`FREE_FORM`] objects.
+fn keys_of(value: &serde_json::Value, keys: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, inner) in fields {
+                keys.insert(key.clone());
+                if !FREE_FORM.contains(&key.as_str()) {
+                    keys_of(inner, keys);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| keys_of(item, keys)),
+        _ => {}
+    }
+}
+
+/// The `## ` section of `doc` whose heading names `schema` (else the first that names it), with
+/// the sections of the schemas it refers to (`as in hindcast.schedule/v1`).
+fn doc_section(doc: &str, schema: &str) -> Option<String> {
+    let section_at = |at: usize| {
+        let start = doc[..at].rfind("\n## ").map_or(0, |start| start + 1);
+        let end = doc[at..].find("\n## ").map_or(doc.len(), |end| at + end);
+        &doc[start..end]
+    };
+    let heading = doc
+        .match_indices("\n## ")
+        .map(|(at, _)| at + 1)
+        .find(|&at| doc[at..].lines().next().is_some_and(|line| line.contains(schema)));
+    let own = section_at(heading.or_else(|| doc.find(schema))?);
+    let mut text = own.to_string();
+    for (at, _) in own.match_indices("hindcast.") {
+        let name: String = own[at..].chars().take_while(|c| !matches!(c, '`' | ' ' | ')' | ',')).collect();
+        if name != schema
+            && name.contains("/v")
+            && let Some(other) = doc.find(&format!("`{name}`\n"))
+        {
+            text.push_str(section_at(other));
+        }
+    }
+    Some(text)
+}
+
+/// Whether `section` names `key` as a field: a whole word inside a backtick span.
+fn names_field(section: &str, key: &str) -> bool {
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .any(|span| span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|word| word == key))
+}
+
+/// Every field each `--json` document prints is named in its section of `docs/json-output.md`,
+/// every document has its `schema`, and every field of the backfill tables is printed.
+fn json_docs(binaries: &Binaries) -> Result<()> {
+    let doc = std::fs::read_to_string(crate::workspace_root().join("docs/json-output.md"))?;
+    let mut sandbox = imported_sandbox()?;
+    write_secret_session(&sandbox)?;
+    sandbox.set_env("USER", "tester");
+    let hindcast = &binaries.hindcast;
+    let backfill = sandbox.run(hindcast, &["backfill", "--json"])?.expect_code(0)?.json()?;
+    let session = sandbox
+        .run(
+            hindcast,
+            &["query", "--format", "tsv", "SELECT session_id FROM session_summary ORDER BY tool_calls DESC LIMIT 1"],
+        )?
+        .expect_code(0)?
+        .stdout
+        .lines()
+        .nth(1)
+        .context("a session")?
+        .to_string();
+    let mut documents = vec![("backfill --json".to_string(), backfill)];
+    let commands: &[&[&str]] = &[
+        &["backfill", "plan", "--json"],
+        &["backfill", "list", "--json"],
+        &["query", "--json", "SELECT 1 AS one"],
+        &["sessions", "list", "--json"],
+        &["sessions", "show", &session, "--json"],
+        &["sessions", "tree", "--json"],
+        &["stats", "daily", "--json", "--by", "model"],
+        &["stats", "weekly", "--json"],
+        &["stats", "monthly", "--json"],
+        &["stats", "sessions", "--json"],
+        &["stats", "projects", "--json"],
+        &["stats", "blocks", "--json"],
+        &["stats", "limits", "--json", "--history"],
+        &["prices", "--json"],
+        &["status", "--json"],
+        &["schedule", "status", "--json"],
+        &["forget", "--project", "/home/user/secret", "--yes", "--json"],
+        &["forget", "--list", "--json"],
+        &["forget", "--undo", "--json"],
+    ];
+    for args in commands {
+        let document = sandbox.run(hindcast, args)?.expect_code(0)?.json()?;
+        documents.push((args.join(" "), document));
+    }
+    let mut missing = Vec::new();
+    for (command, document) in &documents {
+        let schema = document["schema"].as_str().with_context(|| format!("{command}: no schema field"))?;
+        let section = doc_section(&doc, schema).with_context(|| format!("{command}: {schema} is not in the doc"))?;
+        let section = section.as_str();
+        let mut keys = std::collections::BTreeSet::new();
+        keys_of(document, &mut keys);
+        // Every document's `schema` is said once, at the top.
+        for key in keys.into_iter().filter(|key| key != "schema") {
+            if !names_field(section, &key) {
+                missing.push(format!("{command} ({schema}): `{key}`"));
+            }
+        }
+    }
+    // The other way: what the backfill tables list is printed.
+    let backfill_section = doc_section(&doc, "hindcast.backfill/v1").context("the backfill section")?;
+    let backfill_section = backfill_section.as_str();
+    let mut printed = std::collections::BTreeSet::new();
+    keys_of(&documents[0].1, &mut printed);
+    for row in backfill_section.lines().filter(|line| line.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap_or("");
+        for name in first.split('`').skip(1).step_by(2) {
+            if name != "timestamps_unreadable" && !printed.contains(name) {
+                missing.push(format!("documented for backfill but not printed: `{name}`"));
+            }
+        }
+    }
+    ensure!(missing.is_empty(), "docs/json-output.md and the output differ:\n{}", missing.join("\n"));
     Ok(())
 }

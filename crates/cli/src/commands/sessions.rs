@@ -2,15 +2,16 @@
 
 use hindcast_core::time_window::TimeWindow;
 use hindcast_store::Store;
+use hindcast_store::views::conversation::{self, Entry, Piece};
 use hindcast_store::views::sessions::{self, SessionFilter, SessionSummary, TreeNode};
 use hindcast_store::views::{TextWindow, ViewError};
 use serde_json::json;
 
 use super::Context;
-use crate::cli::{SessionsAction, SessionsListArgs};
+use crate::cli::{SessionsAction, SessionsListArgs, ShowFormat};
 use crate::exit::{self, ExitError};
 use crate::grid::{Cell, Format, Grid};
-use crate::output::print_json;
+use crate::output::{print_exact, print_json};
 use crate::terminal::{shown, shown_prefix};
 
 /// Maps view errors to exit codes: an unknown or ambiguous id is a usage error.
@@ -25,16 +26,34 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
     let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
     match action {
         SessionsAction::List(args) => list(context, &conn, args),
-        SessionsAction::Show { id, full, no_pager, json } => {
+        SessionsAction::Show { id, full, all, no_pager, format, json } => {
             let session_id = sessions::resolve(&conn, id).map_err(view_error)?;
-            let detail = sessions::show(&conn, &session_id).map_err(view_error)?;
-            if *json {
-                print_json(&json!({ "schema": "hindcast.session/v1", "session": detail }));
-            } else {
-                let zone = super::stats::report_zone(context, None, false)?;
-                let text = render_detail(&detail, *full, &zone, context.look.ascii);
-                if *no_pager || !crate::output::through_pager(context, &context.fitted(&text)) {
-                    context.print_text(&text);
+            let mut detail = sessions::show(&conn, &session_id).map_err(view_error)?;
+            // An API error's cause, as the client that wrote it records it.
+            if let Some(provider) = context.registry.get(&detail.summary.client) {
+                for message in &mut detail.messages {
+                    if let Some(frame) = message.error_frame.take() {
+                        message.error_cause = provider.describe_error(&frame);
+                    }
+                }
+            }
+            let format = if *json { ShowFormat::Json } else { format.unwrap_or(ShowFormat::Text) };
+            let zone = super::stats::report_zone(context, None, false)?;
+            match format {
+                ShowFormat::Json => print_json(&json!({ "schema": "hindcast.session/v1", "session": detail })),
+                ShowFormat::Markdown => {
+                    let entries = conversation::arrange(&detail, &zone.tz, *all);
+                    print_exact(&conversation::markdown(&detail, &entries, &zone.name, &shown));
+                }
+                ShowFormat::Html => {
+                    let entries = conversation::arrange(&detail, &zone.tz, *all);
+                    print_exact(&conversation::html(&detail, &entries, &zone.name, &shown));
+                }
+                ShowFormat::Text => {
+                    let text = render_detail(&detail, *full, *all, &zone, context.look.ascii);
+                    if *no_pager || !crate::output::through_pager(context, &context.fitted(&text)) {
+                        context.print_text(&text);
+                    }
                 }
             }
             Ok(exit::OK)
@@ -142,6 +161,7 @@ fn trim(text: &str, limit: usize, ascii: bool) -> String {
 fn render_detail(
     detail: &sessions::SessionDetail,
     full: bool,
+    all: bool,
     zone: &hindcast_store::views::report::Zone,
     ascii: bool,
 ) -> String {
@@ -168,58 +188,52 @@ fn render_detail(
     text.push_str(&format!("  times:    {}\n", zone.name));
     text.push('\n');
     let limit = if full { usize::MAX } else { 400 };
-    let mut day = None;
-    for message in &detail.messages {
-        // A date line whenever the day changes, in the reader's zone.
-        let local = message
-            .timestamp
-            .as_deref()
-            .and_then(|at| at.parse::<jiff::Timestamp>().ok())
-            .map(|at| at.to_zoned(zone.tz.clone()));
-        if let Some(local) = &local
-            && day != Some(local.date())
-        {
-            day = Some(local.date());
-            let rule = if ascii { "--" } else { "──" };
-            text.push_str(&format!("{rule} {} {rule}\n", local.strftime("%A %Y-%m-%d")));
-        }
-        let mut flags = Vec::new();
-        for (on, name) in [
-            (message.sidechain, "sidechain"),
-            (message.meta, "meta"),
-            (message.injected, "injected"),
-            (message.compact_summary, "compact summary"),
-            (message.compact_boundary, "compaction"),
-            (message.api_error, "api error"),
-        ] {
-            if on {
-                flags.push(name);
+    let (call_arrow, result_arrow, rule) = if ascii { ("->", "<-", "--") } else { ("→", "←", "──") };
+    let result_line = |result: &sessions::PartView, indent: &str| {
+        format!(
+            "{indent}{result_arrow} {}{}\n",
+            if result.is_error == Some(true) { "error: " } else { "" },
+            clip(result.text.as_deref().unwrap_or(""), limit, ascii).replace("\n  ", &format!("\n{indent}  "))
+        )
+    };
+    for entry in conversation::arrange(detail, &zone.tz, all) {
+        match entry {
+            // A date line whenever the day changes, in the reader's zone.
+            Entry::Day(date) => text.push_str(&format!("{rule} {} {rule}\n", date.strftime("%A %Y-%m-%d"))),
+            Entry::Folded(count) => text.push_str(&format!("  ({})\n", conversation::folded_text(count))),
+            Entry::Message(turn) => {
+                let stamp = turn
+                    .local
+                    .as_ref()
+                    .map_or_else(|| "--:--:--".to_string(), |local| local.strftime("%H:%M:%S").to_string());
+                let flags = conversation::flag_names(turn.message);
+                let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
+                text.push_str(&format!("{stamp} {}{flags}\n", turn.message.role));
+                if let Some(cause) = &turn.message.error_cause {
+                    text.push_str(&format!("  error: {}\n", shown(cause)));
+                }
+                for piece in &turn.parts {
+                    match piece {
+                        Piece::Call { call, result } => {
+                            text.push_str(&format!(
+                                "  {call_arrow} {}({})\n",
+                                shown(call.tool_name.as_deref().unwrap_or("tool")),
+                                trim(&conversation::tool_input_text(call), limit.min(200), ascii)
+                            ));
+                            if let Some(result) = result {
+                                text.push_str(&result_line(result, "    "));
+                            }
+                        }
+                        Piece::Result(result) => text.push_str(&result_line(result, "  ")),
+                        Piece::Thinking(thinking) => {
+                            text.push_str(&format!("  (thinking) {}\n", clip(thinking, limit, ascii)))
+                        }
+                        Piece::Image => text.push_str("  [image]\n"),
+                        Piece::Other => text.push_str("  [other content]\n"),
+                        Piece::Text(body) => text.push_str(&format!("  {}\n", clip(body, limit, ascii))),
+                    }
+                }
             }
-        }
-        let stamp = local.map_or_else(|| "--:--:--".to_string(), |local| local.strftime("%H:%M:%S").to_string());
-        let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
-        text.push_str(&format!("{stamp} {}{flags}\n", message.role));
-        for part in &message.parts {
-            let line = match part.kind.as_str() {
-                "tool_call" => format!(
-                    "  {} {}({})",
-                    if ascii { "->" } else { "→" },
-                    part.tool_name.as_deref().unwrap_or("tool"),
-                    trim(&part.tool_input.as_ref().map(ToString::to_string).unwrap_or_default(), limit.min(200), ascii)
-                ),
-                "tool_result" => format!(
-                    "  {} {}{}",
-                    if ascii { "<-" } else { "←" },
-                    if part.is_error == Some(true) { "error: " } else { "" },
-                    clip(part.text.as_deref().unwrap_or(""), limit, ascii)
-                ),
-                "thinking" => format!("  (thinking) {}", clip(part.text.as_deref().unwrap_or(""), limit, ascii)),
-                "image" => "  [image]".to_string(),
-                "other" => "  [other content]".to_string(),
-                _ => format!("  {}", clip(part.text.as_deref().unwrap_or(""), limit, ascii)),
-            };
-            text.push_str(&line);
-            text.push('\n');
         }
     }
     text

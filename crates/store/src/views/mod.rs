@@ -1,6 +1,7 @@
 //! Derived views over the store, answered from SQL: sessions and lineage, daily statistics, cost
 //! reports and privacy-preserving exports.
 
+pub mod conversation;
 pub mod export;
 pub mod report;
 pub mod sessions;

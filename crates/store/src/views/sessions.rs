@@ -247,6 +247,13 @@ pub struct MessageView {
     pub compact_summary: bool,
     pub compact_boundary: bool,
     pub api_error: bool,
+    /// What an API error message says went wrong, from its frame (`Provider::describe_error`;
+    /// filled by the caller, which knows the providers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_cause: Option<String>,
+    /// The restored frame of an API error message (for `error_cause`).
+    #[serde(skip)]
+    pub error_frame: Option<Value>,
     pub parts: Vec<PartView>,
 }
 
@@ -290,11 +297,13 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
         "SELECT k.name, p.text, p.tool_name, p.tool_call_id, p.tool_input, p.is_error \
          FROM part p JOIN part_kind k ON k.code = p.kind WHERE p.message = ?1 ORDER BY p.part_index",
     )?;
-    let mut statement = conn.prepare(
+    let mut statement = conn.prepare(&format!(
         "SELECT m.message, ro.name, m.timestamp, m.model, m.is_sidechain, m.is_meta, m.is_injected, m.is_compact_summary, \
-         m.is_compact_boundary, m.is_api_error FROM message m JOIN role ro ON ro.code = m.role \
+         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL) FROM message m JOIN role ro ON ro.code = m.role \
+         LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key \
          WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) ORDER BY m.seq",
-    )?;
+        crate::frame::RESTORE_SQL
+    ))?;
     let mut messages = Vec::new();
     let mut rows = statement.query([compact::session_key(session_id)])?;
     while let Some(row) = rows.next()? {
@@ -322,6 +331,8 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
             compact_summary: row.get(7)?,
             compact_boundary: row.get(8)?,
             api_error: row.get(9)?,
+            error_cause: None,
+            error_frame: row.get::<_, Option<String>>(10)?.and_then(|text| serde_json::from_str(&text).ok()),
             parts,
         });
     }

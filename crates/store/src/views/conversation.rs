@@ -1,0 +1,482 @@
+//! A session's conversation as a person reads it: messages the client wrote itself folded (unless
+//! all are wanted), each tool call paired with its result, a date line whenever the local day
+//! changes; rendered as Markdown or as a self-contained HTML page that escapes everything.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::sessions::{MessageView, PartView, SessionDetail};
+
+/// One thing to show, in order.
+#[derive(Debug)]
+pub enum Entry<'a> {
+    /// The local day changes.
+    Day(jiff::civil::Date),
+    Message(Turn<'a>),
+    /// Messages the client wrote itself (meta, injected context), left out.
+    Folded(usize),
+}
+
+/// A message with its parts arranged.
+#[derive(Debug)]
+pub struct Turn<'a> {
+    pub message: &'a MessageView,
+    /// The message's time in the reader's zone.
+    pub local: Option<jiff::Zoned>,
+    pub parts: Vec<Piece<'a>>,
+}
+
+/// A part as shown.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    Text(&'a str),
+    Thinking(&'a str),
+    /// A tool call and the result that answered it (found anywhere later in the session).
+    Call {
+        call: &'a PartView,
+        result: Option<&'a PartView>,
+    },
+    /// A result whose call is not in the session.
+    Result(&'a PartView),
+    Image,
+    Other,
+}
+
+/// Whether `message` is one the client wrote itself rather than a person or the model.
+pub fn is_client_written(message: &MessageView) -> bool {
+    message.meta || message.injected
+}
+
+/// Arranges `detail`'s messages: results moved under their calls (a message left holding only
+/// moved results disappears), client-written messages folded unless `all`, a day line whenever
+/// the day in `zone` changes.
+pub fn arrange<'a>(detail: &'a SessionDetail, zone: &TimeZone, all: bool) -> Vec<Entry<'a>> {
+    let mut results: HashMap<&str, &PartView> = HashMap::new();
+    for part in detail.messages.iter().flat_map(|message| &message.parts) {
+        if part.kind == "tool_result"
+            && let Some(id) = part.tool_call_id.as_deref()
+        {
+            results.entry(id).or_insert(part);
+        }
+    }
+    let called: std::collections::HashSet<&str> = detail
+        .messages
+        .iter()
+        .flat_map(|message| &message.parts)
+        .filter(|part| part.kind == "tool_call")
+        .filter_map(|part| part.tool_call_id.as_deref())
+        .filter(|id| results.contains_key(id))
+        .collect();
+    let mut entries = Vec::new();
+    let mut day = None;
+    for message in &detail.messages {
+        if !all && is_client_written(message) {
+            match entries.last_mut() {
+                Some(Entry::Folded(count)) => *count += 1,
+                _ => entries.push(Entry::Folded(1)),
+            }
+            continue;
+        }
+        let parts: Vec<Piece<'a>> = message
+            .parts
+            .iter()
+            .filter_map(|part| match part.kind.as_str() {
+                "tool_call" => Some(Piece::Call {
+                    call: part,
+                    result: part.tool_call_id.as_deref().and_then(|id| results.get(id).copied()),
+                }),
+                "tool_result" if part.tool_call_id.as_deref().is_some_and(|id| called.contains(id)) => None,
+                "tool_result" => Some(Piece::Result(part)),
+                "thinking" => Some(Piece::Thinking(part.text.as_deref().unwrap_or(""))),
+                "image" => Some(Piece::Image),
+                "other" => Some(Piece::Other),
+                _ => Some(Piece::Text(part.text.as_deref().unwrap_or(""))),
+            })
+            .collect();
+        let only_moved_results = parts.is_empty() && message.parts.iter().any(|part| part.kind == "tool_result");
+        if only_moved_results {
+            continue;
+        }
+        let local = message
+            .timestamp
+            .as_deref()
+            .and_then(|at| at.parse::<Timestamp>().ok())
+            .map(|at| at.to_zoned(zone.clone()));
+        if let Some(local) = &local
+            && day != Some(local.date())
+        {
+            day = Some(local.date());
+            entries.push(Entry::Day(local.date()));
+        }
+        entries.push(Entry::Message(Turn { message, local, parts }));
+    }
+    entries
+}
+
+/// The labels of a message's flags (`meta`, `api error`, …).
+pub fn flag_names(message: &MessageView) -> Vec<&'static str> {
+    [
+        (message.sidechain, "sidechain"),
+        (message.meta, "meta"),
+        (message.injected, "injected"),
+        (message.compact_summary, "compact summary"),
+        (message.compact_boundary, "compaction"),
+        (message.api_error, "api error"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
+}
+
+/// A tool call's input as one compact JSON text.
+pub fn tool_input_text(part: &PartView) -> String {
+    part.tool_input.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// What the folded line says.
+pub fn folded_text(count: usize) -> String {
+    format!("{count} message{} the client wrote itself (--all shows them)", if count == 1 { "" } else { "s" })
+}
+
+/// Text for a document: controls, escapes and bidi overrides made visible by `shown`.
+pub type Shown<'f> = &'f dyn Fn(&str) -> Cow<'_, str>;
+
+/// The conversation as Markdown. Transcript text is untrusted: `<`, `>` and `&` become entities
+/// (a Markdown viewer passes raw HTML through), code goes into fences longer than any backtick
+/// run it holds, and `shown` makes controls visible.
+pub fn markdown(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, shown: Shown<'_>) -> String {
+    let summary = &detail.summary;
+    let inline = |text: &str| markdown_text(&shown(text));
+    let mut out = format!(
+        "# {}\n\n- client: {}\n- session: `{}` (native id `{}`)\n- project: {}\n- times: {zone_name}\n\n",
+        inline(summary.title.as_deref().unwrap_or("(untitled session)")),
+        inline(&summary.client),
+        summary.session_id,
+        inline(&summary.native_id).replace('`', "'"),
+        inline(summary.cwd.as_deref().or(summary.project.as_deref()).unwrap_or("-")),
+    );
+    for entry in entries {
+        match entry {
+            Entry::Day(date) => out.push_str(&format!("## {}\n\n", date.strftime("%A %Y-%m-%d"))),
+            Entry::Folded(count) => out.push_str(&format!("*{}*\n\n", folded_text(*count))),
+            Entry::Message(turn) => {
+                let stamp =
+                    turn.local.as_ref().map_or_else(String::new, |local| local.strftime("%H:%M:%S ").to_string());
+                let flags = flag_names(turn.message);
+                let flags = if flags.is_empty() { String::new() } else { format!(" *({})*", flags.join(", ")) };
+                out.push_str(&format!("### {stamp}{}{flags}\n\n", turn.message.role));
+                if let Some(cause) = &turn.message.error_cause {
+                    out.push_str(&format!("**error:** {}\n\n", inline(cause)));
+                }
+                for piece in &turn.parts {
+                    match piece {
+                        Piece::Text(text) => out.push_str(&format!("{}\n\n", inline(text))),
+                        Piece::Thinking(text) => {
+                            out.push_str(&format!("> *thinking:* {}\n\n", inline(text).replace('\n', "\n> ")))
+                        }
+                        Piece::Call { call, result } => {
+                            out.push_str(&format!(
+                                "**→ {}**\n\n{}",
+                                inline(call.tool_name.as_deref().unwrap_or("tool")),
+                                fenced("json", &shown(&tool_input_text(call)))
+                            ));
+                            if let Some(result) = result {
+                                out.push_str(&result_markdown(result, shown));
+                            }
+                        }
+                        Piece::Result(result) => out.push_str(&result_markdown(result, shown)),
+                        Piece::Image => out.push_str("*[image]*\n\n"),
+                        Piece::Other => out.push_str("*[other content]*\n\n"),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn result_markdown(result: &PartView, shown: Shown<'_>) -> String {
+    let label = if result.is_error == Some(true) { "**← error**" } else { "**←**" };
+    format!("{label}\n\n{}", fenced("", &shown(result.text.as_deref().unwrap_or(""))))
+}
+
+/// `text` with the characters Markdown or HTML would act on escaped: no raw HTML, and no link
+/// (a `[..](javascript:..)` in a transcript stays text).
+fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '[' => out.push_str("\\["),
+            ']' => out.push_str("\\]"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fenced code block that `text` cannot close early.
+fn fenced(language: &str, text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{text}\n{fence}\n\n")
+}
+
+/// `text` escaped for HTML text and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The style of the HTML page (no scripts, no external resources).
+const PAGE_STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}\
+h1{font-size:1.4rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;color:#555}dd{margin:0}\
+.day{margin-top:2rem;font-weight:600;border-bottom:1px solid #ddd}.message{margin:1rem 0}\
+.head{color:#666;font-size:.85rem}.role{font-weight:600;color:#222}.flags{font-style:italic}\
+.text{white-space:pre-wrap}.user .text{background:#f2f6ff;padding:.4rem .6rem;border-radius:4px}\
+.thinking{white-space:pre-wrap;color:#666;font-style:italic}pre{white-space:pre-wrap;background:#f6f6f6;\
+padding:.4rem .6rem;border-radius:4px;overflow-x:auto}.error{color:#a00}.folded{color:#888;font-style:italic}";
+
+/// The conversation as one self-contained HTML page: every transcript text escaped, no links,
+/// no scripts, a Content-Security-Policy that forbids loading anything.
+pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, shown: Shown<'_>) -> String {
+    let summary = &detail.summary;
+    let text = |value: &str| html_escape(&shown(value));
+    let title = text(summary.title.as_deref().unwrap_or("(untitled session)"));
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n\
+         <h1>{title}</h1>\n<dl><dt>client</dt><dd>{}</dd><dt>session</dt><dd>{}</dd><dt>native id</dt><dd>{}</dd>\
+         <dt>project</dt><dd>{}</dd><dt>times</dt><dd>{}</dd></dl>\n",
+        text(&summary.client),
+        html_escape(&summary.session_id),
+        text(&summary.native_id),
+        text(summary.cwd.as_deref().or(summary.project.as_deref()).unwrap_or("-")),
+        text(zone_name),
+    );
+    for entry in entries {
+        match entry {
+            Entry::Day(date) => out.push_str(&format!("<div class=\"day\">{}</div>\n", date.strftime("%A %Y-%m-%d"))),
+            Entry::Folded(count) => {
+                out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&folded_text(*count))))
+            }
+            Entry::Message(turn) => {
+                let role = html_escape(&turn.message.role);
+                let stamp =
+                    turn.local.as_ref().map_or_else(String::new, |local| local.strftime("%H:%M:%S").to_string());
+                let flags = flag_names(turn.message);
+                let flags = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <span class=\"flags\">({})</span>", flags.join(", "))
+                };
+                out.push_str(&format!(
+                    "<div class=\"message {role}\">\n<div class=\"head\">{stamp} <span class=\"role\">{role}</span>{flags}</div>\n"
+                ));
+                if let Some(cause) = &turn.message.error_cause {
+                    out.push_str(&format!("<p class=\"error\">error: {}</p>\n", text(cause)));
+                }
+                for piece in &turn.parts {
+                    match piece {
+                        Piece::Text(value) => out.push_str(&format!("<div class=\"text\">{}</div>\n", text(value))),
+                        Piece::Thinking(value) => {
+                            out.push_str(&format!("<div class=\"thinking\">thinking: {}</div>\n", text(value)))
+                        }
+                        Piece::Call { call, result } => {
+                            out.push_str(&format!(
+                                "<div class=\"call\">→ <b>{}</b><pre>{}</pre></div>\n",
+                                text(call.tool_name.as_deref().unwrap_or("tool")),
+                                text(&tool_input_text(call))
+                            ));
+                            if let Some(result) = result {
+                                out.push_str(&result_html(result, shown));
+                            }
+                        }
+                        Piece::Result(result) => out.push_str(&result_html(result, shown)),
+                        Piece::Image => out.push_str("<p class=\"folded\">[image]</p>\n"),
+                        Piece::Other => out.push_str("<p class=\"folded\">[other content]</p>\n"),
+                    }
+                }
+                out.push_str("</div>\n");
+            }
+        }
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn result_html(result: &PartView, shown: Shown<'_>) -> String {
+    let class = if result.is_error == Some(true) { "result error" } else { "result" };
+    let label = if result.is_error == Some(true) { "← error" } else { "←" };
+    format!(
+        "<div class=\"{class}\">{label}<pre>{}</pre></div>\n",
+        html_escape(&shown(result.text.as_deref().unwrap_or("")))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::views::sessions::{SessionSummary, Tokens};
+
+    fn part(kind: &str, text: &str, call_id: Option<&str>) -> PartView {
+        PartView {
+            kind: kind.into(),
+            text: Some(text.into()),
+            tool_name: (kind == "tool_call").then(|| "Bash".into()),
+            tool_call_id: call_id.map(Into::into),
+            tool_input: (kind == "tool_call").then(|| serde_json::json!({"command": text})),
+            is_error: None,
+        }
+    }
+
+    fn message(role: &str, at: &str, parts: Vec<PartView>, injected: bool) -> MessageView {
+        MessageView {
+            role: role.into(),
+            timestamp: Some(at.into()),
+            model: None,
+            sidechain: false,
+            meta: false,
+            injected,
+            compact_summary: false,
+            compact_boundary: false,
+            api_error: false,
+            error_cause: None,
+            error_frame: None,
+            parts,
+        }
+    }
+
+    fn detail(messages: Vec<MessageView>) -> SessionDetail {
+        SessionDetail {
+            summary: SessionSummary {
+                session_id: "ab".repeat(32),
+                client: "claude".into(),
+                native_id: "n-1".into(),
+                title: Some("<script>alert(1)</script>".into()),
+                cwd: Some("/w".into()),
+                project: None,
+                started_at: None,
+                ended_at: None,
+                duration_seconds: None,
+                messages: 0,
+                tool_calls: 0,
+                tokens: Tokens::default(),
+                models: Vec::new(),
+                parent_session_id: None,
+                relationship: None,
+            },
+            git_branch: None,
+            git_commit: None,
+            client_version: None,
+            entrypoint: None,
+            permission_mode: None,
+            sandbox_mode: None,
+            approval_mode: None,
+            metadata: serde_json::Value::Null,
+            messages,
+        }
+    }
+
+    /// Entries as one short line each.
+    fn outline(entries: &[Entry<'_>]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|entry| match entry {
+                Entry::Day(date) => format!("day {date}"),
+                Entry::Folded(count) => format!("folded {count}"),
+                Entry::Message(turn) => {
+                    let parts: Vec<String> = turn
+                        .parts
+                        .iter()
+                        .map(|piece| match piece {
+                            Piece::Text(text) => format!("text {text}"),
+                            Piece::Call { call, result } => format!(
+                                "call {} -> {}",
+                                call.tool_call_id.as_deref().unwrap_or("?"),
+                                result.and_then(|result| result.text.as_deref()).unwrap_or("none")
+                            ),
+                            Piece::Result(result) => format!("result {}", result.text.as_deref().unwrap_or("")),
+                            Piece::Thinking(_) => "thinking".into(),
+                            Piece::Image => "image".into(),
+                            Piece::Other => "other".into(),
+                        })
+                        .collect();
+                    format!("{}: {}", turn.message.role, parts.join("; "))
+                }
+            })
+            .collect()
+    }
+
+    fn session() -> SessionDetail {
+        detail(vec![
+            message("user", "2026-03-07T23:59:00Z", vec![part("text", "<local-command-stdout>x", None)], true),
+            message("user", "2026-03-07T23:59:30Z", vec![part("text", "run the tests", None)], false),
+            message("assistant", "2026-03-07T23:59:40Z", vec![part("tool_call", "make test", Some("t1"))], false),
+            message("user", "2026-03-08T00:00:10Z", vec![part("tool_result", "ok", Some("t1"))], false),
+            message("user", "2026-03-08T00:00:20Z", vec![part("tool_result", "orphan", Some("t9"))], false),
+            message("assistant", "2026-03-08T00:00:30Z", vec![part("text", "All green.", None)], false),
+        ])
+    }
+
+    #[test]
+    fn calls_hold_their_results_and_client_lines_fold() {
+        let detail = session();
+        let entries = arrange(&detail, &TimeZone::UTC, false);
+        assert_eq!(
+            outline(&entries),
+            [
+                "folded 1",
+                "day 2026-03-07",
+                "user: text run the tests",
+                "assistant: call t1 -> ok",
+                "day 2026-03-08",
+                "user: result orphan",
+                "assistant: text All green.",
+            ]
+        );
+        let all = arrange(&detail, &TimeZone::UTC, true);
+        assert_eq!(outline(&all)[..2], ["day 2026-03-07", "user: text <local-command-stdout>x"]);
+    }
+
+    #[test]
+    fn html_escapes_every_transcript_text_and_loads_nothing() {
+        let mut detail = session();
+        detail.messages[1].parts[0].text =
+            Some("<img src=x onerror=alert(1)> [a](javascript:alert(1)) \u{1b}[31m".into());
+        let entries = arrange(&detail, &TimeZone::UTC, false);
+        fn shown(text: &str) -> Cow<'_, str> {
+            Cow::Owned(text.replace('\u{1b}', "\\e"))
+        }
+        let page = html(&detail, &entries, "UTC", &shown);
+        assert!(!page.contains("<script>") && !page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
+        assert!(!page.contains("href"), "a link: {page}");
+        assert!(page.contains("default-src 'none'") && !page.contains('\u{1b}'), "{page}");
+        let text = markdown(&detail, &entries, "UTC", &shown);
+        assert!(text.contains("# &lt;script&gt;alert(1)&lt;/script&gt;"), "{text}");
+        assert!(!text.contains("<img") && text.contains("\\[a\\](javascript:"), "a link: {text}");
+    }
+
+    #[test]
+    fn a_fence_outlasts_the_backticks_it_holds() {
+        assert_eq!(fenced("", "a ```` b"), "`````\na ```` b\n`````\n\n");
+        assert_eq!(fenced("json", "{}"), "```json\n{}\n```\n\n");
+    }
+}
