@@ -6,8 +6,15 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{Binaries, Sandbox};
 
-pub const SUITES: &[(&str, super::Suite)] =
-    &[("widths", widths), ("schedule", schedule), ("forget", forget), ("exclude", exclude), ("json_docs", json_docs)];
+pub const SUITES: &[(&str, super::Suite)] = &[
+    ("widths", widths),
+    ("schedule", schedule),
+    ("forget", forget),
+    ("exclude", exclude),
+    ("json_docs", json_docs),
+    ("readme", readme),
+    ("init_corpus", init_corpus),
+];
 
 /// "Now" of the report fixtures (inside their last 5-hour block).
 const REPORTS_NOW: &str = "2026-03-08T19:00:00Z";
@@ -522,5 +529,133 @@ fn json_docs(binaries: &Binaries) -> Result<()> {
         }
     }
     ensure!(missing.is_empty(), "docs/json-output.md and the output differ:\n{}", missing.join("\n"));
+    Ok(())
+}
+
+/// The lines a report prints after its table, which the README shows once, under its first report.
+const README_LEGEND: usize = 4;
+
+/// Every command of the README's usage block runs as written, exit 0, in a sandbox holding the
+/// fixtures; every `$ hindcast …` block is what the binary prints at 80 columns on the report
+/// fixtures (the legend and unpriced note, shown once, left out after the first report).
+fn readme(binaries: &Binaries) -> Result<()> {
+    let readme = std::fs::read_to_string(crate::workspace_root().join("README.md"))?;
+    let hindcast = binaries.hindcast.canonicalize()?;
+
+    // The usage block, each line through a shell as a person would paste it.
+    let mut sandbox = imported_sandbox()?;
+    sandbox.install_fixture("legacy/home/.agent-orchestrator", "old/.agent-orchestrator")?;
+    std::os::unix::fs::symlink(&hindcast, sandbox.shims().join("hindcast"))?;
+    std::fs::create_dir_all(sandbox.home.join(".local/share/bash-completion/completions"))?;
+    std::fs::write(sandbox.home.join("report.sql"), "SELECT client, count(*) FROM sessions GROUP BY client")?;
+    sandbox.set_env("USER", "tester");
+    let usage = readme.split("## Usage").nth(1).context("a Usage section")?;
+    let block = usage.split("```sh\n").nth(1).and_then(|rest| rest.split("```").next()).context("a usage block")?;
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for line in block.lines().filter(|line| line.starts_with("hindcast ")) {
+        let command = line.split("  # ").next().unwrap_or(line).trim();
+        let output = sandbox
+            .command(std::path::Path::new("sh"), &["-c", command])
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        ran += 1;
+        if !output.status.success() {
+            failures.push(format!(
+                "{command}: exit {:?}: {}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        } else if output.stdout.is_empty() && !command.contains('>') && !command.contains("--out") {
+            failures.push(format!("{command}: printed nothing"));
+        }
+    }
+    ensure!(ran >= 25, "only {ran} usage lines found");
+    ensure!(failures.is_empty(), "README usage lines that fail:\n{}", failures.join("\n"));
+
+    // The report blocks, byte for byte.
+    let mut sandbox = Sandbox::new()?;
+    sandbox.install_fixture("reports/claude", ".claude")?;
+    sandbox.install_fixture("reports/codex", ".codex")?;
+    for (key, value) in [("HINDCAST_NOW", REPORTS_NOW), ("TZ", "UTC"), ("LANG", "C.UTF-8"), ("NO_COLOR", "1")] {
+        sandbox.set_env(key, value);
+    }
+    sandbox.run(&binaries.hindcast, &["backfill"])?.expect_code(0)?;
+    let mut legend: Option<Vec<String>> = None;
+    let mut compared = 0;
+    for block in readme.split("```\n$ hindcast ").skip(1) {
+        let block = block.split("\n```").next().unwrap_or(block);
+        for command in format!("$ hindcast {block}").split("\n$ ").map(|text| text.trim_start_matches("$ ")) {
+            let (line, shown) = command.split_once('\n').unwrap_or((command, ""));
+            let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+            let printed = sandbox.run_in_pty(&binaries.hindcast, &args, 80)?;
+            printed.expect_code(0)?;
+            let mut lines: Vec<String> = printed.stdout.trim_end().lines().map(str::to_string).collect();
+            match &legend {
+                None => legend = Some(lines[lines.len().saturating_sub(README_LEGEND)..].to_vec()),
+                Some(legend) => lines.retain(|line| !legend.contains(line)),
+            }
+            let expected: Vec<&str> = shown.trim_end().lines().collect();
+            ensure!(
+                lines == expected,
+                "README block `{line}` differs from the output:\n--- README\n{}\n--- output\n{}",
+                expected.join("\n"),
+                lines.join("\n")
+            );
+            compared += 1;
+        }
+    }
+    ensure!(compared >= 8, "only {compared} README output blocks found");
+    Ok(())
+}
+
+/// A sandbox whose Claude and Codex roots are the shared corpus's (read in place, by path).
+fn corpus_sandbox() -> Result<Sandbox> {
+    let corpus = crate::workspace_root().join("../shared/corpus").canonicalize().context("../shared/corpus")?;
+    let mut sandbox = Sandbox::new()?;
+    let mut claude: Vec<String> = std::fs::read_dir(corpus.join("claude"))?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .map(|path| path.display().to_string())
+        .collect();
+    claude.sort();
+    sandbox.set_env("CLAUDE_CONFIG_DIR", claude.join(","));
+    let codex = sandbox.home.join("codex-home");
+    std::fs::create_dir_all(&codex)?;
+    std::os::unix::fs::symlink(corpus.join("codex"), codex.join("sessions"))?;
+    sandbox.set_env("CODEX_HOME", codex.display().to_string());
+    sandbox.set_env("TZ", "UTC");
+    Ok(sandbox)
+}
+
+/// `init --yes` on the shared corpus imports what `backfill --since all` does; with a 90-day
+/// window over history older than that, it says how much it leaves out before it imports.
+fn init_corpus(binaries: &Binaries) -> Result<()> {
+    let sandbox = corpus_sandbox()?;
+    let hindcast = &binaries.hindcast;
+    let initialized = sandbox.run(hindcast, &["init", "--yes", "--no-schedule"])?;
+    initialized.expect_code(0)?.expect_stdout("all history")?;
+    let all = sandbox.home.join("all.db");
+    let all_text = all.display().to_string();
+    sandbox.run(hindcast, &["--db", &all_text, "backfill", "--since", "all"])?.expect_code(0)?;
+    let digests = |path: &std::path::Path| hindcast_testing::digests_of(path, hindcast_testing::CONTENT_TABLES);
+    let (from_init, from_backfill) = (digests(&sandbox.db())?, digests(&all)?);
+    ensure!(from_init["sessions"].0 > 20, "the corpus imported {} sessions", from_init["sessions"].0);
+    ensure!(
+        from_init == from_backfill,
+        "init --yes and backfill --since all differ:\n{from_init:?}\n{from_backfill:?}"
+    );
+
+    let windowed = sandbox.home.join("windowed.db");
+    let windowed_text = windowed.display().to_string();
+    let run =
+        sandbox.run(hindcast, &["--db", &windowed_text, "init", "--yes", "--no-schedule", "--retention-days", "90"])?;
+    let stdout = &run.expect_code(0)?.stdout;
+    let said = stdout
+        .find("hold only history from before")
+        .context(format!("no word of what the window leaves out:\n{stdout}"))?;
+    let asked = stdout.find("yes (--yes)").context(format!("no import question:\n{stdout}"))?;
+    ensure!(said < asked, "what the window leaves out is said only after the import:\n{stdout}");
     Ok(())
 }
