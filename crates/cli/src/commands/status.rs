@@ -72,6 +72,9 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    // A store from before forgetting existed has no tombstones.
+    let forgotten: i64 = conn.query_row("SELECT count(*) FROM forgotten", [], |row| row.get(0)).unwrap_or(0);
+    let exclude = crate::config::Config::load(&paths.config)?.exclude;
     let schedule = super::schedule::state(context)?;
     let last_import = last_run.as_ref().and_then(|run| run.started_at.parse::<jiff::Timestamp>().ok());
     let cleanup = if clients.iter().any(|client| client.client == "claude") {
@@ -88,6 +91,8 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
             "price_table": price_table,
             "last_run": last_run,
             "clients": clients,
+            "forgotten": forgotten,
+            "exclude": exclude,
             "schedule": schedule,
             "warnings": cleanup.iter().chain(&schedule.warnings).collect::<Vec<_>>(),
         }));
@@ -123,7 +128,17 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<u8> {
             Cell::exact(day(&client.last)),
         ]);
     }
-    let mut after = super::schedule::describe(&schedule);
+    let mut after = String::new();
+    if forgotten > 0 || !exclude.is_empty() {
+        let patterns: Vec<String> =
+            exclude.iter().map(|pattern| crate::terminal::shown(pattern).into_owned()).collect();
+        after.push_str(&format!(
+            "Kept out: {forgotten} forgotten session{} (hindcast forget --list){}\n",
+            if forgotten == 1 { "" } else { "s" },
+            if patterns.is_empty() { String::new() } else { format!("; projects matching {}", patterns.join(", ")) }
+        ));
+    }
+    after.push_str(&super::schedule::describe(&schedule));
     if let Some(cleanup) = &cleanup {
         after.push_str(&format!("warning: {cleanup}\n"));
     }
