@@ -106,6 +106,54 @@ pub enum Command {
     Backup(BackupArgs),
     /// Remove sessions from the store for good (later imports leave them out), or take them back.
     Forget(ForgetArgs),
+    /// Find conversations: words, "phrases", prefix*, -exclusions; best hit per session.
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for (docs/search.md): words (every one required; if no message holds them
+    /// all, any), "a phrase", prefix*, -word to exclude; CJK text and identifiers match inside words.
+    #[arg(value_name = "QUERY", required_unless_present = "rebuild")]
+    pub query: Vec<String>,
+    /// Only this client (claude, codex, legacy).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Only sessions whose directory or project contains this text.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Messages at or after this time (RFC 3339, a date, a span back from now, or `all`).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// Messages before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<Timestamp>,
+    /// Only prompts a person typed (user), the model's text and thinking (assistant), or tool
+    /// calls and results (tool).
+    #[arg(long, value_enum)]
+    pub role: Option<SearchRole>,
+    /// Only this session (id, native id, or a unique prefix).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Every hit, not only the best one of each session.
+    #[arg(long)]
+    pub all_hits: bool,
+    /// At most this many hits (0 for all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u64,
+    /// Build the search index again from the stored rows.
+    #[arg(long)]
+    pub rebuild: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+/// `search --role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchRole {
+    User,
+    Assistant,
+    Tool,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +258,9 @@ pub enum SessionsAction {
         /// Print to the terminal instead of through the pager ($PAGER, else `less -FRX`).
         #[arg(long)]
         no_pager: bool,
+        /// Start at this message (its position, as `hindcast search` shows it).
+        #[arg(long, value_name = "MESSAGE")]
+        at: Option<i64>,
         /// How to write it [default: text]: markdown and html are readable exports (html escapes
         /// everything and loads nothing); json holds every message.
         #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]

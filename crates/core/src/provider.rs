@@ -414,6 +414,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// The client's own command that reopens session `native_id` (run in the session's
+    /// directory), as words; `None` when the client has none.
+    fn resume_command(&self, _native_id: &str) -> Option<Vec<String>> {
+        None
+    }
+
     /// The key of the billed response an assistant message's raw frame belongs to (what its usage
     /// record's `native_id` holds), so an upgraded store can give usage stored without its message
     /// to that message.

@@ -91,6 +91,11 @@ impl Provider for ClaudeProvider {
         content::api_error_cause(raw_frame)
     }
 
+    fn resume_command(&self, native_id: &str) -> Option<Vec<String>> {
+        // A sub-agent's transcript is not a session Claude Code can resume.
+        (!native_id.contains('/')).then(|| vec!["claude".into(), "--resume".into(), native_id.into()])
+    }
+
     fn response_key(&self, raw_frame: &serde_json::Value) -> Option<String> {
         let message_id = raw_frame.get("message")?.get("id")?.as_str().filter(|id| !id.is_empty())?;
         Some(project::response_key(message_id, raw_frame.get("requestId").and_then(serde_json::Value::as_str)))

@@ -65,6 +65,10 @@ impl Provider for CodexProvider {
         // An item the thread did not understand keeps its whole line as the frame's payload.
         raw_frame.get("payload").and_then(serde_json::Value::as_object).is_none_or(parse::is_record)
     }
+
+    fn resume_command(&self, native_id: &str) -> Option<Vec<String>> {
+        Some(vec!["codex".into(), "resume".into(), native_id.into()])
+    }
 }
 
 /// Parses one family of threads (a thread with its forks and sub-agents).

@@ -124,6 +124,7 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         tx.execute_batch(schema::REBUILD_ROLLUPS)?;
+        tx.execute_batch(crate::search::REBUILD)?;
         for object in &self.deferred {
             tx.execute_batch(&object.sql)?;
         }

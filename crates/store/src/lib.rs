@@ -15,6 +15,7 @@ mod lock;
 pub mod manifest;
 pub mod private;
 pub mod schema;
+pub mod search;
 pub mod views;
 mod write;
 

@@ -471,6 +471,9 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
     // prompts are judged again, `Store::converge`); sessions a person told hindcast to forget
     // leave a tombstone (`forget.rs`).
     Migration { rebuilt_tables: &[], sql: crate::forget::MIGRATION, converges: true, convert: None },
+    // 11: the search index (`search.rs`), built from the rows of an upgraded store by the first
+    // `hindcast search`.
+    Migration::statements(crate::search::MIGRATION),
 ];
 
 /// The schema version this build writes.
@@ -487,7 +490,7 @@ pub const REBUILD_ROLLUPS: &str = crate::cost::REBUILD_ROLLUPS;
 pub const DEFERRED_OBJECTS: &str = "SELECT type, name, sql FROM sqlite_schema \
     WHERE (type = 'index' AND sql IS NOT NULL \
            AND (sql NOT LIKE 'CREATE UNIQUE %' OR tbl_name IN ('message', 'token_usage'))) \
-       OR (type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\') \
+       OR (type = 'trigger' AND (name LIKE 'rollup\\_%' ESCAPE '\\' OR name LIKE 'search\\_%' ESCAPE '\\')) \
     ORDER BY type, name";
 
 /// The tables whose unique keys a first import creates after its rows, and the key column of

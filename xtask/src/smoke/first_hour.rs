@@ -610,7 +610,7 @@ fn readme(binaries: &Binaries) -> Result<()> {
 }
 
 /// A sandbox whose Claude and Codex roots are the shared corpus's (read in place, by path).
-fn corpus_sandbox() -> Result<Sandbox> {
+pub(super) fn corpus_sandbox() -> Result<Sandbox> {
     let corpus = crate::workspace_root().join("../shared/corpus").canonicalize().context("../shared/corpus")?;
     let mut sandbox = Sandbox::new()?;
     let mut claude: Vec<String> = std::fs::read_dir(corpus.join("claude"))?

@@ -3,6 +3,7 @@
 mod first_hour;
 mod hardening;
 mod reliability;
+mod search;
 mod suites;
 
 pub use hardening::build_upgrade_fixture;
@@ -58,8 +59,12 @@ type Suite = fn(&Binaries) -> Result<()>;
 /// Builds the binaries and runs the named suites (all when none is named).
 pub fn run(names: &[String], list: bool) -> Result<()> {
     if list {
-        for (name, _) in
-            suites::SUITES.iter().chain(reliability::SUITES).chain(hardening::SUITES).chain(first_hour::SUITES)
+        for (name, _) in suites::SUITES
+            .iter()
+            .chain(reliability::SUITES)
+            .chain(hardening::SUITES)
+            .chain(first_hour::SUITES)
+            .chain(search::SUITES)
         {
             println!("{name}");
         }
@@ -70,6 +75,7 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
         .chain(reliability::SUITES)
         .chain(hardening::SUITES)
         .chain(first_hour::SUITES)
+        .chain(search::SUITES)
         .copied()
         .collect();
     let selected: Vec<(&str, Suite)> = if names.is_empty() {

@@ -139,7 +139,7 @@ fn integrity_ok(sandbox: &Sandbox) -> Result<()> {
     let conn = hindcast_store::Store::open_read_only(&sandbox.db())?;
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     ensure!(check == "ok", "integrity_check: {check}");
-    Ok(())
+    super::search::index_matches_rows(&sandbox.db())
 }
 
 fn reset_store(sandbox: &Sandbox) -> Result<()> {

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod prices;
 pub mod query;
 pub mod schedule;
+pub mod search;
 pub mod sessions;
 pub mod stats;
 pub mod status;

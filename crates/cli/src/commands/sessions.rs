@@ -26,7 +26,7 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
     let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
     match action {
         SessionsAction::List(args) => list(context, &conn, args),
-        SessionsAction::Show { id, full, all, no_pager, format, json } => {
+        SessionsAction::Show { id, full, all, no_pager, at, format, json } => {
             let session_id = sessions::resolve(&conn, id).map_err(view_error)?;
             let mut detail = sessions::show(&conn, &session_id).map_err(view_error)?;
             // An API error's cause, as the client that wrote it records it.
@@ -42,15 +42,15 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
             match format {
                 ShowFormat::Json => print_json(&json!({ "schema": "hindcast.session/v1", "session": detail })),
                 ShowFormat::Markdown => {
-                    let entries = conversation::arrange(&detail, &zone.tz, *all);
+                    let entries = conversation::arrange(&detail, &zone.tz, *all, *at);
                     print_exact(&conversation::markdown(&detail, &entries, &zone.name, &shown));
                 }
                 ShowFormat::Html => {
-                    let entries = conversation::arrange(&detail, &zone.tz, *all);
+                    let entries = conversation::arrange(&detail, &zone.tz, *all, *at);
                     print_exact(&conversation::html(&detail, &entries, &zone.name, &shown));
                 }
                 ShowFormat::Text => {
-                    let text = render_detail(&detail, *full, *all, &zone, context.look.ascii);
+                    let text = render_detail(&detail, *full, *all, *at, &zone, context.look.ascii);
                     if *no_pager || !crate::output::through_pager(context, &context.fitted(&text)) {
                         context.print_text(&text);
                     }
@@ -162,6 +162,7 @@ fn render_detail(
     detail: &sessions::SessionDetail,
     full: bool,
     all: bool,
+    at: Option<i64>,
     zone: &hindcast_store::views::report::Zone,
     ascii: bool,
 ) -> String {
@@ -196,11 +197,12 @@ fn render_detail(
             clip(result.text.as_deref().unwrap_or(""), limit, ascii).replace("\n  ", &format!("\n{indent}  "))
         )
     };
-    for entry in conversation::arrange(detail, &zone.tz, all) {
+    for entry in conversation::arrange(detail, &zone.tz, all, at) {
         match entry {
             // A date line whenever the day changes, in the reader's zone.
             Entry::Day(date) => text.push_str(&format!("{rule} {} {rule}\n", date.strftime("%A %Y-%m-%d"))),
             Entry::Folded(count) => text.push_str(&format!("  ({})\n", conversation::folded_text(count))),
+            Entry::Earlier(count) => text.push_str(&format!("  ({})\n", conversation::earlier_text(count))),
             Entry::Message(turn) => {
                 let stamp = turn
                     .local

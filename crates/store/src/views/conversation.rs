@@ -18,6 +18,8 @@ pub enum Entry<'a> {
     Message(Turn<'a>),
     /// Messages the client wrote itself (meta, injected context), left out.
     Folded(usize),
+    /// Messages before the one asked to start at, left out.
+    Earlier(usize),
 }
 
 /// A message with its parts arranged.
@@ -52,8 +54,8 @@ pub fn is_client_written(message: &MessageView) -> bool {
 
 /// Arranges `detail`'s messages: results moved under their calls (a message left holding only
 /// moved results disappears), client-written messages folded unless `all`, a day line whenever
-/// the day in `zone` changes.
-pub fn arrange<'a>(detail: &'a SessionDetail, zone: &TimeZone, all: bool) -> Vec<Entry<'a>> {
+/// the day in `zone` changes; with `from_seq`, only from that message on.
+pub fn arrange<'a>(detail: &'a SessionDetail, zone: &TimeZone, all: bool, from_seq: Option<i64>) -> Vec<Entry<'a>> {
     let mut results: HashMap<&str, &PartView> = HashMap::new();
     for part in detail.messages.iter().flat_map(|message| &message.parts) {
         if part.kind == "tool_result"
@@ -71,8 +73,12 @@ pub fn arrange<'a>(detail: &'a SessionDetail, zone: &TimeZone, all: bool) -> Vec
         .filter(|id| results.contains_key(id))
         .collect();
     let mut entries = Vec::new();
+    let earlier = from_seq.map_or(0, |from| detail.messages.iter().filter(|message| message.seq < from).count());
+    if earlier > 0 {
+        entries.push(Entry::Earlier(earlier));
+    }
     let mut day = None;
-    for message in &detail.messages {
+    for message in detail.messages.iter().filter(|message| from_seq.is_none_or(|from| message.seq >= from)) {
         if !all && is_client_written(message) {
             match entries.last_mut() {
                 Some(Entry::Folded(count)) => *count += 1,
@@ -136,6 +142,11 @@ pub fn tool_input_text(part: &PartView) -> String {
     part.tool_input.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
+/// What the line for the messages before `--at` says.
+pub fn earlier_text(count: usize) -> String {
+    format!("{count} earlier message{} (without --at they are shown)", if count == 1 { "" } else { "s" })
+}
+
 /// What the folded line says.
 pub fn folded_text(count: usize) -> String {
     format!("{count} message{} the client wrote itself (--all shows them)", if count == 1 { "" } else { "s" })
@@ -162,6 +173,7 @@ pub fn markdown(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, 
         match entry {
             Entry::Day(date) => out.push_str(&format!("## {}\n\n", date.strftime("%A %Y-%m-%d"))),
             Entry::Folded(count) => out.push_str(&format!("*{}*\n\n", folded_text(*count))),
+            Entry::Earlier(count) => out.push_str(&format!("*{}*\n\n", earlier_text(*count))),
             Entry::Message(turn) => {
                 let stamp =
                     turn.local.as_ref().map_or_else(String::new, |local| local.strftime("%H:%M:%S ").to_string());
@@ -276,6 +288,9 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
             Entry::Folded(count) => {
                 out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&folded_text(*count))))
             }
+            Entry::Earlier(count) => {
+                out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&earlier_text(*count))))
+            }
             Entry::Message(turn) => {
                 let role = html_escape(&turn.message.role);
                 let stamp =
@@ -348,6 +363,7 @@ mod tests {
 
     fn message(role: &str, at: &str, parts: Vec<PartView>, injected: bool) -> MessageView {
         MessageView {
+            seq: 0,
             role: role.into(),
             timestamp: Some(at.into()),
             model: None,
@@ -401,6 +417,7 @@ mod tests {
             .map(|entry| match entry {
                 Entry::Day(date) => format!("day {date}"),
                 Entry::Folded(count) => format!("folded {count}"),
+                Entry::Earlier(count) => format!("earlier {count}"),
                 Entry::Message(turn) => {
                     let parts: Vec<String> = turn
                         .parts
@@ -425,20 +442,24 @@ mod tests {
     }
 
     fn session() -> SessionDetail {
-        detail(vec![
+        let mut detail = detail(vec![
             message("user", "2026-03-07T23:59:00Z", vec![part("text", "<local-command-stdout>x", None)], true),
             message("user", "2026-03-07T23:59:30Z", vec![part("text", "run the tests", None)], false),
             message("assistant", "2026-03-07T23:59:40Z", vec![part("tool_call", "make test", Some("t1"))], false),
             message("user", "2026-03-08T00:00:10Z", vec![part("tool_result", "ok", Some("t1"))], false),
             message("user", "2026-03-08T00:00:20Z", vec![part("tool_result", "orphan", Some("t9"))], false),
             message("assistant", "2026-03-08T00:00:30Z", vec![part("text", "All green.", None)], false),
-        ])
+        ]);
+        for (seq, message) in detail.messages.iter_mut().enumerate() {
+            message.seq = seq as i64;
+        }
+        detail
     }
 
     #[test]
     fn calls_hold_their_results_and_client_lines_fold() {
         let detail = session();
-        let entries = arrange(&detail, &TimeZone::UTC, false);
+        let entries = arrange(&detail, &TimeZone::UTC, false, None);
         assert_eq!(
             outline(&entries),
             [
@@ -451,8 +472,13 @@ mod tests {
                 "assistant: text All green.",
             ]
         );
-        let all = arrange(&detail, &TimeZone::UTC, true);
+        let all = arrange(&detail, &TimeZone::UTC, true, None);
         assert_eq!(outline(&all)[..2], ["day 2026-03-07", "user: text <local-command-stdout>x"]);
+        let from = arrange(&detail, &TimeZone::UTC, false, Some(4));
+        assert_eq!(
+            outline(&from),
+            ["earlier 4", "day 2026-03-08", "user: result orphan", "assistant: text All green."]
+        );
     }
 
     #[test]
@@ -460,7 +486,7 @@ mod tests {
         let mut detail = session();
         detail.messages[1].parts[0].text =
             Some("<img src=x onerror=alert(1)> [a](javascript:alert(1)) \u{1b}[31m".into());
-        let entries = arrange(&detail, &TimeZone::UTC, false);
+        let entries = arrange(&detail, &TimeZone::UTC, false, None);
         fn shown(text: &str) -> Cow<'_, str> {
             Cow::Owned(text.replace('\u{1b}', "\\e"))
         }

@@ -4,6 +4,7 @@
 pub mod conversation;
 pub mod export;
 pub mod report;
+pub mod search;
 pub mod sessions;
 pub mod stats;
 

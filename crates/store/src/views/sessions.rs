@@ -238,6 +238,8 @@ pub struct PartView {
 /// One message in `sessions show`.
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageView {
+    /// The message's position in the session (`sessions show --at`).
+    pub seq: i64,
     pub role: String,
     pub timestamp: Option<String>,
     pub model: Option<String>,
@@ -299,7 +301,7 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
     )?;
     let mut statement = conn.prepare(&format!(
         "SELECT m.message, ro.name, m.timestamp, m.model, m.is_sidechain, m.is_meta, m.is_injected, m.is_compact_summary, \
-         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL) FROM message m JOIN role ro ON ro.code = m.role \
+         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL), m.seq FROM message m JOIN role ro ON ro.code = m.role \
          LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key \
          WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) ORDER BY m.seq",
         crate::frame::RESTORE_SQL
@@ -322,6 +324,7 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
             })?
             .collect::<Result<Vec<_>, _>>()?;
         messages.push(MessageView {
+            seq: row.get(11)?,
             role: row.get(1)?,
             timestamp: row.get(2)?,
             model: row.get(3)?,
