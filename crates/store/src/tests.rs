@@ -371,7 +371,7 @@ fn a_full_disk_during_a_first_import_rolls_back_the_batch_and_keeps_committed_ro
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let mut store =
-        Store::open_for_import(&path, StoreOptions { max_page_count: Some(60), ..StoreOptions::default() }).unwrap();
+        Store::open_for_import(&path, StoreOptions { max_page_count: Some(90), ..StoreOptions::default() }).unwrap();
     commit_one_then_fill_until_refused(&mut store);
     store.finish_import().unwrap();
     let check: String = store.connection().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
@@ -487,7 +487,7 @@ fn a_first_import_that_cannot_be_completed_is_discarded_and_no_store_appears() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let mut store =
-        Store::open_for_import(&path, StoreOptions { max_page_count: Some(60), ..StoreOptions::default() }).unwrap();
+        Store::open_for_import(&path, StoreOptions { max_page_count: Some(90), ..StoreOptions::default() }).unwrap();
     // Committed one small session at a time until the capped store is full: no room is left for
     // the indexes.
     let mut committed = 0;

@@ -635,7 +635,7 @@ fn store_faults(binaries: &Binaries) -> Result<()> {
     let mut full = corpus_sandbox(2_000_000)?;
     let full_expected = clean_run(&full, binaries)?;
     reset_store(&full)?;
-    full.set_env("HINDCAST_TESTBED_MAX_PAGES", "95"); // 40 pages past an empty store: full while rows are written
+    full.set_env("HINDCAST_TESTBED_MAX_PAGES", "105"); // 40 pages past an empty store: full while rows are written
     let document = full.run(&binaries.testbed, &backfill_args(&["--json"]))?.expect_code(1)?.json()?;
     let failed = providers(&document)?.iter().find(|p| p["status"] == "failed").context("a failed provider")?;
     ensure!(

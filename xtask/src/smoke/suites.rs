@@ -204,7 +204,7 @@ fn failures(binaries: &Binaries) -> Result<()> {
     // Store write error: a size-capped store fills up mid-run.
     let mut full = Sandbox::new()?;
     full.run(&binaries.testbed, &["backfill", "test-ok"])?.expect_code(0)?;
-    full.set_env("HINDCAST_TESTBED_MAX_PAGES", "100");
+    full.set_env("HINDCAST_TESTBED_MAX_PAGES", "110");
     let document = full.run(&binaries.testbed, &["backfill", "test-large", "--json"])?.expect_code(1)?.json()?;
     let large = provider(&document, "test-large")?;
     ensure!(large["error"].as_str().is_some_and(|error| error.contains("store write failed")), "{large}");
