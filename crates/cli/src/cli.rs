@@ -113,7 +113,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// What to look for (docs/search.md): words (every one required; if no message holds them
-    /// all, any), "a phrase", prefix*, -word to exclude; CJK text and identifiers match inside words.
+    /// all, any), "a phrase", prefix*, -word to exclude (after `--`, so it is not read as a flag);
+    /// CJK text and identifiers match inside words.
     #[arg(value_name = "QUERY", required_unless_present = "rebuild")]
     pub query: Vec<String>,
     /// Only this client (claude, codex, legacy).

@@ -493,6 +493,7 @@ fn json_docs(binaries: &Binaries) -> Result<()> {
         &["prices", "--json"],
         &["status", "--json"],
         &["schedule", "status", "--json"],
+        &["search", "--json", "deploy"],
         &["forget", "--project", "/home/user/secret", "--yes", "--json"],
         &["forget", "--list", "--json"],
         &["forget", "--undo", "--json"],
