@@ -65,6 +65,10 @@ enum Task {
         /// Keep the generated corpus and store in this directory (for profiling).
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
+        /// Also measure the imports of the hindcast built from this git revision (e.g. the commit
+        /// before a change), on the same corpus in the same run.
+        #[arg(long, value_name = "REV")]
+        baseline: Option<String>,
     },
     /// Rebuild `fixtures/upgrade/v<N>-store.sqlite`: the store the previous release (`--previous`, a
     /// `hindcast` binary built from it; N its schema version) writes from the upgrade smoke's corpus.
@@ -85,13 +89,14 @@ fn main() -> Result<()> {
             let out = workspace_root().join(out);
             man::write(&out).map(|pages| eprintln!("man: {} pages in {}", pages.len(), out.display()))
         }
-        Task::Bench { corpus, size, runs, no_peers, out, keep } => bench::run(&bench::BenchOptions {
+        Task::Bench { corpus, size, runs, no_peers, out, keep, baseline } => bench::run(&bench::BenchOptions {
             corpus,
             size_bytes: bench::parse_size(&size)?,
             runs,
             peers: !no_peers,
             out,
             keep,
+            baseline,
         }),
     }
 }

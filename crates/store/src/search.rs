@@ -41,7 +41,8 @@ FROM part p JOIN message m ON m.message = p.message WHERE p.kind = 1 AND m.role 
 CREATE VIRTUAL TABLE search_words USING fts5(body, content = 'search_words_source', content_rowid = 'part',
     tokenize = "unicode61 tokenchars '_'");
 CREATE VIRTUAL TABLE search_grams USING fts5(body, content = 'search_grams_source', content_rowid = 'part',
-    tokenize = 'trigram', detail = none);
+    tokenize = 'trigram', detail = none, columnsize = 0);
+CREATE VIRTUAL TABLE search_words_vocab USING fts5vocab(search_words, row);
 CREATE TRIGGER search_part_insert AFTER INSERT ON part WHEN NEW.kind IN (1, 2, 3, 4) BEGIN
     INSERT INTO search_words (rowid, body) VALUES (NEW.part, "#,
     words_body!("NEW"),
@@ -61,10 +62,14 @@ INSERT INTO meta (key, value) SELECT 'search_index_pending', '11' WHERE EXISTS (
 "#
 );
 
-/// Empties both indexes and fills them from the rows in one statement each (the first import's
-/// finish; `Store::build_search_index` does the same in steps).
+/// Empties both indexes and fills them from the rows in one statement each, then merges each
+/// into one segment (the first import's finish; `Store::build_search_index` does the same in
+/// steps). Unmerged, the segments a rebuild leaves sit where the small ones of later imports merge
+/// into them: an incremental import would now and then rewrite the whole index.
 pub(crate) const REBUILD: &str = "INSERT INTO search_words (search_words) VALUES ('rebuild'); \
     INSERT INTO search_grams (search_grams) VALUES ('rebuild'); \
+    INSERT INTO search_words (search_words) VALUES ('optimize'); \
+    INSERT INTO search_grams (search_grams) VALUES ('optimize'); \
     DELETE FROM meta WHERE key = 'search_index_pending';";
 
 /// Parts indexed per transaction by `build_search_index`.

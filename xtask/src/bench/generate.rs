@@ -323,6 +323,22 @@ pub fn append_turns(corpus: &Corpus, count: usize, round: u64) -> Result<()> {
     Ok(())
 }
 
+/// Appends a prompt holding `text` to every `every`-th Claude session file (what a search for a
+/// rare term finds), with a timestamp after every generated one.
+pub fn append_prompts(corpus: &Corpus, every: usize, text: &str) -> Result<usize> {
+    let mut appended = 0;
+    for (index, path) in corpus.claude_files.iter().enumerate().step_by(every.max(1)) {
+        let session = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        let at = timestamp(BASE_MS, 95 * 86_400_000 + index as i64 * 1_000);
+        let line = format!(
+            r#"{{"parentUuid":null,"isSidechain":false,"userType":"external","cwd":"/home/bench/project","sessionId":"{session}","version":"2.1.90","gitBranch":"main","uuid":"5ea4c400-0000-4000-8000-{index:012}","timestamp":"{at}","type":"user","message":{{"role":"user","content":"{text}"}}}}"#
+        );
+        std::fs::OpenOptions::new().append(true).open(path)?.write_all(format!("{line}\n").as_bytes())?;
+        appended += 1;
+    }
+    Ok(appended)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,29 @@ pub struct BenchOptions {
     pub out: Option<PathBuf>,
     /// Keep the corpus and store here (for profiling) instead of a temporary directory.
     pub keep: Option<PathBuf>,
+    /// A git revision whose hindcast's imports are measured beside this one's.
+    pub baseline: Option<String>,
+}
+
+/// Builds the hindcast of git revision `rev` (release) in a worktree under `target/bench`.
+fn build_baseline(rev: &str) -> Result<PathBuf> {
+    let commit = String::from_utf8(
+        Command::new("git").args(["rev-parse", "--short=12", rev]).current_dir(workspace_root()).output()?.stdout,
+    )?
+    .trim()
+    .to_string();
+    anyhow::ensure!(!commit.is_empty(), "no git revision {rev}");
+    let dir = workspace_root().join(format!("target/bench/baseline-{commit}"));
+    if !dir.exists() {
+        run_command("git", &["worktree", "add", "--detach", &dir.display().to_string(), &commit], &[])?;
+    }
+    let manifest = dir.join("Cargo.toml");
+    run_command(
+        "cargo",
+        &["build", "--release", "-q", "-p", "hindcast-cli", "--manifest-path", &manifest.display().to_string()],
+        &[],
+    )?;
+    Ok(dir.join("target/release/hindcast"))
 }
 
 /// Parses `500MB`, `1GB`, `100mb`, `2.5GB`.
@@ -215,6 +238,54 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let mut measures: Vec<Measure> = Vec::new();
     let runs = options.runs.max(1);
 
+    // The baseline's imports first, on the corpus as generated (its store is thrown away).
+    if let Some(rev) = &options.baseline {
+        let baseline = build_baseline(rev)?;
+        let baseline_db = scratch.join("baseline.db");
+        let command = |args: &[&str]| {
+            let mut command = Command::new(&baseline);
+            command
+                .args(args)
+                .env("HOME", &home)
+                .env("CLAUDE_CONFIG_DIR", data.join("claude"))
+                .env("CODEX_HOME", data.join("codex"))
+                .env("HINDCAST_DB", &baseline_db)
+                .env("HINDCAST_EVENTS", "off");
+            command
+        };
+        let mut cold = Measure {
+            name: format!("baseline {rev}: backfill, cold"),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: Some(corpus.bytes),
+        };
+        for _ in 0..runs {
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", baseline_db.display()));
+            }
+            let (wall, rss) = timed(command(&["backfill", "claude", "codex"]))?;
+            cold.wall.push(wall);
+            cold.peak_rss_kb.push(rss);
+        }
+        measures.push(cold);
+        let mut append = Measure {
+            name: format!("baseline {rev}: backfill after appending to 10 files"),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: None,
+        };
+        for round in 0..runs {
+            generate::append_turns(&corpus, 10, 500 + round as u64)?;
+            let (wall, rss) = timed(command(&["backfill", "claude", "codex"]))?;
+            append.wall.push(wall);
+            append.peak_rss_kb.push(rss);
+        }
+        measures.push(append);
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", baseline_db.display()));
+        }
+    }
+
     let mut measure = Measure {
         name: "parse-only ceiling (read + JSON-parse every line, all cores)".into(),
         wall: vec![],
@@ -271,6 +342,42 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         append.peak_rss_kb.push(rss);
     }
     measures.push(append);
+
+    // Search: a rare word, a common one, an identifier's substring, CJK text, a filtered query.
+    let planted =
+        generate::append_prompts(&corpus, 50, "why does zebrafish_migration fail with ERR_QUOTA_7731 in 最新の状態")?;
+    hindcast_command(&["backfill", "claude", "codex"]).output()?;
+    let index = search_index_size(&db)?;
+    for (label, args) in [
+        ("a rare word", &["search", "--json", "zebrafish_migration"][..]),
+        ("a common word", &["search", "--json", "parser"]),
+        ("a phrase of common words", &["search", "--json", "\"the parser returns\""]),
+        ("an identifier's substring", &["search", "--json", "QUOTA_77"]),
+        ("CJK text", &["search", "--json", "最新の状態"]),
+        (
+            "filtered (client, since, role)",
+            &[
+                "search",
+                "--json",
+                "--client",
+                "claude",
+                "--since",
+                "2026-08-01",
+                "--role",
+                "user",
+                "zebrafish_migration",
+            ],
+        ),
+    ] {
+        let mut measure =
+            Measure { name: format!("hindcast search, {label}"), wall: vec![], peak_rss_kb: vec![], bytes: None };
+        for _ in 0..runs.max(5) {
+            let (wall, rss) = timed(hindcast_command(args))?;
+            measure.wall.push(wall);
+            measure.peak_rss_kb.push(rss);
+        }
+        measures.push(measure);
+    }
 
     // Every report, in three zones (a whole-hour, a DST-changing and a quarter-hour offset).
     for report in ["daily", "weekly", "monthly", "sessions", "projects", "blocks", "limits"] {
@@ -452,9 +559,24 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         "cold_vs_agentsview_cold_sync": ratio(cold_median, find("agentsview 0.46.1 sync, cold")),
         "cold_vs_parse_only_ceiling": ratio(find("parse-only"), cold_median).map(|ratio| 1.0 / ratio),
         "warm_vs_agentsview_warm_sync": ratio(warm_median, find("agentsview 0.46.1 sync, warm")),
+        "cold_vs_baseline_cold": ratio(cold_median, find("baseline ").filter(|_| options.baseline.is_some())),
+        "append_vs_baseline_append": ratio(
+            find("hindcast backfill after appending"),
+            measures.iter().find(|measure| measure.name.contains(": backfill after appending")).map(Measure::median)
+        ),
     });
 
     let store_to_source = store_mb * 1e6 / corpus.bytes as f64;
+    println!(
+        "\nsearch index: {:.1} MB over {:.1} MB of indexed text ({:.2}x; words {:.1} MB, grams {:.1} MB over {:.1} MB); \
+         {planted} sessions hold the planted rare terms",
+        index.index_bytes() as f64 / 1e6,
+        index.text_bytes as f64 / 1e6,
+        index.index_bytes() as f64 / index.text_bytes.max(1) as f64,
+        index.words_bytes as f64 / 1e6,
+        index.grams_bytes as f64 / 1e6,
+        index.grams_text_bytes as f64 / 1e6,
+    );
     println!(
         "\ncorpus ({:?}): {:.1} MB ({} Claude files, {} Codex files); store after import: {:.1} MB \
          ({store_to_source:.2}x the source); runs per figure: {runs}\n",
@@ -485,6 +607,14 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         "codex_files": corpus.codex_files.len(),
         "store_bytes": (store_mb * 1e6) as u64,
         "store_to_source": store_to_source,
+        "search_index": {
+            "index_bytes": index.index_bytes(),
+            "words_bytes": index.words_bytes,
+            "grams_bytes": index.grams_bytes,
+            "indexed_text_bytes": index.text_bytes,
+            "grams_text_bytes": index.grams_text_bytes,
+            "index_to_text": index.index_bytes() as f64 / index.text_bytes.max(1) as f64,
+        },
         "runs": runs,
         "measures": measures.iter().map(|m| json!({
             "name": m.name,
@@ -509,4 +639,38 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&document)? + "\n")?;
     println!("written: {}", out.display());
     Ok(())
+}
+
+/// The search index's size (its FTS5 shadow tables' pages) and the text it covers.
+struct SearchIndexSize {
+    words_bytes: u64,
+    grams_bytes: u64,
+    text_bytes: u64,
+    grams_text_bytes: u64,
+}
+
+impl SearchIndexSize {
+    fn index_bytes(&self) -> u64 {
+        self.words_bytes + self.grams_bytes
+    }
+}
+
+fn search_index_size(db: &Path) -> Result<SearchIndexSize> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let pages = |prefix: &str| -> Result<u64> {
+        Ok(conn.query_row("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name LIKE ?1 || '%'", [prefix], |row| {
+            row.get::<_, i64>(0)
+        })? as u64)
+    };
+    let text = |view: &str| -> Result<u64> {
+        Ok(conn.query_row(&format!("SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM {view}"), [], |row| {
+            row.get::<_, i64>(0)
+        })? as u64)
+    };
+    Ok(SearchIndexSize {
+        words_bytes: pages("search_words_")?,
+        grams_bytes: pages("search_grams_")?,
+        text_bytes: text("search_words_source")?,
+        grams_text_bytes: text("search_grams_source")?,
+    })
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use hindcast_core::time_window::TimeWindow;
 use hindcast_store::Store;
 use hindcast_store::views::TextWindow;
-use hindcast_store::views::search::{self, Found, Hit, Matching, RoleFilter, SearchFilter};
+use hindcast_store::views::search::{self, Found, Hit, Matching, Ranking, RoleFilter, SearchFilter};
 use hindcast_store::views::sessions;
 use serde_json::json;
 
@@ -67,6 +67,7 @@ pub fn run(context: &Context, args: &SearchArgs) -> anyhow::Result<u8> {
             "schema": "hindcast.search/v1",
             "query": query,
             "matching": found.matching,
+            "ranking": found.ranking,
             "sessions": found.sessions,
             "hits": found.hits.iter().map(|hit| hit_json(context, hit)).collect::<Vec<_>>(),
         })),
@@ -181,7 +182,11 @@ fn hit_json(context: &Context, hit: &Hit) -> serde_json::Value {
 }
 
 fn footer(found: &Found) -> String {
-    let any = if found.matching == Matching::Any { "; no message holds every word, so any of them" } else { "" };
+    let mut any =
+        if found.matching == Matching::Any { "; no message holds every word, so any of them" } else { "" }.to_string();
+    if found.ranking == Ranking::Newest {
+        any.push_str("; words this common are shown newest first, among the newest messages that hold them");
+    }
     let shown_hits = found.hits.len() as u64;
     if shown_hits < found.sessions {
         format!("showing {shown_hits} of {} sessions{any} (--limit N, or --limit 0 for all)\n", found.sessions)

@@ -113,6 +113,26 @@ pub struct SearchFilter {
     pub limit: u64,
 }
 
+/// Messages above which a word is common: ranking every hit of it by BM25 would cost seconds on a
+/// large store for little (a word in that many messages tells them apart poorly), so its hits are
+/// read newest first, as many as needed.
+const COMMON_DOCS: i64 = 5_000;
+
+/// Hits read newest first on the first try, for a common word; multiplied by 8 while too few
+/// sessions come out of them.
+const NEWEST_FIRST_HITS: i64 = 4_000;
+
+/// How hits were ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ranking {
+    /// BM25 over every hit, newer first on ties.
+    Bm25,
+    /// Every word is common: the newest hits, best per session (`Found::sessions` then counts the
+    /// sessions among the hits read).
+    Newest,
+}
+
 /// How the words were combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,9 +170,13 @@ pub struct Hit {
 #[derive(Clone, Debug, Serialize)]
 pub struct Found {
     pub matching: Matching,
+    pub ranking: Ranking,
     pub hits: Vec<Hit>,
     /// Sessions with a hit, the limit aside.
     pub sessions: u64,
+    /// Whether every hit was read (always, unless ranked newest first).
+    #[serde(skip)]
+    pub read_all: bool,
 }
 
 /// An FTS5 string literal.
@@ -179,6 +203,46 @@ fn words_expression(terms: &[&Term], joiner: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(joiner))
 }
 
+/// In how many parts the rarest of the word terms occurs (`None` without word terms), from the
+/// index's vocabulary: a phrase counts its rarest word, a prefix every word it starts.
+fn rarest_docs(conn: &Connection, terms: &[&Term]) -> Result<Option<i64>, ViewError> {
+    let tokens = |text: &str| -> Vec<String> {
+        text.to_lowercase()
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|token| !token.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut rarest: Option<i64> = None;
+    for term in terms {
+        let docs = match term {
+            Term::Word { text, prefix: true } => {
+                let Some(stem) = tokens(text).pop() else { continue };
+                conn.query_row(
+                    "SELECT coalesce(sum(doc), 0) FROM search_words_vocab WHERE term >= ?1 AND term < ?1 || char(1114111)",
+                    [stem],
+                    |row| row.get::<_, i64>(0),
+                )?
+            }
+            Term::Word { text, .. } | Term::Phrase(text) => {
+                let mut fewest = i64::MAX;
+                for token in tokens(text) {
+                    let docs = conn
+                        .query_row("SELECT doc FROM search_words_vocab WHERE term = ?1", [token], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                        .unwrap_or(0);
+                    fewest = fewest.min(docs);
+                }
+                if fewest == i64::MAX { continue } else { fewest }
+            }
+            Term::Exclude(_) => continue,
+        };
+        rarest = Some(rarest.map_or(docs, |rarest| rarest.min(docs)));
+    }
+    Ok(rarest)
+}
+
 /// Searches the store. `terms` come from [`parse`].
 pub fn search(conn: &Connection, terms: &[Term], filter: &SearchFilter) -> Result<Found, ViewError> {
     let text_of = |term: &Term| match term {
@@ -189,14 +253,17 @@ pub fn search(conn: &Connection, terms: &[Term], filter: &SearchFilter) -> Resul
     let excluded: Vec<String> =
         terms.iter().filter(|term| matches!(term, Term::Exclude(_))).map(|term| quoted(&text_of(term))).collect();
     let substrings: Vec<String> = substring.iter().map(|term| text_of(term)).collect();
-    let found = run(conn, words_expression(&words, " AND ").as_deref(), &substrings, &excluded, filter)?;
+    if rarest_docs(conn, &words)?.is_some_and(|docs| docs > COMMON_DOCS) {
+        return newest_first(conn, words_expression(&words, " AND ").as_deref(), &substrings, &excluded, filter);
+    }
+    let found = run(conn, words_expression(&words, " AND ").as_deref(), &substrings, &excluded, filter, None)?;
     if found.hits.is_empty() && words.len() + substrings.len() > 1 {
         // A question in plain words rarely has every word in one part: any of them, ranked.
         let any = words_expression(&words, " OR ");
-        let mut found = run(conn, any.as_deref(), &[], &excluded, filter)?;
+        let mut found = run(conn, any.as_deref(), &[], &excluded, filter, None)?;
         if found.hits.is_empty() && !substrings.is_empty() {
             for substring in &substrings {
-                found = run(conn, None, std::slice::from_ref(substring), &excluded, filter)?;
+                found = run(conn, None, std::slice::from_ref(substring), &excluded, filter, None)?;
                 if !found.hits.is_empty() {
                     break;
                 }
@@ -208,80 +275,100 @@ pub fn search(conn: &Connection, terms: &[Term], filter: &SearchFilter) -> Resul
         // An identifier or a part of one (`rollout_name`, `CONN_REF`): as a substring of prose.
         let text = text_of(words[0]);
         if text.chars().count() >= 3 {
-            return run(conn, None, &[text], &excluded, filter);
+            return run(conn, None, &[text], &excluded, filter, None);
         }
     }
     Ok(found)
 }
 
-/// One search: parts matching the FTS5 expression `words` (if any), holding every one of
-/// `substrings` (if any; prose parts only) and none of `excluded`, filtered, ranked, grouped.
-fn run(
+/// A search for common words: the newest `NEWEST_FIRST_HITS` hits, then 8 times more while they
+/// give fewer sessions than asked for and more hits remain.
+fn newest_first(
     conn: &Connection,
     words: Option<&str>,
     substrings: &[String],
     excluded: &[String],
     filter: &SearchFilter,
 ) -> Result<Found, ViewError> {
+    let wanted = if filter.limit == 0 { u64::MAX } else { filter.limit };
+    let mut read = NEWEST_FIRST_HITS;
+    loop {
+        let found = run(conn, words, substrings, excluded, filter, Some(read))?;
+        let enough = if filter.all_hits { found.hits.len() as u64 >= wanted } else { found.sessions >= wanted };
+        if enough || found.read_all {
+            return Ok(Found { ranking: Ranking::Newest, ..found });
+        }
+        read = read.saturating_mul(8);
+    }
+}
+
+/// One search: parts matching the FTS5 expression `words` (if any), holding every one of
+/// `substrings` (if any; prose parts only) and none of `excluded`, filtered, ranked, grouped;
+/// with `newest`, only that many of the newest word hits, unranked.
+fn run(
+    conn: &Connection,
+    words: Option<&str>,
+    substrings: &[String],
+    excluded: &[String],
+    filter: &SearchFilter,
+    newest: Option<i64>,
+) -> Result<Found, ViewError> {
     let mut values: Vec<Value> = Vec::new();
-    let mut bind = |value: Value| {
-        values.push(value);
-        format!("?{}", values.len())
-    };
+    let mut snippet_expression = None;
     let exclusion = (!excluded.is_empty()).then(|| excluded.join(" OR "));
-    let hits = match words {
+    let hit_sql = match words {
         Some(expression) => {
             let expression = match &exclusion {
                 Some(excluded) => format!("({expression}) NOT ({excluded})"),
                 None => expression.to_string(),
             };
-            let matched = bind(Value::Text(expression));
-            let mut sql = format!(
-                "SELECT rowid AS part, bm25(search_words) AS rank, \
-                 snippet(search_words, 0, '{MATCH_START}', '{MATCH_END}', '…', 24) AS snippet \
-                 FROM search_words WHERE search_words MATCH {matched}"
-            );
+            snippet_expression = Some(expression.clone());
+            let matched = bind(&mut values, Value::Text(expression));
+            let rank = if newest.is_some() { "0.0" } else { "bm25(search_words)" };
+            let mut sql =
+                format!("SELECT rowid AS part, {rank} AS rank FROM search_words WHERE search_words MATCH {matched}");
             for substring in substrings {
-                let pattern = bind(Value::Text(like_anywhere(substring)));
+                let pattern = bind(&mut values, Value::Text(like_anywhere(substring)));
                 sql.push_str(&format!(
                     " AND rowid IN (SELECT rowid FROM search_grams WHERE body LIKE {pattern} ESCAPE '\\')"
                 ));
+            }
+            if let Some(newest) = newest {
+                sql.push_str(&format!(" ORDER BY rowid DESC LIMIT {newest}"));
             }
             sql
         }
         None => {
             let mut conditions = Vec::new();
             for substring in substrings {
-                let pattern = bind(Value::Text(like_anywhere(substring)));
+                let pattern = bind(&mut values, Value::Text(like_anywhere(substring)));
                 conditions.push(format!("body LIKE {pattern} ESCAPE '\\'"));
             }
             if let Some(excluded) = &exclusion {
-                let matched = bind(Value::Text(excluded.clone()));
+                let matched = bind(&mut values, Value::Text(excluded.clone()));
                 conditions
                     .push(format!("rowid NOT IN (SELECT rowid FROM search_words WHERE search_words MATCH {matched})"));
             }
-            format!(
-                "SELECT rowid AS part, 0.0 AS rank, NULL AS snippet FROM search_grams WHERE {}",
-                conditions.join(" AND ")
-            )
+            format!("SELECT rowid AS part, 0.0 AS rank FROM search_grams WHERE {}", conditions.join(" AND "))
         }
     };
+    let hit_values = values.len();
     let mut conditions = vec!["1".to_string()];
     if let Some(client) = &filter.client {
-        conditions.push(format!("s.client = {}", bind(Value::Text(client.clone()))));
+        conditions.push(format!("s.client = {}", bind(&mut values, Value::Text(client.clone()))));
     }
     if let Some(project) = &filter.project {
-        let project = bind(Value::Text(project.to_lowercase()));
+        let project = bind(&mut values, Value::Text(project.to_lowercase()));
         conditions.push(format!(
             "(instr(lower(coalesce(s.cwd, '')), {project}) > 0 \
               OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), {project}) > 0)"
         ));
     }
     if let Some(since) = &filter.window.since {
-        conditions.push(format!("m.timestamp >= {}", bind(Value::Text(since.clone()))));
+        conditions.push(format!("m.timestamp >= {}", bind(&mut values, Value::Text(since.clone()))));
     }
     if let Some(until) = &filter.window.until {
-        conditions.push(format!("m.timestamp < {}", bind(Value::Text(until.clone()))));
+        conditions.push(format!("m.timestamp < {}", bind(&mut values, Value::Text(until.clone()))));
     }
     match filter.role {
         Some(RoleFilter::User) => conditions.push("m.is_user_prompt AND p.kind = 1".into()),
@@ -290,31 +377,47 @@ fn run(
         None => {}
     }
     if let Some(session) = &filter.session_id {
-        conditions.push(format!("s.session_key = unhex({})", bind(Value::Text(session.clone()))));
+        conditions.push(format!("s.session_key = unhex({})", bind(&mut values, Value::Text(session.clone()))));
     }
     let best = if filter.all_hits { "1" } else { "best = 1" };
-    let limit = bind(Value::Integer(if filter.limit == 0 { -1 } else { filter.limit as i64 }));
+    let limit = bind(&mut values, Value::Integer(if filter.limit == 0 { -1 } else { filter.limit as i64 }));
     let sql = format!(
-        "WITH hit AS ({hits}), \
-         placed AS (SELECT h.part, h.rank, h.snippet, p.text, p.kind, m.seq, m.timestamp, m.role, s.session, \
+        "WITH hit AS MATERIALIZED ({hit_sql}), \
+         placed AS MATERIALIZED (SELECT h.part, h.rank, p.kind, m.seq, m.timestamp, m.role, s.session, \
              row_number() OVER (PARTITION BY s.session ORDER BY h.rank, m.timestamp DESC, m.seq DESC) AS best \
              FROM hit h JOIN part p ON p.part = h.part JOIN message m ON m.message = p.message \
              JOIN session s ON s.session = m.session WHERE {conditions}) \
          SELECT lower(hex(s.session_key)), s.client, s.native_id, {TITLE}, s.cwd, \
              coalesce(json_extract(s.metadata, '$.project_id'), s.cwd), s.started_at, x.seq, x.timestamp, \
-             ro.name, k.name, x.snippet, x.text, x.rank, (SELECT count(DISTINCT session) FROM placed) \
+             ro.name, k.name, x.part, (SELECT text FROM part WHERE part = x.part), x.rank, \
+             (SELECT count(DISTINCT session) FROM placed) \
          FROM placed x JOIN session s ON s.session = x.session JOIN role ro ON ro.code = x.role \
          JOIN part_kind k ON k.code = x.kind WHERE {best} \
          ORDER BY x.rank, x.timestamp DESC, x.seq DESC LIMIT {limit}",
         conditions = conditions.join(" AND "),
     );
     let mut statement = conn.prepare(&sql)?;
+    // Snippets of the hits shown only: FTS5 makes one by reading and tokenizing the part again.
+    let mut snippet_statement = match &snippet_expression {
+        Some(_) => Some(conn.prepare(&format!(
+            "SELECT snippet(search_words, 0, '{MATCH_START}', '{MATCH_END}', '…', 24) FROM search_words \
+             WHERE search_words MATCH ?1 AND rowid = ?2"
+        ))?),
+        None => None,
+    };
     let mut sessions = 0;
     let mut hits = Vec::new();
     let mut rows = statement.query(params_from_iter(values.iter()))?;
     while let Some(row) = rows.next()? {
-        let snippet: Option<String> = row.get(11)?;
+        let part: i64 = row.get(11)?;
         let text: Option<String> = row.get(12)?;
+        let snippet = match (&mut snippet_statement, &snippet_expression) {
+            (Some(statement), Some(expression)) => statement
+                .query_row(rusqlite::params![expression, part], |row| row.get::<_, Option<String>>(0))
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         let marked_snippet = snippet.unwrap_or_else(|| substring_snippet(text.as_deref().unwrap_or(""), substrings));
         sessions = row.get::<_, i64>(14)? as u64;
         hits.push(Hit {
@@ -333,7 +436,24 @@ fn run(
             rank: row.get(13)?,
         });
     }
-    Ok(Found { matching: Matching::All, hits, sessions })
+    let read_all = match newest {
+        None => true,
+        Some(newest) => {
+            let hits_read: i64 = conn.query_row(
+                &format!("SELECT count(*) FROM ({hit_sql})"),
+                params_from_iter(values[..hit_values].iter()),
+                |row| row.get(0),
+            )?;
+            hits_read < newest
+        }
+    };
+    Ok(Found { matching: Matching::All, ranking: Ranking::Bm25, hits, sessions, read_all })
+}
+
+/// Adds `value` to the statement's parameters; returns its placeholder.
+fn bind(values: &mut Vec<Value>, value: Value) -> String {
+    values.push(value);
+    format!("?{}", values.len())
 }
 
 /// How many characters a substring snippet shows on each side of the first match.
