@@ -1,7 +1,7 @@
 //! The search index (schema 11): two external-content FTS5 tables over the stored parts, kept by
 //! triggers in the same transactions as the rows. `search_words` (`unicode61`, `_` a token
-//! character, so `parse_rollout_name` is one word) covers every text, thinking, tool call (name and
-//! input) and tool result; `search_grams` (`trigram`, no positions) covers what people and models
+//! character, so `parse_rollout_name` is one word) covers every text and thinking, and the head and
+//! tail of every tool call (name and input) and tool result; `search_grams` (`trigram`, no positions) covers what people and models
 //! wrote in prose — user and assistant text — for substrings and CJK text. Which parts each covers
 //! depends only on columns that never change, so a trigger's delete always removes what its insert
 //! added. Queries: `views::search`.
@@ -14,17 +14,29 @@ use crate::{Store, StoreError};
 /// rows in it; `hindcast search` builds it once).
 pub const PENDING_KEY: &str = "search_index_pending";
 
-/// What `search_words` indexes of a part `p`: the text, or a tool call's name and input.
+/// A long tool input or result as indexed: its first 1,536 and last 512 characters, where a
+/// command prints what it ran and what went wrong (the whole text stays in the row).
+macro_rules! clipped {
+    ($x:expr) => {
+        concat!(
+            "CASE WHEN length(", $x, ") <= 2048 THEN ", $x, " ELSE substr(", $x, ", 1, 1536) || ' … ' || substr(",
+            $x, ", -512) END"
+        )
+    };
+}
+
+/// What `search_words` indexes of a part `p`: a text or thinking whole; a tool call's name and
+/// input, and a tool result, clipped.
 macro_rules! words_body {
     ($p:literal) => {
         concat!(
             "CASE ",
             $p,
-            ".kind WHEN 3 THEN coalesce(",
-            $p,
-            ".tool_name, '') || ' ' || coalesce(",
-            $p,
-            ".tool_input, '') ELSE ",
+            ".kind WHEN 3 THEN ",
+            clipped!(concat!("(coalesce(", $p, ".tool_name, '') || ' ' || coalesce(", $p, ".tool_input, ''))")),
+            " WHEN 4 THEN ",
+            clipped!(concat!($p, ".text")),
+            " ELSE ",
             $p,
             ".text END"
         )

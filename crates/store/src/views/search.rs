@@ -184,10 +184,16 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-/// A LIKE pattern for `text` anywhere, `\` escaping.
+/// A LIKE pattern that matches wherever `text` occurs, and some other places: `_` stays a
+/// wildcard and `%` becomes one, because FTS5's trigram index serves `LIKE` only without an
+/// `ESCAPE` clause (with one, every row is read); [`holds`] then keeps the exact matches.
 fn like_anywhere(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", text.replace('%', "_"))
+}
+
+/// The SQL condition that `column` holds `text` (bound as `placeholder`) exactly, ignoring ASCII case.
+fn holds(column: &str, placeholder: &str) -> String {
+    format!("instr(lower({column}), lower({placeholder})) > 0")
 }
 
 /// The FTS5 expression of the word terms, joined by `joiner`, or `None` when there are none.
@@ -329,8 +335,10 @@ fn run(
                 format!("SELECT rowid AS part, {rank} AS rank FROM search_words WHERE search_words MATCH {matched}");
             for substring in substrings {
                 let pattern = bind(&mut values, Value::Text(like_anywhere(substring)));
+                let exact = bind(&mut values, Value::Text(substring.clone()));
                 sql.push_str(&format!(
-                    " AND rowid IN (SELECT rowid FROM search_grams WHERE body LIKE {pattern} ESCAPE '\\')"
+                    " AND rowid IN (SELECT rowid FROM search_grams WHERE body LIKE {pattern} AND {})",
+                    holds("body", &exact)
                 ));
             }
             if let Some(newest) = newest {
@@ -342,7 +350,8 @@ fn run(
             let mut conditions = Vec::new();
             for substring in substrings {
                 let pattern = bind(&mut values, Value::Text(like_anywhere(substring)));
-                conditions.push(format!("body LIKE {pattern} ESCAPE '\\'"));
+                let exact = bind(&mut values, Value::Text(substring.clone()));
+                conditions.push(format!("body LIKE {pattern} AND {}", holds("body", &exact)));
             }
             if let Some(excluded) = &exclusion {
                 let matched = bind(&mut values, Value::Text(excluded.clone()));
@@ -380,13 +389,15 @@ fn run(
         conditions.push(format!("s.session_key = unhex({})", bind(&mut values, Value::Text(session.clone()))));
     }
     let best = if filter.all_hits { "1" } else { "best = 1" };
+    // CROSS JOIN keeps the hits the outer loop: a filter on sessions or messages must not make the
+    // planner walk every message of a client to find the few that match.
     let limit = bind(&mut values, Value::Integer(if filter.limit == 0 { -1 } else { filter.limit as i64 }));
     let sql = format!(
         "WITH hit AS MATERIALIZED ({hit_sql}), \
          placed AS MATERIALIZED (SELECT h.part, h.rank, p.kind, m.seq, m.timestamp, m.role, s.session, \
              row_number() OVER (PARTITION BY s.session ORDER BY h.rank, m.timestamp DESC, m.seq DESC) AS best \
-             FROM hit h JOIN part p ON p.part = h.part JOIN message m ON m.message = p.message \
-             JOIN session s ON s.session = m.session WHERE {conditions}) \
+             FROM hit h CROSS JOIN part p ON p.part = h.part CROSS JOIN message m ON m.message = p.message \
+             CROSS JOIN session s ON s.session = m.session WHERE {conditions}) \
          SELECT lower(hex(s.session_key)), s.client, s.native_id, {TITLE}, s.cwd, \
              coalesce(json_extract(s.metadata, '$.project_id'), s.cwd), s.started_at, x.seq, x.timestamp, \
              ro.name, k.name, x.part, (SELECT text FROM part WHERE part = x.part), x.rank, \
@@ -550,6 +561,6 @@ mod tests {
                 ("にアップデートしました".to_string(), false),
             ]
         );
-        assert_eq!(like_anywhere("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(like_anywhere("50%_a\\b"), "%50__a\\b%");
     }
 }
