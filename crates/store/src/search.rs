@@ -19,8 +19,15 @@ pub const PENDING_KEY: &str = "search_index_pending";
 macro_rules! clipped {
     ($x:expr) => {
         concat!(
-            "CASE WHEN length(", $x, ") <= 2048 THEN ", $x, " ELSE substr(", $x, ", 1, 1536) || ' … ' || substr(",
-            $x, ", -512) END"
+            "CASE WHEN length(",
+            $x,
+            ") <= 2048 THEN ",
+            $x,
+            " ELSE substr(",
+            $x,
+            ", 1, 1536) || ' … ' || substr(",
+            $x,
+            ", -512) END"
         )
     };
 }
