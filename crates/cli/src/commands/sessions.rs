@@ -204,12 +204,8 @@ fn render_detail(
             Entry::Folded(count) => text.push_str(&format!("  ({})\n", conversation::folded_text(count))),
             Entry::Earlier(count) => text.push_str(&format!("  ({})\n", conversation::earlier_text(count))),
             Entry::Message(turn) => {
-                let stamp = turn
-                    .local
-                    .as_ref()
-                    .map_or_else(|| "--:--:--".to_string(), |local| local.strftime("%H:%M:%S").to_string());
-                let flags = conversation::flag_names(turn.message);
-                let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
+                let stamp = turn.clock().unwrap_or_else(|| "--:--:--".to_string());
+                let flags = turn.flags().map_or_else(String::new, |flags| format!(" [{flags}]"));
                 text.push_str(&format!("{stamp} {}{flags}\n", turn.message.role));
                 if let Some(cause) = &turn.message.error_cause {
                     text.push_str(&format!("  error: {}\n", shown(cause)));

@@ -122,6 +122,19 @@ pub fn arrange<'a>(detail: &'a SessionDetail, zone: &TimeZone, all: bool, from_s
     entries
 }
 
+impl Turn<'_> {
+    /// The message's local time of day (`14:03:07`), when it has a time.
+    pub fn clock(&self) -> Option<String> {
+        self.local.as_ref().map(|local| local.strftime("%H:%M:%S").to_string())
+    }
+
+    /// The message's flags joined (`meta, api error`), when it has any.
+    pub fn flags(&self) -> Option<String> {
+        let names = flag_names(self.message);
+        (!names.is_empty()).then(|| names.join(", "))
+    }
+}
+
 /// The labels of a message's flags (`meta`, `api error`, …).
 pub fn flag_names(message: &MessageView) -> Vec<&'static str> {
     [
@@ -175,10 +188,8 @@ pub fn markdown(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, 
             Entry::Folded(count) => out.push_str(&format!("*{}*\n\n", folded_text(*count))),
             Entry::Earlier(count) => out.push_str(&format!("*{}*\n\n", earlier_text(*count))),
             Entry::Message(turn) => {
-                let stamp =
-                    turn.local.as_ref().map_or_else(String::new, |local| local.strftime("%H:%M:%S ").to_string());
-                let flags = flag_names(turn.message);
-                let flags = if flags.is_empty() { String::new() } else { format!(" *({})*", flags.join(", ")) };
+                let stamp = turn.clock().map_or_else(String::new, |clock| format!("{clock} "));
+                let flags = turn.flags().map_or_else(String::new, |flags| format!(" *({flags})*"));
                 out.push_str(&format!("### {stamp}{}{flags}\n\n", turn.message.role));
                 if let Some(cause) = &turn.message.error_cause {
                     out.push_str(&format!("**error:** {}\n\n", inline(cause)));
@@ -293,14 +304,9 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
             }
             Entry::Message(turn) => {
                 let role = html_escape(&turn.message.role);
-                let stamp =
-                    turn.local.as_ref().map_or_else(String::new, |local| local.strftime("%H:%M:%S").to_string());
-                let flags = flag_names(turn.message);
-                let flags = if flags.is_empty() {
-                    String::new()
-                } else {
-                    format!(" <span class=\"flags\">({})</span>", flags.join(", "))
-                };
+                let stamp = turn.clock().unwrap_or_default();
+                let flags =
+                    turn.flags().map_or_else(String::new, |flags| format!(" <span class=\"flags\">({flags})</span>"));
                 out.push_str(&format!(
                     "<div class=\"message {role}\">\n<div class=\"head\">{stamp} <span class=\"role\">{role}</span>{flags}</div>\n"
                 ));
