@@ -430,14 +430,16 @@ fn cut(text: &str, width: usize, ellipsis: &str) -> String {
 }
 
 /// `text` with every line wider than `width` broken at spaces, continuations indented like
-/// the line they continue (plus two); only a word wider than the line itself is broken inside.
+/// the line they continue (plus two); only a word wider than the line itself is broken inside
+/// (never one holding a colour code). Widths are what is seen: colour codes take none.
 pub fn wrap(text: &str, width: usize) -> String {
+    let seen = console::measure_text_width;
     let mut out = String::with_capacity(text.len());
     for (index, line) in text.split('\n').enumerate() {
         if index > 0 {
             out.push('\n');
         }
-        if line.width() <= width {
+        if seen(line) <= width {
             out.push_str(line);
             continue;
         }
@@ -447,7 +449,7 @@ pub fn wrap(text: &str, width: usize) -> String {
         let mut current_width = indent;
         let mut fresh = true;
         for word in line[indent..].split(' ') {
-            let word_width = word.width();
+            let word_width = seen(word);
             if !fresh && current_width + 1 + word_width > width {
                 out.push_str(current.trim_end());
                 out.push('\n');
@@ -461,7 +463,7 @@ pub fn wrap(text: &str, width: usize) -> String {
             }
             // A word wider than a whole line is broken where the line ends.
             let mut rest = word;
-            while current_width + rest.width() > width && current_width < width {
+            while current_width + rest.width() > width && current_width < width && !rest.contains('\u{1b}') {
                 let room = width - current_width;
                 let split = rest
                     .char_indices()
@@ -483,7 +485,7 @@ pub fn wrap(text: &str, width: usize) -> String {
                 rest = &rest[split..];
             }
             current.push_str(rest);
-            current_width += rest.width();
+            current_width += seen(rest);
             fresh = false;
         }
         out.push_str(current.trim_end());

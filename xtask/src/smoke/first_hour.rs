@@ -68,6 +68,7 @@ fn widths(binaries: &Binaries) -> Result<()> {
         vec!["stats", "limits", "--history"],
         vec!["sessions", "list", "--limit", "0"],
         vec!["query", "select session_id, client, title, cwd from sessions"],
+        vec!["search", "repository", "files"],
     ];
     let text_commands: Vec<Vec<&str>> = vec![
         vec!["sessions", "tree"],
@@ -123,6 +124,14 @@ fn widths(binaries: &Binaries) -> Result<()> {
         let run = sandbox.run(hindcast, args)?;
         run.expect_code(0)?;
         ensure!(!run.stdout.contains(TERMINAL_ONLY), "{}: piped output is plain:\n{}", run.description, run.stdout);
+    }
+    // In colour, search's highlights stay codes (never shown as `\e[`) and take no width.
+    let coloured = sandbox.run_in_pty(hindcast, &["--color", "always", "search", "repository", "files"], 80)?;
+    coloured.expect_code(0)?;
+    ensure!(coloured.stdout.contains('\u{1b}') && !coloured.stdout.contains("\\e["), "{}", coloured.stdout);
+    for line in coloured.stdout.lines() {
+        let seen = console::strip_ansi_codes(line);
+        ensure!(seen.width() <= 80, "search in colour: a line of {} columns:\n{seen}", seen.width());
     }
     let csv = sandbox.run(hindcast, &["stats", "daily", "--format", "csv"])?.expect_code(0)?.stdout.clone();
     ensure!(csv.starts_with("day,sessions,input,cache_write,cache_read,output,total,cost\r\n"), "{csv}");

@@ -71,7 +71,8 @@ pub fn run(context: &Context, args: &SearchArgs) -> anyhow::Result<u8> {
             "sessions": found.sessions,
             "hits": found.hits.iter().map(|hit| hit_json(context, hit)).collect::<Vec<_>>(),
         })),
-        Format::Table => context.print_text(&human(context, &query, &found)),
+        // Every transcript text in it is shown safely already; its colour codes must stay codes.
+        Format::Table => crate::output::print_exact(&context.fitted(&human(context, &query, &found))),
         _ => {
             let mut grid = Grid::new(&[
                 "session", "client", "started", "title", "project", "message", "at", "role", "snippet", "open",
@@ -220,7 +221,7 @@ fn human(context: &Context, query: &str, found: &Found) -> String {
         text.push_str(&format!(
             "{:>2}. {} {}  {}  {}\n",
             index + 1,
-            hit.client,
+            shown(&hit.client),
             look.bold(sessions::short_id(&hit.session_id)),
             local(hit.started_at.as_deref()),
             title
