@@ -47,54 +47,140 @@ impl FoundFile {
     }
 }
 
-/// Walks `root` up to `max_depth` levels and returns regular files sorted by path. Symlinks are
-/// followed, also out of the root (history moved to another disk stays importable); a file reached
-/// by a second path (symlink alias, hard link) is returned once. A symlink loop, a dangling symlink,
-/// an entry that is neither file nor directory (FIFO, socket, device) and an unreadable entry are
-/// skipped and counted in `skipped` — never opened.
+/// Walks `root` up to `max_depth` levels and returns regular files in path order (each directory's
+/// entries by name, depth first). Symlinks are followed, also out of the root (history moved to
+/// another disk stays importable); a file reached by a second path (symlink alias, hard link) is
+/// returned once. A symlink loop, a dangling symlink, an entry that is neither file nor directory
+/// (FIFO, socket, device) and an unreadable entry are skipped and counted in `skipped` — never
+/// opened.
+///
+/// A rerun walks every history file, so the walk costs one `stat` per file, made relative to its
+/// open directory, and none per plain directory: only a symlink to a directory can close a loop,
+/// and only then are the directories above it identified.
 pub fn walk_files(root: &Path, max_depth: usize, skipped: &mut SkipTally) -> Vec<FoundFile> {
-    let mut files = Vec::new();
-    let mut first_path_of_inode: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(true).max_depth(max_depth).sort_by_file_name();
-    for entry in walker {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                let path = error.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-                let reason = if error.loop_ancestor().is_some() {
-                    "symlink loop".to_string()
-                } else {
-                    error.io_error().map_or_else(|| error.to_string(), |io| io.to_string())
-                };
-                skipped.record(SkipLocation { path, line: 0, reason });
-                continue;
-            }
-        };
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        if !entry.file_type().is_file() {
-            let reason = "not a regular file (FIFO, socket or device)".to_string();
-            skipped.record(SkipLocation { path: entry.path().to_path_buf(), line: 0, reason });
-            continue;
-        }
-        let metadata = match entry.metadata() {
-            Ok(metadata) => metadata,
-            Err(error) => {
-                skipped.record(SkipLocation { path: entry.path().to_path_buf(), line: 0, reason: error.to_string() });
-                continue;
-            }
-        };
-        if let Some(first) = first_path_of_inode.get(&file_identity(&metadata)) {
-            let reason = format!("the same file as {} (symlink or hard link)", first.display());
-            skipped.record(SkipLocation { path: entry.path().to_path_buf(), line: 0, reason });
-            continue;
-        }
-        first_path_of_inode.insert(file_identity(&metadata), entry.path().to_path_buf());
-        let relative = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        files.push(FoundFile::with_metadata(entry.path().to_path_buf(), relative, &metadata));
+    let mut walk = Walk { root, max_depth, files: Vec::new(), first_path_of_inode: HashMap::new(), skipped };
+    let mut ancestors = vec![Ancestor::new(root.to_path_buf())];
+    walk.directory(root, Path::new(""), 1, &mut ancestors);
+    walk.files
+}
+
+/// A directory on the way from the root to the one being read; its identity is looked up only
+/// when a symlink to a directory needs it.
+struct Ancestor {
+    path: PathBuf,
+    identity: Option<Option<(u64, u64)>>,
+}
+
+impl Ancestor {
+    fn new(path: PathBuf) -> Self {
+        Self { path, identity: None }
     }
-    files
+
+    fn identity(&mut self) -> Option<(u64, u64)> {
+        *self
+            .identity
+            .get_or_insert_with(|| std::fs::metadata(&self.path).ok().map(|metadata| file_identity(&metadata)))
+    }
+}
+
+/// Whether `target`, the directory a symlink leads to, is one of the directories it lies in.
+fn closes_a_loop(target: (u64, u64), ancestors: &mut [Ancestor]) -> bool {
+    ancestors.iter_mut().any(|ancestor| ancestor.identity() == Some(target))
+}
+
+struct Walk<'a> {
+    root: &'a Path,
+    max_depth: usize,
+    files: Vec<FoundFile>,
+    first_path_of_inode: HashMap<(u64, u64), PathBuf>,
+    skipped: &'a mut SkipTally,
+}
+
+impl Walk<'_> {
+    fn skip(&mut self, path: PathBuf, reason: String) {
+        self.skipped.record(SkipLocation { path, line: 0, reason });
+    }
+
+    /// Reads `dir` (at `relative` under the root), whose entries are `depth` levels down.
+    fn directory(&mut self, dir: &Path, relative: &Path, depth: usize, ancestors: &mut Vec<Ancestor>) {
+        let mut entries: Vec<std::fs::DirEntry> = match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut kept = Vec::new();
+                for entry in entries {
+                    match entry {
+                        Ok(entry) => kept.push(entry),
+                        Err(error) => self.skip(dir.to_path_buf(), error.to_string()),
+                    }
+                }
+                kept
+            }
+            Err(error) => {
+                let path = if depth == 1 { self.root.to_path_buf() } else { dir.to_path_buf() };
+                self.skip(path, error.to_string());
+                return;
+            }
+        };
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let relative = relative.join(entry.file_name());
+            let file_type = match entry.file_type() {
+                Ok(file_type) => file_type,
+                Err(error) => {
+                    self.skip(path, error.to_string());
+                    continue;
+                }
+            };
+            let (is_dir, metadata) = if file_type.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_dir() => (true, Some(target)),
+                    Ok(target) => (false, Some(target)),
+                    Err(error) => {
+                        self.skip(path, error.to_string());
+                        continue;
+                    }
+                }
+            } else if file_type.is_dir() {
+                (true, None)
+            } else if file_type.is_file() {
+                match entry.metadata() {
+                    Ok(metadata) => (false, Some(metadata)),
+                    Err(error) => {
+                        self.skip(path, error.to_string());
+                        continue;
+                    }
+                }
+            } else {
+                (false, None)
+            };
+            if is_dir {
+                let target = metadata.as_ref().map(file_identity);
+                if target.is_some_and(|target| closes_a_loop(target, ancestors)) {
+                    self.skip(path, "symlink loop".to_string());
+                } else if depth < self.max_depth {
+                    ancestors.push(Ancestor::new(path.clone()));
+                    self.directory(&path, &relative, depth + 1, ancestors);
+                    ancestors.pop();
+                }
+                continue;
+            }
+            match metadata {
+                Some(metadata) if metadata.is_file() => self.file(path, relative, &metadata),
+                _ => self.skip(path, "not a regular file (FIFO, socket or device)".to_string()),
+            }
+        }
+    }
+
+    fn file(&mut self, path: PathBuf, relative: PathBuf, metadata: &std::fs::Metadata) {
+        let identity = file_identity(metadata);
+        if let Some(first) = self.first_path_of_inode.get(&identity) {
+            let reason = format!("the same file as {} (symlink or hard link)", first.display());
+            self.skip(path, reason);
+            return;
+        }
+        self.first_path_of_inode.insert(identity, path.clone());
+        self.files.push(FoundFile::with_metadata(path, relative, metadata));
+    }
 }
 
 /// A single regular file outside any walked root (e.g. a settings file a store's config names),
@@ -187,6 +273,32 @@ mod tests {
         assert!(reasons[0].contains("dangling.jsonl: No such file"), "{reasons:?}");
         assert!(reasons[1].contains("pipe.jsonl: not a regular file"), "{reasons:?}");
         assert!(reasons[2].contains("z-alias.jsonl: the same file as"), "{reasons:?}");
+    }
+
+    #[test]
+    fn a_symlink_to_a_directory_above_it_is_a_loop_and_depth_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("b/c/d")).unwrap();
+        std::fs::write(dir.path().join("b/c/1.jsonl"), b"{}").unwrap();
+        std::fs::write(dir.path().join("b/c/d/deep.jsonl"), b"{}").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("b"), dir.path().join("b/c/up")).unwrap();
+        let mut skipped = SkipTally::default();
+        let files = walk_files(dir.path(), 3, &mut skipped);
+        let relative: Vec<_> = files.iter().map(|file| file.relative.to_string_lossy().into_owned()).collect();
+        assert_eq!(relative, ["b/c/1.jsonl"], "deep.jsonl is 4 levels down");
+        assert_eq!(skipped.count, 1);
+        assert!(skipped.first[0].to_string().contains("b/c/up: symlink loop"), "{:?}", skipped.first);
+        let files = walk_files(dir.path(), 4, &mut SkipTally::default());
+        assert_eq!(files.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_root_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut skipped = SkipTally::default();
+        assert!(walk_files(&dir.path().join("gone"), 3, &mut skipped).is_empty());
+        assert_eq!(skipped.count, 1);
+        assert!(skipped.first[0].to_string().contains("gone: No such file"), "{:?}", skipped.first);
     }
 
     #[test]

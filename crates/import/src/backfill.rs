@@ -269,12 +269,15 @@ pub fn run_backfill(
         run_record_warning = Some(format!("could not record the run in the store: {error}"));
     }
 
+    // Every provider's sources are listed at once, while this thread reads the manifests: on an
+    // unchanged history, listing and comparing is the whole run.
+    let mut planned = plan_providers(providers, store.as_deref(), options, context);
     let mut reports = Vec::with_capacity(providers.len());
-    for provider in providers {
+    for (provider, plan) in providers.iter().zip(planned.drain(..)) {
         if context.cancelled() {
             break;
         }
-        let mut report = run_provider(provider.as_ref(), store.as_deref_mut(), options, context, &emitter, None);
+        let mut report = run_provider(provider.as_ref(), store.as_deref_mut(), options, context, &emitter, plan);
         if let Some(warning) = &run_record_warning {
             report.warnings.push(warning.clone());
         }
@@ -362,7 +365,11 @@ pub fn import_unit(
 ) -> ProviderReport {
     let emitter = Emitter { events: context.events, run_id: &options.run_id };
     let discovery = Discovery { units: vec![unit], ..Discovery::default() };
-    let report = run_provider(provider, Some(&mut *store), options, context, &emitter, Some(discovery));
+    let hashes: Vec<String> =
+        discovery.units.iter().flat_map(|unit| &unit.files).map(|file| source_path_sha256(&file.path)).collect();
+    let manifest = if options.reparse { Ok(HashMap::new()) } else { store.load_manifest_of(provider.name(), &hashes) };
+    let plan = ProviderPlan { discovery: Ok(discovery), manifest };
+    let report = run_provider(provider, Some(&mut *store), options, context, &emitter, plan);
     if let Err(error) = store.commit() {
         let mut report = report;
         report.fail(error.to_string());
@@ -371,14 +378,57 @@ pub fn import_unit(
     report
 }
 
-/// Discovers (unless `discovered` is given) and imports one provider's sources.
+/// What one provider's import starts from: its sources as listed, and the sources manifest of
+/// the store (empty for a dry run or `--reparse`).
+struct ProviderPlan {
+    discovery: Result<Discovery, String>,
+    manifest: Result<HashMap<String, ManifestEntry>, StoreError>,
+}
+
+/// Lists the sources of every provider, each on its own thread, while this one reads their
+/// manifests from the store.
+fn plan_providers(
+    providers: &[Arc<dyn Provider>],
+    store: Option<&Store>,
+    options: &BackfillOptions,
+    context: &RunContext<'_>,
+) -> Vec<ProviderPlan> {
+    std::thread::scope(|scope| {
+        let listing: Vec<_> = providers
+            .iter()
+            .map(|provider| {
+                scope.spawn(move || {
+                    let discovery = provider.discover(context.env, &options.window);
+                    discovery.map_err(|error| format!("discovery failed: {error}"))
+                })
+            })
+            .collect();
+        let manifests: Vec<_> = providers
+            .iter()
+            .map(|provider| match store {
+                Some(store) if !options.reparse => store.load_manifest(provider.name()),
+                _ => Ok(HashMap::new()),
+            })
+            .collect();
+        listing
+            .into_iter()
+            .zip(manifests)
+            .map(|(listing, manifest)| {
+                let discovery = listing.join().unwrap_or_else(|_| Err("discovery failed: it panicked".to_string()));
+                ProviderPlan { discovery, manifest }
+            })
+            .collect()
+    })
+}
+
+/// Imports one provider's listed sources.
 fn run_provider(
     provider: &dyn Provider,
     store: Option<&mut Store>,
     options: &BackfillOptions,
     context: &RunContext<'_>,
     emitter: &Emitter<'_>,
-    discovered: Option<Discovery>,
+    plan: ProviderPlan,
 ) -> ProviderReport {
     let started = Instant::now();
     let name = provider.name();
@@ -414,11 +464,10 @@ fn run_provider(
         return finish(report);
     };
 
-    let only_these_units = discovered.is_some();
-    let discovery = match discovered.map(Ok).unwrap_or_else(|| provider.discover(context.env, &options.window)) {
+    let discovery = match plan.discovery {
         Ok(discovery) => discovery,
         Err(error) => {
-            report.fail(format!("discovery failed: {error}"));
+            report.fail(error);
             return finish(report);
         }
     };
@@ -432,26 +481,10 @@ fn run_provider(
     context.observer.provider_started(name, discovery.units.len(), report.bytes_seen);
     hindcast_core::failpoint::hit(hindcast_core::failpoint::DISCOVERED);
 
-    let manifest = match store.as_deref() {
-        Some(_) if options.reparse => HashMap::new(),
-        Some(store) if only_these_units => {
-            let hashes: Vec<String> = discovery
-                .units
-                .iter()
-                .flat_map(|unit| &unit.files)
-                .map(|file| source_path_sha256(&file.path))
-                .collect();
-            store.load_manifest_of(name, &hashes).unwrap_or_else(|error| {
-                report.warnings.push(format!("cannot read the sources manifest, so every file is parsed: {error}"));
-                HashMap::new()
-            })
-        }
-        Some(store) => store.load_manifest(name).unwrap_or_else(|error| {
-            report.warnings.push(format!("cannot read the sources manifest, so every file is parsed: {error}"));
-            HashMap::new()
-        }),
-        None => HashMap::new(),
-    };
+    let manifest = plan.manifest.unwrap_or_else(|error| {
+        report.warnings.push(format!("cannot read the sources manifest, so every file is parsed: {error}"));
+        HashMap::new()
+    });
     let pipeline = Pipeline { provider, materializer: materializer.as_ref(), options, context, emitter, manifest };
     let outcome = pipeline.parse_and_write(&discovery.units, store);
     emitter.emit(

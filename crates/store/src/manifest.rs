@@ -67,8 +67,9 @@ pub struct Checkpoint {
     pub prefix_sha256: String,
     /// sha256 of the `ANCHOR_BYTES` bytes that end at `offset`.
     pub anchor_sha256: String,
-    /// The provider's own continuation state (opaque to the core).
-    pub state: Value,
+    /// The provider's own continuation state (opaque to the core) as JSON text: it is read back
+    /// only for a file that grew, so an unchanged file's state is never parsed.
+    pub state_json: String,
 }
 
 /// How a file differs from what the manifest remembers.
@@ -135,7 +136,10 @@ pub fn classify(entry: Option<&ManifestEntry>, file: &SourceFile, provider: &str
     let Some(checkpoint) = &entry.checkpoint else { return FileChange::Changed("modified") };
     match anchor_hashes(&file.path, checkpoint.offset) {
         Ok(Some((prefix, anchor))) if prefix == checkpoint.prefix_sha256 && anchor == checkpoint.anchor_sha256 => {
-            FileChange::Appended(ResumePoint { offset: checkpoint.offset, state: checkpoint.state.clone() })
+            match serde_json::from_str(&checkpoint.state_json) {
+                Ok(state) => FileChange::Appended(ResumePoint { offset: checkpoint.offset, state }),
+                Err(_) => FileChange::Changed("modified (its continuation state is unreadable)"),
+            }
         }
         Ok(_) => FileChange::Changed("rewritten"),
         Err(_) => FileChange::Changed("unreadable"),
@@ -177,7 +181,7 @@ pub fn anchor_hashes(path: &Path, offset: u64) -> std::io::Result<Option<(String
 /// `None` when the file no longer reaches `offset` (the next run then re-parses it in full).
 pub fn checkpoint_at(path: &Path, offset: u64, state: Value) -> Option<Checkpoint> {
     let (prefix_sha256, anchor_sha256) = anchor_hashes(path, offset).ok()??;
-    Some(Checkpoint { offset, prefix_sha256, anchor_sha256, state })
+    Some(Checkpoint { offset, prefix_sha256, anchor_sha256, state_json: state.to_string() })
 }
 
 const UPSERT_SOURCE: &str = "INSERT INTO sources (provider, path_sha256, size, modified_ns, inode, bytes_consumed, \
@@ -218,9 +222,9 @@ impl Store {
                 let state: Option<String> = row.get(7)?;
                 let prefix: Option<String> = row.get(5)?;
                 let anchor: Option<String> = row.get(6)?;
-                let checkpoint = match (state.and_then(|text| serde_json::from_str(&text).ok()), prefix, anchor) {
-                    (Some(state), Some(prefix_sha256), Some(anchor_sha256)) => {
-                        Some(Checkpoint { offset: row.get(4)?, prefix_sha256, anchor_sha256, state })
+                let checkpoint = match (state, prefix, anchor) {
+                    (Some(state_json), Some(prefix_sha256), Some(anchor_sha256)) => {
+                        Some(Checkpoint { offset: row.get(4)?, prefix_sha256, anchor_sha256, state_json })
                     }
                     _ => None,
                 };
@@ -282,7 +286,7 @@ impl Store {
                     checkpoint.map_or(entry.size, |checkpoint| checkpoint.offset),
                     checkpoint.map(|checkpoint| checkpoint.prefix_sha256.as_str()),
                     checkpoint.map(|checkpoint| checkpoint.anchor_sha256.as_str()),
-                    checkpoint.map(|checkpoint| checkpoint.state.to_string()),
+                    checkpoint.map(|checkpoint| checkpoint.state_json.as_str()),
                     entry.parser,
                     entry.window_since,
                     entry.window_until,
