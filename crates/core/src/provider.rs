@@ -190,17 +190,6 @@ impl Discovery {
     pub fn bytes(&self) -> u64 {
         self.units.iter().map(SourceUnit::bytes).sum()
     }
-
-    /// Appends what `other` found (e.g. one directory of several listed apart).
-    pub fn merge(&mut self, other: Discovery) {
-        self.units.extend(other.units);
-        self.files_skipped.merge(other.files_skipped);
-        for (kind, count) in other.files_by_kind {
-            *self.files_by_kind.entry(kind).or_default() += count;
-        }
-        self.files_outside_window += other.files_outside_window;
-        self.warnings.extend(other.warnings);
-    }
 }
 
 /// Discovery failed as a whole (a root that exists but cannot be listed).

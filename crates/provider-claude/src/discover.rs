@@ -7,7 +7,6 @@ use hindcast_core::model::SourceUnit;
 use hindcast_core::provider::{Discovery, Environment, Root, SkipLocation};
 use hindcast_core::time_window::TimeWindow;
 use hindcast_core::walk::{dedupe_roots, walk_files};
-use rayon::prelude::*;
 
 /// Deepest file below a project dir: `<sid>/subagents/workflows/<run>/agent-x.jsonl` is 5 levels.
 const MAX_DEPTH_IN_PROJECT: usize = 6;
@@ -122,17 +121,8 @@ pub fn discover(roots: &[Root], window: &TimeWindow) -> Discovery {
                 continue;
             }
         };
-        // Every file is looked at on every run, so the projects are listed on all cores.
-        let projects: Vec<Discovery> = project_dirs
-            .par_iter()
-            .map(|project_dir| {
-                let mut found = Discovery::default();
-                discover_project(project_dir, window, &mut found);
-                found
-            })
-            .collect();
-        for found in projects {
-            discovery.merge(found);
+        for project_dir in project_dirs {
+            discover_project(&project_dir, window, &mut discovery);
         }
     }
     discovery

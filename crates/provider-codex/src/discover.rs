@@ -10,7 +10,6 @@ use hindcast_core::model::{SourceFile, SourceUnit};
 use hindcast_core::provider::{Discovery, Environment, Root, SkipLocation};
 use hindcast_core::time_window::TimeWindow;
 use hindcast_core::walk::{FoundFile, walk_files};
-use rayon::prelude::*;
 
 use crate::parse::read_thread_head;
 use crate::rollout::{RolloutName, ThreadHead, parse_rollout_name};
@@ -150,8 +149,7 @@ pub fn discover(env: &Environment, roots: &[Root], window: &TimeWindow) -> Disco
         count_diagnostics(&root.path, &mut discovery);
     }
 
-    // Keep one copy per file; read its first record to learn the thread and its parent (every
-    // file is opened on every run, so on all cores).
+    // Keep one copy per file; read its first record to learn the thread and its parent.
     let mut chosen_copies = Vec::with_capacity(copies.len());
     for (key, mut candidates) in copies {
         candidates.sort_by_key(Candidate::preference);
@@ -166,8 +164,7 @@ pub fn discover(env: &Environment, roots: &[Root], window: &TimeWindow) -> Disco
         }
         chosen_copies.push((key, chosen));
     }
-    let heads: Vec<ThreadHead> =
-        chosen_copies.par_iter().map(|(_, chosen)| read_thread_head(&chosen.found.path)).collect();
+    let heads: Vec<ThreadHead> = chosen_copies.iter().map(|(_, chosen)| read_thread_head(&chosen.found.path)).collect();
     let mut threads: BTreeMap<String, (ThreadHead, Option<Timestamp>)> = BTreeMap::new();
     let mut files_of: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
     for ((key, chosen), head) in chosen_copies.into_iter().zip(heads) {
