@@ -7,7 +7,7 @@ use hindcast_core::registry::{ProviderRegistry, RegistryError};
 
 /// Every provider hindcast knows of, and the cargo feature that compiles it in.
 pub const KNOWN_PROVIDERS: &[(&str, &str)] =
-    &[("claude", "provider-claude"), ("codex", "provider-codex"), ("legacy", "provider-legacy")];
+    &[("claude", "provider-claude"), ("codex", "provider-codex"), ("gemini", "provider-gemini"), ("legacy", "provider-legacy")];
 
 /// The registry of compiled-in providers, followed by `extra` ones (the testbed's scripted providers).
 pub fn compiled_in(extra: &[Arc<dyn Provider>]) -> Result<ProviderRegistry, RegistryError> {
@@ -17,6 +17,8 @@ pub fn compiled_in(extra: &[Arc<dyn Provider>]) -> Result<ProviderRegistry, Regi
     hindcast_provider_claude::register(&mut registry)?;
     #[cfg(feature = "provider-codex")]
     hindcast_provider_codex::register(&mut registry)?;
+    #[cfg(feature = "provider-gemini")]
+    hindcast_provider_gemini::register(&mut registry)?;
     #[cfg(feature = "provider-legacy")]
     hindcast_provider_legacy::register(&mut registry)?;
     for provider in extra {

@@ -87,6 +87,8 @@ pub struct MessageRow {
     pub is_compact_summary: bool,
     pub is_compact_boundary: bool,
     pub is_api_error: bool,
+    /// Dropped from the conversation by a rewind in the client (its usage still counts).
+    pub is_rewound: bool,
     /// A prompt a human typed: a user message with text that is not a tool result, harness meta,
     /// injected context, a compaction summary or sub-agent traffic.
     pub is_user_prompt: bool,
@@ -509,6 +511,7 @@ fn message_rows(messages: Vec<ProjectedMessage>, seq_base: u64, scope: &SessionS
             is_compact_summary: message.flags.compact_summary,
             is_compact_boundary: message.flags.compact_boundary,
             is_api_error: message.flags.api_error,
+            is_rewound: message.flags.rewound,
             is_user_prompt,
             tool_calls,
             is_subagent: message.flags.sidechain || scope.subagent,

@@ -290,6 +290,10 @@ pub struct MessageFlags {
     pub compact_boundary: bool,
     /// An API error the client recorded as a message.
     pub api_error: bool,
+    /// Dropped from the conversation by a later rewind, checkpoint or revert in the client: kept
+    /// (its usage was billed) but not shown as part of the conversation.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rewound: bool,
 }
 
 /// A message's native envelope, kept as compact JSON text: a session of thousands of messages

@@ -977,6 +977,7 @@ fn pending_message(line: &Line, identity: MessageIdentity, ordinal: u64, report:
         compact_boundary: kind == "system" && subtype == Some("compact_boundary"),
         api_error: line.value.get("isApiErrorMessage").and_then(Value::as_bool).unwrap_or(false)
             || (kind == "system" && subtype == Some("api_error")),
+        rewound: false,
     };
     let raw_frame = part_lines.is_empty().then(|| RawFrame::new(&raw_frame(line.value.clone())));
     PendingMessage {

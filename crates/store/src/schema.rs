@@ -474,6 +474,9 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
     // 11: the search index (`search.rs`), built from the rows of an upgraded store by the first
     // `hindcast search`.
     Migration::statements(crate::search::MIGRATION),
+    // 12: messages a client rewound (Gemini CLI `$rewindTo` and checkpoints, OpenCode reverts)
+    // stay, marked, out of the conversation view; no stored row was rewound before.
+    Migration::statements("ALTER TABLE message ADD COLUMN is_rewound INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 /// The schema version this build writes.

@@ -303,7 +303,18 @@ impl Store {
             merge_at_rowid: MERGE_MESSAGE_AT_ROWID,
             rowid_of_key: "SELECT message FROM message WHERE message_key = ?1",
         };
-        self.write_keyed(&key, |keys| &mut keys.messages, statements, insert, merge)
+        let (outcome, message) = self.write_keyed(&key, |keys| &mut keys.messages, statements, insert, merge)?;
+        // A rewind seen later marks the message; nothing un-marks it (the client never shows it again).
+        if row.is_rewound {
+            let marked = self
+                .conn
+                .prepare_cached("UPDATE message SET is_rewound = 1 WHERE message = ?1 AND is_rewound = 0")?
+                .execute([message])?;
+            if marked == 1 && outcome == Outcome::Skipped {
+                return Ok((Outcome::Updated, message));
+            }
+        }
+        Ok((outcome, message))
     }
 
     fn write_part(&mut self, row: &PartRow, messages: &mut StoredMessages<'_>) -> rusqlite::Result<Outcome> {

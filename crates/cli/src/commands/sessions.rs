@@ -202,6 +202,7 @@ fn render_detail(
             // A date line whenever the day changes, in the reader's zone.
             Entry::Day(date) => text.push_str(&format!("{rule} {} {rule}\n", date.strftime("%A %Y-%m-%d"))),
             Entry::Folded(count) => text.push_str(&format!("  ({})\n", conversation::folded_text(count))),
+            Entry::Rewound(count) => text.push_str(&format!("  ({})\n", conversation::rewound_text(count))),
             Entry::Earlier(count) => text.push_str(&format!("  ({})\n", conversation::earlier_text(count))),
             Entry::Message(turn) => {
                 let stamp = turn.clock().unwrap_or_else(|| "--:--:--".to_string());

@@ -18,6 +18,8 @@ pub enum Entry<'a> {
     Message(Turn<'a>),
     /// Messages the client wrote itself (meta, injected context), left out.
     Folded(usize),
+    /// Messages the client dropped from the conversation (a rewind), left out.
+    Rewound(usize),
     /// Messages before the one asked to start at, left out.
     Earlier(usize),
 }
@@ -79,6 +81,13 @@ pub fn arrange<'a>(detail: &'a SessionDetail, zone: &TimeZone, all: bool, from_s
     }
     let mut day = None;
     for message in detail.messages.iter().filter(|message| from_seq.is_none_or(|from| message.seq >= from)) {
+        if !all && message.rewound {
+            match entries.last_mut() {
+                Some(Entry::Rewound(count)) => *count += 1,
+                _ => entries.push(Entry::Rewound(1)),
+            }
+            continue;
+        }
         if !all && is_client_written(message) {
             match entries.last_mut() {
                 Some(Entry::Folded(count)) => *count += 1,
@@ -144,6 +153,7 @@ pub fn flag_names(message: &MessageView) -> Vec<&'static str> {
         (message.compact_summary, "compact summary"),
         (message.compact_boundary, "compaction"),
         (message.api_error, "api error"),
+        (message.rewound, "rewound"),
     ]
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
@@ -163,6 +173,11 @@ pub fn earlier_text(count: usize) -> String {
 /// What the folded line says.
 pub fn folded_text(count: usize) -> String {
     format!("{count} message{} the client wrote itself (--all shows them)", if count == 1 { "" } else { "s" })
+}
+
+/// What the line in place of rewound messages says.
+pub fn rewound_text(count: usize) -> String {
+    format!("{count} message{} rewound in the client (--all shows them)", if count == 1 { "" } else { "s" })
 }
 
 /// Text for a document: controls, escapes and bidi overrides made visible by `shown`.
@@ -186,6 +201,7 @@ pub fn markdown(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, 
         match entry {
             Entry::Day(date) => out.push_str(&format!("## {}\n\n", date.strftime("%A %Y-%m-%d"))),
             Entry::Folded(count) => out.push_str(&format!("*{}*\n\n", folded_text(*count))),
+            Entry::Rewound(count) => out.push_str(&format!("*{}*\n\n", rewound_text(*count))),
             Entry::Earlier(count) => out.push_str(&format!("*{}*\n\n", earlier_text(*count))),
             Entry::Message(turn) => {
                 let stamp = turn.clock().map_or_else(String::new, |clock| format!("{clock} "));
@@ -299,6 +315,9 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
             Entry::Folded(count) => {
                 out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&folded_text(*count))))
             }
+            Entry::Rewound(count) => {
+                out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&rewound_text(*count))))
+            }
             Entry::Earlier(count) => {
                 out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&earlier_text(*count))))
             }
@@ -379,6 +398,7 @@ mod tests {
             compact_summary: false,
             compact_boundary: false,
             api_error: false,
+            rewound: false,
             error_cause: None,
             error_frame: None,
             parts,
@@ -423,6 +443,7 @@ mod tests {
             .map(|entry| match entry {
                 Entry::Day(date) => format!("day {date}"),
                 Entry::Folded(count) => format!("folded {count}"),
+                Entry::Rewound(count) => format!("rewound {count}"),
                 Entry::Earlier(count) => format!("earlier {count}"),
                 Entry::Message(turn) => {
                     let parts: Vec<String> = turn
@@ -485,6 +506,18 @@ mod tests {
             outline(&from),
             ["earlier 4", "day 2026-03-08", "user: result orphan", "assistant: text All green."]
         );
+    }
+
+    #[test]
+    fn rewound_messages_are_left_out_unless_all_are_wanted() {
+        let mut detail = session();
+        detail.messages[1].rewound = true;
+        detail.messages[2].rewound = true;
+        let entries = arrange(&detail, &TimeZone::UTC, false, None);
+        assert_eq!(outline(&entries)[..3], ["folded 1", "rewound 2", "day 2026-03-08"]);
+        let all = arrange(&detail, &TimeZone::UTC, true, None);
+        assert_eq!(outline(&all).len(), 7, "{:?}", outline(&all));
+        assert!(matches!(&all[2], Entry::Message(turn) if turn.flags().as_deref() == Some("rewound")));
     }
 
     #[test]

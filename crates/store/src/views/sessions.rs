@@ -249,6 +249,9 @@ pub struct MessageView {
     pub compact_summary: bool,
     pub compact_boundary: bool,
     pub api_error: bool,
+    /// Dropped from the conversation by a rewind in the client.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rewound: bool,
     /// What an API error message says went wrong, from its frame (`Provider::describe_error`;
     /// filled by the caller, which knows the providers).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,7 +304,7 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
     )?;
     let mut statement = conn.prepare(&format!(
         "SELECT m.message, ro.name, m.timestamp, m.model, m.is_sidechain, m.is_meta, m.is_injected, m.is_compact_summary, \
-         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL), m.seq FROM message m JOIN role ro ON ro.code = m.role \
+         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL), m.seq, m.is_rewound FROM message m JOIN role ro ON ro.code = m.role \
          LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key \
          WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) ORDER BY m.seq",
         crate::frame::RESTORE_SQL
@@ -334,6 +337,7 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
             compact_summary: row.get(7)?,
             compact_boundary: row.get(8)?,
             api_error: row.get(9)?,
+            rewound: row.get(12)?,
             error_cause: None,
             error_frame: row.get::<_, Option<String>>(10)?.and_then(|text| serde_json::from_str(&text).ok()),
             parts,

@@ -1,0 +1,86 @@
+//! The Gemini CLI provider: discovers chat recordings under `~/.gemini/tmp/*/chats` and parses
+//! both the JSON Lines format and the legacy single-document one.
+
+mod discover;
+mod project;
+mod record;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use hindcast_core::materialize::MESSAGES_DATASET;
+use hindcast_core::model::SourceUnit;
+use hindcast_core::provider::{
+    DiscoverError, Discovery, Environment, ExchangeSink, ParseContext, ParseError, ParseReport, Provider, Root,
+};
+use hindcast_core::registry::{ProviderRegistry, RegistryError};
+use hindcast_core::time_window::TimeWindow;
+
+pub use discover::{CLIENT_HOME_VARIABLE, DIR_VARIABLE};
+
+/// The provider's registry name and client name.
+pub const NAME: &str = "gemini";
+
+/// Reads `~/.gemini/tmp/<project>/chats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GeminiProvider;
+
+/// Registers the Gemini CLI provider.
+pub fn register(registry: &mut ProviderRegistry) -> Result<(), RegistryError> {
+    registry.register(Arc::new(GeminiProvider))
+}
+
+impl Provider for GeminiProvider {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn dataset(&self) -> &str {
+        MESSAGES_DATASET
+    }
+
+    fn description(&self) -> &str {
+        "Gemini CLI chat recordings (tmp/<project>/chats; .jsonl and legacy .json)"
+    }
+
+    fn roots(&self, env: &Environment) -> Vec<Root> {
+        discover::roots(env)
+    }
+
+    fn discover(&self, env: &Environment, window: &TimeWindow) -> Result<Discovery, DiscoverError> {
+        Ok(discover::discover(&self.roots(env), window))
+    }
+
+    fn parse(
+        &self,
+        unit: &SourceUnit,
+        _context: &ParseContext<'_>,
+        sink: &mut dyn ExchangeSink,
+    ) -> Result<ParseReport, ParseError> {
+        let mut report = ParseReport::default();
+        let mut chats = Vec::with_capacity(unit.files.len());
+        for file in &unit.files {
+            chats.extend(record::read_chat(&file.path, &mut report)?);
+        }
+        let mut exchanges = project::project(chats, &mut report);
+        project::link_spawning_calls(&mut exchanges);
+        for exchange in exchanges {
+            sink.emit(MESSAGES_DATASET, exchange)?;
+        }
+        Ok(report)
+    }
+
+    fn is_client_written(&self, texts: &[&str]) -> bool {
+        project::is_client_written(texts.iter().copied())
+    }
+
+    fn resume_command(&self, native_id: &str) -> Option<Vec<String>> {
+        // A sub-agent's chat is not a session Gemini CLI can resume.
+        (!native_id.contains('/')).then(|| vec!["gemini".into(), "--resume".into(), native_id.into()])
+    }
+
+    fn response_key(&self, raw_frame: &serde_json::Value) -> Option<String> {
+        raw_frame.get("id").and_then(serde_json::Value::as_str).map(str::to_string)
+    }
+}
