@@ -6,8 +6,12 @@ use hindcast_core::provider::Provider;
 use hindcast_core::registry::{ProviderRegistry, RegistryError};
 
 /// Every provider hindcast knows of, and the cargo feature that compiles it in.
-pub const KNOWN_PROVIDERS: &[(&str, &str)] =
-    &[("claude", "provider-claude"), ("codex", "provider-codex"), ("gemini", "provider-gemini"), ("legacy", "provider-legacy")];
+pub const KNOWN_PROVIDERS: &[(&str, &str)] = &[
+    ("claude", "provider-claude"),
+    ("codex", "provider-codex"),
+    ("gemini", "provider-gemini"),
+    ("legacy", "provider-legacy"),
+];
 
 /// The registry of compiled-in providers, followed by `extra` ones (the testbed's scripted providers).
 pub fn compiled_in(extra: &[Arc<dyn Provider>]) -> Result<ProviderRegistry, RegistryError> {

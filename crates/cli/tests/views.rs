@@ -25,6 +25,7 @@ fn providers() -> Vec<Arc<dyn Provider>> {
     vec![
         Arc::new(hindcast_provider_claude::ClaudeProvider),
         Arc::new(hindcast_provider_codex::CodexProvider),
+        Arc::new(hindcast_provider_gemini::GeminiProvider),
         Arc::new(hindcast_provider_legacy::LegacyProvider),
     ]
 }
@@ -82,6 +83,23 @@ fn view_outputs_are_pinned() {
 
     let by_model = ReportFilter { by_model: true, ..filter(Zone::utc(), None, None, None) };
     insta::assert_json_snapshot!("stats_daily", report::periods(&conn, &by_model, Period::Day).unwrap());
+}
+
+#[test]
+fn gemini_sessions_lineage_and_a_rewound_conversation_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Environment::with_home(dir.path())
+        .set_var("HINDCAST_GEMINI_DIR", workspace().join("fixtures/gemini").display().to_string());
+    let conn = build_store(dir.path(), &env);
+    let listed = sessions::list(&conn, &SessionFilter::default()).unwrap();
+    assert_eq!(listed.len(), 5);
+    insta::assert_json_snapshot!("gemini_sessions_list", listed);
+    insta::assert_json_snapshot!("gemini_session_trees", sessions::tree(&conn, None).unwrap());
+    let id = sessions::resolve(&conn, "11111111-1111-4111-8111-111111111111").unwrap();
+    let shown = sessions::show(&conn, &id).unwrap();
+    let rewound = shown.messages.iter().filter(|message| message.rewound).count();
+    assert_eq!(rewound, 8, "rewound messages are stored and marked");
+    insta::assert_json_snapshot!("gemini_session_show", shown, { ".metadata" => "[metadata]" });
 }
 
 fn instant(day: &str) -> jiff::Timestamp {

@@ -20,9 +20,6 @@ const CHATS_DEPTH: usize = 2;
 
 /// The `.gemini` directory: `$HINDCAST_GEMINI_DIR`, else `$GEMINI_CLI_HOME/.gemini`, else `~/.gemini`.
 pub fn roots(env: &Environment) -> Vec<Root> {
-    if let Some(path) = env.root_override(crate::NAME) {
-        return vec![Root::new(path.to_path_buf(), "--from")];
-    }
     if let Some(dir) = env.var(DIR_VARIABLE) {
         return vec![Root::new(PathBuf::from(dir), DIR_VARIABLE)];
     }
@@ -122,7 +119,10 @@ mod tests {
         let env = Environment::with_home("/home/u");
         assert_eq!(roots(&env)[0].path, Path::new("/home/u/.gemini"));
         let env = Environment::with_home("/home/u").set_var(CLIENT_HOME_VARIABLE, "/profiles/work");
-        assert_eq!((roots(&env)[0].path.as_path(), roots(&env)[0].origin.as_str()), (Path::new("/profiles/work/.gemini"), "GEMINI_CLI_HOME"));
+        assert_eq!(
+            (roots(&env)[0].path.as_path(), roots(&env)[0].origin.as_str()),
+            (Path::new("/profiles/work/.gemini"), "GEMINI_CLI_HOME")
+        );
         let env = env.set_var(DIR_VARIABLE, "/elsewhere/.gemini");
         assert_eq!(roots(&env)[0].path, Path::new("/elsewhere/.gemini"));
     }

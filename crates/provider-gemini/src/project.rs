@@ -73,17 +73,13 @@ fn identities(chats: &[ChatFile]) -> Vec<Identity> {
     }
     let mut main_of: HashMap<usize, bool> = HashMap::new();
     for files in flat_by_session.values() {
-        let main = files
-            .iter()
-            .copied()
-            .find(|&at| chats[at].kind() == Some("main"))
-            .or_else(|| {
-                files
-                    .iter()
-                    .copied()
-                    .filter(|&at| chats[at].kind() != Some("subagent"))
-                    .min_by_key(|&at| (start_time(&chats[at]), at))
-            });
+        let main = files.iter().copied().find(|&at| chats[at].kind() == Some("main")).or_else(|| {
+            files
+                .iter()
+                .copied()
+                .filter(|&at| chats[at].kind() != Some("subagent"))
+                .min_by_key(|&at| (start_time(&chats[at]), at))
+        });
         for &at in files {
             main_of.insert(at, Some(at) == main);
         }
@@ -133,7 +129,8 @@ fn project_directory(chat_path: &Path, project_hash: Option<&str>) -> Option<Str
         }
     }
     let folder = project.file_name()?.to_string_lossy().into_owned();
-    let registry: Value = serde_json::from_str(&std::fs::read_to_string(project.parent()?.parent()?.join("projects.json")).ok()?).ok()?;
+    let registry: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.parent()?.parent()?.join("projects.json")).ok()?).ok()?;
     let projects = registry.get("projects")?.as_object()?;
     projects
         .iter()
@@ -247,7 +244,12 @@ fn exchange(
 }
 
 /// One message record as a message, and its usage when it carries tokens.
-fn message(record: Record, subagent: bool, path: &Path, report: &mut ParseReport) -> (ProjectedMessage, Option<ProjectedUsage>) {
+fn message(
+    record: Record,
+    subagent: bool,
+    path: &Path,
+    report: &mut ParseReport,
+) -> (ProjectedMessage, Option<ProjectedUsage>) {
     let Record { id, value, tokens, line, rewound } = record;
     let Value::Object(mut fields) = value else { unreachable!("a message record is an object") };
     let record_type = fields.get("type").and_then(Value::as_str).unwrap_or("(missing type)").to_string();
@@ -266,7 +268,11 @@ fn message(record: Record, subagent: bool, path: &Path, report: &mut ParseReport
     let mut flags = MessageFlags { sidechain: subagent, rewound, ..MessageFlags::default() };
     let role = match record_type.as_str() {
         "user" => {
-            let texts: Vec<&str> = parts.iter().filter(|part| part.kind == PartKind::Text).filter_map(|part| part.text.as_deref()).collect();
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|part| part.kind == PartKind::Text)
+                .filter_map(|part| part.text.as_deref())
+                .collect();
             flags.injected = is_client_written(texts);
             Role::User
         }
@@ -358,7 +364,11 @@ fn content_parts(content: Value, report: &mut ParseReport) -> Vec<MessagePart> {
 /// One Gemini API part (`text`, `functionCall`, `functionResponse`, `inlineData`, ...).
 fn api_part(mut item: Value, report: &mut ParseReport) -> MessagePart {
     if let Some(Value::String(text)) = item.get_mut("text").map(Value::take) {
-        let kind = if item.get("thought").and_then(Value::as_bool) == Some(true) { PartKind::Thinking } else { PartKind::Text };
+        let kind = if item.get("thought").and_then(Value::as_bool) == Some(true) {
+            PartKind::Thinking
+        } else {
+            PartKind::Text
+        };
         return MessagePart { text: Some(text), ..MessagePart::new(kind) };
     }
     if let Some(mut call) = item.get_mut("functionCall").map(Value::take) {
@@ -430,7 +440,8 @@ fn tool_call_parts(call: &mut Value) -> Vec<MessagePart> {
     {
         *display = json!({ "omitted_bytes": json_text::text_len(display) });
     }
-    let Some(result) = call.as_object_mut().and_then(|call| call.remove("result")).filter(|result| !result.is_null()) else {
+    let Some(result) = call.as_object_mut().and_then(|call| call.remove("result")).filter(|result| !result.is_null())
+    else {
         return parts;
     };
     let mut texts = Vec::new();
@@ -481,7 +492,9 @@ pub fn link_spawning_calls(exchanges: &mut [ProjectedExchange]) {
             let Some(frame) = &message.raw_frame else { continue };
             let frame = frame.value();
             for call in frame.get("toolCalls").and_then(Value::as_array).into_iter().flatten() {
-                if let (Some(agent), Some(id)) = (call.get("agentId").and_then(Value::as_str), call.get("id").and_then(Value::as_str)) {
+                if let (Some(agent), Some(id)) =
+                    (call.get("agentId").and_then(Value::as_str), call.get("id").and_then(Value::as_str))
+                {
                     call_of_agent.insert((exchange.session.native_id.clone(), agent.to_string()), id.to_string());
                 }
             }
@@ -499,8 +512,11 @@ pub fn link_spawning_calls(exchanges: &mut [ProjectedExchange]) {
 mod tests {
     use super::*;
 
-    /// The parts of one `gemini` record, as `(kind, text, tool call id, is_error)`.
-    fn check(record: Value, expected: &[(&str, Option<&str>, Option<&str>, Option<bool>)]) {
+    /// A part as `(kind, text, tool call id, is_error)`.
+    type PartOutline<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<bool>);
+
+    /// The parts of one message record.
+    fn check(record: Value, expected: &[PartOutline<'_>]) {
         let id = record["id"].as_str().unwrap().to_string();
         let record = Record { id, tokens: record.get("tokens").cloned(), value: record, line: 1, rewound: false };
         let mut report = ParseReport::default();
@@ -536,7 +552,11 @@ mod tests {
         check(
             json!({"id": "u", "type": "user", "content": [{"text": "look"}, {"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
                    {"functionResponse": {"id": "f", "name": "x", "response": {"output": "ok"}}}]}),
-            &[("text", Some("look"), None, None), ("image", None, None, None), ("tool_result", Some("ok"), Some("f"), None)],
+            &[
+                ("text", Some("look"), None, None),
+                ("image", None, None, None),
+                ("tool_result", Some("ok"), Some("f"), None),
+            ],
         );
         check(json!({"id": "g", "type": "gemini", "content": ""}), &[]);
     }

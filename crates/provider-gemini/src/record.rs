@@ -130,8 +130,14 @@ impl Reader<'_> {
                 self.report.ignore("message_copy");
                 let record = &mut self.chat.records[at];
                 record.value = value;
-                if tokens.is_some() {
-                    record.tokens = tokens;
+                match tokens {
+                    Some(tokens) => record.tokens = Some(tokens),
+                    // A copy without tokens (a checkpoint's) keeps the ones the call was billed.
+                    None => {
+                        if let (Some(kept), Value::Object(fields)) = (&record.tokens, &mut record.value) {
+                            fields.insert("tokens".into(), kept.clone());
+                        }
+                    }
                 }
                 if record.rewound {
                     // Rewound, then written again: the client loads it as a new message.

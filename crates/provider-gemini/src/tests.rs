@@ -19,7 +19,8 @@ fn fixture_dir() -> PathBuf {
 }
 
 fn import() -> (Vec<ProjectedExchange>, ParseReport) {
-    let env = Environment::with_home("/nonexistent-home").set_var(crate::DIR_VARIABLE, fixture_dir().display().to_string());
+    let env =
+        Environment::with_home("/nonexistent-home").set_var(crate::DIR_VARIABLE, fixture_dir().display().to_string());
     let (mut exchanges, report) = import_all(&GeminiProvider, &env, &TimeWindow::ALL);
     exchanges.sort_by(|a, b| a.session.native_id.cmp(&b.session.native_id));
     (exchanges, report)
@@ -100,7 +101,10 @@ fn snapshot_of_every_fixture_session() {
 fn sessions_sub_agents_of_both_eras_and_the_resumed_legacy_session() {
     let (exchanges, _) = import();
     let ids: Vec<&str> = exchanges.iter().map(|exchange| exchange.session.native_id.as_str()).collect();
-    assert_eq!(ids, [format!("{MAIN}"), format!("{MAIN}/agent-77aa"), RESUMED.into(), FLAT.into(), format!("{FLAT}/s-u1")]);
+    assert_eq!(
+        ids,
+        [MAIN.to_string(), format!("{MAIN}/agent-77aa"), RESUMED.into(), FLAT.into(), format!("{FLAT}/s-u1")]
+    );
 
     let nested = session(&exchanges, &format!("{MAIN}/agent-77aa"));
     let link = nested.session.parent.as_ref().unwrap();
@@ -124,7 +128,11 @@ fn sessions_sub_agents_of_both_eras_and_the_resumed_legacy_session() {
 fn project_directories_come_from_the_marker_or_the_registry() {
     let (exchanges, _) = import();
     assert_eq!(session(&exchanges, MAIN).session.cwd.as_deref(), Some("/home/dev/webapp"), ".project_root");
-    assert_eq!(session(&exchanges, FLAT).session.cwd.as_deref(), Some("/home/dev/old-tool"), "sha256 of a registered path");
+    assert_eq!(
+        session(&exchanges, FLAT).session.cwd.as_deref(),
+        Some("/home/dev/old-tool"),
+        "sha256 of a registered path"
+    );
 }
 
 #[test]
@@ -147,7 +155,11 @@ fn rewound_messages_stay_flagged_and_their_usage_counts_once() {
 
     let g1 = main.messages.iter().find(|message| message.native_id.as_deref() == Some("m-g1")).unwrap();
     let kinds: Vec<PartKind> = g1.parts.iter().map(|part| part.kind).collect();
-    assert_eq!(kinds, [PartKind::Thinking, PartKind::ToolCall, PartKind::ToolResult], "the last copy, with its tool call");
+    assert_eq!(
+        kinds,
+        [PartKind::Thinking, PartKind::ToolCall, PartKind::ToolResult],
+        "the last copy, with its tool call"
+    );
     let frame = g1.raw_frame.as_ref().unwrap().value();
     assert_eq!(frame["toolCalls"][0]["displayName"], "ReadFile", "what the parts do not hold stays in the frame");
     assert!(frame["toolCalls"][0].get("args").is_none() && frame.get("thoughts").is_none());
@@ -170,7 +182,8 @@ fn rewound_messages_stay_flagged_and_their_usage_counts_once() {
 
 #[test]
 fn discovery_counts_what_it_does_not_import() {
-    let env = Environment::with_home("/nonexistent-home").set_var(crate::DIR_VARIABLE, fixture_dir().display().to_string());
+    let env =
+        Environment::with_home("/nonexistent-home").set_var(crate::DIR_VARIABLE, fixture_dir().display().to_string());
     let discovery = GeminiProvider.discover(&env, &TimeWindow::ALL).unwrap();
     assert_eq!(discovery.units.len(), 2);
     let kinds = &discovery.files_by_kind;

@@ -134,6 +134,16 @@ pub fn model_family(model: &str) -> String {
         let major: String = rest.chars().take_while(char::is_ascii_digit).collect();
         return if major.is_empty() { "gpt".into() } else { format!("gpt-{major}") };
     }
+    if let Some(rest) = model.strip_prefix("gemini-") {
+        // `gemini-2.5-pro`, `gemini-3-flash-preview`: the generation and the tier.
+        let generation: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let tier = ["pro", "flash", "ultra"].into_iter().find(|tier| rest.contains(tier));
+        return match (generation.is_empty(), tier) {
+            (false, Some(tier)) => format!("gemini-{generation}-{tier}"),
+            (false, None) => format!("gemini-{generation}"),
+            _ => "gemini".into(),
+        };
+    }
     if model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()) {
         return "o-series".into();
     }
@@ -252,6 +262,10 @@ mod tests {
             ("gpt-5.1-codex-max", "gpt-5"),
             ("gpt-5-codex", "gpt-5"),
             ("o4-mini", "o-series"),
+            ("gemini-2.5-pro", "gemini-2-pro"),
+            ("gemini-3.1-pro-preview-customtools", "gemini-3-pro"),
+            ("gemini-3-flash-preview", "gemini-3-flash"),
+            ("gemini-exp", "gemini"),
             ("llama-3", "other"),
         ] {
             assert_eq!(model_family(model), family, "{model}");
