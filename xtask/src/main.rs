@@ -43,7 +43,7 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
-    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes, 60 s of fuzzing per provider.
+    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes, 45 s of fuzzing per provider.
     Ci,
     /// Generate a synthetic corpus and measure hindcast against the parse ceiling and peers.
     Bench {
@@ -69,6 +69,10 @@ enum Task {
         /// before a change), on the same corpus in the same run.
         #[arg(long, value_name = "REV")]
         baseline: Option<String>,
+        /// Instead of the usual figures, import each client's format alone (Claude, Gemini CLI)
+        /// at the same size, cold, and compare their MB/s.
+        #[arg(long)]
+        formats: bool,
     },
     /// Rebuild `fixtures/upgrade/v<N>-store.sqlite`: the store the previous release (`--previous`, a
     /// `hindcast` binary built from it; N its schema version) writes from the upgrade smoke's corpus.
@@ -89,15 +93,18 @@ fn main() -> Result<()> {
             let out = workspace_root().join(out);
             man::write(&out).map(|pages| eprintln!("man: {} pages in {}", pages.len(), out.display()))
         }
-        Task::Bench { corpus, size, runs, no_peers, out, keep, baseline } => bench::run(&bench::BenchOptions {
-            corpus,
-            size_bytes: bench::parse_size(&size)?,
-            runs,
-            peers: !no_peers,
-            out,
-            keep,
-            baseline,
-        }),
+        Task::Bench { corpus, size, runs, no_peers, out, keep, baseline, formats } => {
+            let options = bench::BenchOptions {
+                corpus,
+                size_bytes: bench::parse_size(&size)?,
+                runs,
+                peers: !no_peers,
+                out,
+                keep,
+                baseline,
+            };
+            if formats { bench::formats(&options) } else { bench::run(&options) }
+        }
     }
 }
 

@@ -50,10 +50,12 @@ fn check_purpose_headers(problems: &mut Vec<String>) -> Result<()> {
 }
 
 /// Every `crates/provider-*` crate is an optional dependency of the CLI behind `provider-<name>`,
-/// part of the `providers` bundle, and registered under that feature in `providers.rs`.
+/// part of the `providers` bundle, registered under that feature in `providers.rs`, and named by
+/// the build script that writes the `--version` line.
 fn check_provider_features(problems: &mut Vec<String>) -> Result<()> {
     let root = workspace_root();
     let cli_manifest = std::fs::read_to_string(root.join("crates/cli/Cargo.toml"))?;
+    let build_script = std::fs::read_to_string(root.join("crates/cli/build.rs"))?;
     let registry_code = std::fs::read_to_string(root.join("crates/cli/src/providers.rs"))?;
     let bundle_line = cli_manifest.lines().find(|line| line.starts_with("providers =")).unwrap_or_default().to_string();
     for entry in std::fs::read_dir(root.join("crates"))? {
@@ -73,6 +75,9 @@ fn check_provider_features(problems: &mut Vec<String>) -> Result<()> {
         }
         if !registry_code.contains(&format!("(\"{provider}\", \"{feature}\")")) {
             problems.push(format!("crates/cli/src/providers.rs: `{provider}` missing from KNOWN_PROVIDERS"));
+        }
+        if !build_script.contains(&format!("\"{provider}\"")) {
+            problems.push(format!("crates/cli/build.rs: `{provider}` missing from the --version line's providers"));
         }
     }
     Ok(())

@@ -309,6 +309,74 @@ pub fn generate(root: &Path, target_bytes: u64, seed: u64) -> Result<Corpus> {
     Ok(corpus)
 }
 
+/// One Gemini CLI session as the current client writes it (FORMAT.md of the shared corpus): the
+/// metadata line, then per turn a prompt, a response with thoughts and tokens, a `$set` of the
+/// update time and the response written again with its tool call and result.
+pub fn gemini_session(rng: &mut Rng, session: &str, project_hash: &str, target: u64, start_ms: i64) -> String {
+    let mut out = String::with_capacity(target as usize + 4_096);
+    let mut clock = start_ms;
+    let _ = writeln!(
+        out,
+        r#"{{"sessionId":"{session}","projectHash":"{project_hash}","startTime":"{0}","lastUpdated":"{0}","kind":"main"}}"#,
+        timestamp(BASE_MS, clock)
+    );
+    let mut turn = 0u64;
+    while (out.len() as u64) < target {
+        clock += 5_000;
+        let mut prompt = String::new();
+        filler(rng, 40, 300, &mut prompt);
+        let _ = writeln!(
+            out,
+            r#"{{"id":"{}","timestamp":"{}","type":"user","content":[{{"text":"{prompt}"}}]}}"#,
+            rng.uuid(),
+            timestamp(BASE_MS, clock)
+        );
+        clock += 3_000;
+        let at = timestamp(BASE_MS, clock);
+        let (id, call) = (rng.uuid(), format!("call{turn:06}"));
+        let (mut thought, mut answer, mut result) = (String::new(), String::new(), String::new());
+        filler(rng, 60, 400, &mut thought);
+        filler(rng, 60, 400, &mut answer);
+        let result_size = if rng.below(50) == 0 { 100_000 + rng.below(150_000) } else { 300 + rng.below(12_000) };
+        filler(rng, result_size, 0, &mut result);
+        let input = 5_000 + turn * 100;
+        let cached = input / 2;
+        let (output, thoughts) = (50 + rng.below(900), rng.below(400));
+        let response = format!(
+            r#""id":"{id}","timestamp":"{at}","type":"gemini","content":"{answer}","thoughts":[{{"subject":"Planning","description":"{thought}","timestamp":"{at}"}}],"tokens":{{"input":{input},"output":{output},"cached":{cached},"thoughts":{thoughts},"tool":0,"total":{}}},"model":"gemini-2.5-pro""#,
+            input + output + thoughts
+        );
+        let _ = writeln!(out, "{{{response}}}");
+        let _ = writeln!(out, r#"{{"$set":{{"lastUpdated":"{at}"}}}}"#);
+        let _ = writeln!(
+            out,
+            r#"{{{response},"toolCalls":[{{"id":"{call}","name":"run_shell_command","args":{{"command":"cargo test {turn}"}},"result":[{{"functionResponse":{{"id":"{call}","name":"run_shell_command","response":{{"output":"{result}"}}}}}}],"status":"success","timestamp":"{at}","displayName":"Shell","description":"cargo test","renderOutputAsMarkdown":false}}]}}"#
+        );
+        turn += 1;
+    }
+    out
+}
+
+/// Writes about `target_bytes` of Gemini CLI sessions under `root/gemini/tmp/<project>/chats`.
+pub fn generate_gemini(root: &Path, target_bytes: u64, seed: u64) -> Result<(u64, usize)> {
+    let mut rng = Rng::new(seed);
+    let cap = (target_bytes / 6).clamp(200_000, 87_000_000);
+    let (mut bytes, mut files) = (0u64, 0usize);
+    while bytes < target_bytes {
+        let size = file_size(&mut rng, cap);
+        let start = (files as i64 % 90) * 86_400_000 + rng.below(80_000_000) as i64;
+        let project = format!("{:016x}{:048x}", files % 23, 0);
+        let session = rng.uuid();
+        let text = gemini_session(&mut rng, &session, &project, size, start);
+        let stamp = jiff::Timestamp::from_millisecond(BASE_MS + start).expect("in range").strftime("%Y-%m-%dT%H-%M");
+        let path = root.join(format!("gemini/tmp/{project}/chats/session-{stamp}-{}.jsonl", &session[..8]));
+        write_file(&path, &text)?;
+        bytes += text.len() as u64;
+        files += 1;
+    }
+    Ok((bytes, files))
+}
+
 /// Appends one more Claude turn to `count` session files (the "client is live" case).
 pub fn append_turns(corpus: &Corpus, count: usize, round: u64) -> Result<()> {
     let mut rng = Rng::new(0xA99E_4D00 + round);
@@ -350,7 +418,12 @@ mod tests {
         let second = generate(b.path(), 600_000, 7).unwrap();
         assert_eq!(first.bytes, second.bytes);
         assert!(first.bytes >= 600_000 && !first.claude_files.is_empty() && !first.codex_files.is_empty());
-        for path in first.claude_files.iter().chain(&first.codex_files) {
+        let (gemini_bytes, gemini_files) = generate_gemini(a.path(), 300_000, 7).unwrap();
+        assert!(gemini_bytes >= 300_000 && gemini_files > 0);
+        let gemini =
+            walkdir::WalkDir::new(a.path().join("gemini")).into_iter().flatten().filter(|e| e.file_type().is_file());
+        let gemini: Vec<std::path::PathBuf> = gemini.map(|entry| entry.into_path()).collect();
+        for path in first.claude_files.iter().chain(&first.codex_files).chain(&gemini) {
             let text = std::fs::read_to_string(path).unwrap();
             for line in text.lines() {
                 serde_json::from_str::<serde_json::Value>(line)

@@ -193,6 +193,92 @@ fn install_peers(enabled: bool) -> Peers {
     peers
 }
 
+/// `--formats`: each client's format imported alone, cold, into a fresh store — Claude (the
+/// default mix's Claude part) and Gemini CLI (as many bytes) — with the MB/s of each and their
+/// ratio. The default figures stay comparable across commits: this mode is separate.
+pub fn formats(options: &BenchOptions) -> Result<()> {
+    run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
+    let hindcast = workspace_root().join("target/release/hindcast");
+    let temporary = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
+    let scratch = options.keep.clone().unwrap_or_else(|| temporary.path().to_path_buf());
+    let (data, home, db) = (scratch.join("data"), scratch.join("home"), scratch.join("hindcast.db"));
+    std::fs::create_dir_all(&home)?;
+    let corpus = generate::generate(&data, options.size_bytes, 0x4849_4E44)?;
+    let claude_bytes: u64 = walkdir::WalkDir::new(data.join("claude"))
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| entry.metadata().map_or(0, |metadata| metadata.len()))
+        .sum();
+    let (gemini_bytes, gemini_files) = generate::generate_gemini(&data, claude_bytes, 0x4745_4D49)?;
+    eprintln!(
+        "bench formats: Claude {:.1} MB ({} sessions), Gemini CLI {:.1} MB ({gemini_files} sessions)",
+        claude_bytes as f64 / 1e6,
+        corpus.claude_files.len(),
+        gemini_bytes as f64 / 1e6
+    );
+    let mut measures = Vec::new();
+    for (client, bytes) in [("claude", claude_bytes), ("gemini", gemini_bytes)] {
+        let mut measure = Measure {
+            name: format!("hindcast backfill {client}, cold"),
+            wall: vec![],
+            peak_rss_kb: vec![],
+            bytes: Some(bytes),
+        };
+        // Interleaved with the other format would be fairer on a noisy machine, but each run
+        // needs its own fresh store; the runs of one format follow each other instead.
+        for _ in 0..options.runs.max(1) {
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            let mut command = Command::new(&hindcast);
+            command
+                .args(["backfill", client])
+                .env("HOME", &home)
+                .env("CLAUDE_CONFIG_DIR", data.join("claude"))
+                .env("CODEX_HOME", data.join("codex"))
+                .env("HINDCAST_GEMINI_DIR", data.join("gemini"))
+                .env("HINDCAST_DB", &db)
+                .env("HINDCAST_EVENTS", "off");
+            let (wall, rss) = timed(command)?;
+            measure.wall.push(wall);
+            measure.peak_rss_kb.push(rss);
+        }
+        eprintln!(
+            "{:<36} median {:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB",
+            measure.name,
+            measure.median().as_secs_f64(),
+            measure.throughput().unwrap_or(0.0),
+            measure.peak_rss_mb()
+        );
+        measures.push(measure);
+    }
+    let ratio = measures[1].throughput().unwrap_or(0.0) / measures[0].throughput().unwrap_or(f64::NAN);
+    eprintln!("Gemini CLI / Claude MB/s: {ratio:.2} (target ≥ 1.00)");
+    let out = options.out.clone().unwrap_or_else(|| {
+        workspace_root().join(format!("target/bench/formats-{}MB.json", options.size_bytes / 1_000_000))
+    });
+    std::fs::create_dir_all(out.parent().context("an output directory")?)?;
+    let figures: Vec<Value> = measures
+        .iter()
+        .map(|measure| {
+            json!({
+                "name": measure.name,
+                "runs_s": measure.wall.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+                "median_s": measure.median().as_secs_f64(),
+                "mb_per_s": measure.throughput(),
+                "peak_rss_mb": measure.peak_rss_mb(),
+            })
+        })
+        .collect();
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&json!({ "formats": figures, "gemini_vs_claude_mb_per_s": ratio }))?,
+    )?;
+    eprintln!("bench formats: wrote {}", out.display());
+    Ok(())
+}
+
 pub fn run(options: &BenchOptions) -> Result<()> {
     run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
     let hindcast = workspace_root().join("target/release/hindcast");

@@ -42,8 +42,8 @@ fn list(binaries: &Binaries) -> Result<()> {
     ensure!(document["schema"] == "hindcast.providers/v1");
     let names: Vec<&str> =
         document["providers"].as_array().context("providers")?.iter().filter_map(|p| p["name"].as_str()).collect();
-    ensure!(names == ["claude", "codex", "legacy"], "listed {names:?}");
-    for name in ["claude", "codex", "legacy"] {
+    ensure!(names == ["claude", "codex", "gemini", "legacy"], "listed {names:?}");
+    for name in ["claude", "codex", "gemini", "legacy"] {
         let entry = provider(&document, name)?;
         ensure!(entry["available"] == false, "{name} must be unavailable in an empty home: {entry}");
         ensure!(!entry["roots"].as_array().context("roots")?.is_empty(), "{name} has roots");
@@ -102,7 +102,7 @@ fn flags(binaries: &Binaries) -> Result<()> {
         (&["backfill", "--since", "yesterday-ish"], "--since"),
         (&["backfill", "--until", "soon"], "--until"),
         (&["backfill", "--since", "2026-02-01", "--until", "2026-01-01"], "--since"),
-        (&["backfill", "nosuch"], "unknown provider 'nosuch'; valid providers: claude, codex, legacy"),
+        (&["backfill", "nosuch"], "unknown provider 'nosuch'; valid providers: claude, codex, gemini, legacy"),
         (&["backfill", "plan", "nosuch"], "unknown provider 'nosuch'"),
         (&["backfill", "--from", "/definitely/not/here"], "--from /definitely/not/here"),
         (&["backfill", "--bogus-flag"], "--bogus-flag"),
@@ -765,7 +765,10 @@ fn conventions(binaries: &Binaries) -> Result<()> {
     let mut sandbox = Sandbox::new()?;
     let hindcast = &binaries.hindcast;
     let version = sandbox.run(hindcast, &["--version"])?.expect_code(0)?.stdout.clone();
-    ensure!(version.starts_with("hindcast ") && version.contains("providers: claude, codex, legacy"), "{version}");
+    ensure!(
+        version.starts_with("hindcast ") && version.contains("providers: claude, codex, gemini, legacy"),
+        "{version}"
+    );
     let commit = version.split(['(', ')']).nth(1).unwrap_or_default();
     ensure!(commit.len() == 12 || commit == "unknown", "the commit in {version:?}");
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
