@@ -63,9 +63,7 @@ impl Provider for GeminiProvider {
         for file in &unit.files {
             chats.extend(record::read_chat(&file.path, &mut report)?);
         }
-        let mut exchanges = project::project(chats, &mut report);
-        project::link_spawning_calls(&mut exchanges);
-        for exchange in exchanges {
+        for exchange in project::project(chats, &mut report) {
             sink.emit(MESSAGES_DATASET, exchange)?;
         }
         Ok(report)

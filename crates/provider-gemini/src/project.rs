@@ -48,12 +48,17 @@ pub fn project(chats: Vec<ChatFile>, report: &mut ParseReport) -> Vec<ProjectedE
     let cwd = chats.first().and_then(|chat| project_directory(&chat.path, chat.meta_str("projectHash")));
     let identities = identities(&chats);
     let mut claimed: HashSet<String> = HashSet::new();
+    let mut spawned = Spawned::new();
     let mut exchanges = Vec::with_capacity(chats.len());
     for (chat, identity) in chats.into_iter().zip(identities) {
-        exchanges.push(exchange(chat, identity, cwd.clone(), &mut claimed, report));
+        exchanges.push(exchange(chat, identity, cwd.clone(), &mut claimed, &mut spawned, report));
     }
+    link_spawning_calls(&mut exchanges, &spawned);
     exchanges
 }
+
+/// The tool calls that ran a sub-agent: (session native id, the call's `agentId`) → the call's id.
+type Spawned = HashMap<(String, String), String>;
 
 /// The session of every chat file. A file in `chats/<parent id>/` is a sub-agent of that parent
 /// (from March 2026). Before that, sub-agents were flat files carrying their parent's
@@ -164,6 +169,7 @@ fn exchange(
     identity: Identity,
     cwd: Option<String>,
     claimed: &mut HashSet<String>,
+    spawned: &mut Spawned,
     report: &mut ParseReport,
 ) -> ProjectedExchange {
     report.sessions_seen += 1;
@@ -180,7 +186,11 @@ fn exchange(
             continue;
         }
         let line = record.line;
-        let (message, billed) = message(record, identity.subagent, &path, report);
+        let mut agents = Vec::new();
+        let (message, billed) = message(record, identity.subagent, &path, &mut agents, report);
+        for (agent, call) in agents {
+            spawned.insert((identity.native_id.clone(), agent), call);
+        }
         if let Some(model) = &message.model
             && !models.contains(model)
         {
@@ -248,6 +258,7 @@ fn message(
     record: Record,
     subagent: bool,
     path: &Path,
+    agents: &mut Vec<(String, String)>,
     report: &mut ParseReport,
 ) -> (ProjectedMessage, Option<ProjectedUsage>) {
     let Record { id, value, tokens, line, rewound } = record;
@@ -262,6 +273,11 @@ fn message(
     parts.extend(content_parts(fields.remove("content").unwrap_or(Value::Null), report));
     if let Some(Value::Array(calls)) = fields.get_mut("toolCalls") {
         for call in calls.iter_mut() {
+            if let (Some(agent), Some(id)) =
+                (call.get("agentId").and_then(Value::as_str), call.get("id").and_then(Value::as_str))
+            {
+                agents.push((agent.to_string(), id.to_string()));
+            }
             parts.extend(tool_call_parts(call));
         }
     }
@@ -485,26 +501,11 @@ fn tool_call_parts(call: &mut Value) -> Vec<MessagePart> {
 
 /// The spawning call of each nested sub-agent: the parent's tool call whose `agentId` is the
 /// sub-agent's session id (the one link written on the parent's side).
-pub fn link_spawning_calls(exchanges: &mut [ProjectedExchange]) {
-    let mut call_of_agent: HashMap<(String, String), String> = HashMap::new();
-    for exchange in exchanges.iter() {
-        for message in &exchange.messages {
-            let Some(frame) = &message.raw_frame else { continue };
-            let frame = frame.value();
-            for call in frame.get("toolCalls").and_then(Value::as_array).into_iter().flatten() {
-                if let (Some(agent), Some(id)) =
-                    (call.get("agentId").and_then(Value::as_str), call.get("id").and_then(Value::as_str))
-                {
-                    call_of_agent.insert((exchange.session.native_id.clone(), agent.to_string()), id.to_string());
-                }
-            }
-        }
-    }
+fn link_spawning_calls(exchanges: &mut [ProjectedExchange], spawned: &Spawned) {
     for exchange in exchanges.iter_mut() {
-        let native = exchange.session.native_id.clone();
+        let agent = exchange.session.native_id.rsplit('/').next().unwrap_or_default().to_string();
         let Some(link) = exchange.session.parent.as_mut() else { continue };
-        let agent = native.rsplit('/').next().unwrap_or_default().to_string();
-        link.spawning_tool_call_id = call_of_agent.get(&(link.parent_native_id.clone(), agent)).cloned();
+        link.spawning_tool_call_id = spawned.get(&(link.parent_native_id.clone(), agent)).cloned();
     }
 }
 
@@ -520,7 +521,7 @@ mod tests {
         let id = record["id"].as_str().unwrap().to_string();
         let record = Record { id, tokens: record.get("tokens").cloned(), value: record, line: 1, rewound: false };
         let mut report = ParseReport::default();
-        let (message, _) = message(record, false, Path::new("/x.jsonl"), &mut report);
+        let (message, _) = message(record, false, Path::new("/x.jsonl"), &mut Vec::new(), &mut report);
         let got: Vec<_> = message
             .parts
             .iter()
@@ -566,7 +567,7 @@ mod tests {
         let value = json!({"id": "g", "type": "gemini", "model": "gemini-2.5-pro", "timestamp": "2026-01-01T00:00:00Z",
                            "tokens": {"input": 1000, "output": 50, "cached": 600, "thoughts": 30, "tool": 7, "total": 1087}});
         let record = Record { id: "g".into(), tokens: value.get("tokens").cloned(), value, line: 1, rewound: false };
-        let (_, usage) = message(record, false, Path::new("/x.jsonl"), &mut ParseReport::default());
+        let (_, usage) = message(record, false, Path::new("/x.jsonl"), &mut Vec::new(), &mut ParseReport::default());
         let usage = usage.unwrap();
         assert_eq!(
             (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens),

@@ -239,21 +239,17 @@ pub fn read_chat(path: &Path, report: &mut ParseReport) -> Result<Option<ChatFil
         reader.document(value);
         return Ok(Some(reader.chat));
     }
-    let mut lines = Vec::new();
     let mut skipped = std::mem::take(&mut reader.report.lines_skipped);
-    for_each_object_from(bytes.as_slice(), LineStart::FILE_START, path, &mut skipped, |start, value| {
-        lines.push((start.number, value));
-        Ok(())
-    })
-    .map_err(io_error)?;
-    reader.report.lines_skipped = skipped;
-    for (line, value) in lines {
+    let read = for_each_object_from(bytes.as_slice(), LineStart::FILE_START, path, &mut skipped, |start, value| {
         if is_document(&value) {
             reader.document(value);
         } else {
-            reader.record(line, value);
+            reader.record(start.number, value);
         }
-    }
+        Ok(())
+    });
+    reader.report.lines_skipped = skipped;
+    read.map_err(io_error)?;
     if reader.chat.meta.is_empty() && reader.chat.records.is_empty() && reader.chat.unknown.is_empty() {
         reader.report.records_skipped.record(SkipLocation {
             path: path.to_path_buf(),
