@@ -17,7 +17,7 @@ fn main() {
             println!("cargo:rerun-if-changed={path}");
         }
     }
-    let providers: Vec<&str> = ["claude", "codex", "gemini", "legacy"]
+    let providers: Vec<&str> = ["claude", "codex", "gemini", "legacy", "opencode"]
         .into_iter()
         .filter(|provider| std::env::var_os(format!("CARGO_FEATURE_PROVIDER_{}", provider.to_uppercase())).is_some())
         .collect();

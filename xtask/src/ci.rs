@@ -14,7 +14,8 @@ const FEATURE_MATRIX: &[(&str, &[&str])] = &[
     ("provider-codex", &["codex"]),
     ("provider-gemini", &["gemini"]),
     ("provider-legacy", &["legacy"]),
-    ("providers", &["claude", "codex", "gemini", "legacy"]),
+    ("provider-opencode", &["opencode"]),
+    ("providers", &["claude", "codex", "gemini", "legacy", "opencode"]),
 ];
 
 /// The time box of each provider's fuzz target in CI.

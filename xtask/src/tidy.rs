@@ -128,8 +128,8 @@ const FORBIDDEN_FOR_PROVIDERS: &[&str] =
     &["hindcast-store", "hindcast-import", "hindcast-testing", "rusqlite", "libsqlite3-sys", "rayon"];
 
 /// Providers whose client keeps its history in SQLite may read it with rusqlite (never hindcast's
-/// store); none does yet.
-const READS_SQLITE_SOURCES: &[&str] = &[];
+/// store): OpenCode's `opencode.db`.
+const READS_SQLITE_SOURCES: &[&str] = &["hindcast-provider-opencode"];
 
 /// `cargo tree -e normal` of `hindcast-core` and of every `crates/provider-*` crate holds none of
 /// `FORBIDDEN_FOR_PROVIDERS`.

@@ -25,6 +25,8 @@ pub fn compiled_in(extra: &[Arc<dyn Provider>]) -> Result<ProviderRegistry, Regi
     hindcast_provider_gemini::register(&mut registry)?;
     #[cfg(feature = "provider-legacy")]
     hindcast_provider_legacy::register(&mut registry)?;
+    #[cfg(feature = "provider-opencode")]
+    hindcast_provider_opencode::register(&mut registry)?;
     for provider in extra {
         registry.register(Arc::clone(provider))?;
     }

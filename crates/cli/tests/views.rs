@@ -27,6 +27,7 @@ fn providers() -> Vec<Arc<dyn Provider>> {
         Arc::new(hindcast_provider_codex::CodexProvider),
         Arc::new(hindcast_provider_gemini::GeminiProvider),
         Arc::new(hindcast_provider_legacy::LegacyProvider),
+        Arc::new(hindcast_provider_opencode::OpencodeProvider),
     ]
 }
 
@@ -100,6 +101,31 @@ fn gemini_sessions_lineage_and_a_rewound_conversation_are_pinned() {
     let rewound = shown.messages.iter().filter(|message| message.rewound).count();
     assert_eq!(rewound, 8, "rewound messages are stored and marked");
     insta::assert_json_snapshot!("gemini_session_show", shown, { ".metadata" => "[metadata]" });
+}
+
+#[test]
+fn opencode_sessions_lineage_and_costs_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = hindcast_testing::opencode_fixture(&dir.path().join("opencode"));
+    let env = Environment::with_home(dir.path()).set_var("HINDCAST_OPENCODE_DIR", data.display().to_string());
+    let conn = build_store(dir.path(), &env);
+    let listed = sessions::list(&conn, &SessionFilter::default()).unwrap();
+    assert_eq!(listed.len(), 5);
+    insta::assert_json_snapshot!("opencode_sessions_list", listed);
+    insta::assert_json_snapshot!("opencode_session_trees", sessions::tree(&conn, None).unwrap());
+    // Every usage row is priced by hindcast; the client's own figure stays in the message frame.
+    let unpriced: i64 = conn
+        .query_row("SELECT count(*) FROM token_usage WHERE cost_nano_usd IS NULL AND model LIKE 'claude%'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(unpriced, 0);
+    let recorded: f64 = conn
+        .query_row("SELECT sum(json_extract(raw_frame, '$.cost')) FROM messages WHERE role = 'assistant'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert!(recorded > 0.0, "the cost OpenCode recorded is kept");
 }
 
 fn instant(day: &str) -> jiff::Timestamp {

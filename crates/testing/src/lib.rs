@@ -414,3 +414,16 @@ pub fn shared_corpora_environment(home: &std::path::Path) -> hindcast_core::prov
         .set_var("CLAUDE_CONFIG_DIR", claude_roots)
         .set_var("CODEX_HOME", home.join("codex").display().to_string())
 }
+
+/// Builds the OpenCode fixture data directory in `dir`: `opencode.db` (WAL mode) from
+/// `fixtures/opencode/opencode.sql` and a copy of the legacy `storage/` tree beside it (a
+/// database is fixture text, not a binary file in the repository). Returns `dir`.
+pub fn opencode_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/opencode");
+    std::fs::create_dir_all(dir).expect("create the data directory");
+    copy_tree(&fixtures.join("storage"), &dir.join("storage"));
+    let sql = std::fs::read_to_string(fixtures.join("opencode.sql")).expect("read opencode.sql");
+    let conn = rusqlite::Connection::open(dir.join("opencode.db")).expect("create opencode.db");
+    conn.execute_batch(&sql).expect("opencode.sql runs");
+    dir.to_path_buf()
+}

@@ -123,7 +123,8 @@ pub struct Sandbox {
 }
 
 /// The directories under a sandbox home that hold client history: hindcast must never change them.
-const SOURCE_DIRS: &[&str] = &[".claude", ".codex", ".agent-orchestrator", "code", "sources"];
+const SOURCE_DIRS: &[&str] =
+    &[".claude", ".codex", ".gemini", ".local/share/opencode", ".agent-orchestrator", "code", "sources"];
 
 /// Every file under a set of roots: content hash, mtime and permissions.
 pub type Fingerprint = BTreeMap<PathBuf, (String, std::time::SystemTime, u32)>;
@@ -210,6 +211,12 @@ impl Sandbox {
     }
 
     /// Copies a tree from `fixtures/` into the sandbox home.
+    /// Builds the OpenCode fixture data directory (its database from `fixtures/opencode/opencode.sql`)
+    /// where OpenCode keeps it, `~/.local/share/opencode`.
+    pub fn install_opencode(&self) -> Result<PathBuf> {
+        Ok(hindcast_testing::opencode_fixture(&self.home.join(".local/share/opencode")))
+    }
+
     pub fn install_fixture(&self, fixture: &str, destination: &str) -> Result<PathBuf> {
         let source = workspace_root().join("fixtures").join(fixture);
         let target = self.home.join(destination);
@@ -397,13 +404,21 @@ pub fn tree_fingerprint(root: &Path) -> Result<Fingerprint> {
     let mut fingerprint = Fingerprint::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry?;
-        if entry.file_type().is_file() {
+        if entry.file_type().is_file() && !is_sqlite_coordination_file(entry.path()) {
             let hash = hex::encode(Sha256::digest(std::fs::read(entry.path())?));
             let metadata = entry.metadata()?;
             fingerprint.insert(entry.path().to_path_buf(), (hash, metadata.modified()?, metadata.permissions().mode()));
         }
     }
     Ok(fingerprint)
+}
+
+/// OpenCode's `opencode*.db-shm`: SQLite's shared-memory index of the write-ahead log, which any
+/// reader of the database may update (SPEC §9's one exception to sources never changing); the
+/// database and its `-wal` are still compared.
+fn is_sqlite_coordination_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.starts_with("opencode") && name.ends_with(".db-shm")
 }
 
 /// Fails naming the first source file a run added, removed or changed.

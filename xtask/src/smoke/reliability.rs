@@ -22,7 +22,7 @@ type Digests = BTreeMap<String, (usize, String)>;
 const CRASH_CORPUS_BYTES: u64 = 6_000_000;
 
 /// The providers every run in these suites imports (named, so the testbed's scripted ones stay out).
-const PROVIDERS: [&str; 4] = ["claude", "codex", "gemini", "legacy"];
+const PROVIDERS: [&str; 5] = ["claude", "codex", "gemini", "legacy", "opencode"];
 
 /// Where the testbed is killed: each failpoint, some at a later hit.
 const KILL_POINTS: &[(&str, u64)] = &[
@@ -109,6 +109,7 @@ fn corpus_sandbox(generated_bytes: u64) -> Result<Sandbox> {
     sandbox.install_fixture("claude/projects", ".claude/projects")?;
     sandbox.install_fixture("codex", ".codex")?;
     sandbox.install_fixture("gemini", ".gemini")?;
+    sandbox.install_opencode()?;
     sandbox.install_fixture("legacy/home/.agent-orchestrator", ".agent-orchestrator")?;
     sandbox.install_fixture("legacy/home/code", "code")?;
     if generated_bytes > 0 {

@@ -42,8 +42,8 @@ fn list(binaries: &Binaries) -> Result<()> {
     ensure!(document["schema"] == "hindcast.providers/v1");
     let names: Vec<&str> =
         document["providers"].as_array().context("providers")?.iter().filter_map(|p| p["name"].as_str()).collect();
-    ensure!(names == ["claude", "codex", "gemini", "legacy"], "listed {names:?}");
-    for name in ["claude", "codex", "gemini", "legacy"] {
+    ensure!(names == ["claude", "codex", "gemini", "legacy", "opencode"], "listed {names:?}");
+    for name in ["claude", "codex", "gemini", "legacy", "opencode"] {
         let entry = provider(&document, name)?;
         ensure!(entry["available"] == false, "{name} must be unavailable in an empty home: {entry}");
         ensure!(!entry["roots"].as_array().context("roots")?.is_empty(), "{name} has roots");
@@ -102,7 +102,10 @@ fn flags(binaries: &Binaries) -> Result<()> {
         (&["backfill", "--since", "yesterday-ish"], "--since"),
         (&["backfill", "--until", "soon"], "--until"),
         (&["backfill", "--since", "2026-02-01", "--until", "2026-01-01"], "--since"),
-        (&["backfill", "nosuch"], "unknown provider 'nosuch'; valid providers: claude, codex, gemini, legacy"),
+        (
+            &["backfill", "nosuch"],
+            "unknown provider 'nosuch'; valid providers: claude, codex, gemini, legacy, opencode",
+        ),
         (&["backfill", "plan", "nosuch"], "unknown provider 'nosuch'"),
         (&["backfill", "--from", "/definitely/not/here"], "--from /definitely/not/here"),
         (&["backfill", "--bogus-flag"], "--bogus-flag"),
@@ -766,7 +769,7 @@ fn conventions(binaries: &Binaries) -> Result<()> {
     let hindcast = &binaries.hindcast;
     let version = sandbox.run(hindcast, &["--version"])?.expect_code(0)?.stdout.clone();
     ensure!(
-        version.starts_with("hindcast ") && version.contains("providers: claude, codex, gemini, legacy"),
+        version.starts_with("hindcast ") && version.contains("providers: claude, codex, gemini, legacy, opencode"),
         "{version}"
     );
     let commit = version.split(['(', ')']).nth(1).unwrap_or_default();
