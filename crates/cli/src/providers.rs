@@ -11,6 +11,7 @@ pub const KNOWN_PROVIDERS: &[(&str, &str)] = &[
     ("codex", "provider-codex"),
     ("gemini", "provider-gemini"),
     ("legacy", "provider-legacy"),
+    ("opencode", "provider-opencode"),
 ];
 
 /// The registry of compiled-in providers, followed by `extra` ones (the testbed's scripted providers).

@@ -102,7 +102,7 @@ pub fn read_database(
     conn.execute_batch("BEGIN").map_err(&error)?;
     let catalog = catalog(&conn).map_err(&error)?;
     let mut sessions = conn.prepare("SELECT * FROM session ORDER BY id").map_err(&error)?;
-    let names: Vec<String> = sessions.column_names().into_iter().map(str::to_string).collect();
+    let names: Vec<String> = sessions.column_names().map(str::to_string).collect();
     let mut messages =
         conn.prepare("SELECT id, data FROM message WHERE session_id = ?1 ORDER BY id").map_err(&error)?;
     let mut parts = conn
