@@ -53,7 +53,19 @@ pub struct Catalog {
 }
 
 fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> ParseError + '_ {
-    move |error| ParseError::Format { path: path.to_path_buf(), message: format!("cannot read the database: {error}") }
+    move |error| {
+        let cannot_open =
+            matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly));
+        let message = if cannot_open {
+            format!(
+                "cannot read the database: {error} (reading a database OpenCode may be writing needs \
+                 opencode.db-shm beside it, which SQLite creates or updates: is the directory writable?)"
+            )
+        } else {
+            format!("cannot read the database: {error}")
+        };
+        ParseError::Format { path: path.to_path_buf(), message }
+    }
 }
 
 /// A column as JSON: integers and reals as numbers, text as a string (or the JSON it holds, for

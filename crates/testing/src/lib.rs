@@ -415,9 +415,9 @@ pub fn shared_corpora_environment(home: &std::path::Path) -> hindcast_core::prov
         .set_var("CODEX_HOME", home.join("codex").display().to_string())
 }
 
-/// Builds the OpenCode fixture data directory in `dir`: `opencode.db` (WAL mode) from
-/// `fixtures/opencode/opencode.sql` and a copy of the legacy `storage/` tree beside it (a
-/// database is fixture text, not a binary file in the repository). Returns `dir`.
+/// Builds the OpenCode fixture data directory in `dir`: `opencode.db` (WAL mode, with its empty
+/// `-wal`) from `fixtures/opencode/opencode.sql` and a copy of the legacy `storage/` tree beside
+/// it (a database is fixture text, not a binary file in the repository). Returns `dir`.
 pub fn opencode_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/opencode");
     std::fs::create_dir_all(dir).expect("create the data directory");
@@ -425,5 +425,15 @@ pub fn opencode_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     let sql = std::fs::read_to_string(fixtures.join("opencode.sql")).expect("read opencode.sql");
     let conn = rusqlite::Connection::open(dir.join("opencode.db")).expect("create opencode.db");
     conn.execute_batch(&sql).expect("opencode.sql runs");
+    drop(conn);
+    // As OpenCode leaves its directory (the shared corpus's real one too): an empty write-ahead
+    // log beside the checkpointed database, which SQLite removed when this connection closed.
+    std::fs::write(dir.join("opencode.db-wal"), b"").expect("create opencode.db-wal");
+    // OpenCode's files are 0644; hindcast's SQLite creates 0600 ones, and SQLite gives an empty
+    // `-wal` the mode of its database when it opens it.
+    for name in ["opencode.db", "opencode.db-wal"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
     dir.to_path_buf()
 }

@@ -377,6 +377,97 @@ pub fn generate_gemini(root: &Path, target_bytes: u64, seed: u64) -> Result<(u64
     Ok((bytes, files))
 }
 
+/// Writes an OpenCode 1.2 database of about `target_bytes` at `root/opencode/opencode.db`
+/// (the schema of `fixtures/opencode/opencode.sql`): sessions of prompts and answers, each answer
+/// one model step with a reasoning, a tool call with its output and a text part.
+pub fn generate_opencode(root: &Path, target_bytes: u64, seed: u64) -> Result<(u64, usize)> {
+    let dir = root.join("opencode");
+    std::fs::create_dir_all(&dir)?;
+    let schema = std::fs::read_to_string(crate::workspace_root().join("fixtures/opencode/opencode.sql"))?;
+    let schema: String = schema.lines().take_while(|line| !line.starts_with("INSERT")).collect::<Vec<_>>().join("\n");
+    let mut conn = rusqlite::Connection::open(dir.join("opencode.db"))?;
+    conn.execute_batch(&schema)?;
+    conn.execute_batch(
+        "INSERT INTO project VALUES ('p1', '/home/bench/project', 'git', NULL, NULL, NULL, 0, 0, NULL, '[]', NULL)",
+    )?;
+    let mut rng = Rng::new(seed);
+    let cap = (target_bytes / 6).clamp(200_000, 87_000_000);
+    let (mut bytes, mut sessions) = (0u64, 0usize);
+    let tx = conn.transaction()?;
+    {
+        let mut session = tx.prepare(
+            "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated) \
+             VALUES (?1, 'p1', ?1, '/home/bench/project', 'bench session', '1.2.15', ?2, ?2)",
+        )?;
+        let mut message = tx.prepare("INSERT INTO message VALUES (?1, ?2, ?3, ?3, ?4)")?;
+        let mut part = tx.prepare("INSERT INTO part VALUES (?1, ?2, ?3, ?4, ?4, ?5)")?;
+        let mut id = 0u64;
+        let mut next = |prefix: &str| {
+            id += 1;
+            format!("{prefix}_{id:026}")
+        };
+        while bytes < target_bytes {
+            let size = file_size(&mut rng, cap);
+            let start = BASE_MS + (sessions as i64 % 90) * 86_400_000 + rng.below(80_000_000) as i64;
+            let session_id = next("ses");
+            session.execute(rusqlite::params![session_id, start])?;
+            let (mut written, mut clock) = (0u64, start);
+            while written < size {
+                clock += 5_000;
+                let mut prompt = String::new();
+                filler(&mut rng, 40, 300, &mut prompt);
+                let user = next("msg");
+                let data = format!(r#"{{"role":"user","time":{{"created":{clock}}},"agent":"build"}}"#);
+                message.execute(rusqlite::params![user, session_id, clock, data])?;
+                let text = format!(r#"{{"type":"text","text":"{prompt}"}}"#);
+                part.execute(rusqlite::params![next("prt"), user, session_id, clock, text])?;
+                clock += 3_000;
+                let (mut thought, mut answer, mut output) = (String::new(), String::new(), String::new());
+                filler(&mut rng, 60, 400, &mut thought);
+                filler(&mut rng, 60, 400, &mut answer);
+                let result_size =
+                    if rng.below(50) == 0 { 100_000 + rng.below(150_000) } else { 300 + rng.below(12_000) };
+                filler(&mut rng, result_size, 0, &mut output);
+                let (input, cached, out) = (200 + rng.below(2_000), 5_000 + rng.below(20_000), 50 + rng.below(900));
+                let tokens = format!(
+                    r#"{{"total":{},"input":{input},"output":{out},"reasoning":0,"cache":{{"read":{cached},"write":0}}}}"#,
+                    input + out + cached
+                );
+                let assistant = next("msg");
+                let call = format!("call_{}", &assistant[4..]);
+                let data = format!(
+                    r#"{{"role":"assistant","time":{{"created":{clock},"completed":{}}},"parentID":"{user}","modelID":"claude-sonnet-4-5","providerID":"anthropic","mode":"build","agent":"build","path":{{"cwd":"/home/bench/project","root":"/home/bench/project"}},"cost":0.01,"tokens":{tokens},"finish":"stop"}}"#,
+                    clock + 2_000
+                );
+                message.execute(rusqlite::params![assistant, session_id, clock, data])?;
+                let parts = [
+                    r#"{"type":"step-start","snapshot":"0123456789abcdef"}"#.to_string(),
+                    format!(r#"{{"type":"reasoning","text":"{thought}","time":{{"start":{clock},"end":{clock}}}}}"#),
+                    format!(
+                        r#"{{"type":"tool","callID":"{call}","tool":"bash","state":{{"status":"completed","input":{{"command":"cargo test"}},"output":"{output}","title":"cargo test","metadata":{{}},"time":{{"start":{clock},"end":{clock}}}}}}}"#
+                    ),
+                    format!(r#"{{"type":"text","text":"{answer}"}}"#),
+                    format!(
+                        r#"{{"type":"step-finish","reason":"stop","snapshot":"0123456789abcdef","cost":0.01,"tokens":{tokens}}}"#
+                    ),
+                ];
+                for data in &parts {
+                    part.execute(rusqlite::params![next("prt"), assistant, session_id, clock, data])?;
+                    written += data.len() as u64;
+                }
+                written += (prompt.len() + 200) as u64;
+            }
+            bytes += written;
+            sessions += 1;
+        }
+    }
+    tx.commit()?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    drop(conn);
+    let on_disk = std::fs::metadata(dir.join("opencode.db"))?.len();
+    Ok((on_disk, sessions))
+}
+
 /// Appends one more Claude turn to `count` session files (the "client is live" case).
 pub fn append_turns(corpus: &Corpus, count: usize, round: u64) -> Result<()> {
     let mut rng = Rng::new(0xA99E_4D00 + round);

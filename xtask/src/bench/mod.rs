@@ -194,8 +194,8 @@ fn install_peers(enabled: bool) -> Peers {
 }
 
 /// `--formats`: each client's format imported alone, cold, into a fresh store — Claude (the
-/// default mix's Claude part) and Gemini CLI (as many bytes) — with the MB/s of each and their
-/// ratio. The default figures stay comparable across commits: this mode is separate.
+/// default mix's Claude part), Gemini CLI and OpenCode (as many bytes; OpenCode's measured as
+/// its database file) — with the MB/s of each and their ratios to Claude's. The default figures stay comparable across commits: this mode is separate.
 pub fn formats(options: &BenchOptions) -> Result<()> {
     run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
     let hindcast = workspace_root().join("target/release/hindcast");
@@ -211,14 +211,17 @@ pub fn formats(options: &BenchOptions) -> Result<()> {
         .map(|entry| entry.metadata().map_or(0, |metadata| metadata.len()))
         .sum();
     let (gemini_bytes, gemini_files) = generate::generate_gemini(&data, claude_bytes, 0x4745_4D49)?;
+    let (opencode_bytes, opencode_sessions) = generate::generate_opencode(&data, claude_bytes, 0x4F50_454E)?;
     eprintln!(
-        "bench formats: Claude {:.1} MB ({} sessions), Gemini CLI {:.1} MB ({gemini_files} sessions)",
+        "bench formats: Claude {:.1} MB ({} sessions), Gemini CLI {:.1} MB ({gemini_files} sessions), \
+         OpenCode {:.1} MB database ({opencode_sessions} sessions)",
         claude_bytes as f64 / 1e6,
         corpus.claude_files.len(),
-        gemini_bytes as f64 / 1e6
+        gemini_bytes as f64 / 1e6,
+        opencode_bytes as f64 / 1e6
     );
     let mut measures = Vec::new();
-    for (client, bytes) in [("claude", claude_bytes), ("gemini", gemini_bytes)] {
+    for (client, bytes) in [("claude", claude_bytes), ("gemini", gemini_bytes), ("opencode", opencode_bytes)] {
         let mut measure = Measure {
             name: format!("hindcast backfill {client}, cold"),
             wall: vec![],
@@ -238,6 +241,7 @@ pub fn formats(options: &BenchOptions) -> Result<()> {
                 .env("CLAUDE_CONFIG_DIR", data.join("claude"))
                 .env("CODEX_HOME", data.join("codex"))
                 .env("HINDCAST_GEMINI_DIR", data.join("gemini"))
+                .env("HINDCAST_OPENCODE_DIR", data.join("opencode"))
                 .env("HINDCAST_DB", &db)
                 .env("HINDCAST_EVENTS", "off");
             let (wall, rss) = timed(command)?;
@@ -253,8 +257,11 @@ pub fn formats(options: &BenchOptions) -> Result<()> {
         );
         measures.push(measure);
     }
-    let ratio = measures[1].throughput().unwrap_or(0.0) / measures[0].throughput().unwrap_or(f64::NAN);
-    eprintln!("Gemini CLI / Claude MB/s: {ratio:.2} (target ≥ 1.00)");
+    let ratio = |at: usize| measures[at].throughput().unwrap_or(0.0) / measures[0].throughput().unwrap_or(f64::NAN);
+    let (gemini_ratio, opencode_ratio) = (ratio(1), ratio(2));
+    eprintln!(
+        "Gemini CLI / Claude MB/s: {gemini_ratio:.2}; OpenCode / Claude MB/s: {opencode_ratio:.2} (target ≥ 1.00)"
+    );
     let out = options.out.clone().unwrap_or_else(|| {
         workspace_root().join(format!("target/bench/formats-{}MB.json", options.size_bytes / 1_000_000))
     });
@@ -271,10 +278,12 @@ pub fn formats(options: &BenchOptions) -> Result<()> {
             })
         })
         .collect();
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&json!({ "formats": figures, "gemini_vs_claude_mb_per_s": ratio }))?,
-    )?;
+    let document = json!({
+        "formats": figures,
+        "gemini_vs_claude_mb_per_s": gemini_ratio,
+        "opencode_vs_claude_mb_per_s": opencode_ratio,
+    });
+    std::fs::write(&out, serde_json::to_string_pretty(&document)?)?;
     eprintln!("bench formats: wrote {}", out.display());
     Ok(())
 }

@@ -238,6 +238,18 @@ impl Sandbox {
         let data_home = self.home.join(".local/share");
         std::fs::create_dir_all(&data_home)?;
         std::fs::set_permissions(&data_home, std::fs::Permissions::from_mode(0o777))?;
+        // Reading OpenCode's database while it may be written needs its `-shm`: the data
+        // directory is OpenCode's user's, here opened up to the reader as the store's is.
+        let opencode = data_home.join("opencode");
+        if opencode.is_dir() {
+            std::fs::set_permissions(&opencode, std::fs::Permissions::from_mode(0o777))?;
+            for entry in std::fs::read_dir(&opencode)? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o666))?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -432,7 +444,12 @@ pub fn expect_unchanged(before: &Fingerprint, after: &Fingerprint, description: 
         .map(|(path, _)| path.clone())
         .or_else(|| after.keys().find(|path| !before.contains_key(*path)).cloned())
         .unwrap_or_default();
-    bail!("{description}: changed source file {} (sources must stay byte-identical)", changed.display())
+    bail!(
+        "{description}: changed source file {} (sources must stay byte-identical; before {:?}, after {:?})",
+        changed.display(),
+        before.get(&changed),
+        after.get(&changed)
+    )
 }
 
 /// A backfill stopped at a failpoint of the testbed binary, waiting to be killed or resumed.
