@@ -52,12 +52,21 @@ impl Provider for GeminiProvider {
         Ok(discover::discover(&self.roots(env), window))
     }
 
+    fn supports_resume(&self) -> bool {
+        true
+    }
+
     fn parse(
         &self,
         unit: &SourceUnit,
-        _context: &ParseContext<'_>,
+        context: &ParseContext<'_>,
         sink: &mut dyn ExchangeSink,
     ) -> Result<ParseReport, ParseError> {
+        if let Some(plan) = context.resume
+            && let Some(report) = continue_unit(unit, plan, sink)?
+        {
+            return Ok(report);
+        }
         let mut report = ParseReport::default();
         let mut chats = Vec::with_capacity(unit.files.len());
         for file in &unit.files {
@@ -81,4 +90,33 @@ impl Provider for GeminiProvider {
     fn response_key(&self, raw_frame: &serde_json::Value) -> Option<String> {
         raw_frame.get("id").and_then(serde_json::Value::as_str).map(str::to_string)
     }
+}
+
+/// Continues the appended files of a unit from their checkpoints; `None` when one of them holds
+/// what only a whole read of the folder places (a rewind, a checkpoint, an unknown record...) or
+/// a state this release cannot read: nothing is emitted then, and the unit is read whole.
+fn continue_unit(
+    unit: &SourceUnit,
+    plan: &hindcast_core::resume::ResumePlan,
+    sink: &mut dyn ExchangeSink,
+) -> Result<Option<ParseReport>, ParseError> {
+    let mut report = ParseReport::default();
+    let mut continued = Vec::new();
+    for file in &unit.files {
+        let Some(point) = plan.points.get(&file.path) else { continue };
+        let Some((base, meta)) = project::Base::from_state(&point.state) else { return Ok(None) };
+        let Some(line) = point.state.get("line").and_then(serde_json::Value::as_u64) else { return Ok(None) };
+        let start = hindcast_core::jsonl::LineStart { number: line, offset: point.offset };
+        match record::continue_chat(&file.path, start, meta, base.positions(), &mut report)? {
+            None => {}
+            Some(None) => return Ok(None),
+            Some(Some(chat)) => continued.push((chat, base)),
+        }
+    }
+    for (chat, base) in continued {
+        for exchange in project::project_continued(chat, base, &mut report) {
+            sink.emit(MESSAGES_DATASET, exchange)?;
+        }
+    }
+    Ok(Some(report))
 }

@@ -11,7 +11,7 @@ use hindcast_core::model::{
     MessageFlags, MessageIdentity, MessagePart, PartKind, ProjectedExchange, ProjectedMessage, ProjectedSession,
     ProjectedUsage, RawFrame, Relationship, Role, SessionLink, token_count,
 };
-use hindcast_core::provider::{ParseReport, SkipLocation};
+use hindcast_core::provider::{FileCheckpoint, ParseReport, SkipLocation};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -37,6 +37,7 @@ pub fn is_client_written<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
 }
 
 /// Who a chat file's session is.
+#[derive(Debug, Default)]
 struct Identity {
     native_id: String,
     parent: Option<SessionLink>,
@@ -49,12 +50,106 @@ pub fn project(chats: Vec<ChatFile>, report: &mut ParseReport) -> Vec<ProjectedE
     let identities = identities(&chats);
     let mut claimed: HashSet<String> = HashSet::new();
     let mut spawned = Spawned::new();
-    let mut exchanges = Vec::with_capacity(chats.len());
+    let mut built = Vec::with_capacity(chats.len());
     for (chat, identity) in chats.into_iter().zip(identities) {
-        exchanges.push(exchange(chat, identity, cwd.clone(), &mut claimed, &mut spawned, report));
+        let base = Base { identity, cwd: cwd.clone(), ..Base::default() };
+        built.push(exchange(chat, base, &mut claimed, &mut spawned, report));
+    }
+    let mut exchanges: Vec<ProjectedExchange> = Vec::with_capacity(built.len());
+    let mut pending = Vec::new();
+    for session in built {
+        pending.push((exchanges.len(), session.checkpoint));
+        exchanges.extend(session.exchanges);
     }
     link_spawning_calls(&mut exchanges, &spawned);
+    for (at, checkpoint) in pending {
+        if let Some(checkpoint) = checkpoint {
+            report.checkpoints.push(checkpoint.finish(&exchanges[at].session));
+        }
+    }
     exchanges
+}
+
+/// Projects what was appended to one chat file, continuing from its checkpoint's state.
+pub fn project_continued(chat: ChatFile, base: Base, report: &mut ParseReport) -> Vec<ProjectedExchange> {
+    let session = exchange(chat, base, &mut HashSet::new(), &mut Spawned::new(), report);
+    if let (Some(checkpoint), Some(main)) = (session.checkpoint, session.exchanges.first()) {
+        report.checkpoints.push(checkpoint.finish(&main.session));
+    }
+    session.exchanges
+}
+
+/// What a chat file's session was when its file was last read (the checkpoint's state), so
+/// appended lines continue it as a whole read would: who the session is, its directory, where
+/// each message sits, and what the session row was built from.
+#[derive(Debug, Default)]
+pub struct Base {
+    identity: Identity,
+    cwd: Option<String>,
+    positions: HashMap<String, u64>,
+    count: u64,
+    models: Vec<String>,
+    started_at: Option<Timestamp>,
+    last_time: Option<Timestamp>,
+}
+
+impl Base {
+    /// The state a checkpoint carried, with the metadata the file had; `None` when it is not one
+    /// this release wrote.
+    pub fn from_state(state: &Value) -> Option<(Base, Map<String, Value>)> {
+        let text = |key: &str| state.get(key).and_then(Value::as_str).map(str::to_string);
+        let time = |key: &str| state.get(key).and_then(Value::as_str).and_then(|time| time.parse().ok());
+        let parent = match state.get("parent") {
+            Some(Value::Null) | None => None,
+            Some(link) => Some(SessionLink {
+                parent_native_id: link.get("parent_native_id")?.as_str()?.to_string(),
+                relationship: serde_json::from_value(link.get("relationship")?.clone()).ok()?,
+                spawning_tool_call_id: link.get("spawning_tool_call_id").and_then(Value::as_str).map(str::to_string),
+            }),
+        };
+        let positions = state
+            .get("positions")?
+            .as_object()?
+            .iter()
+            .map(|(id, seq)| Some((id.clone(), seq.as_u64()?)))
+            .collect::<Option<HashMap<_, _>>>()?;
+        let base = Base {
+            identity: Identity { native_id: text("native_id")?, parent, subagent: state.get("subagent")?.as_bool()? },
+            cwd: text("cwd"),
+            positions,
+            count: state.get("count")?.as_u64()?,
+            models: serde_json::from_value(state.get("models")?.clone()).ok()?,
+            started_at: time("started_at"),
+            last_time: time("last_time"),
+        };
+        Some((base, state.get("meta")?.as_object()?.clone()))
+    }
+
+    /// The positions of the messages read before, for the continued read.
+    pub fn positions(&self) -> &HashMap<String, u64> {
+        &self.positions
+    }
+}
+
+/// A chat file's session projected: its exchange (then one per message written again after a
+/// continuation point, each at its old position) and the checkpoint to leave.
+struct Built {
+    exchanges: Vec<ProjectedExchange>,
+    checkpoint: Option<PendingCheckpoint>,
+}
+
+/// A checkpoint waiting for the session's final parent link (sub-agent calls are linked last).
+struct PendingCheckpoint {
+    path: std::path::PathBuf,
+    offset: u64,
+    state: Map<String, Value>,
+}
+
+impl PendingCheckpoint {
+    fn finish(mut self, session: &ProjectedSession) -> FileCheckpoint {
+        self.state.insert("parent".into(), serde_json::to_value(&session.parent).unwrap_or(Value::Null));
+        FileCheckpoint { path: self.path, offset: self.offset, state: Value::Object(self.state) }
+    }
 }
 
 /// The tool calls that ran a sub-agent: (session native id, the call's `agentId`) → the call's id.
@@ -166,18 +261,23 @@ fn timestamp(value: Option<&Value>, path: &Path, line: u64, report: &mut ParseRe
 
 fn exchange(
     chat: ChatFile,
-    identity: Identity,
-    cwd: Option<String>,
+    base: Base,
     claimed: &mut HashSet<String>,
     spawned: &mut Spawned,
     report: &mut ParseReport,
-) -> ProjectedExchange {
+) -> Built {
     report.sessions_seen += 1;
+    let Base { identity, cwd, mut positions, count: seq_base, mut models, started_at: base_start, last_time } = base;
     let path = chat.path.clone();
     let mut messages: Vec<(u64, ProjectedMessage)> = Vec::with_capacity(chat.records.len());
     let mut usage = Vec::new();
-    let mut models: Vec<String> = Vec::new();
-    let mut last_time: Option<Timestamp> = None;
+    let mut last_time = last_time;
+    let mut copies = Vec::with_capacity(chat.copies.len());
+    for (seq, record) in chat.copies {
+        let (message, billed) = message(record, identity.subagent, &path, &mut Vec::new(), report);
+        last_time = last_time.max(message.timestamp);
+        copies.push((seq, message, billed));
+    }
     for record in chat.records {
         report.items_seen += 1;
         if !claimed.insert(record.id.clone()) {
@@ -221,9 +321,30 @@ fn exchange(
     // Unknown records go where the file put them; known ones keep their first-insertion order.
     messages.sort_by_key(|(line, _)| *line);
 
-    let mut metadata: Map<String, Value> = chat.meta;
-    let started_at = timestamp(metadata.get("startTime"), &path, 1, report)
+    for (at, (_, message)) in messages.iter().enumerate() {
+        if let Some(id) = &message.native_id {
+            positions.insert(id.clone(), seq_base + at as u64);
+        }
+    }
+    let count = seq_base + messages.len() as u64;
+    let started_at = timestamp(chat.meta.get("startTime"), &path, 1, report)
+        .or(base_start)
         .or_else(|| messages.iter().filter_map(|(_, message)| message.timestamp).min());
+    let checkpoint = chat.resume_at.map(|at| {
+        let mut state = Map::new();
+        state.insert("native_id".into(), json!(identity.native_id));
+        state.insert("subagent".into(), json!(identity.subagent));
+        state.insert("cwd".into(), json!(cwd));
+        state.insert("meta".into(), Value::Object(chat.meta.clone()));
+        state.insert("positions".into(), json!(positions));
+        state.insert("count".into(), json!(count));
+        state.insert("line".into(), json!(at.number));
+        state.insert("models".into(), json!(models));
+        state.insert("started_at".into(), json!(started_at));
+        state.insert("last_time".into(), json!(last_time));
+        PendingCheckpoint { path: path.clone(), offset: at.offset, state }
+    });
+    let mut metadata: Map<String, Value> = chat.meta;
     let updated = timestamp(metadata.get("lastUpdated"), &path, 1, report);
     let title = metadata.get("summary").and_then(Value::as_str).filter(|title| !title.is_empty()).map(str::to_string);
     for column in ["startTime", "lastUpdated", "summary"] {
@@ -233,24 +354,37 @@ fn exchange(
         metadata.remove("sessionId");
     }
     metadata.insert("format".into(), json!(if chat.legacy_document { "json" } else { "jsonl" }));
-    ProjectedExchange {
-        session: ProjectedSession {
-            client: crate::NAME.into(),
-            native_id: identity.native_id,
-            source_path: path,
-            title,
-            cwd,
-            models,
-            started_at,
-            ended_at: updated.max(last_time),
-            parent: identity.parent,
-            metadata,
-            ..ProjectedSession::default()
-        },
+    let session = ProjectedSession {
+        client: crate::NAME.into(),
+        native_id: identity.native_id,
+        source_path: path,
+        title,
+        cwd,
+        models,
+        started_at,
+        ended_at: updated.max(last_time),
+        parent: identity.parent,
+        metadata,
+        ..ProjectedSession::default()
+    };
+    let mut exchanges = vec![ProjectedExchange {
+        session: session.clone(),
         messages: messages.into_iter().map(|(_, message)| message).collect(),
         usage,
+        seq_base,
         ..ProjectedExchange::default()
+    }];
+    // A message written again after the continuation point: the fuller copy, at its old place.
+    for (seq, message, billed) in copies {
+        exchanges.push(ProjectedExchange {
+            session: session.clone(),
+            messages: vec![message],
+            usage: billed.into_iter().collect(),
+            seq_base: seq,
+            ..ProjectedExchange::default()
+        });
     }
+    Built { exchanges, checkpoint }
 }
 
 /// One message record as a message, and its usage when it carries tokens.

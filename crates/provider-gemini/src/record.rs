@@ -43,6 +43,12 @@ pub struct ChatFile {
     pub unknown: Vec<UnknownRecord>,
     /// Whether the file is a legacy single JSON document.
     pub legacy_document: bool,
+    /// Where a later read of this JSON Lines file may continue (`None` for a legacy document,
+    /// which the client rewrites whole).
+    pub resume_at: Option<LineStart>,
+    /// When this read continued the file: messages written before the continuation point that
+    /// were written again after it (last copy), with their position in the session.
+    pub copies: Vec<(u64, Record)>,
 }
 
 impl ChatFile {
@@ -94,10 +100,20 @@ struct Reader<'a> {
     /// The conversation as the client would load it now: indexes into `chat.records`.
     live: Vec<usize>,
     report: &'a mut ParseReport,
+    /// When continuing a file: the position of every message read before.
+    known: Option<&'a HashMap<String, u64>>,
+    copies: HashMap<String, (u64, Record)>,
+    /// A continued read met what only a whole read can place (a rewind, a checkpoint, a record of
+    /// unknown kind, a copy without the tokens an earlier copy had).
+    needs_whole_read: bool,
 }
 
 impl Reader<'_> {
     fn record(&mut self, line: u64, value: Value) {
+        if self.known.is_some() && !matches!(record_kind(&value), RecordKind::Message(_) | RecordKind::MetadataUpdate) {
+            self.needs_whole_read = true;
+            return;
+        }
         match record_kind(&value) {
             RecordKind::Rewind(target) => {
                 self.report.ignore("rewind");
@@ -125,6 +141,23 @@ impl Reader<'_> {
 
     fn message(&mut self, line: u64, id: String, value: Value) {
         let tokens = value.get("tokens").filter(|tokens| tokens.is_object()).cloned();
+        if let Some(&seq) = self.known.and_then(|known| known.get(&id)) {
+            self.report.ignore("message_copy");
+            let kept = self.copies.get(&id).and_then(|(_, record)| record.tokens.clone());
+            let is_gemini = value.get("type").and_then(Value::as_str) == Some("gemini");
+            if tokens.is_none() && kept.is_none() && is_gemini {
+                // The tokens of the earlier copy are not at hand: a whole read keeps them.
+                self.needs_whole_read = true;
+                return;
+            }
+            let mut value = value;
+            if let (None, Some(kept), Value::Object(fields)) = (&tokens, &kept, &mut value) {
+                fields.insert("tokens".into(), kept.clone());
+            }
+            let tokens = tokens.or(kept);
+            self.copies.insert(id.clone(), (seq, Record { id, value, tokens, line, rewound: false }));
+            return;
+        }
         match self.index.get(&id) {
             Some(&at) => {
                 self.report.ignore("message_copy");
@@ -166,6 +199,7 @@ impl Reader<'_> {
     /// conversation (messages it leaves out are rewound; its copies of known ids keep their tokens).
     fn metadata_update(&mut self, line: u64, mut set: Map<String, Value>) {
         match set.remove("messages") {
+            Some(Value::Array(_)) if self.known.is_some() => self.needs_whole_read = true,
             Some(Value::Array(messages)) => {
                 self.report.ignore("checkpoint");
                 for at in std::mem::take(&mut self.live) {
@@ -219,6 +253,13 @@ fn is_document(value: &Value) -> bool {
 }
 
 /// Reads the chat file at `path`; `None` when it could not be opened (counted by `open_source`).
+/// The start of the line after the last whole line of `bytes`, read from `start`.
+fn after_last_whole_line(bytes: &[u8], start: LineStart) -> LineStart {
+    let whole = bytes.iter().rposition(|byte| *byte == b'\n').map_or(0, |at| at + 1);
+    let lines = bytes[..whole].iter().filter(|byte| **byte == b'\n').count() as u64;
+    LineStart { number: start.number + lines, offset: start.offset + whole as u64 }
+}
+
 pub fn read_chat(path: &Path, report: &mut ParseReport) -> Result<Option<ChatFile>, ParseError> {
     let Some(mut file) = open_source(path, report)? else { return Ok(None) };
     let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
@@ -229,6 +270,9 @@ pub fn read_chat(path: &Path, report: &mut ParseReport) -> Result<Option<ChatFil
         index: HashMap::new(),
         live: Vec::new(),
         report,
+        known: None,
+        copies: HashMap::new(),
+        needs_whole_read: false,
     };
     // A legacy file is one pretty-printed document; the current loader falls back to that
     // reading whenever the file is not JSON Lines.
@@ -250,6 +294,9 @@ pub fn read_chat(path: &Path, report: &mut ParseReport) -> Result<Option<ChatFil
     });
     reader.report.lines_skipped = skipped;
     read.map_err(io_error)?;
+    if !reader.chat.legacy_document {
+        reader.chat.resume_at = Some(after_last_whole_line(&bytes, LineStart::FILE_START));
+    }
     if reader.chat.meta.is_empty() && reader.chat.records.is_empty() && reader.chat.unknown.is_empty() {
         reader.report.records_skipped.record(SkipLocation {
             path: path.to_path_buf(),
@@ -258,6 +305,50 @@ pub fn read_chat(path: &Path, report: &mut ParseReport) -> Result<Option<ChatFil
         });
     }
     Ok(Some(reader.chat))
+}
+
+/// Reads what was appended to the JSON Lines chat file at `path` after `start`, given its
+/// metadata so far and the position of every message read before. `Ok(Some(None))`: the appended
+/// part holds what only a whole read of the file can place; `Ok(None)`: the file could not be
+/// opened (counted by `open_source`).
+pub fn continue_chat(
+    path: &Path,
+    start: LineStart,
+    meta: Map<String, Value>,
+    known: &HashMap<String, u64>,
+    report: &mut ParseReport,
+) -> Result<Option<Option<ChatFile>>, ParseError> {
+    use std::io::{Seek, SeekFrom};
+    let Some(mut file) = open_source(path, report)? else { return Ok(None) };
+    let io_error = |source| ParseError::Io { path: path.to_path_buf(), source };
+    file.seek(SeekFrom::Start(start.offset)).map_err(io_error)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_error)?;
+    let mut reader = Reader {
+        chat: ChatFile { path: path.to_path_buf(), meta, ..ChatFile::default() },
+        index: HashMap::new(),
+        live: Vec::new(),
+        report,
+        known: Some(known),
+        copies: HashMap::new(),
+        needs_whole_read: false,
+    };
+    let mut skipped = std::mem::take(&mut reader.report.lines_skipped);
+    let read = for_each_object_from(bytes.as_slice(), start, path, &mut skipped, |line, value| {
+        reader.record(line.number, value);
+        Ok(())
+    });
+    reader.report.lines_skipped = skipped;
+    read.map_err(io_error)?;
+    if reader.needs_whole_read {
+        return Ok(Some(None));
+    }
+    let mut copies: Vec<(u64, Record)> = reader.copies.into_values().collect();
+    copies.sort_by_key(|(seq, _)| *seq);
+    let mut chat = reader.chat;
+    chat.copies = copies;
+    chat.resume_at = Some(after_last_whole_line(&bytes, start));
+    Ok(Some(Some(chat)))
 }
 
 #[cfg(test)]
