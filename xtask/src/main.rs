@@ -43,7 +43,7 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
-    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes, 45 s of fuzzing per provider.
+    /// Everything CI runs: fmt, clippy, tests, feature matrix, tidy, smokes, 36 s of fuzzing per provider.
     Ci,
     /// Generate a synthetic corpus and measure hindcast against the parse ceiling and peers.
     Bench {

@@ -145,10 +145,13 @@ pub fn project(record: SessionRecord, catalog: &Catalog, report: &mut ParseRepor
         fields.remove(*column);
     }
     fields.retain(|_, value| !value.is_null());
-    if let Some(project) = fields.get("project_id").and_then(Value::as_str)
-        && let Some(worktree) = catalog.project_worktrees.get(project)
-    {
-        fields.insert("worktree".into(), json!(worktree));
+    // Kept under OpenCode's own name: the store's `project_id` names a project of its projects
+    // table (a legacy orchestrator project), which OpenCode's git-commit ids are not.
+    if let Some(project) = fields.remove("project_id") {
+        if let Some(worktree) = project.as_str().and_then(|project| catalog.project_worktrees.get(project)) {
+            fields.insert("worktree".into(), json!(worktree));
+        }
+        fields.insert("projectID".into(), project);
     }
     ProjectedExchange {
         session: ProjectedSession {
