@@ -113,6 +113,8 @@ fn opencode_sessions_lineage_and_costs_are_pinned() {
     assert_eq!(listed.len(), 5);
     insta::assert_json_snapshot!("opencode_sessions_list", listed);
     insta::assert_json_snapshot!("opencode_session_trees", sessions::tree(&conn, None).unwrap());
+    let id = sessions::resolve(&conn, "ses_main").unwrap();
+    insta::assert_json_snapshot!("opencode_session_show", sessions::show(&conn, &id).unwrap(), { ".metadata" => "[metadata]" });
     // Every usage row is priced by hindcast; the client's own figure stays in the message frame.
     let unpriced: i64 = conn
         .query_row("SELECT count(*) FROM token_usage WHERE cost_nano_usd IS NULL AND model LIKE 'claude%'", [], |row| {
