@@ -108,6 +108,26 @@ pub enum Command {
     Forget(ForgetArgs),
     /// Find conversations: words, "phrases", prefix*, -exclusions; best hit per session.
     Search(SearchArgs),
+    /// A local web page of your history (overview, sessions, conversations, search), on
+    /// 127.0.0.1 only, read-only; prints the link to open (its token is good for this run).
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+}
+
+/// `hindcast serve`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The port on 127.0.0.1 (0: any free one).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Open the page in your browser (the link goes through a file only you can read, never a
+    /// command line others can see).
+    #[arg(long)]
+    pub open: bool,
+    /// Show times and reports in this IANA zone (default: the config's, else the system's).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -114,6 +114,8 @@ fn dispatch(context: &commands::Context, command: Command) -> anyhow::Result<u8>
         Command::Schedule { action } => commands::schedule::run(context, &action),
         Command::Forget(args) => commands::forget::run(context, &args),
         Command::Search(args) => commands::search::run(context, &args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => commands::serve::run(context, &args),
         Command::Export(export) => commands::export::run(context, &export.action),
         Command::Init(init) => commands::init::run(context, &init),
         Command::Backup(backup) => commands::backup::run(context, &backup),

@@ -11,6 +11,8 @@ pub mod prices;
 pub mod query;
 pub mod schedule;
 pub mod search;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sessions;
 pub mod stats;
 pub mod status;

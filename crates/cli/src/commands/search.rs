@@ -101,7 +101,7 @@ pub fn run(context: &Context, args: &SearchArgs) -> anyhow::Result<u8> {
 
 /// Builds the search index from the rows (once for an upgraded store, or on `--rebuild`), with a
 /// progress bar on a terminal.
-fn build_index(context: &Context, db: &std::path::Path, asked: bool) -> Result<(), ExitError> {
+pub(crate) fn build_index(context: &Context, db: &std::path::Path, asked: bool) -> Result<(), ExitError> {
     let _lock = super::backfill::lock_store(db)?;
     let mut store = Store::open(db, context.store_options).map_err(|error| ExitError::failure(error.to_string()))?;
     if !asked {

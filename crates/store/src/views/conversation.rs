@@ -294,14 +294,24 @@ padding:.4rem .6rem;border-radius:4px;overflow-x:auto}.error{color:#a00}.folded{
 /// The conversation as one self-contained HTML page: every transcript text escaped, no links,
 /// no scripts, a Content-Security-Policy that forbids loading anything.
 pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, shown: Shown<'_>) -> String {
-    let summary = &detail.summary;
-    let text = |value: &str| html_escape(&shown(value));
-    let title = text(summary.title.as_deref().unwrap_or("(untitled session)"));
-    let mut out = format!(
+    let title = html_escape(&shown(detail.summary.title.as_deref().unwrap_or("(untitled session)")));
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n\
-         <h1>{title}</h1>\n<dl><dt>client</dt><dd>{}</dd><dt>session</dt><dd>{}</dd><dt>native id</dt><dd>{}</dd>\
+         <h1>{title}</h1>\n{}</body>\n</html>\n",
+        html_body(detail, entries, zone_name, shown)
+    )
+}
+
+/// The conversation as HTML without the page around it (what `html` and the web page show): the
+/// session's facts, then each message with an anchor (`m-<position>`), tool calls folded with
+/// their results in `<details>` (open without script), every transcript text escaped.
+pub fn html_body(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, shown: Shown<'_>) -> String {
+    let summary = &detail.summary;
+    let text = |value: &str| html_escape(&shown(value));
+    let mut out = format!(
+        "<dl><dt>client</dt><dd>{}</dd><dt>session</dt><dd>{}</dd><dt>native id</dt><dd>{}</dd>\
          <dt>project</dt><dd>{}</dd><dt>times</dt><dd>{}</dd></dl>\n",
         text(&summary.client),
         html_escape(&summary.session_id),
@@ -326,8 +336,15 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
                 let stamp = turn.clock().unwrap_or_default();
                 let flags =
                     turn.flags().map_or_else(String::new, |flags| format!(" <span class=\"flags\">({flags})</span>"));
+                // Shown with `--all`: marked, so a stylesheet can set them apart.
+                let marks = match (turn.message.rewound, is_client_written(turn.message)) {
+                    (true, _) => " rewound",
+                    (false, true) => " client",
+                    (false, false) => "",
+                };
                 out.push_str(&format!(
-                    "<div class=\"message {role}\">\n<div class=\"head\">{stamp} <span class=\"role\">{role}</span>{flags}</div>\n"
+                    "<div class=\"message {role}{marks}\" id=\"m-{}\">\n<div class=\"head\">{stamp} <span class=\"role\">{role}</span>{flags}</div>\n",
+                    turn.message.seq
                 ));
                 if let Some(cause) = &turn.message.error_cause {
                     out.push_str(&format!("<p class=\"error\">error: {}</p>\n", text(cause)));
@@ -339,14 +356,14 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
                             out.push_str(&format!("<div class=\"thinking\">thinking: {}</div>\n", text(value)))
                         }
                         Piece::Call { call, result } => {
+                            let failed = result.is_some_and(|result| result.is_error == Some(true));
                             out.push_str(&format!(
-                                "<div class=\"call\">→ <b>{}</b><pre>{}</pre></div>\n",
+                                "<details class=\"call\"><summary>→ <b>{}</b>{}</summary><pre>{}</pre>\n{}</details>\n",
                                 text(call.tool_name.as_deref().unwrap_or("tool")),
-                                text(&tool_input_text(call))
+                                if failed { " <span class=\"error\">failed</span>" } else { "" },
+                                text(&tool_input_text(call)),
+                                result.map(|result| result_html(result, shown)).unwrap_or_default()
                             ));
-                            if let Some(result) = result {
-                                out.push_str(&result_html(result, shown));
-                            }
                         }
                         Piece::Result(result) => out.push_str(&result_html(result, shown)),
                         Piece::Image => out.push_str("<p class=\"folded\">[image]</p>\n"),
@@ -357,7 +374,6 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
             }
         }
     }
-    out.push_str("</body>\n</html>\n");
     out
 }
 

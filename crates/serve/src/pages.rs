@@ -1,0 +1,571 @@
+//! The pages, rendered on the server from the store's views: overview (cost and activity per
+//! period as a chart, by model, client and project), sessions, one session's conversation (the
+//! renderer `sessions show --format html` uses) and search. Links and forms only: no script.
+
+use std::collections::BTreeMap;
+
+use hindcast_core::time_window::{TimeWindow, WindowEdge, parse_time_spec_in};
+use hindcast_store::views::conversation;
+use hindcast_store::views::report::{self, Period, ReportFilter, Zone};
+use hindcast_store::views::search::{self, SearchFilter};
+use hindcast_store::views::sessions::{self, SessionFilter};
+use hindcast_store::views::{TextWindow, ViewError};
+use jiff::Timestamp;
+
+use crate::ServeOptions;
+use crate::chart::{self, Bar};
+
+/// The stylesheet, embedded: nothing is fetched from elsewhere.
+const STYLE: &str = include_str!("style.css");
+
+/// Sessions per page of the list.
+const PAGE_SIZE: u64 = 50;
+
+/// Escapes text for HTML (element content and attribute values alike).
+pub fn escape(text: &str) -> String {
+    conversation::html_escape(text)
+}
+
+/// A query string's parameters.
+#[derive(Debug, Default)]
+pub struct Params(BTreeMap<String, String>);
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| bytes.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[at], escaped) {
+            (_, Some(byte)) => {
+                out.push(byte);
+                at += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                at += 1;
+            }
+            (byte, None) => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Params {
+    pub fn parse(query: &str) -> Self {
+        Self(
+            query
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(key), percent_decode(value))
+                })
+                .collect(),
+        )
+    }
+
+    /// A parameter's value, when it is not empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str).filter(|value| !value.is_empty())
+    }
+
+    /// The query string without `key`.
+    pub fn without(&self, key: &str) -> String {
+        self.with(key, None)
+    }
+
+    /// The query string with `key` set to `value` (or removed).
+    fn with(&self, key: &str, value: Option<&str>) -> String {
+        let mut pairs: BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        match value {
+            Some(value) => pairs.insert(key, value),
+            None => pairs.remove(key),
+        };
+        pairs
+            .iter()
+            .map(|(key, value)| format!("{}={}", percent_encode(key), percent_encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// What a route answers.
+pub enum Page {
+    Html(String),
+    Css(String),
+    NotFound(String),
+}
+
+/// A request's view of the store and the options.
+pub struct Context<'a> {
+    pub conn: &'a rusqlite::Connection,
+    pub options: &'a ServeOptions,
+}
+
+/// The page around every view: title, navigation, stylesheet.
+fn layout(title: &str, current: &str, body: &str) -> String {
+    let nav: String = [("/", "Overview"), ("/sessions", "Sessions"), ("/search", "Search")]
+        .iter()
+        .map(|(href, name)| {
+            let here = if *href == current { " aria-current=\"page\"" } else { "" };
+            format!("<a href=\"{href}\"{here}>{name}</a>")
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{} · hindcast</title>\n\
+         <link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n<header><b>hindcast</b> <nav>{nav}</nav></header>\n\
+         <main>\n<h1>{}</h1>\n{body}</main>\n</body>\n</html>\n",
+        escape(title),
+        escape(title)
+    )
+}
+
+/// A page saying what went wrong.
+pub fn error_page(message: &str) -> String {
+    layout("Something went wrong", "", &format!("<p class=\"error\">{}</p>", escape(message)))
+}
+
+fn money(cost: Option<f64>) -> String {
+    cost.map_or_else(|| "unpriced".to_string(), |cost| format!("${cost:.2}"))
+}
+
+fn tokens(count: i64) -> String {
+    match count {
+        count if count >= 1_000_000_000 => format!("{:.1}B", count as f64 / 1e9),
+        count if count >= 1_000_000 => format!("{:.1}M", count as f64 / 1e6),
+        count if count >= 1_000 => format!("{:.1}K", count as f64 / 1e3),
+        count => count.to_string(),
+    }
+}
+
+/// `since`/`until` (`30d`, `2026-01-01`; `all` for no bound) as a window in `zone`.
+fn window(params: &Params, zone: &Zone, default_since: Option<&str>) -> Result<TimeWindow, String> {
+    let now = Timestamp::now();
+    let bound = |key: &str, default: Option<&str>, edge: WindowEdge| match params.get(key).or(default) {
+        None | Some("all") => Ok(None),
+        Some(spec) => {
+            parse_time_spec_in(spec, edge, now, &zone.tz).map(Some).map_err(|error| format!("{key}: {error}"))
+        }
+    };
+    let since = bound("since", default_since, WindowEdge::Since)?;
+    let until = bound("until", None, WindowEdge::Until)?;
+    TimeWindow::new(since, until).map_err(|error| error.to_string())
+}
+
+impl Context<'_> {
+    pub fn route(&self, path: &str, params: &Params) -> Result<Page, ViewError> {
+        match path {
+            "/" => self.overview(params).map(Page::Html),
+            "/sessions" => self.sessions(params).map(Page::Html),
+            "/search" => self.search(params).map(Page::Html),
+            "/static/style.css" => Ok(Page::Css(STYLE.to_string())),
+            _ => match path.strip_prefix("/session/") {
+                Some(id) => self.session(id),
+                None => Ok(Page::NotFound(layout("Not found", "", "<p>No such page.</p>"))),
+            },
+        }
+    }
+
+    fn zone(&self, params: &Params) -> Zone {
+        params.get("tz").and_then(|name| Zone::named(name).ok()).unwrap_or_else(|| self.options.zone.clone())
+    }
+
+    fn text(&self, value: &str) -> String {
+        escape(&(self.options.shown)(value))
+    }
+
+    fn overview(&self, params: &Params) -> Result<String, ViewError> {
+        let zone = self.zone(params);
+        let (period, period_name) = match params.get("period") {
+            Some("week") => (Period::Week(jiff::civil::Weekday::Monday), "week"),
+            Some("month") => (Period::Month(1), "month"),
+            _ => (Period::Day, "day"),
+        };
+        let window = match window(params, &zone, Some("30d")) {
+            Ok(window) => window,
+            Err(message) => return Ok(error_page(&message)),
+        };
+        let filter = ReportFilter {
+            zone: zone.clone(),
+            since: window.since,
+            until: window.until,
+            client: params.get("client").map(str::to_string),
+            by_model: true,
+        };
+        let report = report::periods(self.conn, &filter, period)?;
+        let mut body = String::new();
+        body.push_str(&format!(
+            "<form method=\"get\" action=\"/\" class=\"filters\">\
+             <label>Period <select name=\"period\">{}</select></label> \
+             <label>Since <input name=\"since\" value=\"{}\" size=\"10\"></label> \
+             <label>Time zone <input name=\"tz\" value=\"{}\" size=\"16\"></label> \
+             <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> <button>Show</button></form>",
+            ["day", "week", "month"]
+                .iter()
+                .map(|name| format!("<option{}>{name}</option>", if *name == period_name { " selected" } else { "" }))
+                .collect::<String>(),
+            escape(params.get("since").unwrap_or("30d")),
+            escape(&zone.name),
+            escape(params.get("client").unwrap_or("")),
+        ));
+        let bars: Vec<Bar> = report
+            .rows
+            .iter()
+            .map(|row| Bar {
+                label: row.period.clone(),
+                value: row.usage.cost_usd.unwrap_or(0.0),
+                shown: money(row.usage.cost_usd),
+            })
+            .collect();
+        body.push_str(&format!("<h2>Cost per {period_name} ({})</h2>\n", escape(&zone.name)));
+        body.push_str(&chart::bars(&format!("cost per {period_name}"), &bars));
+        let session_bars: Vec<Bar> = report
+            .rows
+            .iter()
+            .map(|row| Bar {
+                label: row.period.clone(),
+                value: row.activity.sessions as f64,
+                shown: row.activity.sessions.to_string(),
+            })
+            .collect();
+        body.push_str(&format!("<h2>Sessions per {period_name}</h2>\n"));
+        body.push_str(&chart::bars(&format!("sessions per {period_name}"), &session_bars));
+        body.push_str(&format!(
+            "<p class=\"total\">Total: {} · {} tokens · {} sessions · {} prompts</p>\n",
+            money(report.total.usage.cost_usd),
+            tokens(report.total.usage.total),
+            report.total.activity.sessions,
+            report.total.activity.user_prompts
+        ));
+        // By model and by client, summed over the periods.
+        let mut by_model: BTreeMap<(String, String), (i64, f64, bool)> = BTreeMap::new();
+        for model in report.rows.iter().flat_map(|row| &row.models) {
+            let entry = by_model.entry((model.client.clone(), model.model.clone())).or_default();
+            entry.0 += model.usage.total;
+            entry.1 += model.usage.cost_usd.unwrap_or(0.0);
+            entry.2 |= model.usage.unpriced_responses > 0;
+        }
+        let mut by_client: BTreeMap<String, (i64, f64)> = BTreeMap::new();
+        let mut rows = String::new();
+        for ((client, model), (total, cost, unpriced)) in &by_model {
+            let client_entry = by_client.entry(client.clone()).or_default();
+            client_entry.0 += total;
+            client_entry.1 += cost;
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">${cost:.2}{}</td></tr>",
+                self.text(client),
+                self.text(model),
+                tokens(*total),
+                if *unpriced { " + unpriced" } else { "" }
+            ));
+        }
+        body.push_str(&format!(
+            "<h2>By model</h2>\n<table><thead><tr><th>client</th><th>model</th><th>tokens</th><th>cost</th></tr></thead><tbody>{rows}</tbody></table>\n"
+        ));
+        let rows: String = by_client
+            .iter()
+            .map(|(client, (total, cost))| {
+                format!(
+                    "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">${cost:.2}</td></tr>",
+                    self.text(client),
+                    tokens(*total)
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            "<h2>By client</h2>\n<table><thead><tr><th>client</th><th>tokens</th><th>cost</th></tr></thead><tbody>{rows}</tbody></table>\n"
+        ));
+        let projects = report::projects(self.conn, &filter)?;
+        let rows: String = projects
+            .projects
+            .iter()
+            .take(20)
+            .map(|row| {
+                format!(
+                    "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                    self.text(&row.project),
+                    row.sessions,
+                    tokens(row.usage.total),
+                    money(row.usage.cost_usd)
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            "<h2>By project</h2>\n<table><thead><tr><th>project</th><th>sessions</th><th>tokens</th><th>cost</th></tr></thead><tbody>{rows}</tbody></table>\n"
+        ));
+        let blocks = report::blocks(self.conn, &filter, Timestamp::now())?;
+        for active in blocks.blocks.iter().filter(|block| block.active) {
+            body.push_str(&format!(
+                "<h2>Active 5-hour block ({})</h2>\n<p>{} to {}: {} · {} tokens</p>\n",
+                self.text(&active.client),
+                self.text(&active.start),
+                self.text(&active.end),
+                money(active.usage.cost_usd),
+                tokens(active.usage.total)
+            ));
+        }
+        let limits = report::rate_limits(self.conn, &filter, true)?;
+        let history = limits.history.unwrap_or_default();
+        if !history.is_empty() {
+            let rows: String = history
+                .iter()
+                .rev()
+                .take(20)
+                .map(|limit| {
+                    format!(
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{:.0}%</td></tr>",
+                        self.text(&limit.observed_at),
+                        self.text(&limit.client),
+                        self.text(&limit.window),
+                        limit.used_percent
+                    )
+                })
+                .collect();
+            body.push_str(&format!(
+                "<h2>Rate limits</h2>\n<table><thead><tr><th>seen</th><th>client</th><th>window</th><th>used</th></tr></thead><tbody>{rows}</tbody></table>\n"
+            ));
+        }
+        Ok(layout("Overview", "/", &body))
+    }
+
+    fn sessions(&self, params: &Params) -> Result<String, ViewError> {
+        let page: u64 = params.get("page").and_then(|page| page.parse().ok()).unwrap_or(1).max(1);
+        let zone = self.zone(params);
+        let window = match window(params, &zone, None) {
+            Ok(window) => window,
+            Err(message) => return Ok(error_page(&message)),
+        };
+        let filter = SessionFilter {
+            client: params.get("client").map(str::to_string),
+            project: params.get("project").map(str::to_string),
+            window: TextWindow::from_window(&window),
+            limit: None,
+        };
+        let mut listed = sessions::list(self.conn, &filter)?;
+        if let Some(text) = params.get("q").map(str::to_lowercase) {
+            listed.retain(|session| {
+                [session.title.as_deref(), session.cwd.as_deref(), Some(session.native_id.as_str())]
+                    .iter()
+                    .flatten()
+                    .any(|field| field.to_lowercase().contains(&text))
+            });
+        }
+        match params.get("sort") {
+            Some("cost") | Some("tokens") => {
+                listed.sort_by_key(|session| std::cmp::Reverse(session.tokens.input + session.tokens.output))
+            }
+            Some("messages") => listed.sort_by_key(|session| std::cmp::Reverse(session.messages)),
+            Some("oldest") => listed.reverse(),
+            _ => {}
+        }
+        let total = listed.len() as u64;
+        let shown: Vec<_> =
+            listed.into_iter().skip(((page - 1) * PAGE_SIZE) as usize).take(PAGE_SIZE as usize).collect();
+        let mut body = format!(
+            "<form method=\"get\" action=\"/sessions\" class=\"filters\">\
+             <label>Text <input name=\"q\" value=\"{}\"></label> <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> \
+             <label>Project <input name=\"project\" value=\"{}\"></label> <label>Since <input name=\"since\" value=\"{}\" size=\"10\"></label> \
+             <label>Until <input name=\"until\" value=\"{}\" size=\"10\"></label> \
+             <label>Sort <select name=\"sort\">{}</select></label> <button>Show</button></form>\n<p>{total} sessions</p>\n",
+            escape(params.get("q").unwrap_or("")),
+            escape(params.get("client").unwrap_or("")),
+            escape(params.get("project").unwrap_or("")),
+            escape(params.get("since").unwrap_or("")),
+            escape(params.get("until").unwrap_or("")),
+            ["newest", "oldest", "tokens", "messages"]
+                .iter()
+                .map(|name| format!(
+                    "<option{}>{name}</option>",
+                    if params.get("sort") == Some(*name) { " selected" } else { "" }
+                ))
+                .collect::<String>()
+        );
+        body.push_str("<table class=\"sessions\"><thead><tr><th>started</th><th>client</th><th>title</th><th>project</th><th>messages</th><th>tokens</th></tr></thead><tbody>\n");
+        for session in &shown {
+            let started = session.started_at.as_deref().map(|at| local_time(at, &zone)).unwrap_or_default();
+            let marker = if session.parent_session_id.is_some() { " <span class=\"tag\">sub-agent</span>" } else { "" };
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td><a href=\"/session/{}\">{}</a>{marker}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                escape(&started),
+                self.text(&session.client),
+                escape(&session.session_id),
+                self.text(session.title.as_deref().unwrap_or("(untitled)")),
+                self.text(session.project.as_deref().unwrap_or("")),
+                session.messages,
+                tokens(session.tokens.input + session.tokens.output),
+            ));
+        }
+        body.push_str("</tbody></table>\n");
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        if pages > 1 {
+            body.push_str("<nav class=\"pages\">");
+            if page > 1 {
+                body.push_str(&format!(
+                    "<a href=\"/sessions?{}\">← newer</a> ",
+                    escape(&params.with("page", Some(&(page - 1).to_string())))
+                ));
+            }
+            body.push_str(&format!("page {page} of {pages}"));
+            if page < pages {
+                body.push_str(&format!(
+                    " <a href=\"/sessions?{}\">older →</a>",
+                    escape(&params.with("page", Some(&(page + 1).to_string())))
+                ));
+            }
+            body.push_str("</nav>\n");
+        }
+        Ok(layout("Sessions", "/sessions", &body))
+    }
+
+    fn session(&self, id: &str) -> Result<Page, ViewError> {
+        let id = match sessions::resolve(self.conn, id) {
+            Ok(id) => id,
+            Err(ViewError::NotFound(_)) => {
+                return Ok(Page::NotFound(layout("Not found", "", "<p>No such session.</p>")));
+            }
+            Err(error) => return Err(error),
+        };
+        let detail = sessions::show(self.conn, &id)?;
+        let zone = &self.options.zone;
+        // Every message, so each search hit's anchor is on the page; what the client wrote
+        // itself or rewound is marked (and dimmed by the stylesheet).
+        let entries = conversation::arrange(&detail, &zone.tz, true, None);
+        let shown = self.options.shown;
+        let summary = &detail.summary;
+        let mut body = String::new();
+        if let Some(parent) = &summary.parent_session_id {
+            body.push_str(&format!(
+                "<p class=\"lineage\">{} of <a href=\"/session/{}\">{}</a></p>\n",
+                self.text(summary.relationship.as_deref().unwrap_or("child")),
+                escape(parent),
+                escape(sessions::short_id(parent))
+            ));
+        }
+        let children: Vec<_> = sessions::list(self.conn, &SessionFilter::default())?
+            .into_iter()
+            .filter(|child| child.parent_session_id.as_deref() == Some(id.as_str()))
+            .collect();
+        if !children.is_empty() {
+            body.push_str("<p class=\"lineage\">Spawned: ");
+            for child in &children {
+                body.push_str(&format!(
+                    "<a href=\"/session/{}\">{}</a> ",
+                    escape(&child.session_id),
+                    self.text(child.title.as_deref().unwrap_or(sessions::short_id(&child.session_id)))
+                ));
+            }
+            body.push_str("</p>\n");
+        }
+        if let Some(words) = (self.options.resume_command)(&summary.client, &summary.native_id) {
+            let command = words.join(" ");
+            let command = match &summary.cwd {
+                Some(cwd) => format!("cd {cwd} && {command}"),
+                None => command,
+            };
+            body.push_str(&format!("<p>Resume: <code class=\"resume\">{}</code></p>\n", self.text(&command)));
+        }
+        body.push_str(&conversation::html_body(&detail, &entries, &zone.name, &shown));
+        let title = summary.title.clone().unwrap_or_else(|| "(untitled session)".into());
+        Ok(Page::Html(layout(&(self.options.shown)(&title), "/sessions", &body)))
+    }
+
+    fn search(&self, params: &Params) -> Result<String, ViewError> {
+        let query = params.get("q").unwrap_or("");
+        let mut body = format!(
+            "<form method=\"get\" action=\"/search\" class=\"filters\" role=\"search\">\
+             <label>Find <input name=\"q\" value=\"{}\" autofocus></label> \
+             <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> \
+             <label>Project <input name=\"project\" value=\"{}\"></label> <button>Search</button></form>\n",
+            escape(query),
+            escape(params.get("client").unwrap_or("")),
+            escape(params.get("project").unwrap_or("")),
+        );
+        if query.is_empty() {
+            return Ok(layout("Search", "/search", &body));
+        }
+        let terms = match search::parse(query) {
+            Ok(terms) => terms,
+            Err(error) => {
+                body.push_str(&format!("<p class=\"error\">{}</p>", escape(&error.to_string())));
+                return Ok(layout("Search", "/search", &body));
+            }
+        };
+        let filter = SearchFilter {
+            client: params.get("client").map(str::to_string),
+            project: params.get("project").map(str::to_string),
+            limit: 50,
+            ..SearchFilter::default()
+        };
+        let found = search::search(self.conn, &terms, &filter)?;
+        body.push_str(&format!("<p>{} sessions</p>\n<ol class=\"hits\">\n", found.sessions));
+        for hit in &found.hits {
+            let anchor = hit.message_seq.map(|seq| format!("#m-{seq}")).unwrap_or_default();
+            let snippet: String = search::snippet_pieces(&hit.marked_snippet)
+                .into_iter()
+                .map(
+                    |(text, marked)| {
+                        if marked { format!("<mark>{}</mark>", self.text(&text)) } else { self.text(&text) }
+                    },
+                )
+                .collect();
+            body.push_str(&format!(
+                "<li><a href=\"/session/{}{anchor}\">{}</a> <span class=\"meta\">{} · {}</span><div class=\"snippet\">{snippet}</div></li>\n",
+                escape(&hit.session_id),
+                self.text(hit.title.as_deref().unwrap_or("(untitled)")),
+                self.text(&hit.client),
+                self.text(hit.project.as_deref().or(hit.cwd.as_deref()).unwrap_or("")),
+            ));
+        }
+        body.push_str("</ol>\n");
+        Ok(layout("Search", "/search", &body))
+    }
+}
+
+/// A stored UTC time in `zone`, to the minute.
+fn local_time(at: &str, zone: &Zone) -> String {
+    at.parse::<Timestamp>()
+        .map(|at| at.to_zoned(zone.tz.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode_and_encode() {
+        let params = Params::parse("q=port+8080&client=&token=ab%2Fc&bad=%zz&end=%4");
+        assert_eq!(params.get("q"), Some("port 8080"));
+        assert_eq!(params.get("client"), None);
+        assert_eq!(params.get("token"), Some("ab/c"));
+        assert_eq!(params.get("bad"), Some("%zz"));
+        assert_eq!(params.get("end"), Some("%4"));
+        assert_eq!(params.without("token"), "bad=%25zz&end=%254&q=port%208080");
+    }
+}
