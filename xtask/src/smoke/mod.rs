@@ -4,6 +4,7 @@ mod first_hour;
 mod hardening;
 mod reliability;
 mod search;
+mod serve;
 mod suites;
 
 pub use hardening::build_upgrade_fixture;
@@ -65,6 +66,7 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
             .chain(hardening::SUITES)
             .chain(first_hour::SUITES)
             .chain(search::SUITES)
+            .chain(serve::SUITES)
         {
             println!("{name}");
         }
@@ -76,6 +78,7 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
         .chain(hardening::SUITES)
         .chain(first_hour::SUITES)
         .chain(search::SUITES)
+        .chain(serve::SUITES)
         .copied()
         .collect();
     let selected: Vec<(&str, Suite)> = if names.is_empty() {
