@@ -21,6 +21,9 @@ const STYLE: &str = include_str!("style.css");
 /// Sessions per page of the list.
 const PAGE_SIZE: u64 = 50;
 
+/// Messages per page of a session.
+const MESSAGES_PER_PAGE: i64 = 1_000;
+
 /// Escapes text for HTML (element content and attribute values alike).
 pub fn escape(text: &str) -> String {
     conversation::html_escape(text)
@@ -186,7 +189,7 @@ impl Context<'_> {
             "/search" => self.search(params).map(Page::Html),
             "/static/style.css" => Ok(Page::Css(STYLE.to_string())),
             _ => match path.strip_prefix("/session/") {
-                Some(id) => self.session(id),
+                Some(id) => self.session(id, params),
                 None => Ok(Page::NotFound(layout("Not found", "", "<p>No such page.</p>"))),
             },
         }
@@ -361,32 +364,41 @@ impl Context<'_> {
             Ok(window) => window,
             Err(message) => return Ok(error_page(&message)),
         };
-        let filter = SessionFilter {
+        let mut filter = SessionFilter {
             client: params.get("client").map(str::to_string),
             project: params.get("project").map(str::to_string),
             window: TextWindow::from_window(&window),
             limit: None,
+            offset: 0,
         };
-        let mut listed = sessions::list(self.conn, &filter)?;
-        if let Some(text) = params.get("q").map(str::to_lowercase) {
-            listed.retain(|session| {
-                [session.title.as_deref(), session.cwd.as_deref(), Some(session.native_id.as_str())]
-                    .iter()
-                    .flatten()
-                    .any(|field| field.to_lowercase().contains(&text))
-            });
-        }
-        match params.get("sort") {
-            Some("cost") | Some("tokens") => {
-                listed.sort_by_key(|session| std::cmp::Reverse(session.tokens.input + session.tokens.output))
+        let newest_first = matches!(params.get("sort"), None | Some("newest"));
+        let (total, shown) = if newest_first && params.get("q").is_none() {
+            // The usual list: one page read from the store, newest first.
+            let total = sessions::count(self.conn, &filter)?;
+            filter.limit = Some(PAGE_SIZE);
+            filter.offset = (page - 1) * PAGE_SIZE;
+            (total, sessions::list(self.conn, &filter)?)
+        } else {
+            let mut listed = sessions::list(self.conn, &filter)?;
+            if let Some(text) = params.get("q").map(str::to_lowercase) {
+                listed.retain(|session| {
+                    [session.title.as_deref(), session.cwd.as_deref(), Some(session.native_id.as_str())]
+                        .iter()
+                        .flatten()
+                        .any(|field| field.to_lowercase().contains(&text))
+                });
             }
-            Some("messages") => listed.sort_by_key(|session| std::cmp::Reverse(session.messages)),
-            Some("oldest") => listed.reverse(),
-            _ => {}
-        }
-        let total = listed.len() as u64;
-        let shown: Vec<_> =
-            listed.into_iter().skip(((page - 1) * PAGE_SIZE) as usize).take(PAGE_SIZE as usize).collect();
+            match params.get("sort") {
+                Some("tokens") => {
+                    listed.sort_by_key(|session| std::cmp::Reverse(session.tokens.input + session.tokens.output))
+                }
+                Some("messages") => listed.sort_by_key(|session| std::cmp::Reverse(session.messages)),
+                Some("oldest") => listed.reverse(),
+                _ => {}
+            }
+            let total = listed.len() as u64;
+            (total, listed.into_iter().skip(((page - 1) * PAGE_SIZE) as usize).take(PAGE_SIZE as usize).collect())
+        };
         let mut body = format!(
             "<form method=\"get\" action=\"/sessions\" class=\"filters\">\
              <label>Text <input name=\"q\" value=\"{}\"></label> <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> \
@@ -443,7 +455,7 @@ impl Context<'_> {
         Ok(layout("Sessions", "/sessions", &body))
     }
 
-    fn session(&self, id: &str) -> Result<Page, ViewError> {
+    fn session(&self, id: &str, params: &Params) -> Result<Page, ViewError> {
         let id = match sessions::resolve(self.conn, id) {
             Ok(id) => id,
             Err(ViewError::NotFound(_)) => {
@@ -453,9 +465,14 @@ impl Context<'_> {
         };
         let detail = sessions::show(self.conn, &id)?;
         let zone = &self.options.zone;
-        // Every message, so each search hit's anchor is on the page; what the client wrote
-        // itself or rewound is marked (and dimmed by the stylesheet).
-        let entries = conversation::arrange(&detail, &zone.tz, true, None);
+        // Every message, so each search hit's anchor is on its page; what the client wrote
+        // itself or rewound is marked (and dimmed by the stylesheet). A long session is shown a
+        // page of messages at a time; `at` picks the page holding that message.
+        let at: i64 = params.get("at").and_then(|at| at.parse().ok()).unwrap_or(0).max(0);
+        let from = at - at % MESSAGES_PER_PAGE;
+        let mut entries = conversation::arrange(&detail, &zone.tz, true, (from > 0).then_some(from));
+        let later = detail.messages.iter().filter(|message| message.seq >= from + MESSAGES_PER_PAGE).count();
+        entries.retain(|entry| !matches!(entry, conversation::Entry::Message(turn) if turn.message.seq >= from + MESSAGES_PER_PAGE));
         let shown = self.options.shown;
         let summary = &detail.summary;
         let mut body = String::new();
@@ -491,6 +508,24 @@ impl Context<'_> {
             body.push_str(&format!("<p>Resume: <code class=\"resume\">{}</code></p>\n", self.text(&command)));
         }
         body.push_str(&conversation::html_body(&detail, &entries, &zone.name, &shown));
+        if from > 0 || later > 0 {
+            body.push_str("<nav class=\"pages\">");
+            if from > 0 {
+                body.push_str(&format!(
+                    "<a href=\"/session/{}?at={}\">← earlier messages</a> ",
+                    escape(&id),
+                    from - MESSAGES_PER_PAGE
+                ));
+            }
+            if later > 0 {
+                body.push_str(&format!(
+                    "<a href=\"/session/{}?at={}\">{later} later messages →</a>",
+                    escape(&id),
+                    from + MESSAGES_PER_PAGE
+                ));
+            }
+            body.push_str("</nav>\n");
+        }
         let title = summary.title.clone().unwrap_or_else(|| "(untitled session)".into());
         Ok(Page::Html(layout(&(self.options.shown)(&title), "/sessions", &body)))
     }
@@ -525,7 +560,7 @@ impl Context<'_> {
         let found = search::search(self.conn, &terms, &filter)?;
         body.push_str(&format!("<p>{} sessions</p>\n<ol class=\"hits\">\n", found.sessions));
         for hit in &found.hits {
-            let anchor = hit.message_seq.map(|seq| format!("#m-{seq}")).unwrap_or_default();
+            let anchor = hit.message_seq.map(|seq| format!("?at={seq}#m-{seq}")).unwrap_or_default();
             let snippet: String = search::snippet_pieces(&hit.marked_snippet)
                 .into_iter()
                 .map(

@@ -144,7 +144,7 @@ fn pages_answer_and_transcript_text_stays_text() {
     let conversation = page(&format!("/session/{link}"));
     let search = page("/search?q=zebrafish");
     assert!(search.contains("<mark>zebrafish</mark>"), "{search}");
-    assert!(search.contains(&format!("/session/{link}#m-")), "the hit links into the session");
+    assert!(search.contains(&format!("/session/{link}?at=")), "the hit links into the session, at its message");
     assert!(conversation.contains("id=\"m-"), "messages have anchors");
     assert!(conversation.contains("<details class=\"call\">"), "tool calls are folded");
     assert!(conversation.contains("gemini --resume 55555555-5555-4555-8555-555555555555"));

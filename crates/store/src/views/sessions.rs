@@ -15,6 +15,8 @@ pub struct SessionFilter {
     /// Substring of the cwd, the project id or the project's display name.
     pub project: Option<String>,
     pub limit: Option<u64>,
+    /// Sessions skipped before the first listed (a page further down the list).
+    pub offset: u64,
 }
 
 /// Token totals of a session.
@@ -165,13 +167,13 @@ pub fn count(conn: &Connection, filter: &SessionFilter) -> Result<u64, ViewError
 /// Sessions, newest first.
 pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSummary>, ViewError> {
     let sql = format!(
-        "SELECT {} {FILTERED_SESSIONS} ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_key LIMIT ?5",
+        "SELECT {} {FILTERED_SESSIONS} ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_key LIMIT ?5 OFFSET ?6",
         summary_columns()
     );
     let mut statement = conn.prepare(&sql)?;
     let limit = filter.limit.map_or(-1, |limit| limit as i64);
     let rows = statement.query_map(
-        params![filter.client, filter.window.since, filter.window.until, filter.project, limit],
+        params![filter.client, filter.window.since, filter.window.until, filter.project, limit, filter.offset as i64],
         summary_from_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -186,6 +188,16 @@ pub fn summaries_of(conn: &Connection, session_ids: &[String]) -> Result<Vec<Ses
         summaries.extend(statement.query_row([compact::session_key(id)], summary_from_row).optional()?);
     }
     Ok(summaries)
+}
+
+/// The sessions whose parent is `session_id` (sub-agents, continuations, forks), oldest first.
+pub fn children_of(conn: &Connection, session_id: &str) -> Result<Vec<SessionSummary>, ViewError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT lower(hex(session_key)) FROM session WHERE parent_session_key = ?1 ORDER BY started_at, session_key",
+    )?;
+    let ids = statement.query_map([compact::session_key(session_id)], |row| row.get::<_, String>(0))?;
+    let ids: Vec<String> = ids.collect::<Result<_, _>>()?;
+    summaries_of(conn, &ids)
 }
 
 /// Every stored session that has a project directory, as (session id, directory).
