@@ -463,16 +463,15 @@ impl Context<'_> {
             }
             Err(error) => return Err(error),
         };
-        let detail = sessions::show(self.conn, &id)?;
-        let zone = &self.options.zone;
-        // Every message, so each search hit's anchor is on its page; what the client wrote
-        // itself or rewound is marked (and dimmed by the stylesheet). A long session is shown a
-        // page of messages at a time; `at` picks the page holding that message.
+        // A long session is read and shown a page of messages at a time; `at` picks the page
+        // holding that message. Every message of the page is shown, so each search hit's anchor
+        // is there; what the client wrote itself or rewound is marked (and dimmed).
         let at: i64 = params.get("at").and_then(|at| at.parse().ok()).unwrap_or(0).max(0);
         let from = at - at % MESSAGES_PER_PAGE;
-        let mut entries = conversation::arrange(&detail, &zone.tz, true, (from > 0).then_some(from));
-        let later = detail.messages.iter().filter(|message| message.seq >= from + MESSAGES_PER_PAGE).count();
-        entries.retain(|entry| !matches!(entry, conversation::Entry::Message(turn) if turn.message.seq >= from + MESSAGES_PER_PAGE));
+        let detail = sessions::show_messages(self.conn, &id, Some((from, from + MESSAGES_PER_PAGE)))?;
+        let zone = &self.options.zone;
+        let entries = conversation::arrange(&detail, &zone.tz, true, None);
+        let later = (detail.summary.messages - (from + MESSAGES_PER_PAGE)).max(0);
         let shown = self.options.shown;
         let summary = &detail.summary;
         let mut body = String::new();

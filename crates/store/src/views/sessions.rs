@@ -292,6 +292,15 @@ pub struct SessionDetail {
 
 /// One session with its conversation.
 pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewError> {
+    show_messages(conn, session_id, None)
+}
+
+/// [`show`], with only the messages at positions `from..until` (a page of a long session).
+pub fn show_messages(
+    conn: &Connection,
+    session_id: &str,
+    range: Option<(i64, i64)>,
+) -> Result<SessionDetail, ViewError> {
     let summary = conn
         .query_row(
             &format!("SELECT {} FROM session s WHERE s.session_key = ?1", summary_columns()),
@@ -318,11 +327,13 @@ pub fn show(conn: &Connection, session_id: &str) -> Result<SessionDetail, ViewEr
         "SELECT m.message, ro.name, m.timestamp, m.model, m.is_sidechain, m.is_meta, m.is_injected, m.is_compact_summary, \
          m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL), m.seq, m.is_rewound FROM message m JOIN role ro ON ro.code = m.role \
          LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key \
-         WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) ORDER BY m.seq",
+         WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) AND m.seq >= ?2 AND m.seq < ?3 \
+         ORDER BY m.seq",
         crate::frame::RESTORE_SQL
     ))?;
     let mut messages = Vec::new();
-    let mut rows = statement.query([compact::session_key(session_id)])?;
+    let (from, until) = range.unwrap_or((0, i64::MAX));
+    let mut rows = statement.query(rusqlite::params![compact::session_key(session_id), from, until])?;
     while let Some(row) = rows.next()? {
         let message: i64 = row.get(0)?;
         let parts = parts_statement
