@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hindcast_core::model::{PartKind, ProjectedExchange, Relationship, Role};
 use hindcast_core::provider::{Environment, ParseReport, Provider};
 use hindcast_core::time_window::TimeWindow;
-use hindcast_testing::import_all;
+use hindcast_testing::{import_all, message_line};
 
 use crate::GeminiProvider;
 
@@ -34,32 +34,7 @@ fn session<'a>(exchanges: &'a [ProjectedExchange], id: &str) -> &'a ProjectedExc
 /// one per billed response.
 fn outline(exchange: &ProjectedExchange) -> serde_json::Value {
     let session = &exchange.session;
-    let messages: Vec<String> = exchange
-        .messages
-        .iter()
-        .map(|message| {
-            let flags = &message.flags;
-            let set: Vec<&str> = [
-                ("sidechain", flags.sidechain),
-                ("meta", flags.meta),
-                ("injected", flags.injected),
-                ("api_error", flags.api_error),
-                ("rewound", flags.rewound),
-            ]
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(name, _)| *name)
-            .collect();
-            let parts: Vec<&str> = message.parts.iter().map(|part| part.kind.as_str()).collect();
-            format!(
-                "{} {} [{}] {}",
-                message.role.as_str(),
-                message.native_id.as_deref().unwrap_or("-"),
-                set.join(","),
-                parts.join(" ")
-            )
-        })
-        .collect();
+    let messages: Vec<String> = exchange.messages.iter().map(message_line).collect();
     let usage: Vec<String> = exchange
         .usage
         .iter()

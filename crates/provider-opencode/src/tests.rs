@@ -4,7 +4,7 @@
 use hindcast_core::model::{ProjectedExchange, Relationship, Role};
 use hindcast_core::provider::{Environment, ParseReport, Provider};
 use hindcast_core::time_window::TimeWindow;
-use hindcast_testing::{import_all, opencode_fixture};
+use hindcast_testing::{import_all, message_line, opencode_fixture};
 
 use crate::OpencodeProvider;
 
@@ -23,32 +23,7 @@ fn session<'a>(exchanges: &'a [ProjectedExchange], id: &str) -> &'a ProjectedExc
 
 /// A session in a few lines: one per message (role, id, flags, part kinds), one per billed step.
 fn outline(exchange: &ProjectedExchange) -> serde_json::Value {
-    let messages: Vec<String> = exchange
-        .messages
-        .iter()
-        .map(|message| {
-            let flags = &message.flags;
-            let set: Vec<&str> = [
-                ("sidechain", flags.sidechain),
-                ("injected", flags.injected),
-                ("compact_summary", flags.compact_summary),
-                ("api_error", flags.api_error),
-                ("rewound", flags.rewound),
-            ]
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(name, _)| *name)
-            .collect();
-            let parts: Vec<&str> = message.parts.iter().map(|part| part.kind.as_str()).collect();
-            format!(
-                "{} {} [{}] {}",
-                message.role.as_str(),
-                message.native_id.as_deref().unwrap_or("-"),
-                set.join(","),
-                parts.join(" ")
-            )
-        })
-        .collect();
+    let messages: Vec<String> = exchange.messages.iter().map(message_line).collect();
     let usage: Vec<String> = exchange
         .usage
         .iter()

@@ -437,3 +437,30 @@ pub fn opencode_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     }
     dir.to_path_buf()
 }
+
+/// A projected message as one line for snapshots: role, native id, the flags set, part kinds
+/// (`assistant g1 [sidechain,rewound] thinking tool_call tool_result`).
+pub fn message_line(message: &hindcast_core::model::ProjectedMessage) -> String {
+    let flags = &message.flags;
+    let set: Vec<&str> = [
+        ("sidechain", flags.sidechain),
+        ("meta", flags.meta),
+        ("injected", flags.injected),
+        ("compact_summary", flags.compact_summary),
+        ("compact_boundary", flags.compact_boundary),
+        ("api_error", flags.api_error),
+        ("rewound", flags.rewound),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| *name)
+    .collect();
+    let parts: Vec<&str> = message.parts.iter().map(|part| part.kind.as_str()).collect();
+    format!(
+        "{} {} [{}] {}",
+        message.role.as_str(),
+        message.native_id.as_deref().unwrap_or("-"),
+        set.join(","),
+        parts.join(" ")
+    )
+}
