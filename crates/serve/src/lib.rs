@@ -170,7 +170,7 @@ impl Server {
         let page = pages::Context { conn, options: &self.options };
         match page.route(path, &params) {
             Ok(pages::Page::Html(body)) => with_headers(Response::from_string(body), "text/html; charset=utf-8"),
-            Ok(pages::Page::Css(body)) => with_headers(Response::from_string(body), "text/css; charset=utf-8"),
+            Ok(pages::Page::Asset(content_type, body)) => with_headers(Response::from_string(body), content_type),
             Ok(pages::Page::NotFound(body)) => {
                 with_headers(Response::from_string(body).with_status_code(404), "text/html; charset=utf-8")
             }

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use hindcast_core::time_window::{TimeWindow, WindowEdge, parse_time_spec_in};
-use hindcast_store::views::conversation;
 use hindcast_store::views::report::{self, Period, ReportFilter, Zone};
 use hindcast_store::views::search::{self, SearchFilter};
 use hindcast_store::views::sessions::{self, SessionFilter};
 use hindcast_store::views::{TextWindow, ViewError};
+use hindcast_store::views::{conversation, render};
 use jiff::Timestamp;
 
 use crate::ServeOptions;
@@ -18,11 +18,17 @@ use crate::chart::{self, Bar};
 /// The stylesheet, embedded: nothing is fetched from elsewhere.
 const STYLE: &str = include_str!("style.css");
 
+/// The one script: the copy button. Every page reads the same without it.
+const SCRIPT: &str = include_str!("app.js");
+
+/// The page's icon (a browser asks for one; answering keeps its console clean).
+const ICON: &str = include_str!("icon.svg");
+
 /// Sessions per page of the list.
 const PAGE_SIZE: u64 = 50;
 
 /// Messages per page of a session.
-const MESSAGES_PER_PAGE: i64 = 1_000;
+const MESSAGES_PER_PAGE: i64 = 250;
 
 /// Escapes text for HTML (element content and attribute values alike).
 pub fn escape(text: &str) -> String {
@@ -120,7 +126,8 @@ impl Params {
 /// What a route answers.
 pub enum Page {
     Html(String),
-    Css(String),
+    /// An embedded file and its content type.
+    Asset(&'static str, String),
     NotFound(String),
 }
 
@@ -142,8 +149,9 @@ fn layout(title: &str, current: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<title>{} · hindcast</title>\n\
-         <link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n<header><b>hindcast</b> <nav>{nav}</nav></header>\n\
-         <main>\n<h1>{}</h1>\n{body}</main>\n</body>\n</html>\n",
+         <link rel=\"stylesheet\" href=\"/static/style.css\">\n<link rel=\"icon\" href=\"/static/icon.svg\" type=\"image/svg+xml\">\n\
+         <script src=\"/static/app.js\" defer></script>\n</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n<header><b>hindcast</b> <nav>{nav}</nav></header>\n\
+         <main id=\"main\">\n<h1>{}</h1>\n{body}</main>\n</body>\n</html>\n",
         escape(title),
         escape(title)
     )
@@ -187,7 +195,11 @@ impl Context<'_> {
             "/" => self.overview(params).map(Page::Html),
             "/sessions" => self.sessions(params).map(Page::Html),
             "/search" => self.search(params).map(Page::Html),
-            "/static/style.css" => Ok(Page::Css(STYLE.to_string())),
+            "/static/style.css" => {
+                Ok(Page::Asset("text/css; charset=utf-8", format!("{STYLE}\n{}", render::highlight_css())))
+            }
+            "/static/app.js" => Ok(Page::Asset("text/javascript; charset=utf-8", SCRIPT.to_string())),
+            "/static/icon.svg" | "/favicon.ico" => Ok(Page::Asset("image/svg+xml", ICON.to_string())),
             _ => match path.strip_prefix("/session/") {
                 Some(id) => self.session(id, params),
                 None => Ok(Page::NotFound(layout("Not found", "", "<p>No such page.</p>"))),
@@ -475,25 +487,44 @@ impl Context<'_> {
         let shown = self.options.shown;
         let summary = &detail.summary;
         let mut body = String::new();
-        if let Some(parent) = &summary.parent_session_id {
+        // The lineage, root first: each ancestor one click away.
+        let mut ancestors = Vec::new();
+        let mut parent = summary.parent_session_id.clone();
+        while let Some(parent_id) = parent.take() {
+            if ancestors.len() >= 20
+                || ancestors.iter().any(|known: &sessions::SessionSummary| known.session_id == parent_id)
+            {
+                break;
+            }
+            if let Some(found) = sessions::summaries_of(self.conn, std::slice::from_ref(&parent_id))?.pop() {
+                parent = found.parent_session_id.clone();
+                ancestors.push(found);
+            }
+        }
+        if !ancestors.is_empty() {
+            body.push_str("<nav class=\"lineage\" aria-label=\"lineage\">");
+            for ancestor in ancestors.iter().rev() {
+                body.push_str(&format!(
+                    "<a href=\"/session/{}\">{}</a> › ",
+                    escape(&ancestor.session_id),
+                    self.text(ancestor.title.as_deref().unwrap_or(sessions::short_id(&ancestor.session_id)))
+                ));
+            }
             body.push_str(&format!(
-                "<p class=\"lineage\">{} of <a href=\"/session/{}\">{}</a></p>\n",
-                self.text(summary.relationship.as_deref().unwrap_or("child")),
-                escape(parent),
-                escape(sessions::short_id(parent))
+                "<span>{}</span> <span class=\"tag\">{}</span></nav>\n",
+                self.text(summary.title.as_deref().unwrap_or(sessions::short_id(&summary.session_id))),
+                self.text(summary.relationship.as_deref().unwrap_or("child"))
             ));
         }
-        let children: Vec<_> = sessions::list(self.conn, &SessionFilter::default())?
-            .into_iter()
-            .filter(|child| child.parent_session_id.as_deref() == Some(id.as_str()))
-            .collect();
+        let children = sessions::children_of(self.conn, &id)?;
         if !children.is_empty() {
             body.push_str("<p class=\"lineage\">Spawned: ");
             for child in &children {
                 body.push_str(&format!(
-                    "<a href=\"/session/{}\">{}</a> ",
+                    "<a href=\"/session/{}\">{}</a> <span class=\"tag\">{}</span> ",
                     escape(&child.session_id),
-                    self.text(child.title.as_deref().unwrap_or(sessions::short_id(&child.session_id)))
+                    self.text(child.title.as_deref().unwrap_or(sessions::short_id(&child.session_id))),
+                    self.text(child.relationship.as_deref().unwrap_or("child"))
                 ));
             }
             body.push_str("</p>\n");
@@ -504,9 +535,23 @@ impl Context<'_> {
                 Some(cwd) => format!("cd {cwd} && {command}"),
                 None => command,
             };
-            body.push_str(&format!("<p>Resume: <code class=\"resume\">{}</code></p>\n", self.text(&command)));
+            // The button needs script (the clipboard); without it the command is there to select.
+            body.push_str(&format!(
+                "<p class=\"resume\">Resume: <code>{shown_command}</code> \
+                 <button type=\"button\" class=\"copy\" data-copy=\"{shown_command}\" hidden>Copy resume command</button></p>\n",
+                shown_command = self.text(&command)
+            ));
         }
-        body.push_str(&conversation::html_body(&detail, &entries, &zone.name, &shown));
+        let spawned: Vec<conversation::Spawned> = children
+            .iter()
+            .filter(|child| child.relationship.as_deref() == Some("subagent"))
+            .map(|child| conversation::Spawned {
+                session_id: child.session_id.clone(),
+                title: child.title.clone(),
+                started_at: child.started_at.clone(),
+            })
+            .collect();
+        body.push_str(&conversation::html_body(&detail, &entries, &zone.name, &shown, &spawned, Some("/session/")));
         if from > 0 || later > 0 {
             body.push_str("<nav class=\"pages\">");
             if from > 0 {

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::sessions::{MessageView, PartView, SessionDetail};
+use super::render;
+use super::sessions::{self, MessageUsage, MessageView, PartView, SessionDetail};
 
 /// One thing to show, in order.
 #[derive(Debug)]
@@ -282,14 +283,17 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
-/// The style of the HTML page (no scripts, no external resources).
+/// The style of the HTML page (no scripts, no external resources); the code colours follow.
 const PAGE_STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}\
 h1{font-size:1.4rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;color:#555}dd{margin:0}\
 .day{margin-top:2rem;font-weight:600;border-bottom:1px solid #ddd}.message{margin:1rem 0}\
 .head{color:#666;font-size:.85rem}.role{font-weight:600;color:#222}.flags{font-style:italic}\
-.text{white-space:pre-wrap}.user .text{background:#f2f6ff;padding:.4rem .6rem;border-radius:4px}\
-.thinking{white-space:pre-wrap;color:#666;font-style:italic}pre{white-space:pre-wrap;background:#f6f6f6;\
-padding:.4rem .6rem;border-radius:4px;overflow-x:auto}.error{color:#a00}.folded{color:#888;font-style:italic}";
+.plain{white-space:pre-wrap}.user .text{background:#f2f6ff;padding:.4rem .6rem;border-radius:4px}\
+.thinking{color:#666;font-style:italic}.thinking div{white-space:pre-wrap}pre{white-space:pre-wrap;background:#f6f6f6;\
+padding:.4rem .6rem;border-radius:4px;overflow-x:auto}.error{color:#a00}.folded{color:#888;font-style:italic}\
+.diff .add{color:#11632a;background:#e6ffec}.diff .del{color:#8c1b24;background:#ffebe9}.diff .hunk,.diff .file{color:#555}\
+.diff span{display:block}.marker{border-top:1px dashed #999;color:#666;margin:1.2rem 0;padding-top:.3rem}\
+.usage .detail{color:#666}";
 
 /// The conversation as one self-contained HTML page: every transcript text escaped, no links,
 /// no scripts, a Content-Security-Policy that forbids loading anything.
@@ -298,18 +302,94 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n<style>{PAGE_STYLE}\n{}</style>\n</head>\n<body>\n\
          <h1>{title}</h1>\n{}</body>\n</html>\n",
-        html_body(detail, entries, zone_name, shown)
+        render::highlight_css(),
+        html_body(detail, entries, zone_name, shown, &[], None)
+    )
+}
+
+/// A sub-agent session a call of the conversation may have spawned.
+#[derive(Clone, Debug)]
+pub struct Spawned {
+    pub session_id: String,
+    pub title: Option<String>,
+    pub started_at: Option<String>,
+}
+
+/// Whether a tool call starts a sub-agent, by its name or its input's shape.
+fn spawns_agent(call: &PartView) -> bool {
+    let name = call.tool_name.as_deref().unwrap_or_default();
+    matches!(name, "Task" | "Agent" | "task" | "spawn_agent" | "delegate_to_agent")
+        || call.tool_input.as_ref().is_some_and(|input| input.get("subagent_type").is_some())
+}
+
+/// Pairs each spawned session with the latest spawning call made before it started (sessions and
+/// calls in time order; a session no call precedes stays unpaired).
+fn pair_spawns<'s>(entries: &[Entry<'_>], spawned: &'s [Spawned]) -> HashMap<(i64, usize), &'s Spawned> {
+    let calls: Vec<((i64, usize), Option<&str>)> = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Message(turn) => Some(turn),
+            _ => None,
+        })
+        .flat_map(|turn| {
+            turn.parts.iter().enumerate().filter_map(move |(index, piece)| match piece {
+                Piece::Call { call, .. } if spawns_agent(call) => {
+                    Some(((turn.message.seq, index), turn.message.timestamp.as_deref()))
+                }
+                _ => None,
+            })
+        })
+        .collect();
+    let mut pairs = HashMap::new();
+    let mut children: Vec<&Spawned> = spawned.iter().collect();
+    children.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    for child in children {
+        let started = child.started_at.as_deref().unwrap_or_default();
+        let call = calls.iter().rev().find(|(key, at)| !pairs.contains_key(key) && at.is_some_and(|at| at <= started));
+        if let Some((key, _)) = call {
+            pairs.insert(*key, child);
+        }
+    }
+    pairs
+}
+
+fn usage_html(usage: &MessageUsage) -> String {
+    let tokens = &usage.tokens;
+    let cost = usage.cost_usd.map_or_else(|| "unpriced".to_string(), |cost| format!("${cost:.4}"));
+    let detail = format!(
+        "{} input · {} cache read · {} cache write · {} output{} · {cost}",
+        tokens.input,
+        tokens.cached_input,
+        tokens.cache_creation,
+        tokens.output,
+        if tokens.reasoning > 0 { format!(" ({} reasoning)", tokens.reasoning) } else { String::new() },
+    );
+    format!(
+        " <span class=\"usage\" tabindex=\"0\" title=\"{detail}\"><span class=\"sum\">{} tokens</span><span class=\"detail\"> {detail}</span></span>",
+        usage.total()
     )
 }
 
 /// The conversation as HTML without the page around it (what `html` and the web page show): the
-/// session's facts, then each message with an anchor (`m-<position>`), tool calls folded with
-/// their results in `<details>` (open without script), every transcript text escaped.
-pub fn html_body(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, shown: Shown<'_>) -> String {
+/// session's facts, then each message with an anchor (`m-<position>`) and its tokens and cost;
+/// the model's text as Markdown (no raw HTML, only web links), a person's as typed; thinking and
+/// tool calls folded in `<details>` (open without script), calls with their results, edits as
+/// diffs; compactions and sub-agent spawns as markers (linked under `session_href` when given).
+/// Every transcript text is escaped.
+pub fn html_body(
+    detail: &SessionDetail,
+    entries: &[Entry<'_>],
+    zone_name: &str,
+    shown: Shown<'_>,
+    spawned: &[Spawned],
+    session_href: Option<&str>,
+) -> String {
     let summary = &detail.summary;
     let text = |value: &str| html_escape(&shown(value));
+    let owned = |value: &str| shown(value).into_owned();
+    let pairs = pair_spawns(entries, spawned);
     let mut out = format!(
         "<dl><dt>client</dt><dd>{}</dd><dt>session</dt><dd>{}</dd><dt>native id</dt><dd>{}</dd>\
          <dt>project</dt><dd>{}</dd><dt>times</dt><dd>{}</dd></dl>\n",
@@ -332,38 +412,68 @@ pub fn html_body(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str,
                 out.push_str(&format!("<p class=\"folded\">{}</p>\n", html_escape(&earlier_text(*count))))
             }
             Entry::Message(turn) => {
-                let role = html_escape(&turn.message.role);
+                let message = turn.message;
+                if message.compact_boundary {
+                    out.push_str("<div class=\"marker compaction\" role=\"separator\">conversation compacted here: the model saw only a summary of what came before</div>\n");
+                }
+                let role = html_escape(&message.role);
                 let stamp = turn.clock().unwrap_or_default();
                 let flags =
                     turn.flags().map_or_else(String::new, |flags| format!(" <span class=\"flags\">({flags})</span>"));
+                let usage = message.usage.as_ref().map(usage_html).unwrap_or_default();
                 // Shown with `--all`: marked, so a stylesheet can set them apart.
-                let marks = match (turn.message.rewound, is_client_written(turn.message)) {
+                let marks = match (message.rewound, is_client_written(message)) {
                     (true, _) => " rewound",
                     (false, true) => " client",
                     (false, false) => "",
                 };
                 out.push_str(&format!(
-                    "<div class=\"message {role}{marks}\" id=\"m-{}\">\n<div class=\"head\">{stamp} <span class=\"role\">{role}</span>{flags}</div>\n",
-                    turn.message.seq
+                    "<div class=\"message {role}{marks}\" id=\"m-{seq}\">\n<div class=\"head\"><a class=\"anchor\" href=\"#m-{seq}\">{stamp}</a> <span class=\"role\">{role}</span>{flags}{usage}</div>\n",
+                    seq = message.seq
                 ));
-                if let Some(cause) = &turn.message.error_cause {
+                if let Some(cause) = &message.error_cause {
                     out.push_str(&format!("<p class=\"error\">error: {}</p>\n", text(cause)));
                 }
-                for piece in &turn.parts {
+                let prose = message.role == "assistant" && !message.compact_summary;
+                for (index, piece) in turn.parts.iter().enumerate() {
                     match piece {
-                        Piece::Text(value) => out.push_str(&format!("<div class=\"text\">{}</div>\n", text(value))),
-                        Piece::Thinking(value) => {
-                            out.push_str(&format!("<div class=\"thinking\">thinking: {}</div>\n", text(value)))
+                        Piece::Text(value) if prose => out.push_str(&format!(
+                            "<div class=\"text markdown\">{}</div>\n",
+                            render::markdown_html(&shown(value))
+                        )),
+                        Piece::Text(value) => {
+                            out.push_str(&format!("<div class=\"text plain\">{}</div>\n", text(value)))
                         }
+                        Piece::Thinking(value) => out.push_str(&format!(
+                            "<details class=\"thinking\"><summary>thinking</summary><div>{}</div></details>\n",
+                            text(value)
+                        )),
                         Piece::Call { call, result } => {
                             let failed = result.is_some_and(|result| result.is_error == Some(true));
+                            let brief = render::tool_input_summary(call.tool_input.as_ref())
+                                .map(|brief| format!(" <code>{}</code>", text(&brief)))
+                                .unwrap_or_default();
                             out.push_str(&format!(
-                                "<details class=\"call\"><summary>→ <b>{}</b>{}</summary><pre>{}</pre>\n{}</details>\n",
+                                "<details class=\"call\"><summary>→ <b>{}</b>{brief}{}</summary>\n{}{}</details>\n",
                                 text(call.tool_name.as_deref().unwrap_or("tool")),
                                 if failed { " <span class=\"error\">failed</span>" } else { "" },
-                                text(&tool_input_text(call)),
+                                render::tool_input_html(call.tool_input.as_ref(), &owned),
                                 result.map(|result| result_html(result, shown)).unwrap_or_default()
                             ));
+                            if let Some(child) = pairs.get(&(message.seq, index)) {
+                                let label =
+                                    text(child.title.as_deref().unwrap_or(sessions::short_id(&child.session_id)));
+                                out.push_str(&match session_href {
+                                    Some(base) => format!(
+                                        "<div class=\"marker spawn\">sub-agent: <a href=\"{base}{}\">{label}</a></div>\n",
+                                        html_escape(&child.session_id)
+                                    ),
+                                    None => format!(
+                                        "<div class=\"marker spawn\">sub-agent: {label} ({})</div>\n",
+                                        html_escape(sessions::short_id(&child.session_id))
+                                    ),
+                                });
+                            }
                         }
                         Piece::Result(result) => out.push_str(&result_html(result, shown)),
                         Piece::Image => out.push_str("<p class=\"folded\">[image]</p>\n"),
@@ -417,6 +527,7 @@ mod tests {
             rewound: false,
             error_cause: None,
             error_frame: None,
+            usage: None,
             parts,
         }
     }
@@ -548,7 +659,8 @@ mod tests {
         let page = html(&detail, &entries, "UTC", &shown);
         assert!(!page.contains("<script>") && !page.contains("<img"), "{page}");
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
-        assert!(!page.contains("href"), "a link: {page}");
+        let targets: Vec<&str> = page.split("href=\"").skip(1).collect();
+        assert!(targets.iter().all(|target| target.starts_with("#m-")), "only anchors link: {page}");
         assert!(page.contains("default-src 'none'") && !page.contains('\u{1b}'), "{page}");
         let text = markdown(&detail, &entries, "UTC", &shown);
         assert!(text.contains("# &lt;script&gt;alert(1)&lt;/script&gt;"), "{text}");

@@ -3,6 +3,7 @@
 
 pub mod conversation;
 pub mod export;
+pub mod render;
 pub mod report;
 pub mod search;
 pub mod sessions;

@@ -271,7 +271,58 @@ pub struct MessageView {
     /// The restored frame of an API error message (for `error_cause`).
     #[serde(skip)]
     pub error_frame: Option<Value>,
+    /// The tokens and cost of the responses this message records (none for a message without).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<MessageUsage>,
     pub parts: Vec<PartView>,
+}
+
+/// What the responses one message records used and cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MessageUsage {
+    #[serde(flatten)]
+    pub tokens: Tokens,
+    /// USD at the prices of the response's day; `None` when a response has no price.
+    pub cost_usd: Option<f64>,
+}
+
+impl MessageUsage {
+    /// Every token counted once, as the reports count them (input, cache reads and writes,
+    /// output; reasoning is part of output).
+    pub fn total(&self) -> i64 {
+        self.tokens.input + self.tokens.cached_input + self.tokens.cache_creation + self.tokens.output
+    }
+}
+
+/// Each message's usage in a session, by message key.
+fn usage_by_message(
+    conn: &Connection,
+    session_id: &str,
+) -> Result<std::collections::HashMap<Vec<u8>, MessageUsage>, ViewError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT message_key, sum(input_tokens), sum(cache_read_tokens), sum(cache_creation_tokens), sum(output_tokens), \
+         sum(reasoning_tokens), sum(cost_nano_usd), sum(cost_nano_usd IS NULL) FROM token_usage \
+         WHERE session = (SELECT session FROM session WHERE session_key = ?1) AND message_key IS NOT NULL \
+         GROUP BY message_key",
+    )?;
+    let rows = statement.query_map([compact::session_key(session_id)], |row| {
+        let unpriced: i64 = row.get(7)?;
+        let cost: Option<i64> = row.get(6)?;
+        Ok((
+            row.get::<_, Vec<u8>>(0)?,
+            MessageUsage {
+                tokens: Tokens {
+                    input: row.get(1)?,
+                    cached_input: row.get(2)?,
+                    cache_creation: row.get(3)?,
+                    output: row.get(4)?,
+                    reasoning: row.get(5)?,
+                },
+                cost_usd: (unpriced == 0).then(|| hindcast_pricing::to_usd(cost.unwrap_or(0))),
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// `sessions show`: the summary, stored metadata and the conversation in order.
@@ -325,12 +376,13 @@ pub fn show_messages(
     )?;
     let mut statement = conn.prepare(&format!(
         "SELECT m.message, ro.name, m.timestamp, m.model, m.is_sidechain, m.is_meta, m.is_injected, m.is_compact_summary, \
-         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL), m.seq, m.is_rewound FROM message m JOIN role ro ON ro.code = m.role \
+         m.is_compact_boundary, m.is_api_error, iif(m.is_api_error, {}, NULL), m.seq, m.is_rewound, m.message_key FROM message m JOIN role ro ON ro.code = m.role \
          LEFT JOIN frame_context c ON c.context = m.frame_context LEFT JOIN message p ON p.message_key = m.parent_key \
          WHERE m.session = (SELECT session FROM session WHERE session_key = ?1) AND m.seq >= ?2 AND m.seq < ?3 \
          ORDER BY m.seq",
         crate::frame::RESTORE_SQL
     ))?;
+    let mut usage = usage_by_message(conn, session_id)?;
     let mut messages = Vec::new();
     let (from, until) = range.unwrap_or((0, i64::MAX));
     let mut rows = statement.query(rusqlite::params![compact::session_key(session_id), from, until])?;
@@ -363,6 +415,7 @@ pub fn show_messages(
             rewound: row.get(12)?,
             error_cause: None,
             error_frame: row.get::<_, Option<String>>(10)?.and_then(|text| serde_json::from_str(&text).ok()),
+            usage: usage.remove(&row.get::<_, Vec<u8>>(13)?),
             parts,
         });
     }
