@@ -74,6 +74,9 @@ enum Task {
         #[arg(long)]
         formats: bool,
     },
+    /// Write the README's screenshots (`docs/screenshots/`) of each page of `hindcast serve` over the
+    /// project's fixtures, in headless Chromium.
+    Screenshots,
     /// Rebuild `fixtures/upgrade/v<N>-store.sqlite`: the store the previous release (`--previous`, a
     /// `hindcast` binary built from it; N its schema version) writes from the upgrade smoke's corpus.
     UpgradeFixture {
@@ -86,6 +89,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Smoke { suites, list } => smoke::run(&suites, list),
         Task::Tidy => tidy::run(),
+        Task::Screenshots => smoke::screenshots(),
         Task::UpgradeFixture { previous } => smoke::build_upgrade_fixture(&previous),
         Task::Fuzz { seconds } => ci::fuzz(seconds),
         Task::Ci => ci::run(),

@@ -150,7 +150,10 @@ fn pages_answer_and_transcript_text_stays_text() {
     assert!(conversation.contains("gemini --resume 55555555-5555-4555-8555-555555555555"));
     for body in [&sessions, &conversation] {
         let scripts: Vec<&str> = body.split("<script").skip(1).collect();
-        assert!(scripts.iter().all(|tag| tag.starts_with(" src=\"/static/app.js\"")), "only the page's own script: {body}");
+        assert!(
+            scripts.iter().all(|tag| tag.starts_with(" src=\"/static/app.js\"")),
+            "only the page's own script: {body}"
+        );
         assert!(!body.contains("<img") && !body.contains("href=\"javascript"), "{body}");
         assert!(!body.contains('\u{1b}'), "no raw escape byte");
     }

@@ -1,5 +1,6 @@
 //! Hermetic end-to-end smokes: the real binary, a temporary HOME, assertions on output, envelope and store.
 
+mod browser;
 mod first_hour;
 mod hardening;
 mod reliability;
@@ -7,6 +8,7 @@ mod search;
 mod serve;
 mod suites;
 
+pub use browser::screenshots;
 pub use hardening::build_upgrade_fixture;
 
 use std::collections::BTreeMap;
@@ -57,6 +59,13 @@ pub struct Binaries {
 
 type Suite = fn(&Binaries) -> Result<()>;
 
+/// Builds the binaries under test.
+fn build_binaries() -> Result<Binaries> {
+    run_command("cargo", &["build", "-p", "hindcast-cli", "--features", "test-providers", "--bins"], &[])?;
+    let target = workspace_root().join("target/debug");
+    Ok(Binaries { hindcast: target.join("hindcast"), testbed: target.join("hindcast-testbed") })
+}
+
 /// Builds the binaries and runs the named suites (all when none is named).
 pub fn run(names: &[String], list: bool) -> Result<()> {
     if list {
@@ -67,6 +76,7 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
             .chain(first_hour::SUITES)
             .chain(search::SUITES)
             .chain(serve::SUITES)
+            .chain(browser::SUITES)
         {
             println!("{name}");
         }
@@ -79,6 +89,7 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
         .chain(first_hour::SUITES)
         .chain(search::SUITES)
         .chain(serve::SUITES)
+        .chain(browser::SUITES)
         .copied()
         .collect();
     let selected: Vec<(&str, Suite)> = if names.is_empty() {
@@ -94,9 +105,7 @@ pub fn run(names: &[String], list: bool) -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
-    run_command("cargo", &["build", "-p", "hindcast-cli", "--features", "test-providers", "--bins"], &[])?;
-    let target = workspace_root().join("target/debug");
-    let binaries = Binaries { hindcast: target.join("hindcast"), testbed: target.join("hindcast-testbed") };
+    let binaries = build_binaries()?;
     let mut failures = Vec::new();
     for (name, suite) in &selected {
         let started = Instant::now();

@@ -13,7 +13,7 @@ use super::{Binaries, Sandbox};
 pub const SUITES: &[(&str, super::Suite)] = &[("serve", serve)];
 
 /// Kills the server however the smoke ends.
-struct Running(std::process::Child);
+pub struct Running(std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -34,6 +34,20 @@ fn get(port: u16, target: &str, host: &str, cookie: Option<&str>) -> Result<(u16
     Ok((status, head.to_ascii_lowercase(), body.to_string()))
 }
 
+/// Starts `hindcast serve` from `command` and reads the link it prints: the running server, its
+/// port, and the link's path with its token (`?token=…`).
+pub fn start(mut command: std::process::Command) -> Result<(Running, u16, String)> {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let running = Running(child);
+    let mut url = String::new();
+    BufReader::new(stdout).read_line(&mut url)?;
+    let url = url.trim();
+    let rest = url.strip_prefix("http://127.0.0.1:").with_context(|| format!("a 127.0.0.1 link, not {url:?}"))?;
+    let (port, target) = rest.split_once('/').context("a port and a path")?;
+    Ok((running, port.parse()?, target.to_string()))
+}
+
 fn serve(binaries: &Binaries) -> Result<()> {
     let sandbox = Sandbox::new()?;
     sandbox.install_fixture("claude/projects", ".claude/projects")?;
@@ -44,16 +58,7 @@ fn serve(binaries: &Binaries) -> Result<()> {
     let sources = sandbox.sources_fingerprint()?;
     let store = std::fs::read(sandbox.db())?;
 
-    let mut command = sandbox.command(&binaries.hindcast, &["serve", "--port", "0"]);
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let stdout = child.stdout.take().context("the server's stdout")?;
-    let running = Running(child);
-    let mut url = String::new();
-    BufReader::new(stdout).read_line(&mut url)?;
-    let url = url.trim();
-    let rest = url.strip_prefix("http://127.0.0.1:").with_context(|| format!("a 127.0.0.1 link, not {url:?}"))?;
-    let (port, target) = rest.split_once('/').context("a port and a path")?;
-    let port: u16 = port.parse()?;
+    let (running, port, target) = start(sandbox.command(&binaries.hindcast, &["serve", "--port", "0"]))?;
     let host = format!("127.0.0.1:{port}");
 
     ensure!(get(port, "/", &host, None)?.0 == 403, "no token, no page");
