@@ -260,6 +260,13 @@ impl Context<'_> {
             .collect();
         body.push_str(&format!("<h2>Cost per {period_name} ({})</h2>\n", escape(&zone.name)));
         body.push_str(&chart::bars(&format!("cost per {period_name}"), &bars));
+        let token_bars: Vec<Bar> = report
+            .rows
+            .iter()
+            .map(|row| Bar { label: row.period.clone(), value: row.usage.total as f64, shown: tokens(row.usage.total) })
+            .collect();
+        body.push_str(&format!("<h2>Tokens per {period_name}</h2>\n"));
+        body.push_str(&chart::bars(&format!("tokens per {period_name}"), &token_bars));
         let session_bars: Vec<Bar> = report
             .rows
             .iter()
@@ -430,7 +437,32 @@ impl Context<'_> {
                 ))
                 .collect::<String>()
         );
-        body.push_str("<table class=\"sessions\"><thead><tr><th>started</th><th>client</th><th>title</th><th>project</th><th>messages</th><th>tokens</th></tr></thead><tbody>\n");
+        // Column heads sort (a link each, so no script is needed); the current order is marked.
+        let current = params.get("sort").unwrap_or("newest");
+        let head = |label: &str, sort: &str, reverse: Option<&str>| {
+            // (where the link goes, the arrow and ARIA order shown)
+            let (target, order) = match reverse {
+                Some(reverse) if current == sort => (reverse, Some(("↓", "descending"))),
+                Some(reverse) if current == reverse => (sort, Some(("↑", "ascending"))),
+                _ if current == sort => (sort, Some(("↓", "descending"))),
+                _ => (sort, None),
+            };
+            let mut query = Params(params.0.clone());
+            query.0.remove("page");
+            let href = escape(&query.with("sort", Some(target)));
+            match order {
+                Some((arrow, aria)) => {
+                    format!("<th aria-sort=\"{aria}\"><a href=\"/sessions?{href}\">{label} {arrow}</a></th>")
+                }
+                None => format!("<th><a href=\"/sessions?{href}\">{label}</a></th>"),
+            }
+        };
+        body.push_str(&format!(
+            "<table class=\"sessions\"><thead><tr>{}<th>client</th><th>title</th><th>project</th>{}{}</tr></thead><tbody>\n",
+            head("started", "newest", Some("oldest")),
+            head("messages", "messages", None),
+            head("tokens", "tokens", None)
+        ));
         for session in &shown {
             let started = session.started_at.as_deref().map(|at| local_time(at, &zone)).unwrap_or_default();
             let marker = if session.parent_session_id.is_some() { " <span class=\"tag\">sub-agent</span>" } else { "" };

@@ -138,7 +138,7 @@ fn pages_answer_and_transcript_text_stays_text() {
         body
     };
     let overview = page("/?since=all");
-    assert_eq!(overview.matches("<g class=\"bar\">").count(), 4, "one bar per day in each of the two charts");
+    assert_eq!(overview.matches("<g class=\"bar\">").count(), 6, "one bar per day in each of the three charts");
     let sessions = page("/sessions");
     let link = sessions.split("href=\"/session/").nth(1).unwrap().split('"').next().unwrap().to_string();
     let conversation = page(&format!("/session/{link}"));

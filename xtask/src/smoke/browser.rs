@@ -194,11 +194,12 @@ fn picture_facts(png_bytes: &[u8]) -> Result<(usize, f64)> {
     Ok((colours.len(), brightness / count.max(1) as f64))
 }
 
-/// The store every test here reads: all fixtures and the hostile session.
-fn fixture_sandbox(binaries: &Binaries) -> Result<Sandbox> {
+/// A store of all fixtures and one more Claude session: the hostile one (the tests) or the
+/// showcase (the README's pictures).
+fn fixture_sandbox(binaries: &Binaries, extra: &str) -> Result<Sandbox> {
     let mut sandbox = Sandbox::new()?;
     sandbox.install_fixture("claude/projects", ".claude/projects")?;
-    sandbox.install_fixture("hostile/claude/projects", ".claude/projects")?;
+    sandbox.install_fixture(&format!("{extra}/claude/projects"), ".claude/projects")?;
     sandbox.install_fixture("codex", ".codex")?;
     sandbox.install_fixture("gemini", ".gemini")?;
     sandbox.install_opencode()?;
@@ -220,7 +221,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn browser(binaries: &Binaries) -> Result<()> {
     let (chromium, driver_path) = browser_paths()?;
-    let sandbox = fixture_sandbox(binaries)?;
+    let sandbox = fixture_sandbox(binaries, "hostile")?;
     let days = sandbox.run(&binaries.hindcast, &["stats", "daily", "--since", "all", "--timezone", "UTC", "--json"])?;
     let days = days.json()?["report"]["rows"].as_array().context("stats daily rows")?.len();
     ensure!(days >= 3, "the fixtures span several days, not {days}");
@@ -389,7 +390,7 @@ async fn without_javascript(client: &Client, base: &str, link: &str, days: usize
 pub fn screenshots() -> Result<()> {
     let (chromium, driver_path) = browser_paths()?;
     let binaries = super::build_binaries()?;
-    let sandbox = fixture_sandbox(&binaries)?;
+    let sandbox = fixture_sandbox(&binaries, "showcase")?;
     let (_server, base, link) = serve(&sandbox, &binaries)?;
     let driver = start_driver(&driver_path)?;
     let profile = tempfile::tempdir()?;
@@ -399,20 +400,25 @@ pub fn screenshots() -> Result<()> {
         let client = open_browser(&driver, &chromium, profile.path(), true).await?;
         let outcome = async {
             sign_in(&client, &base, &link).await?;
-            client.set_window_size(1000, 720).await?;
+            client.set_window_size(1000, 900).await?;
             emulate_theme(&client, "light").await?;
-            // The reading page shows a plain fixture session; the hostile one is for the tests.
-            client.goto(&format!("{base}/sessions?client=claude&project=demo")).await?;
-            let demo = client.find(Locator::Css("table.sessions a[href^='/session/']")).await?;
-            let demo = demo.attr("href").await?.context("a session link")?;
+            client.goto(&format!("{base}/sessions?client=claude&project=webshop")).await?;
+            let showcase = client.find(Locator::Css("table.sessions a[href^='/session/']")).await?;
+            let showcase = showcase.attr("href").await?.context("a session link")?;
             let pages = [
                 ("overview", "/?since=all".to_string()),
                 ("sessions", "/sessions".to_string()),
-                ("session", demo),
+                ("session", showcase),
                 ("search", "/search?q=rounding".to_string()),
             ];
             for (name, path) in pages {
                 load(&client, &base, &path).await?;
+                if name == "session" {
+                    // Open the edit, so the picture shows a diff.
+                    let edit =
+                        client.find(Locator::XPath("//details[contains(@class,'call')][.//b[text()='Edit']]")).await?;
+                    edit.find(Locator::Css("summary")).await?.click().await?;
+                }
                 let picture = client.screenshot().await?;
                 ensure!(picture_facts(&picture)?.0 >= 16, "{name}: a blank page");
                 let file = out.join(format!("{name}.png"));

@@ -359,7 +359,7 @@ fn usage_html(usage: &MessageUsage) -> String {
     let tokens = &usage.tokens;
     let cost = usage.cost_usd.map_or_else(|| "unpriced".to_string(), |cost| format!("${cost:.4}"));
     let detail = format!(
-        "{} input · {} cache read · {} cache write · {} output{} · {cost}",
+        "{} input ({} cache read, {} cache write) · {} output{} · {cost}",
         tokens.input,
         tokens.cached_input,
         tokens.cache_creation,

@@ -158,7 +158,8 @@ pub fn diff_html(old: &str, new: &str) -> String {
     let diff = similar::TextDiff::from_lines(old, new);
     let mut out = String::from("<pre class=\"diff\"><code>");
     for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
-        let _ = writeln!(out, "<span class=\"hunk\">{}</span>", html_escape(&hunk.header().to_string()));
+        // Block spans, one per line: a newline between them would show as an empty line.
+        let _ = write!(out, "<span class=\"hunk\">{}</span>", html_escape(&hunk.header().to_string()));
         for change in hunk.iter_changes() {
             let (class, sign) = match change.tag() {
                 similar::ChangeTag::Delete => ("del", '-'),
@@ -166,7 +167,7 @@ pub fn diff_html(old: &str, new: &str) -> String {
                 similar::ChangeTag::Equal => ("same", ' '),
             };
             let line = change.value().strip_suffix('\n').unwrap_or(change.value());
-            let _ = writeln!(out, "<span class=\"{class}\">{sign}{}</span>", html_escape(line));
+            let _ = write!(out, "<span class=\"{class}\">{sign}{}</span>", html_escape(line));
         }
     }
     out.push_str("</code></pre>\n");
@@ -184,7 +185,7 @@ pub fn patch_html(patch: &str) -> String {
             Some(b'@') => "hunk",
             _ => "same",
         };
-        let _ = writeln!(out, "<span class=\"{class}\">{}</span>", html_escape(line));
+        let _ = write!(out, "<span class=\"{class}\">{}</span>", html_escape(line));
     }
     out.push_str("</code></pre>\n");
     out
@@ -241,7 +242,7 @@ fn command_of(input: &Value) -> Option<String> {
     }
 }
 
-/// A tool call's input for reading, by its shape (the same shapes recur across clients): an edit
+/// A tool call's input for reading (its path is in the summary line), by its shape (the same shapes recur across clients): an edit
 /// (`old_string`/`new_string`, or a list of them) as a diff, a patch as a patch, a command as
 /// shell, a file written as code in its language; anything else as JSON. `shown` makes control
 /// characters visible first.
@@ -255,9 +256,8 @@ pub fn tool_input_html(input: Option<&Value>, shown: &dyn Fn(&str) -> String) ->
     }
     let old = field(input, &["old_string", "oldString"]);
     let new = field(input, &["new_string", "newString"]);
-    let path = path_of(input).map(|path| format!("<div class=\"path\">{}</div>\n", html_escape(&shown(path))));
     if let (Some(old), Some(new)) = (old, new) {
-        return format!("{}{}", path.unwrap_or_default(), diff_html(&shown(old), &shown(new)));
+        return diff_html(&shown(old), &shown(new));
     }
     if let Some(edits) = input.get("edits").and_then(Value::as_array) {
         let diffs: Vec<String> = edits
@@ -269,14 +269,14 @@ pub fn tool_input_html(input: Option<&Value>, shown: &dyn Fn(&str) -> String) ->
             })
             .collect();
         if !diffs.is_empty() {
-            return format!("{}{}", path.unwrap_or_default(), diffs.concat());
+            return diffs.concat();
         }
     }
     if let Some(patch) = field(input, &["patch", "input"]).filter(|text| is_patch(text)) {
         return patch_html(&shown(patch));
     }
     if let (Some(content), Some(file)) = (field(input, &["content"]), path_of(input)) {
-        return format!("{}{}", path.unwrap_or_default(), code_html(&shown(content), language_of_path(file)));
+        return code_html(&shown(content), language_of_path(file));
     }
     if let Some(command) = command_of(input) {
         let rest: serde_json::Map<String, Value> = input
@@ -348,7 +348,6 @@ mod tests {
         let plain = |text: &str| text.to_string();
         let edit = serde_json::json!({"file_path": "/a/b.rs", "old_string": "one\ntwo\n", "new_string": "one\n2\n"});
         let html = tool_input_html(Some(&edit), &plain);
-        assert!(html.contains("<div class=\"path\">/a/b.rs</div>"), "{html}");
         assert!(html.contains("<span class=\"del\">-two</span>") && html.contains("<span class=\"add\">+2</span>"));
         let patch = serde_json::json!("*** Begin Patch\n*** Update File: a\n@@\n-x\n+y\n*** End Patch");
         let html = tool_input_html(Some(&patch), &plain);

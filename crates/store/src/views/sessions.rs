@@ -287,10 +287,10 @@ pub struct MessageUsage {
 }
 
 impl MessageUsage {
-    /// Every token counted once, as the reports count them (input, cache reads and writes,
-    /// output; reasoning is part of output).
+    /// Every token counted once, as the reports count them: input (cache reads and writes are
+    /// part of it) and output (reasoning is part of it).
     pub fn total(&self) -> i64 {
-        self.tokens.input + self.tokens.cached_input + self.tokens.cache_creation + self.tokens.output
+        self.tokens.input + self.tokens.output
     }
 }
 
