@@ -284,7 +284,17 @@ async fn with_javascript(client: &Client, base: &str, link: &str, days: usize, s
     let href = hit.attr("href").await?.context("the hit's link")?;
     ensure!(href.starts_with(&format!("/session/{session}?at=")), "the hit links into its session: {href}");
     hit.click().await?;
-    let url = client.current_url().await?;
+    // The click starts a navigation; wait until the address is the hit's.
+    let started = Instant::now();
+    let url = loop {
+        let url = client.current_url().await?;
+        if url.path().starts_with("/session/") && url.fragment().is_some() {
+            break url;
+        }
+        ensure!(started.elapsed() < Duration::from_secs(20), "the hit's link did not open: at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    client.wait().for_element(Locator::Css(":target")).await?;
     let fragment = url.fragment().context("the link opens at a message")?.to_string();
     let target = client.execute("return document.querySelector(':target')?.id ?? null;", vec![]).await?;
     ensure!(target == json!(fragment), "the page is at the hit's message {fragment}, not {target}");
@@ -380,8 +390,9 @@ async fn without_javascript(client: &Client, base: &str, link: &str, days: usize
     client.goto(&format!("{base}/search")).await?;
     client.find(Locator::Css("input[name=q]")).await?.send_keys(HOSTILE_WORD).await?;
     client.find(Locator::Css("form[role=search] button")).await?.click().await?;
-    let hits = client.find_all(Locator::Css("ol.hits a")).await?;
-    ensure!(!hits.is_empty(), "the search form works without script");
+    let hit =
+        client.wait().for_element(Locator::Css("ol.hits a")).await.context("the search form works without script")?;
+    ensure!(hit.attr("href").await?.is_some_and(|href| href.contains("#m-")), "a hit links to its message");
     Ok(())
 }
 
