@@ -73,6 +73,10 @@ enum Task {
         /// at the same size, cold, and compare their MB/s.
         #[arg(long)]
         formats: bool,
+        /// Instead of the usual figures, time the pages of `hindcast serve` over the corpus's
+        /// store (kept in `--keep DIR` between runs) and its peak memory.
+        #[arg(long, conflicts_with = "formats")]
+        serve: bool,
     },
     /// Write the README's screenshots (`docs/screenshots/`) of each page of `hindcast serve` over the
     /// project's fixtures, in headless Chromium.
@@ -97,7 +101,7 @@ fn main() -> Result<()> {
             let out = workspace_root().join(out);
             man::write(&out).map(|pages| eprintln!("man: {} pages in {}", pages.len(), out.display()))
         }
-        Task::Bench { corpus, size, runs, no_peers, out, keep, baseline, formats } => {
+        Task::Bench { corpus, size, runs, no_peers, out, keep, baseline, formats, serve } => {
             let options = bench::BenchOptions {
                 corpus,
                 size_bytes: bench::parse_size(&size)?,
@@ -107,7 +111,13 @@ fn main() -> Result<()> {
                 keep,
                 baseline,
             };
-            if formats { bench::formats(&options) } else { bench::run(&options) }
+            if serve {
+                bench::serve::run(&options)
+            } else if formats {
+                bench::formats(&options)
+            } else {
+                bench::run(&options)
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use hindcast_import::backfill::{BackfillOptions, RunContext, SilentObserver, run
 use hindcast_import::envelope::EventLog;
 use hindcast_store::views::export::{ExportKey, posthog_daily_activity, session_events};
 use hindcast_store::views::report::{self, Period, ReportFilter, Zone};
-use hindcast_store::views::sessions::{self, SessionFilter};
+use hindcast_store::views::sessions::{self, SessionFilter, SessionOrder};
 use hindcast_store::{Store, StoreOptions};
 use rusqlite::Connection;
 
@@ -75,6 +75,32 @@ fn view_outputs_are_pinned() {
         sessions::list(&conn, &SessionFilter { project: Some("Shop (overlay)".into()), ..SessionFilter::default() })
             .unwrap();
     assert_eq!(by_project.len(), 5, "legacy sessions by project display name");
+    let ordered =
+        |order: SessionOrder| sessions::list(&conn, &SessionFilter { order, ..SessionFilter::default() }).unwrap();
+    let by_tokens = ordered(SessionOrder::Tokens);
+    let total = |session: &sessions::SessionSummary| session.tokens.input + session.tokens.output;
+    assert!(by_tokens.windows(2).all(|pair| total(&pair[0]) >= total(&pair[1])), "most tokens first");
+    assert!(total(&by_tokens[0]) > total(&by_tokens[by_tokens.len() - 1]));
+    let by_messages = ordered(SessionOrder::Messages);
+    assert!(by_messages.windows(2).all(|pair| pair[0].messages >= pair[1].messages), "most messages first");
+    let oldest = ordered(SessionOrder::Oldest);
+    let dated: Vec<_> = oldest.iter().filter_map(|session| session.started_at.as_deref()).collect();
+    assert!(dated.windows(2).all(|pair| pair[0] <= pair[1]), "oldest first");
+    let text = |text: &str| SessionFilter { text: Some(text.into()), ..SessionFilter::default() };
+    let found = sessions::list(&conn, &text("CHANGELOG")).unwrap();
+    assert!(
+        !found.is_empty()
+            && found.iter().all(|session| session
+                .title
+                .as_deref()
+                .is_some_and(|title| title.to_lowercase().contains("changelog")))
+    );
+    assert_eq!(sessions::count(&conn, &text("CHANGELOG")).unwrap(), found.len() as u64);
+    assert_eq!(
+        sessions::list(&conn, &text("019C0000-0000-7000-8000-0000000000A1")).unwrap().len(),
+        1,
+        "by native id, any case"
+    );
 
     let id = sessions::resolve(&conn, "019c0000-0000-7000-8000-0000000000a1").unwrap();
     assert_eq!(sessions::resolve(&conn, &id[..10]).unwrap(), id, "a unique prefix resolves");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hindcast_core::time_window::{TimeWindow, WindowEdge, parse_time_spec_in};
 use hindcast_store::views::report::{self, Period, ReportFilter, Zone};
 use hindcast_store::views::search::{self, SearchFilter};
-use hindcast_store::views::sessions::{self, SessionFilter};
+use hindcast_store::views::sessions::{self, SessionFilter, SessionOrder};
 use hindcast_store::views::{TextWindow, ViewError};
 use hindcast_store::views::{conversation, render};
 use jiff::Timestamp;
@@ -386,38 +386,22 @@ impl Context<'_> {
         let mut filter = SessionFilter {
             client: params.get("client").map(str::to_string),
             project: params.get("project").map(str::to_string),
+            text: params.get("q").map(str::to_string),
             window: TextWindow::from_window(&window),
+            order: match params.get("sort") {
+                Some("oldest") => SessionOrder::Oldest,
+                Some("tokens") => SessionOrder::Tokens,
+                Some("messages") => SessionOrder::Messages,
+                _ => SessionOrder::Newest,
+            },
             limit: None,
             offset: 0,
         };
-        let newest_first = matches!(params.get("sort"), None | Some("newest"));
-        let (total, shown) = if newest_first && params.get("q").is_none() {
-            // The usual list: one page read from the store, newest first.
-            let total = sessions::count(self.conn, &filter)?;
-            filter.limit = Some(PAGE_SIZE);
-            filter.offset = (page - 1) * PAGE_SIZE;
-            (total, sessions::list(self.conn, &filter)?)
-        } else {
-            let mut listed = sessions::list(self.conn, &filter)?;
-            if let Some(text) = params.get("q").map(str::to_lowercase) {
-                listed.retain(|session| {
-                    [session.title.as_deref(), session.cwd.as_deref(), Some(session.native_id.as_str())]
-                        .iter()
-                        .flatten()
-                        .any(|field| field.to_lowercase().contains(&text))
-                });
-            }
-            match params.get("sort") {
-                Some("tokens") => {
-                    listed.sort_by_key(|session| std::cmp::Reverse(session.tokens.input + session.tokens.output))
-                }
-                Some("messages") => listed.sort_by_key(|session| std::cmp::Reverse(session.messages)),
-                Some("oldest") => listed.reverse(),
-                _ => {}
-            }
-            let total = listed.len() as u64;
-            (total, listed.into_iter().skip(((page - 1) * PAGE_SIZE) as usize).take(PAGE_SIZE as usize).collect())
-        };
+        // One page read from the store, in the order asked for.
+        let total = sessions::count(self.conn, &filter)?;
+        filter.limit = Some(PAGE_SIZE);
+        filter.offset = (page - 1) * PAGE_SIZE;
+        let shown = sessions::list(self.conn, &filter)?;
         let mut body = format!(
             "<form method=\"get\" action=\"/sessions\" class=\"filters\">\
              <label>Text <input name=\"q\" value=\"{}\"></label> <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> \

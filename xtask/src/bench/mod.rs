@@ -4,6 +4,7 @@
 
 pub mod amplify;
 pub mod generate;
+pub mod serve;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{run_command, workspace_root};
+
+/// The prompt the search figures look for, appended to every 50th Claude session.
+pub const PLANTED_PROMPT: &str = "why does zebrafish_migration fail with ERR_QUOTA_7731 in 最新の状態";
 
 /// Which corpus a bench run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -439,8 +443,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     measures.push(append);
 
     // Search: a rare word, a common one, an identifier's substring, CJK text, a filtered query.
-    let planted =
-        generate::append_prompts(&corpus, 50, "why does zebrafish_migration fail with ERR_QUOTA_7731 in 最新の状態")?;
+    let planted = generate::append_prompts(&corpus, 50, PLANTED_PROMPT)?;
     hindcast_command(&["backfill", "claude", "codex"]).output()?;
     let index = search_index_size(&db)?;
     for (label, args) in [

@@ -89,7 +89,7 @@ fn list(context: &Context, conn: &rusqlite::Connection, args: &SessionsListArgs)
         window: TextWindow::from_window(&window),
         project: args.project.clone(),
         limit: (args.limit > 0).then_some(args.limit),
-        offset: 0,
+        ..SessionFilter::default()
     };
     let rows = sessions::list(conn, &filter).map_err(view_error)?;
     let format = context.format(&args.output);

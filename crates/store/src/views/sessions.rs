@@ -14,9 +14,41 @@ pub struct SessionFilter {
     pub window: TextWindow,
     /// Substring of the cwd, the project id or the project's display name.
     pub project: Option<String>,
+    /// Substring (any case) of the title, the cwd or the client's id.
+    pub text: Option<String>,
+    pub order: SessionOrder,
     pub limit: Option<u64>,
     /// Sessions skipped before the first listed (a page further down the list).
     pub offset: u64,
+}
+
+/// The order of a session list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionOrder {
+    #[default]
+    Newest,
+    Oldest,
+    /// Most tokens (input and output) first.
+    Tokens,
+    /// Most messages first.
+    Messages,
+}
+
+impl SessionOrder {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Newest => "s.started_at IS NULL, s.started_at DESC, s.session_key",
+            Self::Oldest => "s.started_at IS NULL, s.started_at, s.session_key",
+            // The rollup has a row per session and model: far fewer rows than the usage.
+            Self::Tokens => {
+                "(SELECT coalesce(sum(r.input_tokens + r.output_tokens), 0) FROM session_rollup r \
+                 WHERE r.session = s.session) DESC, s.started_at DESC, s.session_key"
+            }
+            Self::Messages => {
+                "(SELECT count(*) FROM message m WHERE m.session = s.session) DESC, s.started_at DESC, s.session_key"
+            }
+        }
+    }
 }
 
 /// Token totals of a session.
@@ -50,14 +82,15 @@ pub struct SessionSummary {
 }
 
 /// Per-session counters as subqueries over the `session` row `s`: tool calls, then input, cached input,
-/// cache creation, output and reasoning tokens (read back with [`Tokens::from_row`]).
-pub(crate) const SESSION_COUNTERS: &str = "(SELECT count(*) FROM message m JOIN part p ON p.message = m.message \
-       WHERE m.session = s.session AND p.kind = 3), \
-    (SELECT coalesce(sum(input_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
-    (SELECT coalesce(sum(cache_read_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
-    (SELECT coalesce(sum(cache_creation_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
-    (SELECT coalesce(sum(output_tokens), 0) FROM token_usage u WHERE u.session = s.session), \
-    (SELECT coalesce(sum(reasoning_tokens), 0) FROM token_usage u WHERE u.session = s.session)";
+/// cache creation, output and reasoning tokens (read back with [`Tokens::from_row`]). They read
+/// each message's tool-call count and the session rollup (a row per model), not every part and
+/// usage row: a long session's row costs a few lookups.
+pub(crate) const SESSION_COUNTERS: &str = "(SELECT coalesce(sum(m.tool_calls), 0) FROM message m WHERE m.session = s.session), \
+    (SELECT coalesce(sum(input_tokens), 0) FROM session_rollup r WHERE r.session = s.session), \
+    (SELECT coalesce(sum(cache_read_tokens), 0) FROM session_rollup r WHERE r.session = s.session), \
+    (SELECT coalesce(sum(cache_creation_tokens), 0) FROM session_rollup r WHERE r.session = s.session), \
+    (SELECT coalesce(sum(output_tokens), 0) FROM session_rollup r WHERE r.session = s.session), \
+    (SELECT coalesce(sum(reasoning_tokens), 0) FROM session_rollup r WHERE r.session = s.session)";
 
 impl Tokens {
     /// The five token sums starting at column `first`.
@@ -72,12 +105,19 @@ impl Tokens {
     }
 }
 
+/// [`TITLE`] as a literal, for statements built with `concat!`.
+macro_rules! title_sql {
+    () => {
+        "coalesce(s.title, (SELECT p.text FROM message m JOIN part p ON p.message = m.message AND p.kind = 1 \
+    WHERE m.session = s.session AND m.is_user_prompt AND ltrim(p.text) NOT LIKE '<%' AND trim(p.text) <> '' \
+    ORDER BY m.seq, p.part_index LIMIT 1))"
+    };
+}
+
 /// A session's title over its `session` row `s`: the client's own, else the text of its first
 /// prompt a person typed (made one line by [`one_line_title`]), passing over the wrappers a
 /// client writes as a prompt (`<command-name>/clear</command-name>`, `<local-command-stdout>`).
-pub const TITLE: &str = "coalesce(s.title, (SELECT p.text FROM message m JOIN part p ON p.message = m.message AND p.kind = 1 \
-    WHERE m.session = s.session AND m.is_user_prompt AND ltrim(p.text) NOT LIKE '<%' AND trim(p.text) <> '' \
-    ORDER BY m.seq, p.part_index LIMIT 1))";
+pub const TITLE: &str = title_sql!();
 
 /// How many hex digits of a session id every command shows (and accepts as a prefix).
 pub const SHORT_ID_DIGITS: usize = 12;
@@ -145,44 +185,62 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
     })
 }
 
-/// The sessions a [`SessionFilter`] selects: `?1` client, `?2`/`?3` window, `?4` project text.
-const FILTERED_SESSIONS: &str = "FROM session s \
+/// The sessions a [`SessionFilter`] selects: `?1` client, `?2`/`?3` window, `?4` project text,
+/// `?5` text of the title, cwd or native id.
+const FILTERED_SESSIONS: &str = concat!(
+    "FROM session s \
     LEFT JOIN projects pr ON pr.client = s.client AND pr.native_id = json_extract(s.metadata, '$.project_id') \
     WHERE (?1 IS NULL OR s.client = ?1) \
       AND (?2 IS NULL OR coalesce(s.ended_at, s.started_at) >= ?2) \
       AND (?3 IS NULL OR s.started_at < ?3) \
       AND (?4 IS NULL OR instr(lower(coalesce(s.cwd, '')), lower(?4)) > 0 \
            OR instr(lower(coalesce(json_extract(s.metadata, '$.project_id'), '')), lower(?4)) > 0 \
-           OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0)";
+           OR instr(lower(coalesce(pr.display_name, '')), lower(?4)) > 0) \
+      AND (?5 IS NULL OR instr(lower(s.native_id), lower(?5)) > 0 OR instr(lower(coalesce(s.cwd, '')), lower(?5)) > 0 \
+           OR instr(lower(coalesce(",
+    title_sql!(),
+    ", '')), lower(?5)) > 0)"
+);
 
 /// How many sessions the filter selects, its limit aside.
 pub fn count(conn: &Connection, filter: &SessionFilter) -> Result<u64, ViewError> {
     Ok(conn.query_row(
         &format!("SELECT count(*) {FILTERED_SESSIONS}"),
-        params![filter.client, filter.window.since, filter.window.until, filter.project],
+        params![filter.client, filter.window.since, filter.window.until, filter.project, filter.text],
         |row| row.get(0),
     )?)
 }
 
-/// Sessions, newest first.
+/// Sessions, in the filter's order (newest first unless it says otherwise).
 pub fn list(conn: &Connection, filter: &SessionFilter) -> Result<Vec<SessionSummary>, ViewError> {
+    // The page's sessions first, by key alone: a sorter would otherwise compute every column of
+    // every selected session (their counts walk all their messages) to keep only a page of them.
     let sql = format!(
-        "SELECT {} {FILTERED_SESSIONS} ORDER BY s.started_at IS NULL, s.started_at DESC, s.session_key LIMIT ?5 OFFSET ?6",
-        summary_columns()
+        "SELECT lower(hex(s.session_key)) {FILTERED_SESSIONS} ORDER BY {} LIMIT ?6 OFFSET ?7",
+        filter.order.sql()
     );
-    let mut statement = conn.prepare(&sql)?;
+    let mut statement = conn.prepare_cached(&sql)?;
     let limit = filter.limit.map_or(-1, |limit| limit as i64);
-    let rows = statement.query_map(
-        params![filter.client, filter.window.since, filter.window.until, filter.project, limit, filter.offset as i64],
-        summary_from_row,
+    let ids = statement.query_map(
+        params![
+            filter.client,
+            filter.window.since,
+            filter.window.until,
+            filter.project,
+            filter.text,
+            limit,
+            filter.offset as i64
+        ],
+        |row| row.get::<_, String>(0),
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let ids: Vec<String> = ids.collect::<Result<_, _>>()?;
+    summaries_of(conn, &ids)
 }
 
 /// The list rows of the sessions `session_ids` (lowercase hex), in that order; unknown ids are skipped.
 pub fn summaries_of(conn: &Connection, session_ids: &[String]) -> Result<Vec<SessionSummary>, ViewError> {
     let mut statement =
-        conn.prepare(&format!("SELECT {} FROM session s WHERE s.session_key = ?1", summary_columns()))?;
+        conn.prepare_cached(&format!("SELECT {} FROM session s WHERE s.session_key = ?1", summary_columns()))?;
     let mut summaries = Vec::with_capacity(session_ids.len());
     for id in session_ids {
         summaries.extend(statement.query_row([compact::session_key(id)], summary_from_row).optional()?);
