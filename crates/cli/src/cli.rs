@@ -282,8 +282,9 @@ pub enum SessionsAction {
         /// Start at this message (its position, as `hindcast search` shows it).
         #[arg(long, value_name = "MESSAGE")]
         at: Option<i64>,
-        /// How to write it [default: text]: markdown and html are readable exports (html escapes
-        /// everything and loads nothing); json holds every message.
+        /// How to write it [default: text]: markdown and html are readable exports (html renders
+        /// the model's Markdown, highlights code and shows edits as diffs, the page's own way:
+        /// everything escaped, nothing loaded, no script); json holds every message.
         #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
         format: Option<ShowFormat>,
         /// Print one JSON document instead of text (`--format json`; docs/json-output.md).

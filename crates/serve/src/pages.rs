@@ -558,15 +558,7 @@ impl Context<'_> {
                 shown_command = self.text(&command)
             ));
         }
-        let spawned: Vec<conversation::Spawned> = children
-            .iter()
-            .filter(|child| child.relationship.as_deref() == Some("subagent"))
-            .map(|child| conversation::Spawned {
-                session_id: child.session_id.clone(),
-                title: child.title.clone(),
-                started_at: child.started_at.clone(),
-            })
-            .collect();
+        let spawned = conversation::Spawned::of(&children);
         body.push_str(&conversation::html_body(&detail, &entries, &zone.name, &shown, &spawned, Some("/session/")));
         if from > 0 || later > 0 {
             body.push_str("<nav class=\"pages\">");

@@ -100,6 +100,14 @@ fn sign_in(running: &Running) -> String {
 fn only_the_token_then_its_cookie_get_in_and_only_on_127_0_0_1() {
     let running = start();
     assert!(running.address.ip().is_loopback() && running.address.ip().to_string() == "127.0.0.1");
+    // Bound to 127.0.0.1 alone, not to every address: the rest of the loopback net (which a
+    // wildcard bind would answer on) and IPv6's loopback find nobody listening.
+    let port = running.address.port();
+    for elsewhere in ["127.0.0.2", "127.1.2.3", "::1"] {
+        let address: SocketAddr = (elsewhere.parse::<std::net::IpAddr>().unwrap(), port).into();
+        let connected = TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2));
+        assert!(connected.is_err(), "something answers on {address}");
+    }
     let host = running.address.to_string();
     assert_eq!(get(running.address, "/", &host, None).0, 403, "no token, no cookie");
     assert_eq!(get(running.address, "/?token=0000", &host, None).0, 403, "a wrong token");

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use fantoccini::key::Key;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -338,6 +339,20 @@ async fn with_javascript(client: &Client, base: &str, link: &str, days: usize, s
     call.find(Locator::Css("summary")).await?.click().await?;
     ensure!(call.prop("open").await?.as_deref() == Some("true"), "a click opens the tool call");
     ensure!(call.find(Locator::Css(".diff .add")).await?.is_displayed().await?, "the edit shows as a diff");
+    // By keyboard: Enter on a focused call's summary opens it; a message's tokens and cost show
+    // on focus (as on hover).
+    load(client, base, &format!("/session/{session}")).await?;
+    let call = client.find(Locator::Css("details.call")).await?;
+    let summary = call.find(Locator::Css("summary")).await?;
+    client.execute("arguments[0].focus();", vec![serde_json::to_value(&summary)?]).await?;
+    summary.send_keys(&char::from(Key::Enter).to_string()).await?;
+    ensure!(call.prop("open").await?.as_deref() == Some("true"), "Enter opens a focused tool call");
+    let usage = client.find(Locator::Css(".usage")).await?;
+    let detail = usage.find(Locator::Css(".detail")).await?;
+    ensure!(!detail.is_displayed().await?, "a message's usage detail waits for hover or focus");
+    client.execute("arguments[0].focus();", vec![serde_json::to_value(&usage)?]).await?;
+    let shown = detail.text().await?;
+    ensure!(detail.is_displayed().await? && shown.contains("input") && shown.contains('$'), "focus shows {shown:?}");
     let copy = client.find(Locator::Css("button.copy")).await?;
     ensure!(copy.is_displayed().await?, "with script, the copy button shows");
     copy.click().await?;

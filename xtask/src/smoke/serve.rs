@@ -92,6 +92,11 @@ fn serve(binaries: &Binaries) -> Result<()> {
             ensure!(status == 200 && page.contains("id=\"m-"), "{target}: its session page");
         }
     }
+    // A sub-agent's spawn is a marker linking to it, beside the call that spawned it.
+    let (status, _, page) = get(port, "/session/9a9a9a9a-0000-4000-8000-000000000020", &host, Some(&cookie))?;
+    ensure!(status == 200, "the sub-agents fixture's session: {status}");
+    let spawns = page.matches("<div class=\"marker spawn\">sub-agent: <a href=\"/session/").count();
+    ensure!(spawns == 3, "{spawns} spawn markers linking to their sub-agents, not 3");
     drop(running);
     super::expect_unchanged(&sources, &sandbox.sources_fingerprint()?, "hindcast serve")?;
     if std::fs::read(sandbox.db())? != store {

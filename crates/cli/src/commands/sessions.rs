@@ -47,7 +47,9 @@ pub fn run(context: &Context, action: &SessionsAction) -> anyhow::Result<u8> {
                 }
                 ShowFormat::Html => {
                     let entries = conversation::arrange(&detail, &zone.tz, *all, *at);
-                    print_exact(&conversation::html(&detail, &entries, &zone.name, &shown));
+                    let children = sessions::children_of(&conn, &detail.summary.session_id).map_err(view_error)?;
+                    let spawned = conversation::Spawned::of(&children);
+                    print_exact(&conversation::html(&detail, &entries, &zone.name, &shown, &spawned));
                 }
                 ShowFormat::Text => {
                     let text = render_detail(&detail, *full, *all, *at, &zone, context.look.ascii);

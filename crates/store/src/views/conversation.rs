@@ -297,7 +297,13 @@ padding:.4rem .6rem;border-radius:4px;overflow-x:auto}.error{color:#a00}.folded{
 
 /// The conversation as one self-contained HTML page: every transcript text escaped, no links,
 /// no scripts, a Content-Security-Policy that forbids loading anything.
-pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, shown: Shown<'_>) -> String {
+pub fn html(
+    detail: &SessionDetail,
+    entries: &[Entry<'_>],
+    zone_name: &str,
+    shown: Shown<'_>,
+    spawned: &[Spawned],
+) -> String {
     let title = html_escape(&shown(detail.summary.title.as_deref().unwrap_or("(untitled session)")));
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -305,7 +311,7 @@ pub fn html(detail: &SessionDetail, entries: &[Entry<'_>], zone_name: &str, show
          <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n<style>{PAGE_STYLE}\n{}</style>\n</head>\n<body>\n\
          <h1>{title}</h1>\n{}</body>\n</html>\n",
         render::highlight_css(),
-        html_body(detail, entries, zone_name, shown, &[], None)
+        html_body(detail, entries, zone_name, shown, spawned, None)
     )
 }
 
@@ -315,6 +321,21 @@ pub struct Spawned {
     pub session_id: String,
     pub title: Option<String>,
     pub started_at: Option<String>,
+}
+
+impl Spawned {
+    /// The sub-agents among a session's children (`sessions::children_of`).
+    pub fn of(children: &[sessions::SessionSummary]) -> Vec<Spawned> {
+        children
+            .iter()
+            .filter(|child| child.relationship.as_deref() == Some("subagent"))
+            .map(|child| Spawned {
+                session_id: child.session_id.clone(),
+                title: child.title.clone(),
+                started_at: child.started_at.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Whether a tool call starts a sub-agent, by its name or its input's shape.
@@ -468,10 +489,11 @@ pub fn html_body(
                                         "<div class=\"marker spawn\">sub-agent: <a href=\"{base}{}\">{label}</a></div>\n",
                                         html_escape(&child.session_id)
                                     ),
-                                    None => format!(
+                                    None if child.title.is_some() => format!(
                                         "<div class=\"marker spawn\">sub-agent: {label} ({})</div>\n",
                                         html_escape(sessions::short_id(&child.session_id))
                                     ),
+                                    None => format!("<div class=\"marker spawn\">sub-agent: {label}</div>\n"),
                                 });
                             }
                         }
@@ -499,7 +521,7 @@ fn result_html(result: &PartView, shown: Shown<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::views::sessions::{SessionSummary, Tokens};
+    use crate::views::sessions::{MessageUsage, SessionSummary, Tokens};
 
     fn part(kind: &str, text: &str, call_id: Option<&str>) -> PartView {
         PartView {
@@ -656,7 +678,7 @@ mod tests {
         fn shown(text: &str) -> Cow<'_, str> {
             Cow::Owned(text.replace('\u{1b}', "\\e"))
         }
-        let page = html(&detail, &entries, "UTC", &shown);
+        let page = html(&detail, &entries, "UTC", &shown, &[]);
         assert!(!page.contains("<script>") && !page.contains("<img"), "{page}");
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
         let targets: Vec<&str> = page.split("href=\"").skip(1).collect();
@@ -665,6 +687,48 @@ mod tests {
         let text = markdown(&detail, &entries, "UTC", &shown);
         assert!(text.contains("# &lt;script&gt;alert(1)&lt;/script&gt;"), "{text}");
         assert!(!text.contains("<img") && text.contains("\\[a\\](javascript:"), "a link: {text}");
+    }
+
+    #[test]
+    fn spawns_link_their_sub_agents_and_markers_show_compactions_and_usage() {
+        let mut detail = session();
+        let mut task = part("tool_call", "look around", Some("t5"));
+        task.tool_name = Some("Task".into());
+        task.tool_input = Some(serde_json::json!({"subagent_type": "explore", "prompt": "look around"}));
+        let mut spawning = message("assistant", "2026-03-08T00:00:40Z", vec![task], false);
+        spawning.seq = 6;
+        spawning.usage = Some(MessageUsage {
+            tokens: Tokens { input: 1200, cached_input: 1000, cache_creation: 100, output: 30, reasoning: 0 },
+            cost_usd: Some(0.0123),
+        });
+        detail.messages.push(spawning);
+        detail.messages[5].compact_boundary = true;
+        detail.messages[5].parts[0].text = Some("**Done** with `make`, see [x](javascript:alert(1))".into());
+        let entries = arrange(&detail, &TimeZone::UTC, false, None);
+        let child = |id: char, at: &str| Spawned {
+            session_id: id.to_string().repeat(64),
+            title: Some("<b>explore</b>".into()),
+            started_at: Some(at.into()),
+        };
+        // The one that started after the call is its; the one that started before has no call.
+        let spawned = [child('c', "2026-03-08T00:00:41Z"), child('d', "2026-03-07T00:00:00Z")];
+        fn plain(text: &str) -> Cow<'_, str> {
+            Cow::Borrowed(text)
+        }
+        let linked = html_body(&detail, &entries, "UTC", &plain, &spawned, Some("/session/"));
+        let marker = format!("<a href=\"/session/{}\">&lt;b&gt;explore&lt;/b&gt;</a>", "c".repeat(64));
+        assert!(linked.contains(&marker), "{linked}");
+        assert!(!linked.contains(&"d".repeat(64)), "a session no call precedes is not a spawn: {linked}");
+        let unlinked = html_body(&detail, &entries, "UTC", &plain, &spawned, None);
+        assert!(unlinked.contains("sub-agent: &lt;b&gt;explore&lt;/b&gt; (cccccccccccc)"), "{unlinked}");
+        assert!(linked.contains("class=\"marker compaction\""), "{linked}");
+        assert!(
+            linked.contains("<strong>Done</strong> with <code>make</code>, see x (javascript:alert(1))"),
+            "{linked}"
+        );
+        assert!(linked.contains("<span class=\"sum\">1230 tokens</span>"), "{linked}");
+        assert!(linked.contains("1200 input (1000 cache read, 100 cache write) · 30 output · $0.0123"), "{linked}");
+        assert!(linked.contains("<div class=\"text plain\">run the tests</div>"), "a person's text as typed");
     }
 
     #[test]
