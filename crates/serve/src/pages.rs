@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hindcast_core::time_window::{TimeWindow, WindowEdge, parse_time_spec_in};
 use hindcast_store::views::report::{self, Period, ReportFilter, Zone};
-use hindcast_store::views::search::{self, SearchFilter};
+use hindcast_store::views::search::{self, RoleFilter, SearchFilter};
 use hindcast_store::views::sessions::{self, SessionFilter, SessionOrder};
 use hindcast_store::views::{TextWindow, ViewError};
 use hindcast_store::views::{conversation, render};
@@ -207,8 +207,12 @@ impl Context<'_> {
         }
     }
 
-    fn zone(&self, params: &Params) -> Zone {
-        params.get("tz").and_then(|name| Zone::named(name).ok()).unwrap_or_else(|| self.options.zone.clone())
+    /// The zone `tz` names, else the server's; a name that is no zone is an error to show.
+    fn zone(&self, params: &Params) -> Result<Zone, String> {
+        match params.get("tz") {
+            Some(name) => Zone::named(name).map_err(|error| format!("tz: {error}")),
+            None => Ok(self.options.zone.clone()),
+        }
     }
 
     fn text(&self, value: &str) -> String {
@@ -216,7 +220,10 @@ impl Context<'_> {
     }
 
     fn overview(&self, params: &Params) -> Result<String, ViewError> {
-        let zone = self.zone(params);
+        let zone = match self.zone(params) {
+            Ok(zone) => zone,
+            Err(message) => return Ok(error_page(&message)),
+        };
         let (period, period_name) = match params.get("period") {
             Some("week") => (Period::Week(jiff::civil::Weekday::Monday), "week"),
             Some("month") => (Period::Month(1), "month"),
@@ -378,7 +385,10 @@ impl Context<'_> {
 
     fn sessions(&self, params: &Params) -> Result<String, ViewError> {
         let page: u64 = params.get("page").and_then(|page| page.parse().ok()).unwrap_or(1).max(1);
-        let zone = self.zone(params);
+        let zone = match self.zone(params) {
+            Ok(zone) => zone,
+            Err(message) => return Ok(error_page(&message)),
+        };
         let window = match window(params, &zone, None) {
             Ok(window) => window,
             Err(message) => return Ok(error_page(&message)),
@@ -584,14 +594,27 @@ impl Context<'_> {
 
     fn search(&self, params: &Params) -> Result<String, ViewError> {
         let query = params.get("q").unwrap_or("");
+        let role = params.get("role");
         let mut body = format!(
             "<form method=\"get\" action=\"/search\" class=\"filters\" role=\"search\">\
              <label>Find <input name=\"q\" value=\"{}\" autofocus></label> \
              <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> \
-             <label>Project <input name=\"project\" value=\"{}\"></label> <button>Search</button></form>\n",
+             <label>Project <input name=\"project\" value=\"{}\"></label> \
+             <label>Since <input name=\"since\" value=\"{}\" size=\"10\"></label> \
+             <label>Until <input name=\"until\" value=\"{}\" size=\"10\"></label> \
+             <label>In <select name=\"role\">{}</select></label> <button>Search</button></form>\n",
             escape(query),
             escape(params.get("client").unwrap_or("")),
             escape(params.get("project").unwrap_or("")),
+            escape(params.get("since").unwrap_or("")),
+            escape(params.get("until").unwrap_or("")),
+            [("", "everything"), ("user", "prompts"), ("assistant", "the model's text"), ("tool", "tool calls")]
+                .iter()
+                .map(|(value, label)| format!(
+                    "<option value=\"{value}\"{}>{label}</option>",
+                    if role.unwrap_or("") == *value { " selected" } else { "" }
+                ))
+                .collect::<String>(),
         );
         if query.is_empty() {
             return Ok(layout("Search", "/search", &body));
@@ -603,9 +626,24 @@ impl Context<'_> {
                 return Ok(layout("Search", "/search", &body));
             }
         };
+        let zoned = self.zone(params).and_then(|zone| window(params, &zone, None).map(|window| (zone, window)));
+        let (zone, window) = match zoned {
+            Ok(zoned) => zoned,
+            Err(message) => {
+                body.push_str(&format!("<p class=\"error\">{}</p>", escape(&message)));
+                return Ok(layout("Search", "/search", &body));
+            }
+        };
         let filter = SearchFilter {
             client: params.get("client").map(str::to_string),
             project: params.get("project").map(str::to_string),
+            window: TextWindow::from_window(&window),
+            role: match role {
+                Some("user") => Some(RoleFilter::User),
+                Some("assistant") => Some(RoleFilter::Assistant),
+                Some("tool") => Some(RoleFilter::Tool),
+                _ => None,
+            },
             limit: 50,
             ..SearchFilter::default()
         };
@@ -622,11 +660,13 @@ impl Context<'_> {
                 )
                 .collect();
             body.push_str(&format!(
-                "<li><a href=\"/session/{}{anchor}\">{}</a> <span class=\"meta\">{} · {}</span><div class=\"snippet\">{snippet}</div></li>\n",
+                "<li><a href=\"/session/{}{anchor}\">{}</a> <span class=\"meta\">{} · {} · {}{}</span><div class=\"snippet\">{snippet}</div></li>\n",
                 escape(&hit.session_id),
                 self.text(hit.title.as_deref().unwrap_or("(untitled)")),
                 self.text(&hit.client),
                 self.text(hit.project.as_deref().or(hit.cwd.as_deref()).unwrap_or("")),
+                escape(&hit.message_at.as_deref().or(hit.started_at.as_deref()).map(|at| local_time(at, &zone)).unwrap_or_default()),
+                hit.role.as_deref().map(|role| format!(" · {}", self.text(role))).unwrap_or_default(),
             ));
         }
         body.push_str("</ol>\n");

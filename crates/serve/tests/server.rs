@@ -167,6 +167,19 @@ fn pages_answer_and_transcript_text_stays_text() {
     }
     assert!(conversation.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && conversation.contains("\\e[31mred"));
     assert_eq!(get(running.address, "/session/ffffffffffff", &host, Some(&cookie)).0, 404);
+
+    // Search filters: "zebrafish" is a prompt, so the model's text has none of it; the day it was
+    // said is in the window that holds it and not in one before.
+    assert!(page("/search?q=zebrafish&role=user").contains("<mark>zebrafish</mark>"));
+    assert!(page("/search?q=zebrafish&role=assistant").contains("<p>0 sessions</p>"));
+    assert!(page("/search?q=zebrafish&since=2026-05-03").contains("<mark>zebrafish</mark>"));
+    assert!(page("/search?q=zebrafish&until=2026-05-02").contains("<p>0 sessions</p>"));
+    assert!(page("/search?q=zebrafish").contains("2026-05-03 09:00 · user"), "a hit names its time and role");
+    // A zone that does not exist is said to be wrong, not silently replaced.
+    for target in ["/?tz=Mars/Olympus", "/sessions?tz=Mars/Olympus", "/search?q=zebrafish&tz=Mars/Olympus"] {
+        let body = page(target);
+        assert!(body.contains("class=\"error\">tz: "), "{target}: {body}");
+    }
 }
 
 #[test]
