@@ -1,7 +1,7 @@
 //! `hindcast serve`: a read-only web page over the store on 127.0.0.1, reached with a random
 //! token that the first request exchanges for a cookie. Transcripts are hostile input: every
-//! text is escaped, nothing is loaded from elsewhere, and the headers forbid scripts, framing
-//! and referrers.
+//! text is escaped, nothing is loaded from elsewhere, and the headers forbid inline or foreign
+//! scripts, framing and referrers.
 
 mod chart;
 mod pages;

@@ -1,6 +1,7 @@
 //! The pages, rendered on the server from the store's views: overview (cost and activity per
 //! period as a chart, by model, client and project), sessions, one session's conversation (the
-//! renderer `sessions show --format html` uses) and search. Links and forms only: no script.
+//! renderer `sessions show --format html` uses) and search. Links and forms: every page reads
+//! without script (the one embedded script adds the copy button).
 
 use std::collections::BTreeMap;
 
