@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: the one command CI runs.
 
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
@@ -22,8 +23,54 @@ const FEATURE_MATRIX: &[(&str, &[&str])] = &[
 /// Five providers share the three minutes three had, so CI stays within its budget.
 const FUZZ_SECONDS_PER_PROVIDER: u64 = 36;
 
+/// System programs the smokes drive, by the Debian package that has them: `/usr/bin/time`
+/// (peak memory) and `setpriv` (dropping privileges) for the reliability suites, Chromium and
+/// ChromeDriver for the browser suite.
+const SYSTEM_PROGRAMS: &[(&str, &str)] = &[
+    ("/usr/bin/time", "time"),
+    ("setpriv", "util-linux"),
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/chromedriver", "chromium-driver"),
+];
+
+fn has_program(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).exists();
+    }
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Installs the missing [`SYSTEM_PROGRAMS`] with apt-get (through sudo unless root), so `cargo
+/// xtask ci` runs on a fresh machine; where that is not possible, names what to install.
+fn system_programs() -> Result<()> {
+    let missing: Vec<&str> =
+        SYSTEM_PROGRAMS.iter().filter(|(program, _)| !has_program(program)).map(|(_, package)| *package).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.trim_ascii() == b"0");
+    if has_program("apt-get") && (root || has_program("sudo")) {
+        eprintln!("ci: installing {} (apt-get), which the smokes drive", missing.join(" "));
+        let apt = |args: &[&str]| {
+            let mut command = if root { Command::new("apt-get") } else { Command::new("sudo") };
+            if !root {
+                command.arg("apt-get");
+            }
+            command.args(args).stdout(std::process::Stdio::null()).status().is_ok_and(|status| status.success())
+        };
+        let install: Vec<&str> = ["install", "-y", "-qq"].into_iter().chain(missing.iter().copied()).collect();
+        // The package lists may be fresh enough already; they are updated only when that fails.
+        let _ = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
+    }
+    let still: Vec<&str> =
+        SYSTEM_PROGRAMS.iter().filter(|(program, _)| !has_program(program)).map(|(_, package)| *package).collect();
+    ensure!(still.is_empty(), "the smokes need the Debian packages {}; install them and rerun", still.join(" "));
+    Ok(())
+}
+
 pub fn run() -> Result<()> {
     let started = Instant::now();
+    step("system programs", system_programs)?;
     step("format", || run_command("cargo", &["fmt", "--all", "--", "--check"], &[]))?;
     step("clippy", || {
         run_command("cargo", &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"], &[])
