@@ -512,10 +512,11 @@ pub fn html_body(
 fn result_html(result: &PartView, shown: Shown<'_>) -> String {
     let class = if result.is_error == Some(true) { "result error" } else { "result" };
     let label = if result.is_error == Some(true) { "← error" } else { "←" };
-    format!(
-        "<div class=\"{class}\">{label}<pre>{}</pre></div>\n",
-        html_escape(&shown(result.text.as_deref().unwrap_or("")))
-    )
+    let text = shown(result.text.as_deref().unwrap_or(""));
+    // A command's output that is a diff (`git diff`) reads as one.
+    let body =
+        if render::is_patch(&text) { render::patch_html(&text) } else { format!("<pre>{}</pre>", html_escape(&text)) };
+    format!("<div class=\"{class}\">{label}{body}</div>\n")
 }
 
 #[cfg(test)]
@@ -729,6 +730,11 @@ mod tests {
         assert!(linked.contains("<span class=\"sum\">1230 tokens</span>"), "{linked}");
         assert!(linked.contains("1200 input (1000 cache read, 100 cache write) · 30 output · $0.0123"), "{linked}");
         assert!(linked.contains("<div class=\"text plain\">run the tests</div>"), "a person's text as typed");
+        detail.messages[3].parts[0].text =
+            Some("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-<old>\n+new".into());
+        let entries = arrange(&detail, &TimeZone::UTC, false, None);
+        let page = html_body(&detail, &entries, "UTC", &plain, &[], None);
+        assert!(page.contains("<span class=\"del\">-&lt;old&gt;</span><span class=\"add\">+new</span>"), "{page}");
     }
 
     #[test]

@@ -191,7 +191,8 @@ pub fn patch_html(patch: &str) -> String {
     out
 }
 
-fn is_patch(text: &str) -> bool {
+/// Whether `text` is a patch: `*** Begin Patch`, or a unified diff (`diff --git`, `--- a`).
+pub fn is_patch(text: &str) -> bool {
     let start = text.trim_start();
     start.starts_with("*** Begin Patch") || start.starts_with("diff --git") || start.starts_with("--- ")
 }
