@@ -360,7 +360,7 @@ impl Context<'_> {
                 tokens(active.usage.total)
             ));
         }
-        let limits = report::rate_limits(self.conn, &filter, true)?;
+        let limits = report::rate_limits(self.conn, &filter, report::LimitHistory::Newest(20))?;
         let history = limits.history.unwrap_or_default();
         if !history.is_empty() {
             let rows: String = history

@@ -16,7 +16,8 @@ use crate::output::print_json;
 pub fn run(context: &Context, args: &StatsLimitsArgs) -> anyhow::Result<u8> {
     let filter = report_filter(context, &args.window, None)?;
     let conn = Store::open_read_only(&context.paths()?.db).map_err(|error| ExitError::failure(error.to_string()))?;
-    let report = report::rate_limits(&conn, &filter, args.history).map_err(view_error)?;
+    let history = if args.history { report::LimitHistory::All } else { report::LimitHistory::Omitted };
+    let report = report::rate_limits(&conn, &filter, history).map_err(view_error)?;
     let format = context.format(&args.window.output);
     if format == Format::Json {
         print_json(&json!({ "schema": "hindcast.stats.limits/v1", "report": report }));

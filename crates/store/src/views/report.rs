@@ -645,8 +645,9 @@ fn server_windows(
     until: Timestamp,
 ) -> Result<HashMap<String, Vec<(Timestamp, Timestamp)>>, ViewError> {
     let mut statement = conn.prepare_cached(
-        "SELECT client, resets_at, window_minutes FROM rate_limit WHERE window = 'primary' AND resets_at IS NOT NULL \
-         AND window_minutes > 0 AND resets_at > ?1 ORDER BY client, resets_at",
+        // Observations repeat their window's reset many times over: each is read once.
+        "SELECT DISTINCT client, resets_at, window_minutes FROM rate_limit WHERE window = 'primary' \
+         AND resets_at IS NOT NULL AND window_minutes > 0 AND resets_at > ?1 ORDER BY client, resets_at",
     )?;
     let mut windows: HashMap<String, Vec<(Timestamp, Timestamp)>> = HashMap::new();
     let mut rows = statement.query([hindcast_core::time_window::format_timestamp(since)])?;
@@ -1072,15 +1073,60 @@ pub struct RateLimitReport {
     pub history: Option<Vec<RateLimit>>,
 }
 
+/// How much of the rate-limit history a report holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitHistory {
+    /// The latest observation of each window only.
+    Omitted,
+    /// Every observation in the window (`--history`).
+    All,
+    /// The newest observations, at most this many.
+    Newest(usize),
+}
+
+/// The (client, window) pairs that have observations, in order: one seek of the unique index
+/// `(client, window, observed_at)` per pair, where a `GROUP BY` would read every observation.
+fn limit_windows(conn: &Connection, client: Option<&str>) -> Result<Vec<(String, String)>, ViewError> {
+    let mut clients = Vec::new();
+    match client {
+        Some(client) => clients.push(client.to_string()),
+        None => {
+            let mut next = conn.prepare_cached("SELECT min(client) FROM rate_limit WHERE client > ?1")?;
+            let mut found: Option<String> =
+                conn.query_row("SELECT min(client) FROM rate_limit", [], |row| row.get(0))?;
+            while let Some(client) = found {
+                found = next.query_row([&client], |row| row.get(0))?;
+                clients.push(client);
+            }
+        }
+    }
+    let mut first_window = conn.prepare_cached("SELECT min(window) FROM rate_limit WHERE client = ?1")?;
+    let mut next_window =
+        conn.prepare_cached("SELECT min(window) FROM rate_limit WHERE client = ?1 AND window > ?2")?;
+    let mut pairs = Vec::new();
+    for client in clients {
+        let mut found: Option<String> = first_window.query_row([&client], |row| row.get(0))?;
+        while let Some(window) = found {
+            found = next_window.query_row(rusqlite::params![client, window], |row| row.get(0))?;
+            pairs.push((client.clone(), window));
+        }
+    }
+    Ok(pairs)
+}
+
 /// `stats limits`: what the servers said of their rate limits.
-pub fn rate_limits(conn: &Connection, filter: &ReportFilter, history: bool) -> Result<RateLimitReport, ViewError> {
+pub fn rate_limits(
+    conn: &Connection,
+    filter: &ReportFilter,
+    history: LimitHistory,
+) -> Result<RateLimitReport, ViewError> {
     let zone = &filter.zone.tz;
     let local = |text: Option<String>| {
         text.and_then(|text| text.parse::<Timestamp>().ok())
             .map(|instant| instant.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
     };
     let read = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<RateLimit>, ViewError> {
-        let mut statement = conn.prepare(sql)?;
+        let mut statement = conn.prepare_cached(sql)?;
         let rows = statement.query_map(args, |row| {
             Ok(RateLimit {
                 client: row.get(0)?,
@@ -1098,27 +1144,48 @@ pub fn rate_limits(conn: &Connection, filter: &ReportFilter, history: bool) -> R
     let columns = "r.client, r.window, r.window_minutes, r.used_percent, r.observed_at, r.resets_at, r.plan, \
         iif(s.session_key IS NULL, NULL, lower(hex(s.session_key)))";
     let (since, until) = window_text(filter);
-    let window =
-        "(?1 IS NULL OR r.client = ?1) AND (?2 IS NULL OR r.observed_at >= ?2) AND (?3 IS NULL OR r.observed_at < ?3)";
-    let args: [&dyn rusqlite::ToSql; 3] = [&filter.client, &since, &until];
-    let latest = read(
-        &format!(
-            "SELECT {columns} FROM rate_limit r LEFT JOIN session s ON s.session = r.session WHERE {window} \
-             AND r.observed_at = (SELECT max(l.observed_at) FROM rate_limit l WHERE l.client = r.client AND l.window = r.window \
-             AND (?2 IS NULL OR l.observed_at >= ?2) AND (?3 IS NULL OR l.observed_at < ?3)) ORDER BY r.client, r.window"
-        ),
-        &args,
-    )?;
-    let history = if history {
-        Some(read(
-            &format!(
-                "SELECT {columns} FROM rate_limit r LEFT JOIN session s ON s.session = r.session WHERE {window} \
-                 ORDER BY r.observed_at, r.client, r.window"
-            ),
-            &args,
-        )?)
-    } else {
-        None
+    // Each window's observations newest first, through the unique index.
+    let newest = format!(
+        "SELECT {columns} FROM rate_limit r LEFT JOIN session s ON s.session = r.session \
+         WHERE r.client = ?1 AND r.window = ?2 AND (?3 IS NULL OR r.observed_at >= ?3) \
+         AND (?4 IS NULL OR r.observed_at < ?4) ORDER BY r.observed_at DESC LIMIT ?5"
+    );
+    let windows = limit_windows(conn, filter.client.as_deref())?;
+    let mut latest = Vec::new();
+    let mut recent = Vec::new();
+    let per_window = match history {
+        LimitHistory::Newest(count) => count,
+        _ => 1,
+    };
+    for (client, window) in &windows {
+        let rows = read(&newest, &[client, window, &since, &until, &(per_window as i64)])?;
+        if let Some(first) = rows.first() {
+            latest.push(first.clone());
+        }
+        recent.extend(rows);
+    }
+    let history = match history {
+        LimitHistory::Omitted => None,
+        LimitHistory::All => {
+            let window = "(?1 IS NULL OR r.client = ?1) AND (?2 IS NULL OR r.observed_at >= ?2) \
+                AND (?3 IS NULL OR r.observed_at < ?3)";
+            Some(read(
+                &format!(
+                    "SELECT {columns} FROM rate_limit r LEFT JOIN session s ON s.session = r.session WHERE {window} \
+                     ORDER BY r.observed_at, r.client, r.window"
+                ),
+                &[&filter.client, &since, &until],
+            )?)
+        }
+        LimitHistory::Newest(count) => {
+            // The newest of every window's newest, oldest first as the whole history is.
+            recent.sort_by(|a, b| {
+                (b.observed_at.as_str(), &b.client, &b.window).cmp(&(a.observed_at.as_str(), &a.client, &a.window))
+            });
+            recent.truncate(count);
+            recent.reverse();
+            Some(recent)
+        }
     };
     Ok(RateLimitReport { zone: filter.zone.name.clone(), latest, history })
 }
@@ -1215,6 +1282,61 @@ mod tests {
             let got = period.start_of(date(day));
             assert_eq!((got, period.next(got)), (date(start), date(next)), "{period:?} {day}");
         }
+    }
+
+    #[test]
+    fn each_windows_latest_and_newest_limits_are_the_whole_historys() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE session (session INTEGER PRIMARY KEY, session_key BLOB);
+             CREATE TABLE rate_limit (rate_limit INTEGER PRIMARY KEY, client TEXT NOT NULL, session INTEGER,
+                 observed_at TEXT NOT NULL, window TEXT NOT NULL, window_minutes INTEGER, used_percent REAL NOT NULL,
+                 resets_at TEXT, plan TEXT, UNIQUE (client, window, observed_at));",
+        )
+        .unwrap();
+        let mut insert = conn
+            .prepare("INSERT INTO rate_limit (client, observed_at, window, used_percent) VALUES (?1, ?2, ?3, ?4)")
+            .unwrap();
+        for (index, (client, window)) in
+            [("codex", "primary"), ("codex", "secondary"), ("claude", "five_hour"), ("", ""), ("codex", "")]
+                .iter()
+                .enumerate()
+        {
+            for hour in 0..6 {
+                let at = format!("2026-03-0{}T{:02}:00:00Z", 1 + (hour + index) % 3, 10 + hour);
+                insert.execute(params![client, at, window, (index * 10 + hour) as f64]).unwrap();
+            }
+        }
+        let filter = ReportFilter {
+            zone: Zone::utc(),
+            since: Some("2026-03-01T12:00:00Z".parse().unwrap()),
+            until: Some("2026-03-03T00:00:00Z".parse().unwrap()),
+            client: None,
+            by_model: false,
+        };
+        let all = rate_limits(&conn, &filter, LimitHistory::All).unwrap().history.unwrap();
+        let key = |limit: &RateLimit| (limit.client.clone(), limit.window.clone());
+        let mut expected: BTreeMap<(String, String), RateLimit> = BTreeMap::new();
+        for limit in &all {
+            expected.insert(key(limit), limit.clone());
+        }
+        let latest = rate_limits(&conn, &filter, LimitHistory::Omitted).unwrap();
+        assert!(latest.history.is_none());
+        assert_eq!(latest.latest, expected.into_values().collect::<Vec<_>>(), "the last of each window, in order");
+        let newest = rate_limits(&conn, &filter, LimitHistory::Newest(4)).unwrap().history.unwrap();
+        let mut by_time = all.clone();
+        by_time.sort_by(|a, b| {
+            (a.observed_at.as_str(), &a.client, &a.window).cmp(&(b.observed_at.as_str(), &b.client, &b.window))
+        });
+        assert_eq!(newest, by_time[by_time.len() - 4..], "the four newest, oldest first");
+        let codex = ReportFilter { client: Some("codex".into()), ..filter };
+        let windows: Vec<String> = rate_limits(&conn, &codex, LimitHistory::Omitted)
+            .unwrap()
+            .latest
+            .into_iter()
+            .map(|limit| limit.window)
+            .collect();
+        assert_eq!(windows, ["", "primary", "secondary"]);
     }
 
     #[test]
