@@ -513,7 +513,7 @@ pub fn blocks(conn: &Connection, filter: &ReportFilter, now: Timestamp) -> Resul
          WHERE r.quarter >= ?1 AND r.quarter < ?2 AND r.model != '' AND r.responses > 0 AND (?3 IS NULL OR r.client = ?3) \
          GROUP BY r.client, r.quarter, r.model ORDER BY r.client, r.quarter, r.model"
     ))?;
-    let windows = server_windows(conn, lookback, until)?;
+    let windows = server_windows(conn, filter.client.as_deref(), lookback, until)?;
     let mut rows = statement.query(params![quarter_key(lookback, false), quarter_key(until, true), filter.client])?;
     let mut unpriced: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut open: Option<OpenBlock> = None;
@@ -641,30 +641,35 @@ const SAME_RESET: SignedDuration = SignedDuration::from_secs(120);
 /// by start, that meet `[since, until)`.
 fn server_windows(
     conn: &Connection,
+    client: Option<&str>,
     since: Timestamp,
     until: Timestamp,
 ) -> Result<HashMap<String, Vec<(Timestamp, Timestamp)>>, ViewError> {
+    // Each client's are a range of the unique index `(client, window, …)`; observations repeat
+    // their window's reset many times over, and each is read once.
     let mut statement = conn.prepare_cached(
-        // Observations repeat their window's reset many times over: each is read once.
-        "SELECT DISTINCT client, resets_at, window_minutes FROM rate_limit WHERE window = 'primary' \
-         AND resets_at IS NOT NULL AND window_minutes > 0 AND resets_at > ?1 ORDER BY client, resets_at",
+        "SELECT DISTINCT resets_at, window_minutes FROM rate_limit WHERE client = ?2 AND window = 'primary' \
+         AND resets_at IS NOT NULL AND window_minutes > 0 AND resets_at > ?1 ORDER BY resets_at",
     )?;
+    let since = hindcast_core::time_window::format_timestamp(since);
     let mut windows: HashMap<String, Vec<(Timestamp, Timestamp)>> = HashMap::new();
-    let mut rows = statement.query([hindcast_core::time_window::format_timestamp(since)])?;
-    while let Some(row) = rows.next()? {
-        let (client, reset, minutes): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let Ok(reset) = reset.parse::<Timestamp>() else { continue };
-        let start = reset - SignedDuration::from_mins(minutes);
-        if start >= until {
-            continue;
-        }
-        let list = windows.entry(client).or_default();
-        match list.last().map(|(_, end)| *end) {
-            Some(end) if reset.duration_since(end).abs() <= SAME_RESET => {}
-            // A window that starts before the last one ended: the server moved its reset (or
-            // the plan changed); the new one starts where the old one ends.
-            Some(end) if start < end => list.push((end, reset)),
-            _ => list.push((start, reset)),
+    for client in limit_clients(conn, client)? {
+        let mut rows = statement.query(params![since, client])?;
+        while let Some(row) = rows.next()? {
+            let (reset, minutes): (String, i64) = (row.get(0)?, row.get(1)?);
+            let Ok(reset) = reset.parse::<Timestamp>() else { continue };
+            let start = reset - SignedDuration::from_mins(minutes);
+            if start >= until {
+                continue;
+            }
+            let list = windows.entry(client.clone()).or_default();
+            match list.last().map(|(_, end)| *end) {
+                Some(end) if reset.duration_since(end).abs() <= SAME_RESET => {}
+                // A window that starts before the last one ended: the server moved its reset (or
+                // the plan changed); the new one starts where the old one ends.
+                Some(end) if start < end => list.push((end, reset)),
+                _ => list.push((start, reset)),
+            }
         }
     }
     Ok(windows)
@@ -1084,22 +1089,26 @@ pub enum LimitHistory {
     Newest(usize),
 }
 
+/// `client`, or every client with rate-limit observations, in order: a seek of the unique index
+/// `(client, window, observed_at)` per client.
+fn limit_clients(conn: &Connection, client: Option<&str>) -> Result<Vec<String>, ViewError> {
+    if let Some(client) = client {
+        return Ok(vec![client.to_string()]);
+    }
+    let mut clients = Vec::new();
+    let mut next = conn.prepare_cached("SELECT min(client) FROM rate_limit WHERE client > ?1")?;
+    let mut found: Option<String> = conn.query_row("SELECT min(client) FROM rate_limit", [], |row| row.get(0))?;
+    while let Some(client) = found {
+        found = next.query_row([&client], |row| row.get(0))?;
+        clients.push(client);
+    }
+    Ok(clients)
+}
+
 /// The (client, window) pairs that have observations, in order: one seek of the unique index
 /// `(client, window, observed_at)` per pair, where a `GROUP BY` would read every observation.
 fn limit_windows(conn: &Connection, client: Option<&str>) -> Result<Vec<(String, String)>, ViewError> {
-    let mut clients = Vec::new();
-    match client {
-        Some(client) => clients.push(client.to_string()),
-        None => {
-            let mut next = conn.prepare_cached("SELECT min(client) FROM rate_limit WHERE client > ?1")?;
-            let mut found: Option<String> =
-                conn.query_row("SELECT min(client) FROM rate_limit", [], |row| row.get(0))?;
-            while let Some(client) = found {
-                found = next.query_row([&client], |row| row.get(0))?;
-                clients.push(client);
-            }
-        }
-    }
+    let clients = limit_clients(conn, client)?;
     let mut first_window = conn.prepare_cached("SELECT min(window) FROM rate_limit WHERE client = ?1")?;
     let mut next_window =
         conn.prepare_cached("SELECT min(window) FROM rate_limit WHERE client = ?1 AND window > ?2")?;
