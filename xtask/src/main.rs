@@ -3,6 +3,7 @@
 mod bench;
 mod ci;
 mod man;
+mod serve_client;
 mod smoke;
 mod tidy;
 

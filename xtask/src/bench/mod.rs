@@ -197,16 +197,34 @@ fn install_peers(enabled: bool) -> Peers {
     peers
 }
 
+/// A bench run's working directory — `--keep DIR`, or a temporary one removed at the end — with
+/// the corpus under `data`, a HOME and the store.
+struct Scratch {
+    _temporary: tempfile::TempDir,
+    dir: PathBuf,
+    data: PathBuf,
+    home: PathBuf,
+    db: PathBuf,
+}
+
+impl Scratch {
+    fn new(options: &BenchOptions) -> Result<Self> {
+        let temporary = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
+        let dir = options.keep.clone().unwrap_or_else(|| temporary.path().to_path_buf());
+        let (data, home, db) = (dir.join("data"), dir.join("home"), dir.join("hindcast.db"));
+        std::fs::create_dir_all(&home)?;
+        Ok(Self { _temporary: temporary, dir, data, home, db })
+    }
+}
+
 /// `--formats`: each client's format imported alone, cold, into a fresh store — Claude (the
 /// default mix's Claude part), Gemini CLI and OpenCode (as many bytes; OpenCode's measured as
 /// its database file) — with the MB/s of each and their ratios to Claude's. The default figures stay comparable across commits: this mode is separate.
 pub fn formats(options: &BenchOptions) -> Result<()> {
     run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
     let hindcast = workspace_root().join("target/release/hindcast");
-    let temporary = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
-    let scratch = options.keep.clone().unwrap_or_else(|| temporary.path().to_path_buf());
-    let (data, home, db) = (scratch.join("data"), scratch.join("home"), scratch.join("hindcast.db"));
-    std::fs::create_dir_all(&home)?;
+    let scratch = Scratch::new(options)?;
+    let (data, home, db) = (scratch.data.clone(), scratch.home.clone(), scratch.db.clone());
     let corpus = generate::generate(&data, options.size_bytes, 0x4849_4E44)?;
     let claude_bytes: u64 = walkdir::WalkDir::new(data.join("claude"))
         .into_iter()
@@ -295,18 +313,9 @@ pub fn formats(options: &BenchOptions) -> Result<()> {
 pub fn run(options: &BenchOptions) -> Result<()> {
     run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
     let hindcast = workspace_root().join("target/release/hindcast");
-    let temporary = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
-    let scratch_dir = match &options.keep {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            dir.clone()
-        }
-        None => temporary.path().to_path_buf(),
-    };
-    let scratch = scratch_dir.as_path();
-    let data = scratch.join("data");
-    let home = scratch.join("home");
-    std::fs::create_dir_all(&home)?;
+    let scratch_dir = Scratch::new(options)?;
+    let scratch = scratch_dir.dir.as_path();
+    let (data, home) = (scratch_dir.data.clone(), scratch_dir.home.clone());
 
     eprintln!("bench: writing {} MB of {:?} transcripts ...", options.size_bytes / 1_000_000, options.corpus);
     let started = Instant::now();
@@ -322,7 +331,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         started.elapsed()
     );
     let peers = install_peers(options.peers);
-    let db = scratch.join("hindcast.db");
+    let db = scratch_dir.db.clone();
     let hindcast_command = |args: &[&str]| {
         let mut command = Command::new(&hindcast);
         command

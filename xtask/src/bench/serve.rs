@@ -3,40 +3,15 @@
 //! a common search), each the median of several requests after one to warm up, and the server's
 //! peak memory; against the targets of the web page's issue.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 
 use super::{BenchOptions, generate};
+use crate::serve_client::{cookie_of, get, start};
 use crate::{run_command, workspace_root};
-
-/// Stops the server however the bench ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One GET on a fresh connection; the status, the head and the body's length.
-fn get(port: u16, target: &str, cookie: Option<&str>) -> Result<(u16, String, usize)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let cookie = cookie.map(|cookie| format!("Cookie: {cookie}\r\n")).unwrap_or_default();
-    write!(stream, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{cookie}Connection: close\r\n\r\n")?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").context("an HTTP answer")?;
-    let status = head.split(' ').nth(1).context("a status")?.parse()?;
-    Ok((status, head.to_ascii_lowercase(), body.len()))
-}
 
 /// The server's peak resident memory so far, in MB (`VmHWM`).
 fn peak_rss_mb(pid: u32) -> Result<f64> {
@@ -53,10 +28,8 @@ fn peak_rss_mb(pid: u32) -> Result<f64> {
 pub fn run(options: &BenchOptions) -> Result<()> {
     run_command("cargo", &["build", "--release", "-q", "-p", "hindcast-cli"], &[])?;
     let hindcast = workspace_root().join("target/release/hindcast");
-    let temporary = tempfile::Builder::new().prefix("hindcast-bench-").tempdir()?;
-    let scratch = options.keep.clone().unwrap_or_else(|| temporary.path().to_path_buf());
-    let (data, home, db) = (scratch.join("data"), scratch.join("home"), scratch.join("hindcast.db"));
-    std::fs::create_dir_all(&home)?;
+    let scratch = super::Scratch::new(options)?;
+    let (data, home, db) = (scratch.data.clone(), scratch.home.clone(), scratch.db.clone());
     if !db.exists() {
         let corpus = generate::generate(&data, options.size_bytes, 0x4849_4E44)?;
         generate::append_prompts(&corpus, 50, super::PLANTED_PROMPT)?;
@@ -93,29 +66,13 @@ pub fn run(options: &BenchOptions) -> Result<()> {
          the nearest to 2,000 {near_2000_messages}"
     );
 
-    let mut child = Command::new(&hindcast)
-        .args(["serve", "--port", "0", "--timezone", "UTC"])
-        .env("HOME", &home)
-        .env("HINDCAST_DB", &db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("the server's stdout")?;
-    let pid = child.id();
-    let _running = Running(child);
-    let mut url = String::new();
-    BufReader::new(stdout).read_line(&mut url)?;
-    let rest = url.trim().strip_prefix("http://127.0.0.1:").context("a 127.0.0.1 link")?;
-    let (port, link) = rest.split_once('/').context("a port and a path")?;
-    let port: u16 = port.parse()?;
-    let (status, head, _) = get(port, &format!("/{link}"), None)?;
+    let mut command = Command::new(&hindcast);
+    command.args(["serve", "--port", "0", "--timezone", "UTC"]).env("HOME", &home).env("HINDCAST_DB", &db);
+    let (running, port, link) = start(command)?;
+    let host = format!("127.0.0.1:{port}");
+    let (status, head, _) = get(port, &format!("/{link}"), &host, None)?;
     ensure!(status == 303, "signing in: {status}");
-    let cookie = head
-        .lines()
-        .find_map(|line| line.strip_prefix("set-cookie: "))
-        .and_then(|cookie| cookie.split(';').next())
-        .context("a cookie")?
-        .to_string();
+    let cookie = cookie_of(&head).context("a cookie")?;
 
     let last_page = (messages - 1).max(0);
     let pages: Vec<(&str, String, f64)> = vec![
@@ -136,12 +93,13 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let mut figures = Vec::new();
     eprintln!("{:<36} {:>10} {:>9} {:>10}", "page", "median ms", "target", "bytes");
     for (name, target, limit_ms) in &pages {
-        let (status, _, bytes) = get(port, target, Some(&cookie))?;
+        let (status, _, body) = get(port, target, &host, Some(&cookie))?;
+        let bytes = body.len();
         ensure!(status == 200, "{target}: {status}");
         let mut times = Vec::new();
         for _ in 0..runs {
             let started = Instant::now();
-            get(port, target, Some(&cookie))?;
+            get(port, target, &host, Some(&cookie))?;
             times.push(started.elapsed());
         }
         times.sort();
@@ -156,7 +114,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             "runs_ms": times.iter().map(|time| time.as_secs_f64() * 1e3).collect::<Vec<_>>(),
         }));
     }
-    let rss = peak_rss_mb(pid)?;
+    let rss = peak_rss_mb(running.pid())?;
     eprintln!("server peak RSS {rss:.0} MB (target ≤ 100)");
     let out = options.out.clone().unwrap_or_else(|| {
         workspace_root().join(format!("target/bench/serve-{}MB.json", options.size_bytes / 1_000_000))

@@ -17,8 +17,8 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use super::serve::{Running, start};
 use super::{Binaries, Sandbox};
+use crate::serve_client::{Running, start};
 use crate::workspace_root;
 
 pub const SUITES: &[(&str, super::Suite)] = &[("browser", browser)];

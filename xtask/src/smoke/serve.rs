@@ -2,51 +2,12 @@
 //! link followed, each page fetched over HTTP, the refusals checked, the sources and the store
 //! left as they were, and the server stopped.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::Stdio;
-
 use anyhow::{Context, Result, bail, ensure};
 
 use super::{Binaries, Sandbox};
+use crate::serve_client::{cookie_of, get, start};
 
 pub const SUITES: &[(&str, super::Suite)] = &[("serve", serve)];
-
-/// Kills the server however the smoke ends.
-pub struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(port: u16, target: &str, host: &str, cookie: Option<&str>) -> Result<(u16, String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
-    let cookie = cookie.map(|cookie| format!("Cookie: {cookie}\r\n")).unwrap_or_default();
-    write!(stream, "GET {target} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let (head, body) = answer.split_once("\r\n\r\n").context("an HTTP answer")?;
-    let status = head.split(' ').nth(1).context("a status")?.parse()?;
-    Ok((status, head.to_ascii_lowercase(), body.to_string()))
-}
-
-/// Starts `hindcast serve` from `command` and reads the link it prints: the running server, its
-/// port, and the link's path with its token (`?token=…`).
-pub fn start(mut command: std::process::Command) -> Result<(Running, u16, String)> {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let stdout = child.stdout.take().context("the server's stdout")?;
-    let running = Running(child);
-    let mut url = String::new();
-    BufReader::new(stdout).read_line(&mut url)?;
-    let url = url.trim();
-    let rest = url.strip_prefix("http://127.0.0.1:").with_context(|| format!("a 127.0.0.1 link, not {url:?}"))?;
-    let (port, target) = rest.split_once('/').context("a port and a path")?;
-    Ok((running, port.parse()?, target.to_string()))
-}
 
 fn serve(binaries: &Binaries) -> Result<()> {
     let sandbox = Sandbox::new()?;
@@ -64,12 +25,7 @@ fn serve(binaries: &Binaries) -> Result<()> {
     ensure!(get(port, "/", &host, None)?.0 == 403, "no token, no page");
     let (status, head, _) = get(port, &format!("/{target}"), &host, None)?;
     ensure!(status == 303 && head.contains("location: /\r\n"), "the link signs in and drops its token: {head}");
-    let cookie = head
-        .lines()
-        .find_map(|line| line.strip_prefix("set-cookie: "))
-        .and_then(|cookie| cookie.split(';').next())
-        .context("a cookie")?
-        .to_string();
+    let cookie = cookie_of(&head).context("a cookie")?;
     ensure!(head.contains("httponly") && head.contains("samesite=strict"), "{head}");
     ensure!(get(port, "/", "evil.example", Some(&cookie))?.0 == 403, "a foreign Host is refused");
     for (target, expect) in [
