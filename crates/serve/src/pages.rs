@@ -418,7 +418,7 @@ impl Context<'_> {
              <label>Text <input name=\"q\" value=\"{}\"></label> <label>Client <input name=\"client\" value=\"{}\" size=\"8\"></label> \
              <label>Project <input name=\"project\" value=\"{}\"></label> <label>Since <input name=\"since\" value=\"{}\" size=\"10\"></label> \
              <label>Until <input name=\"until\" value=\"{}\" size=\"10\"></label> \
-             <label>Sort <select name=\"sort\">{}</select></label> <button>Show</button></form>\n<p>{total} sessions</p>\n",
+             <label>Sort <select name=\"sort\">{}</select></label> <button>Show</button></form>\n<p>{}</p>\n",
             escape(params.get("q").unwrap_or("")),
             escape(params.get("client").unwrap_or("")),
             escape(params.get("project").unwrap_or("")),
@@ -430,7 +430,8 @@ impl Context<'_> {
                     "<option{}>{name}</option>",
                     if params.get("sort") == Some(*name) { " selected" } else { "" }
                 ))
-                .collect::<String>()
+                .collect::<String>(),
+            count_of(total, "session")
         );
         // Column heads sort (a link each, so no script is needed); the current order is marked.
         let current = params.get("sort").unwrap_or("newest");
@@ -649,7 +650,7 @@ impl Context<'_> {
             ..SearchFilter::default()
         };
         let found = search::search(self.conn, &terms, &filter)?;
-        body.push_str(&format!("<p>{} sessions</p>\n<ol class=\"hits\">\n", found.sessions));
+        body.push_str(&format!("<p>{}</p>\n<ol class=\"hits\">\n", count_of(found.sessions, "session")));
         for hit in &found.hits {
             let anchor = hit.message_seq.map(|seq| format!("?at={seq}#m-{seq}")).unwrap_or_default();
             let snippet: String = search::snippet_pieces(&hit.marked_snippet)
@@ -673,6 +674,11 @@ impl Context<'_> {
         body.push_str("</ol>\n");
         Ok(layout("Search", "/search", &body))
     }
+}
+
+/// `1 session`, `2 sessions`.
+fn count_of(count: u64, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 /// A stored UTC time in `zone`, to the minute.

@@ -170,7 +170,8 @@ fn pages_answer_and_transcript_text_stays_text() {
 
     // Search filters: "zebrafish" is a prompt, so the model's text has none of it; the day it was
     // said is in the window that holds it and not in one before.
-    assert!(page("/search?q=zebrafish&role=user").contains("<mark>zebrafish</mark>"));
+    let prompts = page("/search?q=zebrafish&role=user");
+    assert!(prompts.contains("<mark>zebrafish</mark>") && prompts.contains("<p>1 session</p>"), "{prompts}");
     assert!(page("/search?q=zebrafish&role=assistant").contains("<p>0 sessions</p>"));
     assert!(page("/search?q=zebrafish&since=2026-05-03").contains("<mark>zebrafish</mark>"));
     assert!(page("/search?q=zebrafish&until=2026-05-02").contains("<p>0 sessions</p>"));
