@@ -293,7 +293,8 @@ h1{font-size:1.4rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2
 padding:.4rem .6rem;border-radius:4px;overflow-x:auto}.error{color:#a00}.folded{color:#888;font-style:italic}\
 .diff .add{color:#11632a;background:#e6ffec}.diff .del{color:#8c1b24;background:#ffebe9}.diff .hunk,.diff .file{color:#555}\
 .diff span{display:block}.marker{border-top:1px dashed #999;color:#666;margin:1.2rem 0;padding-top:.3rem}\
-.usage .detail{color:#666}";
+.usage{margin-left:.5rem}.usage .detail{display:none}.message:hover .usage .detail,.usage:focus .detail{display:inline}\
+.head a.anchor{color:inherit;text-decoration:none}";
 
 /// The conversation as one self-contained HTML page: every transcript text escaped, no links,
 /// no scripts, a Content-Security-Policy that forbids loading anything.
