@@ -124,7 +124,8 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         tx.execute_batch(schema::REBUILD_ROLLUPS)?;
-        tx.execute_batch(crate::search::REBUILD)?;
+        // The writer indexed the parts as it wrote them.
+        tx.execute_batch(crate::search::OPTIMIZE)?;
         for object in &self.deferred {
             tx.execute_batch(&object.sql)?;
         }

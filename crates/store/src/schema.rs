@@ -477,6 +477,9 @@ CREATE UNIQUE INDEX usage_key ON usage (usage_id);
     // 12: messages a client rewound (Gemini CLI `$rewindTo` and checkpoints, OpenCode reverts)
     // stay, marked, out of the conversation view; no stored row was rewound before.
     Migration::statements("ALTER TABLE message ADD COLUMN is_rewound INTEGER NOT NULL DEFAULT 0;"),
+    // 13: the writer indexes the parts it inserts for search (`search.rs`); the index holds the
+    // same entries as before.
+    Migration::statements(crate::search::WRITER_INDEXES),
 ];
 
 /// The schema version this build writes.
@@ -493,7 +496,7 @@ pub const REBUILD_ROLLUPS: &str = crate::cost::REBUILD_ROLLUPS;
 pub const DEFERRED_OBJECTS: &str = "SELECT type, name, sql FROM sqlite_schema \
     WHERE (type = 'index' AND sql IS NOT NULL \
            AND (sql NOT LIKE 'CREATE UNIQUE %' OR tbl_name IN ('message', 'token_usage'))) \
-       OR (type = 'trigger' AND (name LIKE 'rollup\\_%' ESCAPE '\\' OR name LIKE 'search\\_%' ESCAPE '\\')) \
+       OR (type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\') \
     ORDER BY type, name";
 
 /// The tables whose unique keys a first import creates after its rows, and the key column of

@@ -17,6 +17,7 @@ use crate::compact::{self, FrameContexts};
 use crate::cost;
 use crate::frame;
 use crate::keys::{BuildKeys, KeyTable};
+use crate::search;
 use crate::{Store, StoreError};
 
 const INSERT_SESSION: &str = "INSERT INTO session (session_key, client, native_id, title, cwd, git_branch, git_commit, \
@@ -164,7 +165,11 @@ impl Store {
                     row.parent_message_id.as_deref().and_then(|parent| native_ids.get(parent).copied().flatten());
                 native_ids.insert(row.message_id.as_str(), row.provenance.native_id.as_deref());
                 let (outcome, rowid) = self.write_message(row, parent_native_id)?;
-                messages.insert(row.message_id.as_str(), (rowid, outcome == Outcome::Written));
+                let role = compact::code(&compact::ROLES, row.role);
+                messages.insert(
+                    row.message_id.as_str(),
+                    StoredMessage { rowid, written: outcome == Outcome::Written, role },
+                );
                 count(&mut counts[Table::Messages], outcome);
             }
             let mut stored = StoredMessages { batch: messages, provenance: HashMap::new() };
@@ -318,7 +323,7 @@ impl Store {
     }
 
     fn write_part(&mut self, row: &PartRow, messages: &mut StoredMessages<'_>) -> rusqlite::Result<Outcome> {
-        let Some(&(message, written)) = messages.batch.get(row.message_id.as_str()) else {
+        let Some(&StoredMessage { rowid: message, written, role }) = messages.batch.get(row.message_id.as_str()) else {
             // The materializer hands a part over with its message.
             return Err(rusqlite::Error::InvalidParameterName(format!(
                 "part {} of message {}: its message is not in the batch",
@@ -349,10 +354,11 @@ impl Store {
         } else {
             Some(row.provenance.native_id.as_deref().unwrap_or(""))
         };
+        let kind = compact::code(&compact::PART_KINDS, row.kind);
         let changed = self.conn.prepare_cached(INSERT_PART)?.execute(params![
             message,
             row.part_index,
-            compact::code(&compact::PART_KINDS, row.kind),
+            kind,
             row.text,
             row.tool_name,
             row.tool_call_id,
@@ -363,7 +369,23 @@ impl Store {
             native_id,
             (run != message_run).then_some(run),
         ])?;
+        if changed == 1 {
+            self.index_part(self.conn.last_insert_rowid(), kind, role, row)?;
+        }
         Ok(Outcome::inserted(changed))
+    }
+
+    /// Adds an inserted part to the search index (`search.rs`).
+    fn index_part(&self, part: i64, kind: i64, role: i64, row: &PartRow) -> rusqlite::Result<()> {
+        if search::words_cover(kind) {
+            let body =
+                search::words_body(kind, row.text.as_deref(), row.tool_name.as_deref(), row.tool_input.as_deref());
+            self.conn.prepare_cached(search::INDEX_WORDS)?.execute(params![part, body])?;
+        }
+        if search::grams_cover(kind, role) {
+            self.conn.prepare_cached(search::INDEX_GRAMS)?.execute(params![part, row.text])?;
+        }
+        Ok(())
     }
 
     fn write_usage(&mut self, row: &UsageRow) -> rusqlite::Result<Outcome> {
@@ -599,8 +621,16 @@ struct KeyedStatements {
 /// The messages of a batch by id: their rowid and whether the batch wrote them; and the stored
 /// provenance (native id, origin, run) of those it did not write, once looked up.
 struct StoredMessages<'a> {
-    batch: HashMap<&'a str, (i64, bool)>,
+    batch: HashMap<&'a str, StoredMessage>,
     provenance: HashMap<i64, (Option<String>, i64, i64)>,
+}
+
+/// A message of the batch as stored: its rowid, whether this batch wrote it, its role's code.
+#[derive(Clone, Copy, Debug)]
+struct StoredMessage {
+    rowid: i64,
+    written: bool,
+    role: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

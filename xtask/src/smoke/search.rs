@@ -139,6 +139,19 @@ fn index(binaries: &Binaries) -> Result<()> {
     let again = sandbox.run(hindcast, &["--db", &old_text, "search", "--json", "audio"])?;
     ensure!(!again.expect_code(0)?.stderr.contains("building"), "the index was built twice: {}", again.stderr);
     index_matches_rows(&old)?;
+
+    // The previous release's store (schema 12, whose index an insert trigger kept): upgraded by a
+    // backfill that adds this corpus through the writer, the index matches the rows and finds
+    // what the store held and what the writer added.
+    let previous = sandbox.home.join("v12.db");
+    std::fs::copy(crate::workspace_root().join("fixtures/upgrade/v12-store.sqlite"), &previous)?;
+    let previous_text = previous.display().to_string();
+    sandbox.run(hindcast, &["--db", &previous_text, "backfill"])?.expect_code(0)?;
+    index_matches_rows(&previous)?;
+    let (held, document) = hits(&sandbox, hindcast, &["--db", &previous_text, "search", "--json", "audio"])?;
+    ensure!(!held.is_empty(), "the upgraded store's rows are not found: {document}");
+    let (added, document) = hits(&sandbox, hindcast, &["--db", &previous_text, "search", "--json", "zanzibarquokka"])?;
+    ensure!(added == ["7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"], "{document}");
     sandbox.run(hindcast, &["search", "--", "-only"])?.expect_code(2)?.expect_stderr("no word to look for")?;
     Ok(())
 }
