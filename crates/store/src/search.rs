@@ -113,7 +113,15 @@ pub(crate) fn words_body<'a>(
 ) -> Option<Cow<'a, str>> {
     match kind {
         1 | 2 => text.map(Cow::Borrowed),
-        3 => Some(Cow::Owned(clip(&format!("{} {}", tool_name.unwrap_or(""), tool_input.unwrap_or(""))).into_owned())),
+        3 => {
+            let call = format!("{} {}", tool_name.unwrap_or(""), tool_input.unwrap_or(""));
+            // A short call is kept as it was put together, not copied again.
+            let clipped = match clip(&call) {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(clipped) => Some(clipped),
+            };
+            Some(Cow::Owned(clipped.unwrap_or(call)))
+        }
         4 => text.map(clip),
         _ => None,
     }
